@@ -178,3 +178,9 @@ pub fn counter_add(name: &str, delta: u64) {
 pub fn now_ns() -> u64 {
     host::now_ns()
 }
+
+/// Whether this is the proxy's probe request (tag `switchyard.probe`), sent through every new
+/// plugin version before it goes live. A plugin must handle it without failing.
+pub fn is_probe(req: &crate::Request) -> bool {
+    req.tags.iter().any(|(k, _)| k == "switchyard.probe")
+}

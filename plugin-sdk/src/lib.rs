@@ -69,7 +69,7 @@ pub mod rt;
 pub use wit_bindgen as __wit_bindgen;
 
 /// The raw wit-bindgen output for the world. Plugin authors use the re-exports at the crate root.
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -87,7 +87,7 @@ pub use bindings::switchyard::plugin::types::{
     LlmRequest as Request, LlmResponse as Response, Message, RawReply, Reply, ResponseAction,
     Route, StreamEvent, TextEdit,
 };
-pub use helpers::{Config, counter_add, log, now_ns};
+pub use helpers::{Config, counter_add, is_probe, log, now_ns};
 
 /// A plugin: one value of this type lives in each fresh instance, i.e. for one request.
 ///

@@ -1,1 +1,3 @@
 //! Switchyard
+
+pub mod plugin;

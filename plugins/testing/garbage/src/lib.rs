@@ -1,12 +1,18 @@
 //! Returns the invalid decision that its config names (`{"kind": "..."}`): an edit out of bounds,
 //! an edit off a char boundary, overlapping edits, an unknown upstream, a forbidden header, a bad
 //! status, or an `Err`. Proves that the host validates every decision.
+//! Like every fault plugin here it behaves on the probe request (tag `switchyard.probe`) so it
+//! can go live, unless its config has `"on_probe": true`: faults that only some traffic triggers.
 
-use switchyard_plugin_sdk::{Changes, Config, Decision, Plugin, Request, TextEdit, export_plugin};
+use switchyard_plugin_sdk::{
+    Changes, Config, Decision, Plugin, Request, TextEdit, export_plugin, is_probe,
+};
 
 #[derive(Default, serde::Deserialize)]
 struct Garbage {
     kind: String,
+    #[serde(default)]
+    on_probe: bool,
 }
 
 impl Plugin for Garbage {
@@ -16,6 +22,9 @@ impl Plugin for Garbage {
     }
 
     fn on_request(&mut self, req: Request) -> Result<Decision, String> {
+        if is_probe(&req) && !self.on_probe {
+            return Ok(Decision::pass());
+        }
         let len = req.messages.first().map_or(0, |m| m.content.len());
         let changes = match self.kind.as_str() {
             "out-of-bounds" => Changes::new().edit(TextEdit::new(0, 0..len + 10, "x")),
