@@ -4,6 +4,7 @@
 wasmtime::component::bindgen!({
     path: "../plugin-sdk/wit",
     world: "plugin",
+    additional_derives: [PartialEq, Eq],
 });
 
 // The world's `use types.{...}` already puts the request/decision/response types at this level.
