@@ -64,7 +64,7 @@ impl Default for EngineLimits {
             queue_timeout: Duration::from_millis(50),
             max_memory_bytes: 64 << 20,
             epoch_tick: Duration::from_millis(1),
-            keep_resident_bytes: 1 << 20,
+            keep_resident_bytes: 256 << 10,
         }
     }
 }
@@ -146,6 +146,10 @@ impl PluginEngine {
     /// pool itself never refuses.
     pub(crate) async fn acquire(&self) -> Result<OwnedSemaphorePermit, FailureKind> {
         let gate = Arc::clone(&self.gate);
+        // Fast path without a timer: a free slot is the common case.
+        if let Ok(permit) = Arc::clone(&gate).try_acquire_owned() {
+            return Ok(permit);
+        }
         match tokio::time::timeout(self.limits.queue_timeout, gate.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(FailureKind::Busy),
