@@ -42,6 +42,16 @@ async fn run(calls: usize) -> anyhow::Result<()> {
     });
     row("native Rust: clone request + same logic as `template`", &native);
 
+    let empty = switchyard::plugin::PluginSet::empty(BTreeSet::new());
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let r = req.clone();
+        let t = Instant::now();
+        black_box(empty.on_request(r).await);
+        samples.push(t.elapsed());
+    }
+    row("no plugins: empty chain (clone request + outcome)", &summarize(samples));
+
     for (name, component, config) in [
         ("noop", wasm::NOOP, serde_json::json!({})),
         (
