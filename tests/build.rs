@@ -19,8 +19,17 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("tests/ has a parent").to_path_buf();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    println!("cargo:rerun-if-changed={}", root.join("plugins").display());
-    println!("cargo:rerun-if-changed={}", root.join("plugin-sdk").display());
+    // Not all of plugins/: a local `cargo build` there writes plugins/target.
+    for path in [
+        "plugins/Cargo.toml",
+        "plugins/Cargo.lock",
+        "plugins/.cargo",
+        "plugins/template",
+        "plugins/testing",
+        "plugin-sdk",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
 
     ensure_target();
     let target_dir = out_dir.join("plugins-target");

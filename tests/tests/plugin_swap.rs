@@ -16,6 +16,10 @@ use switchyard::plugin::{
 };
 use switchyard_tests::wasm;
 
+/// Concurrent request tasks during the swaps, and requests each: hundreds in flight.
+const TASKS: usize = 200;
+const PER_TASK: usize = 10;
+
 fn versioned(version: &str) -> switchyard::plugin::PluginEntry {
     entry("ver", "ver.wasm", FailurePolicy::Closed, json!({ "version": version }))
 }
@@ -25,12 +29,12 @@ async fn swaps_under_load_drop_nothing_and_each_request_sees_one_version() {
     let dir = plugin_dir(&[("ver.wasm", wasm::VERSIONED), ("broken.wasm", wasm::TRAP)]);
     let reg = registry(engine(64), dir.path(), vec![versioned("v1")]).await;
 
-    let workers: Vec<_> = (0..32)
+    let workers: Vec<_> = (0..TASKS)
         .map(|_| {
             let reg = Arc::clone(&reg);
             tokio::spawn(async move {
                 let mut seen = Vec::new();
-                for _ in 0..40 {
+                for _ in 0..PER_TASK {
                     match reg.current().on_request(chat(&["hello"])).await {
                         RequestOutcome::Proceed(p) => {
                             let v = tag(&p.request, "version").map(str::to_string);
@@ -70,9 +74,11 @@ async fn swaps_under_load_drop_nothing_and_each_request_sees_one_version() {
     }
 
     let mut total = 0;
+    let mut versions = std::collections::BTreeSet::new();
     for w in workers {
         let seen = w.await.expect("worker");
         total += seen.len();
+        versions.extend(seen.iter().cloned());
         let order = |v: &str| ["v1", "v2", "v3", "v4"].iter().position(|x| *x == v);
         for pair in seen.windows(2) {
             let (a, b) = (order(&pair[0]), order(&pair[1]));
@@ -82,7 +88,8 @@ async fn swaps_under_load_drop_nothing_and_each_request_sees_one_version() {
             );
         }
     }
-    assert_eq!(total, 32 * 40);
+    assert_eq!(total, TASKS * PER_TASK);
+    assert!(versions.len() >= 2, "requests overlapped the swaps: {versions:?}");
     let info = reg.list();
     // Stats belong to the name across versions: the broken version's failed probe is counted
     // (and logged), no request ever failed.

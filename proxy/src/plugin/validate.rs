@@ -130,7 +130,8 @@ pub(crate) fn edits(edits: &[TextEdit], texts: &[&str]) -> Check {
     }
     spans.sort_unstable();
     for w in spans.windows(2) {
-        if w[0].0 == w[1].0 && w[1].1 < w[0].2 {
+        // Overlapping, or starting at the same offset (their order would be ambiguous).
+        if w[0].0 == w[1].0 && (w[1].1 < w[0].2 || w[1].1 == w[0].1) {
             return Err(format!("edits {}..{} and {}..{} overlap", w[0].1, w[0].2, w[1].1, w[1].2));
         }
     }
@@ -179,4 +180,37 @@ pub(crate) fn deltas(ds: &[Delta]) -> Check {
 
 fn bounded(what: &str, s: &str, limit: usize) -> Check {
     if s.len() > limit { Err(format!("{what} over {limit} bytes")) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(message: u32, start: u32, end: u32, replacement: &str) -> TextEdit {
+        TextEdit { message, start, end, replacement: replacement.into() }
+    }
+
+    #[test]
+    fn adjacent_edits_apply_back_to_front() {
+        let es = [edit(0, 0, 2, "AB"), edit(0, 2, 4, ""), edit(1, 3, 3, "!")];
+        let texts = ["abcdef", "héllo"];
+        edits(&es, &texts).unwrap();
+        let mut owned: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+        let mut changed = vec![false, false, false];
+        apply_edits(&mut owned, &es, &mut changed);
+        assert_eq!(owned, ["ABef", "hé!llo"]);
+        assert_eq!(changed, [true, true, false]);
+    }
+
+    #[test]
+    fn bad_edits_are_refused() {
+        let texts = ["héllo"];
+        assert!(edits(&[edit(0, 1, 2, "x")], &texts).is_err(), "inside é");
+        assert!(edits(&[edit(0, 0, 9, "x")], &texts).is_err(), "past the end");
+        assert!(edits(&[edit(0, 3, 2, "x")], &texts).is_err(), "reversed");
+        assert!(edits(&[edit(1, 0, 0, "x")], &texts).is_err(), "no such message");
+        assert!(edits(&[edit(0, 0, 3, "x"), edit(0, 1, 4, "y")], &texts).is_err(), "overlap");
+        // Two edits starting at one offset would apply in an arbitrary order.
+        assert!(edits(&[edit(0, 3, 3, "x"), edit(0, 3, 3, "y")], &texts).is_err(), "same start");
+    }
 }
