@@ -260,6 +260,8 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
                 }
                 match behavior {
                     Behavior::FailAfterEvents(n) if sent >= n => {
+                        // Let hyper flush what was sent: it drops unflushed data when a body fails.
+                        tokio::time::sleep(Duration::from_millis(30)).await;
                         return Some((
                             Err(std::io::Error::other("mock breaks the stream")),
                             (it, usize::MAX),

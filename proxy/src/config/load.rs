@@ -39,7 +39,12 @@ pub fn parse(text: &str, source_name: &str, base_dir: &Path) -> Result<Config, C
                 Some(line) => format!("{text} (line {line})"),
                 None => text,
             };
-            let path = if path == "." { "(file)".to_string() } else { bracket_indices(&path) };
+            let path = match (path.as_str(), missing_field(inner.message())) {
+                (".", Some(field)) => field.to_string(),
+                (".", None) => "(file)".to_string(),
+                (parent, Some(field)) => format!("{}.{field}", bracket_indices(parent)),
+                (parent, None) => bracket_indices(parent),
+            };
             problems.push(Problem { path, message });
             return Err(fail(problems));
         }
@@ -65,6 +70,11 @@ fn resolve_paths(config: &mut Config, base_dir: &Path) {
             resolve(ca);
         }
     }
+}
+
+/// The key named by serde's "missing field `x`" message, so the problem points at it.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// `upstream.1.foo` → `upstream[1].foo`, the form users see in every other message.
