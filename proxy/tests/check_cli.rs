@@ -1,6 +1,8 @@
 //! `switchyard check`: golden files pair each bad config with its exact error listing, and the
 //! repository's example config passes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 use std::path::Path;
 use std::process::Command;
 

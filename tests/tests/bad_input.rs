@@ -1,6 +1,8 @@
 //! Bad input: each gets a clear OpenAI-shaped error, nothing reaches an upstream, and no bad client
 //! disturbs another client's request.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 use std::time::Duration;
 
 use bytes::Bytes;

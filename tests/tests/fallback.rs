@@ -1,6 +1,8 @@
 //! Fallback: connect errors, 5xx, 429 and stalls before the first byte (or before a stream's first
 //! content event) move down the chain; a stream that fails after commit ends with an error event.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 use std::time::{Duration, Instant};
 
 use switchyard_tests::chat_body;

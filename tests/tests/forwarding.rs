@@ -1,6 +1,8 @@
 //! Forwarding: every endpoint reaches the right upstream unchanged, streams relay event by event,
 //! credentials are the proxy's own, and https upstreams are trusted through `ca_file`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

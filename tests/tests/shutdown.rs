@@ -1,5 +1,7 @@
 //! Graceful shutdown: new connections are refused, in-flight streams finish, within the deadline.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 use std::time::Duration;
 
 use bytes::Bytes;
