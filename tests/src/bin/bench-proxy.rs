@@ -2,7 +2,7 @@
 //! a fast upstream and against nginx doing a plain `proxy_pass`, all measured by wrk in one run
 //! with the same 2 KB chat body. Prints a markdown table for BENCHMARKS.md.
 //!
-//! Usage: `bench-proxy [--seconds N]` (run by `scripts/bench-proxy.sh`, which builds in release
+//! Usage: `bench-proxy [--seconds N] [--rounds N]` (run by `scripts/bench-proxy.sh`, which builds in release
 //! and installs nginx and wrk).
 
 use std::path::{Path, PathBuf};
@@ -23,10 +23,8 @@ struct Measured {
 }
 
 fn main() -> Result<()> {
-    let seconds: u64 = match std::env::args().skip_while(|a| a != "--seconds").nth(1) {
-        Some(s) => s.parse().context("--seconds")?,
-        None => 10,
-    };
+    let seconds = flag("--seconds", 10)?;
+    let rounds = flag("--rounds", 3)?;
     let dir = tempfile::tempdir()?;
     let bin_dir = std::env::current_exe()?.parent().context("exe dir")?.to_path_buf();
 
@@ -59,22 +57,50 @@ fn main() -> Result<()> {
             bail!("{} does not answer at {}", target.name, target.url);
         }
     }
-    let mut results = Vec::new();
     for target in &targets {
-        wrk(&script, &target.url, 1, 1, 2)?; // warm-up
-        let one = wrk(&script, &target.url, 1, 1, seconds)?;
-        let many = wrk(&script, &target.url, 2, 64, seconds)?;
-        results.push(Measured { p50_us: one.0, p99_us: one.1, rps_64: many.2 });
+        wrk(&script, &target.url, 1, 1, 2)?; // warm-up: pools, caches, page faults
     }
+    // Rounds interleave the targets so background load hits all of them alike; each cell is the
+    // median over rounds.
+    let mut samples: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+    for _ in 0..rounds {
+        for (target, cells) in targets.iter().zip(&mut samples) {
+            let one = wrk(&script, &target.url, 1, 1, seconds)?;
+            let many = wrk(&script, &target.url, 2, 64, seconds)?;
+            cells.push((one.0, one.1, many.2));
+        }
+    }
+    let results: Vec<Measured> = samples
+        .iter()
+        .map(|cells| Measured {
+            p50_us: median(cells.iter().map(|c| c.0)),
+            p99_us: median(cells.iter().map(|c| c.1)),
+            rps_64: median(cells.iter().map(|c| c.2)),
+        })
+        .collect();
     drop((switchyard, nginx, mock));
-    print_table(&targets, &results, seconds, body.len());
+    print_table(&targets, &results, seconds, rounds, body.len());
     Ok(())
+}
+
+fn flag(name: &str, default: u64) -> Result<u64> {
+    match std::env::args().skip_while(|a| a != name).nth(1) {
+        Some(value) => value.parse().with_context(|| format!("{name} takes a whole number")),
+        None => Ok(default),
+    }
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 struct Guard(Child);
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SIGTERM, not SIGKILL: nginx's master must stop its workers, switchyard drains.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
         let _ = self.0.wait();
     }
 }
@@ -206,7 +232,13 @@ fn wrk_script(body: &str) -> String {
     )
 }
 
-fn print_table(targets: &[Target], results: &[Measured], seconds: u64, body_len: usize) {
+fn print_table(
+    targets: &[Target],
+    results: &[Measured],
+    seconds: u64,
+    rounds: u64,
+    body_len: usize,
+) {
     let direct = &results[0];
     let nginx_rps = results[2].rps_64;
     println!(
