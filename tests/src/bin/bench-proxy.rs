@@ -242,7 +242,8 @@ fn print_table(
     let direct = &results[0];
     let nginx_rps = results[2].rps_64;
     println!(
-        "Chat body: {body_len} bytes; wrk {seconds}s per cell; 1 connection for latency, 64 for throughput.\n"
+        "Chat body: {body_len} bytes; wrk {seconds}s per cell, median of {rounds} interleaved \
+         rounds; 1 connection for latency, 64 connections (2 wrk threads) for throughput.\n"
     );
     println!(
         "| path | p50 (1 conn) | p99 (1 conn) | added p50 | added p99 | req/s (64 conns) | req/s vs nginx |"
