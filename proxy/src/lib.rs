@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`config`]: the TOML file, loaded strictly and validated as a whole.
 //! - [`server`]: listeners, TLS, HTTP/1.1 + h2, graceful shutdown. Entry point [`run`].
+//! - [`auth`]: virtual API keys → tenants.
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
 //! - [`request`]: the OpenAI request, parsed once into typed form.
 //! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback.
@@ -14,6 +15,7 @@
 //! - [`metrics`], [`state`], [`body`], [`env`]: shared plumbing.
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod dispatch;

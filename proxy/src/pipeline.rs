@@ -1,5 +1,5 @@
 //! The request's way through the proxy, in one straight line:
-//! accept → parse → route → dispatch (with fallback) → respond.
+//! accept → authenticate → parse → route → dispatch (with fallback) → respond.
 //!
 //! Each step is a function in its own module; this file only orders them and stamps every
 //! response with `x-request-id` and `x-switchyard-upstream`.
@@ -58,6 +58,7 @@ async fn serve(
     if request.method() != endpoint.method() {
         return Err(ProxyError::MethodNotAllowed { method: request.method().to_string(), path });
     }
+    let _tenant = state.tenants.authenticate(request.headers())?;
     if endpoint == Endpoint::Models {
         return Ok(models::list(&state.upstreams).await);
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::Tenants;
 use crate::config::Config;
 use crate::env::EnvSource;
 use crate::metrics::Metrics;
@@ -22,6 +23,8 @@ pub struct State {
     /// The chain for image endpoints: `routing.images` (or `routing.default`) alone, since text
     /// fallbacks usually cannot draw.
     pub image_chain: Vec<Arc<Upstream>>,
+    /// Virtual API keys → tenants.
+    pub tenants: Tenants,
     /// Counters and histograms for `/metrics`.
     pub metrics: Metrics,
     /// Bearer token for `/admin/*`, when configured.
@@ -45,6 +48,7 @@ impl State {
             text_chain,
             image_chain,
             upstreams,
+            tenants: Tenants::build(config, env),
             metrics: Metrics::default(),
             admin_token: config.admin.token_env.as_deref().and_then(|var| env.get(var)),
         })

@@ -53,6 +53,18 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// Which upstream serves a request when no plugin decides otherwise.
     pub routing: RoutingConfig,
+    /// Virtual API keys. When any is configured, every API request must present one.
+    #[serde(rename = "tenant", default)]
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// `[[tenant]]`: a client identity with its own virtual API key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TenantConfig {
+    /// Reported to plugins, and the boundary no cached answer crosses.
+    pub name: String,
+    /// Environment variable holding the key clients send as `Authorization: Bearer <key>`.
+    pub key_env: String,
 }
 
 /// `[server]`: the client-facing listener and the limits that protect it from bad clients.

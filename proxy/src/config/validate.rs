@@ -11,6 +11,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_listeners(config, &mut out);
     check_upstreams(config, &mut out);
     check_routing(config, &mut out);
+    check_tenants(config, &mut out);
     out.0
 }
 
@@ -126,6 +127,21 @@ fn check_routing(config: &Config, out: &mut Problems) {
     }
     if let Some(images) = &routing.images {
         known("routing.images".into(), images, out);
+    }
+}
+
+fn check_tenants(config: &Config, out: &mut Problems) {
+    let mut seen = HashSet::new();
+    for (i, tenant) in config.tenants.iter().enumerate() {
+        if tenant.name.is_empty() {
+            out.push(format!("tenant[{i}].name"), "must not be empty");
+        } else if !seen.insert(tenant.name.as_str()) {
+            out.push(
+                format!("tenant[{i}].name"),
+                format!("`{}` is used by another tenant", tenant.name),
+            );
+        }
+        check_env_name(&format!("tenant[{i}].key_env"), &tenant.key_env, out);
     }
 }
 
