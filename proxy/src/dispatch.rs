@@ -6,16 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::metrics::{Metrics, UpstreamLabels};
+use crate::plugin::ResponseWatch;
 use crate::request::{Endpoint, ParsedRequest};
 use crate::sse;
-use crate::upstream::{ClientError, Upstream};
+use crate::upstream::{ClientError, Upstream, Upstreams};
 
 /// How much of a failed upstream's error body is kept, to pass through if it is the last answer.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -57,14 +58,25 @@ impl Failure {
     }
 }
 
+/// What every attempt of one request shares.
+pub struct Outbound<'a> {
+    /// Sent upstream as `x-request-id`.
+    pub request_id: &'a str,
+    /// Headers plugins asked to add to the upstream request.
+    pub add_headers: &'a [(HeaderName, HeaderValue)],
+    pub metrics: &'a Metrics,
+}
+
 /// Tries each upstream of `chain` in order (with its retries) until one answers.
 #[tracing::instrument(skip_all, fields(endpoint = request.endpoint.label(), stream = request.stream()))]
 pub async fn dispatch(
     chain: &[Arc<Upstream>],
     request: &ParsedRequest,
-    request_id: &str,
-    metrics: &Metrics,
+    outbound: &Outbound<'_>,
+    _upstreams: &Upstreams,
+    _watch: &mut ResponseWatch,
 ) -> Result<Answer, ProxyError> {
+    let metrics = outbound.metrics;
     let mut tried: Vec<String> = Vec::new();
     let mut last: Option<(String, Failure)> = None;
     let mut attempts = 0u32;
@@ -80,7 +92,7 @@ pub async fn dispatch(
             }
             attempts += 1;
             tried.push(upstream.name.clone());
-            match attempt(upstream, request, body.clone(), request_id, metrics).await {
+            match attempt(upstream, request, body.clone(), outbound).await {
                 Ok(response) => {
                     metrics.attempt(&upstream.name, "ok");
                     return Ok(Answer { response, upstream: upstream.name.clone() });
@@ -130,15 +142,18 @@ async fn attempt(
     upstream: &Upstream,
     request: &ParsedRequest,
     body: Bytes,
-    request_id: &str,
-    metrics: &Metrics,
+    outbound: &Outbound<'_>,
 ) -> Result<Response<Body>, Failure> {
+    let metrics = outbound.metrics;
     let endpoint = request.endpoint;
     let started = Instant::now();
     let first_byte_deadline = started + upstream.timeouts.first_byte;
     let deadline = started + upstream.timeouts.total;
-    let outbound = build_request(upstream, endpoint, body, request_id)?;
-    let response = match timeout_at(first_byte_deadline, upstream.send(outbound)).await {
+    let mut sent = build_request(upstream, endpoint, body, outbound.request_id)?;
+    for (name, value) in outbound.add_headers {
+        sent.headers_mut().append(name.clone(), value.clone());
+    }
+    let response = match timeout_at(first_byte_deadline, upstream.send(sent)).await {
         Err(_) => return Err(Failure::Timeout("before its first byte")),
         Ok(Err(ClientError::Connect(e) | ClientError::Request(e))) => {
             return Err(Failure::Connect(e));

@@ -53,6 +53,10 @@ pub enum ProxyError {
     /// Missing or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// A fail-closed plugin failed (trap, deadline, memory cap, invalid decision, busy). The message
+    /// names the plugin and the failure kind, never guest text.
+    #[error("{message}")]
+    PluginRefused { status: u16, message: String },
     /// A bug or an unexpected condition inside the proxy.
     #[error("internal error: {0}")]
     Internal(String),
@@ -78,7 +82,7 @@ impl ProxyError {
             | Self::UpstreamTimeout { .. }
             | Self::StreamInterrupted { .. }
             | Self::NoUpstream(_) => Blame::Upstream,
-            Self::Internal(_) => Blame::Proxy,
+            Self::Internal(_) | Self::PluginRefused { .. } => Blame::Proxy,
         }
     }
 
@@ -96,6 +100,9 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::PluginRefused { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         }
     }
 
@@ -114,6 +121,7 @@ impl ProxyError {
             Self::StreamInterrupted { .. } => "stream_interrupted",
             Self::Unauthorized(_) => "invalid_api_key",
             Self::Internal(_) => "internal_error",
+            Self::PluginRefused { .. } => "plugin_failed",
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`server`]: listeners, TLS, HTTP/1.1 + h2, graceful shutdown. Entry point [`run`].
 //! - [`auth`]: virtual API keys → tenants.
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
+//! - [`phases`]: the plugin chain's request phase as the pipeline sees it.
 //! - [`request`]: the OpenAI request, parsed once into typed form.
 //! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback.
 //! - [`sse`]: holding a stream until its first content event, then relaying it.
@@ -24,6 +25,7 @@ pub mod env;
 pub mod error;
 pub mod metrics;
 pub mod models;
+pub mod phases;
 pub mod pipeline;
 pub mod plugin;
 pub mod request;

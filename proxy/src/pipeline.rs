@@ -1,5 +1,6 @@
 //! The request's way through the proxy, in one straight line:
-//! accept → authenticate → parse → route → dispatch (with fallback) → respond.
+//! accept → authenticate → parse → plugins (request phase) → route → dispatch (with fallback and
+//! the response phase) → respond.
 //!
 //! Each step is a function in its own module; this file only orders them and stamps every
 //! response with `x-request-id` and `x-switchyard-upstream`.
@@ -12,12 +13,14 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::dispatch::{self, Answer};
+use crate::dispatch::{self, Answer, Outbound};
 use crate::error::ProxyError;
 use crate::metrics::RequestLabels;
 use crate::models;
+use crate::phases::{self, Forward, RequestPhase};
 use crate::request::{Endpoint, ParsedRequest};
 use crate::state::State;
+use crate::upstream::Upstream;
 
 /// Handles one client request; never fails, errors become OpenAI-shaped responses.
 pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Body> {
@@ -58,17 +61,67 @@ async fn serve(
     if request.method() != endpoint.method() {
         return Err(ProxyError::MethodNotAllowed { method: request.method().to_string(), path });
     }
-    let _tenant = state.tenants.authenticate(request.headers())?;
+    let tenant = state.tenants.authenticate(request.headers())?;
     if endpoint == Endpoint::Models {
         return Ok(models::list(&state.upstreams).await);
     }
+    let shown = shown_headers(state, request.headers());
     let raw = read_body(state, request).await?;
-    let parsed = ParsedRequest::parse(endpoint, raw)?;
-    let chain = match endpoint {
-        Endpoint::ImagesGenerations => &state.image_chain,
-        _ => &state.text_chain,
+    let mut parsed = ParsedRequest::parse(endpoint, raw)?;
+    let mut forward = match &state.plugins {
+        None => Forward::default(),
+        Some(registry) => {
+            let set = registry.current();
+            match phases::on_request(&set, &mut parsed, tenant.as_deref(), shown).await? {
+                RequestPhase::Forward(forward) => *forward,
+                RequestPhase::Answer(response, plugin) => {
+                    tracing::debug!(%request_id, %plugin, "answered by a plugin");
+                    return Ok(Answer { response, upstream: "none".into() });
+                }
+            }
+        }
     };
-    dispatch::dispatch(chain, &parsed, request_id, &state.metrics).await
+    if !forward.tags.is_empty() {
+        tracing::debug!(%request_id, tags = ?forward.tags, "plugin tags");
+    }
+    let chain = route(state, endpoint, forward.route.take(), &mut parsed);
+    let outbound =
+        Outbound { request_id, add_headers: &forward.add_headers, metrics: &state.metrics };
+    dispatch::dispatch(&chain, &parsed, &outbound, &state.upstreams, &mut forward.watch).await
+}
+
+/// The upstream chain: a plugin's route when one was set, else the configured default.
+fn route(
+    state: &State,
+    endpoint: Endpoint,
+    route: Option<crate::plugin::Route>,
+    request: &mut ParsedRequest,
+) -> Vec<Arc<Upstream>> {
+    match route {
+        Some(route) => {
+            if let Some(model) = &route.model {
+                request.set_model(model);
+            }
+            std::iter::once(&route.upstream)
+                .chain(&route.fallbacks)
+                .filter_map(|name| state.upstreams.get(name).cloned())
+                .collect()
+        }
+        None if endpoint == Endpoint::ImagesGenerations => state.image_chain.clone(),
+        None => state.text_chain.clone(),
+    }
+}
+
+/// The request headers the operator chose to show plugins (`plugins.headers`).
+fn shown_headers(state: &State, headers: &http::HeaderMap) -> Vec<(String, String)> {
+    state
+        .plugin_headers
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(name)?.to_str().ok()?;
+            Some((name.as_str().to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 /// Reads the whole body within the size and time limits.

@@ -33,6 +33,17 @@ impl Endpoint {
         })
     }
 
+    /// The client-facing path, e.g. `/v1/chat/completions`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "/v1/chat/completions",
+            Self::Completions => "/v1/completions",
+            Self::Embeddings => "/v1/embeddings",
+            Self::ImagesGenerations => "/v1/images/generations",
+            Self::Models => "/v1/models",
+        }
+    }
+
     /// The path below an upstream's `base_url` (which already ends in `/v1`).
     pub fn upstream_path(self) -> &'static str {
         match self {

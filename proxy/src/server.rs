@@ -33,7 +33,9 @@ pub struct Listeners {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Upstream(#[from] crate::upstream::UpstreamBuildError),
+    State(#[from] crate::state::StateError),
+    #[error("watching the plugin directory: {0}")]
+    Watch(String),
     #[error("TLS: {0}")]
     Tls(String),
 }
@@ -53,7 +55,15 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let state = Arc::new(State::build(&config, env)?);
+    let state = Arc::new(State::build(&config, env).await?);
+    // Kept alive for as long as the proxy runs; dropping it stops the watch.
+    let _watcher = match (&state.plugins, &config.plugins) {
+        (Some(registry), Some(section)) if section.watch => Some(
+            crate::plugin::DirWatcher::start(registry.clone(), &section.dir)
+                .map_err(RunError::Watch)?,
+        ),
+        _ => None,
+    };
     let tls = config.server.tls.as_ref().map(tls_acceptor).transpose()?;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

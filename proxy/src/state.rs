@@ -7,6 +7,7 @@ use crate::auth::Tenants;
 use crate::config::Config;
 use crate::env::EnvSource;
 use crate::metrics::Metrics;
+use crate::plugin::{PluginEngine, PluginRegistry};
 use crate::upstream::{Upstream, UpstreamBuildError, Upstreams};
 
 /// Shared, immutable-after-start state of a running proxy.
@@ -23,6 +24,10 @@ pub struct State {
     /// The chain for image endpoints: `routing.images` (or `routing.default`) alone, since text
     /// fallbacks usually cannot draw.
     pub image_chain: Vec<Arc<Upstream>>,
+    /// The plugin chain, hot-swappable; `None` when no `[plugins]` section is configured.
+    pub plugins: Option<Arc<PluginRegistry>>,
+    /// Request headers shown to plugins (`plugins.headers`).
+    pub plugin_headers: Vec<http::HeaderName>,
     /// Virtual API keys → tenants.
     pub tenants: Tenants,
     /// Counters and histograms for `/metrics`.
@@ -31,9 +36,19 @@ pub struct State {
     pub admin_token: Option<String>,
 }
 
+/// Why the shared state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Upstream(#[from] UpstreamBuildError),
+    #[error("plugins: {0}")]
+    Plugins(String),
+}
+
 impl State {
-    /// Builds the state from a validated config, reading secrets from `env`.
-    pub fn build(config: &Config, env: &dyn EnvSource) -> Result<Self, UpstreamBuildError> {
+    /// Builds the state from a validated config, reading secrets from `env`, and loads the plugin
+    /// chain (compiled and probed) before the proxy accepts its first request.
+    pub async fn build(config: &Config, env: &dyn EnvSource) -> Result<Self, StateError> {
         let upstreams = Upstreams::build(config, env)?;
         let chain = |names: &mut dyn Iterator<Item = &String>| -> Vec<Arc<Upstream>> {
             names.filter_map(|name| upstreams.get(name).cloned()).collect()
@@ -42,7 +57,33 @@ impl State {
         let text_chain = chain(&mut std::iter::once(&routing.default).chain(&routing.fallbacks));
         let images = routing.images.as_ref().unwrap_or(&routing.default);
         let image_chain = chain(&mut std::iter::once(images));
+        let plugins = match &config.plugins {
+            None => None,
+            Some(section) => {
+                let engine =
+                    PluginEngine::new(section.engine_limits()).map_err(StateError::Plugins)?;
+                let names = upstreams.iter().map(|u| u.name.clone()).collect();
+                let registry = PluginRegistry::new(
+                    engine,
+                    section.clone(),
+                    config.plugin_chain.clone(),
+                    names,
+                );
+                let report =
+                    registry.reload().await.map_err(|e| StateError::Plugins(e.to_string()))?;
+                tracing::info!(plugins = ?report.compiled, took_ms = report.took_ms, "plugins loaded");
+                Some(Arc::new(registry))
+            }
+        };
+        let plugin_headers = config
+            .plugins
+            .iter()
+            .flat_map(|section| &section.headers)
+            .filter_map(|name| http::HeaderName::try_from(name.as_str()).ok())
+            .collect();
         Ok(Self {
+            plugins,
+            plugin_headers,
             max_body_bytes: config.server.max_body_bytes,
             body_read_timeout: config.server.body_read_timeout(),
             text_chain,

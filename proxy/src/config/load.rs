@@ -65,6 +65,9 @@ fn resolve_paths(config: &mut Config, base_dir: &Path) {
         resolve(&mut tls.cert);
         resolve(&mut tls.key);
     }
+    if let Some(plugins) = &mut config.plugins {
+        resolve(&mut plugins.dir);
+    }
     for upstream in &mut config.upstreams {
         if let Some(ca) = &mut upstream.ca_file {
             resolve(ca);

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::plugin::{PluginEntry, PluginsSection};
+
 pub use load::{load, parse};
 pub use validate::validate;
 
@@ -53,6 +55,11 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// Which upstream serves a request when no plugin decides otherwise.
     pub routing: RoutingConfig,
+    /// `[plugins]`: where plugin files live and the runtime's limits. Absent: no plugins run.
+    pub plugins: Option<PluginsSection>,
+    /// `[[plugin]]`: the chain, run in this order for every request.
+    #[serde(rename = "plugin", default)]
+    pub plugin_chain: Vec<PluginEntry>,
     /// Virtual API keys. When any is configured, every API request must present one.
     #[serde(rename = "tenant", default)]
     pub tenants: Vec<TenantConfig>,

@@ -12,6 +12,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_upstreams(config, &mut out);
     check_routing(config, &mut out);
     check_tenants(config, &mut out);
+    check_plugins(config, &mut out);
     out.0
 }
 
@@ -142,6 +143,18 @@ fn check_tenants(config: &Config, out: &mut Problems) {
             );
         }
         check_env_name(&format!("tenant[{i}].key_env"), &tenant.key_env, out);
+    }
+}
+
+fn check_plugins(config: &Config, out: &mut Problems) {
+    match &config.plugins {
+        None if !config.plugin_chain.is_empty() => {
+            out.push("plugins", "[[plugin]] entries need a [plugins] section with `dir`");
+        }
+        None => {}
+        Some(section) => {
+            out.0.extend(crate::plugin::config::validate(section, &config.plugin_chain));
+        }
     }
 }
 

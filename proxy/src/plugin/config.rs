@@ -6,6 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config::Problem;
+
 use super::limits::{EngineLimits, MAX_TIMEOUT_MS};
 
 /// `[plugins]`: where plugins live, who may sign them, and the runtime's global limits.
@@ -30,6 +32,10 @@ pub struct PluginsSection {
     /// Upper bound for any plugin's `memory_mib` (the pool's slot size).
     #[serde(default = "default_max_memory_mib")]
     pub max_memory_mib: u32,
+    /// Request headers shown to plugins (for example a routing hint). Credentials
+    /// (`authorization`, `cookie`, `proxy-authorization`) are never shown.
+    #[serde(default)]
+    pub headers: Vec<String>,
 }
 
 /// Fail-closed or fail-open: what a failure of this plugin does to the request.
@@ -80,6 +86,7 @@ impl PluginsSection {
             max_instances: default_max_instances(),
             queue_timeout_ms: default_queue_timeout_ms(),
             max_memory_mib: default_max_memory_mib(),
+            headers: Vec::new(),
         }
     }
 
@@ -127,31 +134,24 @@ fn default_memory_mib() -> u32 {
     16
 }
 
-/// One config problem, with the key path it is about (e.g. `plugin[2].timeout_ms`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    pub path: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
 /// Check `[plugins]` and every `[[plugin]]`; returns every problem, not just the first.
-pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<ConfigProblem> {
+pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut bad = |path: String, message: &str| {
-        problems.push(ConfigProblem { path, message: message.to_string() })
-    };
+    let mut bad =
+        |path: String, message: &str| problems.push(Problem { path, message: message.to_string() });
     if section.dir.as_os_str().is_empty() {
         bad("plugins.dir".into(), "must not be empty");
     }
     for (i, key) in section.trusted_keys.iter().enumerate() {
         if let Err(e) = super::signature::parse_key(key) {
             bad(format!("plugins.trusted_keys[{i}]"), &e);
+        }
+    }
+    for (i, name) in section.headers.iter().enumerate() {
+        if http::HeaderName::from_bytes(name.as_bytes()).map_or(true, |h| h.as_str() != name) {
+            bad(format!("plugins.headers[{i}]"), "must be a lower-case header name");
+        } else if matches!(name.as_str(), "authorization" | "cookie" | "proxy-authorization") {
+            bad(format!("plugins.headers[{i}]"), "credentials are never shown to plugins");
         }
     }
     if !(1..=4096).contains(&section.max_instances) {

@@ -1,0 +1,283 @@
+//! The plugin phases as the pipeline sees them: the parsed request handed to the chain as typed
+//! data, the chain's text edits written back into the typed body, and a plugin's early answer
+//! turned into an HTTP response.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::body::{self, Body};
+use crate::error::ProxyError;
+use crate::plugin::{
+    CachePolicy, LlmRequest, Message, PluginSet, Reply, RequestOutcome, ResponseWatch, Route,
+};
+use crate::request::{ContentPart, MessageContent, ParsedRequest, RequestBody};
+
+/// What the chain decided for a request that goes on to an upstream.
+#[derive(Debug, Default)]
+pub struct Forward {
+    /// Overrides the default chain when set.
+    pub route: Option<Route>,
+    /// Added to the upstream request.
+    pub add_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The merged cache directive (acted on by the response cache).
+    pub cache: Option<CachePolicy>,
+    /// Tags from every plugin, for logs and metrics.
+    pub tags: Vec<(String, String)>,
+    /// Plugins that watch the response; empty for most requests.
+    pub watch: ResponseWatch,
+}
+
+/// The request phase's result.
+pub enum RequestPhase {
+    /// Send the (possibly edited) request upstream.
+    Forward(Box<Forward>),
+    /// A plugin answered; nothing is forwarded. Carries the plugin's name.
+    Answer(Response<Body>, Arc<str>),
+}
+
+/// Runs the chain over `request`, writing its edits back into it.
+pub async fn on_request(
+    set: &PluginSet,
+    request: &mut ParsedRequest,
+    tenant: Option<&str>,
+    headers: Vec<(String, String)>,
+) -> Result<RequestPhase, ProxyError> {
+    if set.is_empty() {
+        return Ok(RequestPhase::Forward(Box::default()));
+    }
+    let outcome = set.on_request(to_plugin_request(request, tenant, headers)).await;
+    match outcome {
+        RequestOutcome::Refuse(failure) => Err(ProxyError::PluginRefused {
+            status: failure.http_status(),
+            message: failure.public_message(),
+        }),
+        RequestOutcome::Respond { plugin, reply, .. } => Ok(RequestPhase::Answer(
+            reply_response(reply, request.stream(), request.model()),
+            plugin,
+        )),
+        RequestOutcome::Proceed(proceed) => {
+            let proceed = *proceed;
+            apply_edits(request, &proceed.request.messages, &proceed.edited);
+            let add_headers = proceed
+                .add_headers
+                .into_iter()
+                .filter_map(|(name, value)| {
+                    Some((HeaderName::try_from(name).ok()?, HeaderValue::try_from(value).ok()?))
+                })
+                .collect();
+            Ok(RequestPhase::Forward(Box::new(Forward {
+                route: proceed.route,
+                add_headers,
+                cache: Some(proceed.cache),
+                tags: proceed.request.tags,
+                watch: proceed.watch,
+            })))
+        }
+    }
+}
+
+/// The typed request as plugins see it: one `message` per editable text.
+fn to_plugin_request(
+    request: &ParsedRequest,
+    tenant: Option<&str>,
+    headers: Vec<(String, String)>,
+) -> LlmRequest {
+    let (messages, params) = match &request.body {
+        RequestBody::Chat(chat) => {
+            let messages = chat
+                .messages
+                .iter()
+                .map(|m| Message {
+                    role: m.role.clone(),
+                    content: content_text(m.content.as_ref()),
+                })
+                .collect();
+            let mut params = chat.clone();
+            params.messages.clear();
+            (messages, serde_json::to_value(params))
+        }
+        RequestBody::Completion(c) => {
+            let mut params = c.clone();
+            params.prompt = Value::Null;
+            (texts("prompt", &c.prompt), serde_json::to_value(params))
+        }
+        RequestBody::Embedding(e) => {
+            let mut params = e.clone();
+            params.input = Value::Null;
+            (texts("input", &e.input), serde_json::to_value(params))
+        }
+        RequestBody::Image(i) => {
+            let mut params = i.clone();
+            params.prompt.clear();
+            (
+                vec![Message { role: "prompt".into(), content: i.prompt.clone() }],
+                serde_json::to_value(params),
+            )
+        }
+    };
+    let params_json = match params {
+        Ok(Value::Object(mut map)) => {
+            // The text fields travel as `messages`; leave no placeholder behind.
+            for key in ["messages", "prompt", "input", "model", "stream"] {
+                map.remove(key);
+            }
+            Value::Object(map).to_string()
+        }
+        _ => "{}".to_string(),
+    };
+    LlmRequest {
+        endpoint: request.endpoint.path().to_string(),
+        model: request.model().map(str::to_string),
+        stream: request.stream(),
+        messages,
+        params_json,
+        tenant: tenant.map(str::to_string),
+        headers,
+        tags: Vec::new(),
+    }
+}
+
+/// Text of a message: the string, or the concatenated text parts.
+fn content_text(content: Option<&MessageContent>) -> String {
+    match content {
+        None => String::new(),
+        Some(MessageContent::Text(text)) => text.clone(),
+        Some(MessageContent::Parts(parts)) => {
+            parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().concat()
+        }
+    }
+}
+
+/// A prompt or input field: a string, or a list whose strings are each a message. Token-id
+/// prompts carry no text and are not shown.
+fn texts(role: &str, value: &Value) -> Vec<Message> {
+    let one = |s: &str| Message { role: role.to_string(), content: s.to_string() };
+    match value {
+        Value::String(s) => vec![one(s)],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).map(one).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Writes edited texts back. A multi-part message's edited text goes into its first text part and
+/// its other text parts are dropped, so the text the upstream sees is exactly the edited text.
+fn apply_edits(request: &mut ParsedRequest, messages: &[Message], edited: &[bool]) {
+    let changed: Vec<(usize, &str)> = edited
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| **e)
+        .filter_map(|(i, _)| Some((i, messages.get(i)?.content.as_str())))
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    match &mut request.body {
+        RequestBody::Chat(chat) => {
+            for (i, text) in changed {
+                if let Some(message) = chat.messages.get_mut(i) {
+                    message.content = Some(match message.content.take() {
+                        Some(MessageContent::Parts(parts)) => {
+                            MessageContent::Parts(replace_parts(parts, text))
+                        }
+                        _ => MessageContent::Text(text.to_string()),
+                    });
+                }
+            }
+        }
+        RequestBody::Completion(c) => write_texts(&mut c.prompt, &changed),
+        RequestBody::Embedding(e) => write_texts(&mut e.input, &changed),
+        RequestBody::Image(image) => {
+            if let Some((0, text)) = changed.first() {
+                image.prompt = text.to_string();
+            }
+        }
+    }
+    request.edited = true;
+}
+
+fn replace_parts(parts: Vec<ContentPart>, text: &str) -> Vec<ContentPart> {
+    let mut placed = false;
+    parts
+        .into_iter()
+        .filter_map(|mut part| {
+            if part.text.is_none() {
+                return Some(part);
+            }
+            if placed {
+                return None;
+            }
+            placed = true;
+            part.text = Some(text.to_string());
+            Some(part)
+        })
+        .collect()
+}
+
+/// Mirrors [`texts`]: the i-th string of the field gets the i-th edited text.
+fn write_texts(value: &mut Value, changed: &[(usize, &str)]) {
+    match value {
+        Value::String(s) => {
+            if let Some((0, text)) = changed.first() {
+                *s = text.to_string();
+            }
+        }
+        Value::Array(items) => {
+            let mut strings = items.iter_mut().filter(|v| v.is_string());
+            let mut next = 0;
+            for (index, text) in changed {
+                if let Some(slot) = strings.nth(index - next) {
+                    *slot = Value::String(text.to_string());
+                }
+                next = index + 1;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A plugin's answer as an HTTP response: errors in OpenAI's shape, completions as a chat
+/// completion (SSE when the client streams), raw bodies as given.
+pub fn reply_response(reply: Reply, stream: bool, model: Option<&str>) -> Response<Body> {
+    match reply {
+        Reply::Error(error) => {
+            let status =
+                StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let value = json!({"error": {"message": error.message, "type": error.kind, "param": null, "code": null}});
+            body::json(status, &value)
+        }
+        Reply::Completion(text) if stream => {
+            let chunk = |delta: Value, finish: Value| {
+                let chunk = json!({"id": "chatcmpl-switchyard", "object": "chat.completion.chunk",
+                    "created": 0, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+                format!("data: {chunk}\n\n")
+            };
+            let sse = [
+                chunk(json!({"role": "assistant", "content": text}), Value::Null),
+                chunk(json!({}), json!("stop")),
+                "data: [DONE]\n\n".to_string(),
+            ]
+            .concat();
+            let mut response = Response::new(body::full(sse));
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            response
+        }
+        Reply::Completion(text) => body::json(
+            StatusCode::OK,
+            &json!({"id": "chatcmpl-switchyard", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}),
+        ),
+        Reply::Raw(raw) => {
+            let mut response = Response::new(body::full(Bytes::from(raw.body)));
+            *response.status_mut() = StatusCode::from_u16(raw.status).unwrap_or(StatusCode::OK);
+            if let Ok(value) = HeaderValue::try_from(raw.content_type) {
+                response.headers_mut().insert(http::header::CONTENT_TYPE, value);
+            }
+            response
+        }
+    }
+}
