@@ -13,10 +13,15 @@ use tokio::time::{Instant, timeout, timeout_at};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::metrics::{Metrics, UpstreamLabels};
-use crate::plugin::ResponseWatch;
+use crate::phases::{self, WholeOutcome};
+use crate::plugin::{Escalation, Reply, ResponseWatch};
 use crate::request::{Endpoint, ParsedRequest};
 use crate::sse;
+use crate::stream_phase::Stop;
 use crate::upstream::{ClientError, Upstream, Upstreams};
+
+/// Largest whole response shown to watching plugins; a larger one fails the attempt.
+const MAX_WATCHED_BODY: usize = 16 * 1024 * 1024;
 
 /// How much of a failed upstream's error body is kept, to pass through if it is the last answer.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -67,15 +72,62 @@ pub struct Outbound<'a> {
     pub metrics: &'a Metrics,
 }
 
-/// Tries each upstream of `chain` in order (with its retries) until one answers.
+/// Tries each upstream of `chain` in order (with its retries) until one answers. Watching
+/// plugins see the answer; one of them may escalate it once to another upstream.
 #[tracing::instrument(skip_all, fields(endpoint = request.endpoint.label(), stream = request.stream()))]
 pub async fn dispatch(
     chain: &[Arc<Upstream>],
     request: &ParsedRequest,
     outbound: &Outbound<'_>,
-    _upstreams: &Upstreams,
-    _watch: &mut ResponseWatch,
+    upstreams: &Upstreams,
+    watch: &mut ResponseWatch,
 ) -> Result<Answer, ProxyError> {
+    let escalation = match run_chain(chain, request, outbound, watch).await? {
+        Leg::Answered(answer) => return Ok(answer),
+        Leg::Escalate(escalation) => escalation,
+    };
+    let target = upstreams.get(&escalation.upstream).cloned().ok_or_else(|| {
+        ProxyError::Internal(format!("escalation to unknown upstream {}", escalation.upstream))
+    })?;
+    tracing::info!(to = %target.name, reason = %escalation.reason, "a plugin escalated the request");
+    outbound
+        .metrics
+        .escalations
+        .get_or_create(&UpstreamLabels { upstream: target.name.clone() })
+        .inc();
+    let mut escalated = request.clone();
+    if let Some(model) = &escalation.model {
+        escalated.set_model(model);
+    }
+    match run_chain(&[target], &escalated, outbound, watch).await? {
+        Leg::Answered(answer) => Ok(answer),
+        Leg::Escalate(_) => Err(ProxyError::PluginRefused {
+            status: 502,
+            message: "a plugin escalated an already escalated request".into(),
+        }),
+    }
+}
+
+/// How one pass down a chain ended.
+enum Leg {
+    Answered(Answer),
+    /// A watching plugin asked for another upstream before anything reached the client.
+    Escalate(Escalation),
+}
+
+/// One attempt's result when it did not fail over.
+enum Step {
+    /// Relay this (the upstream's answer, or a plugin's verdict on it).
+    Respond(Response<Body>),
+    Escalate(Escalation),
+}
+
+async fn run_chain(
+    chain: &[Arc<Upstream>],
+    request: &ParsedRequest,
+    outbound: &Outbound<'_>,
+    watch: &mut ResponseWatch,
+) -> Result<Leg, ProxyError> {
     let metrics = outbound.metrics;
     let mut tried: Vec<String> = Vec::new();
     let mut last: Option<(String, Failure)> = None;
@@ -92,10 +144,15 @@ pub async fn dispatch(
             }
             attempts += 1;
             tried.push(upstream.name.clone());
-            match attempt(upstream, request, body.clone(), outbound).await {
-                Ok(response) => {
+            match attempt(upstream, request, body.clone(), outbound, watch).await {
+                Ok(step) => {
                     metrics.attempt(&upstream.name, "ok");
-                    return Ok(Answer { response, upstream: upstream.name.clone() });
+                    return Ok(match step {
+                        Step::Respond(response) => {
+                            Leg::Answered(Answer { response, upstream: upstream.name.clone() })
+                        }
+                        Step::Escalate(escalation) => Leg::Escalate(escalation),
+                    });
                 }
                 Err(failure) => {
                     metrics.attempt(&upstream.name, failure.outcome());
@@ -109,7 +166,7 @@ pub async fn dispatch(
     match last {
         None => Err(ProxyError::NoUpstream(tried)),
         Some((name, Failure::Status(response))) => {
-            Ok(Answer { response: response.map(body::full), upstream: name })
+            Ok(Leg::Answered(Answer { response: response.map(body::full), upstream: name }))
         }
         Some((upstream, Failure::Timeout(phase))) => {
             Err(ProxyError::UpstreamTimeout { upstream, phase, tried })
@@ -143,7 +200,8 @@ async fn attempt(
     request: &ParsedRequest,
     body: Bytes,
     outbound: &Outbound<'_>,
-) -> Result<Response<Body>, Failure> {
+    watch: &mut ResponseWatch,
+) -> Result<Step, Failure> {
     let metrics = outbound.metrics;
     let endpoint = request.endpoint;
     let started = Instant::now();
@@ -172,23 +230,58 @@ async fn attempt(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let body = if status.is_success() && is_sse && request.stream() {
-        let committed = match sse::commit(incoming, first_byte_deadline).await {
+        let committed = match sse::commit(incoming, first_byte_deadline, watch).await {
             Ok(committed) => committed,
             Err(sse::CommitError::Timeout) => {
                 return Err(Failure::Timeout("before its first content event"));
             }
             Err(sse::CommitError::Broken(e)) => return Err(Failure::StreamBroken(e)),
+            Err(sse::CommitError::Stopped(stop)) => return Ok(stopped(stop)),
         };
         // Events are re-framed, so the upstream's length no longer applies.
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
         committed.into_body(upstream.name.clone(), deadline)
+    } else if status.is_success() && !watch.is_empty() {
+        let whole = match read_whole(incoming, deadline).await {
+            Ok(whole) => whole,
+            Err(failure) => return Err(failure),
+        };
+        match phases::on_whole_response(watch, &upstream.name, status.as_u16(), whole) {
+            WholeOutcome::Send(bytes) => {
+                parts.headers.remove(header::CONTENT_LENGTH);
+                body::full(bytes)
+            }
+            WholeOutcome::Answer(response) => return Ok(Step::Respond(response)),
+            WholeOutcome::Escalate(escalation) => return Ok(Step::Escalate(escalation)),
+        }
     } else {
         body::with_deadline(incoming, deadline)
     };
     let labels = UpstreamLabels { upstream: upstream.name.clone() };
     metrics.upstream_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
-    Ok(Response::from_parts(parts, body))
+    Ok(Step::Respond(Response::from_parts(parts, body)))
+}
+
+/// A plugin stopped a stream before commit: answer with its error, or escalate.
+fn stopped(stop: Stop) -> Step {
+    match stop {
+        Stop::Escalate(escalation) => Step::Escalate(escalation),
+        Stop::Abort(reply) => {
+            Step::Respond(phases::reply_response(Reply::Error(reply), false, None))
+        }
+        Stop::Refuse(error) => Step::Respond(error.into_response()),
+    }
+}
+
+/// Reads a whole successful body for the watching plugins, within the size and time limits.
+async fn read_whole(incoming: hyper::body::Incoming, deadline: Instant) -> Result<Bytes, Failure> {
+    let limited = Limited::new(incoming, MAX_WATCHED_BODY);
+    match timeout_at(deadline, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) => Err(Failure::StreamBroken(format!("reading the response: {e}"))),
+        Err(_) => Err(Failure::Timeout("while sending its response")),
+    }
 }
 
 fn build_request(

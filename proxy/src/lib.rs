@@ -9,6 +9,7 @@
 //! - [`request`]: the OpenAI request, parsed once into typed form.
 //! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback.
 //! - [`sse`]: holding a stream until its first content event, then relaying it.
+//! - [`stream_phase`]: SSE chunks through the plugins that watch a streamed response.
 //! - [`upstream`]: configured upstreams and their pooled rustls clients.
 //! - [`models`]: `GET /v1/models` as the union of the upstreams'.
 //! - [`admin`]: health, metrics and the token-protected admin API.
@@ -32,6 +33,7 @@ pub mod request;
 pub mod server;
 pub mod sse;
 pub mod state;
+pub mod stream_phase;
 pub mod upstream;
 
 pub use server::{Listeners, RunError, run};

@@ -40,6 +40,8 @@ pub struct Metrics {
     /// Time from sending to an upstream until its answer was committed (headers, or the first
     /// content event of a stream).
     pub upstream_latency: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    /// Requests a watching plugin escalated, by the upstream they were escalated to.
+    pub escalations: Family<UpstreamLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -50,14 +52,16 @@ impl Default for Metrics {
         let upstream_latency = Family::<UpstreamLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
         );
+        let escalations = Family::<UpstreamLabels, Counter>::default();
         registry.register("requests", "Client requests answered", requests.clone());
+        registry.register("escalations", "Requests escalated by a plugin", escalations.clone());
         registry.register("upstream_attempts", "Attempts sent to upstreams", attempts.clone());
         registry.register(
             "upstream_latency_seconds",
             "Time until an upstream answer was committed",
             upstream_latency.clone(),
         );
-        Self { registry, requests, attempts, upstream_latency }
+        Self { registry, requests, attempts, upstream_latency, escalations }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The plugin phases as the pipeline sees them: the parsed request handed to the chain as typed
-//! data, the chain's text edits written back into the typed body, and a plugin's early answer
-//! turned into an HTTP response.
+//! data, the chain's text edits written back into the typed body, a plugin's early answer turned
+//! into an HTTP response, and whole responses shown to the plugins that watch them. (Streams go
+//! through `stream_phase`.)
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use serde_json::{Value, json};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::plugin::{
-    CachePolicy, LlmRequest, Message, PluginSet, Reply, RequestOutcome, ResponseWatch, Route,
+    CachePolicy, Escalation, LlmRequest, LlmResponse, Message, PluginSet, Reply, RequestOutcome,
+    ResponseOutcome, ResponseWatch, Route,
 };
 use crate::request::{ContentPart, MessageContent, ParsedRequest, RequestBody};
 
@@ -279,5 +281,79 @@ pub fn reply_response(reply: Reply, stream: bool, model: Option<&str>) -> Respon
             }
             response
         }
+    }
+}
+
+/// What the watching plugins made of a whole (non-streamed) response.
+pub enum WholeOutcome {
+    /// Send this body (the original bytes when no choice was edited).
+    Send(Bytes),
+    /// Answer with this instead (a plugin aborted, or a fail-closed watcher failed).
+    Answer(Response<Body>),
+    /// Run the request again on another upstream.
+    Escalate(Escalation),
+}
+
+/// Shows a whole response to the watching plugins and applies their edits to its choice texts
+/// (`message.content` for chat, `text` for completions).
+pub fn on_whole_response(
+    watch: &mut ResponseWatch,
+    upstream: &str,
+    status: u16,
+    body: Bytes,
+) -> WholeOutcome {
+    let Ok(mut value) = serde_json::from_slice::<Value>(&body) else {
+        tracing::debug!(%upstream, "response is not JSON; watchers skipped");
+        return WholeOutcome::Send(body);
+    };
+    let choices: Vec<String> = value["choices"]
+        .as_array()
+        .map(|choices| {
+            choices.iter().map(|c| choice_text(c).unwrap_or_default().to_string()).collect()
+        })
+        .unwrap_or_default();
+    let response = LlmResponse {
+        upstream: upstream.to_string(),
+        model: value["model"].as_str().map(str::to_string),
+        status,
+        choices,
+    };
+    match watch.on_response(response) {
+        ResponseOutcome::Send { choices, edited } => {
+            if !edited.contains(&true) {
+                return WholeOutcome::Send(body);
+            }
+            if let Some(slots) = value["choices"].as_array_mut() {
+                for ((slot, text), changed) in slots.iter_mut().zip(choices).zip(edited) {
+                    if changed {
+                        set_choice_text(slot, text);
+                    }
+                }
+            }
+            WholeOutcome::Send(Bytes::from(value.to_string()))
+        }
+        ResponseOutcome::Abort { reply, .. } => {
+            WholeOutcome::Answer(reply_response(Reply::Error(reply), false, None))
+        }
+        ResponseOutcome::Escalate { escalation, .. } => WholeOutcome::Escalate(escalation),
+        ResponseOutcome::Refuse(failure) => WholeOutcome::Answer(
+            ProxyError::PluginRefused {
+                status: failure.http_status(),
+                message: failure.public_message(),
+            }
+            .into_response(),
+        ),
+    }
+}
+
+fn choice_text(choice: &Value) -> Option<&str> {
+    choice["message"]["content"].as_str().or_else(|| choice["text"].as_str())
+}
+
+fn set_choice_text(choice: &mut Value, text: String) {
+    if choice.get("message").is_some() {
+        choice["message"]["content"] = Value::String(text);
+    } else {
+        choice["text"] = Value::String(text);
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Framing is parsed by `eventsource-stream`; events are re-encoded one by one as they arrive.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -16,6 +17,8 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::body::{Body, BoxError};
 use crate::error::ProxyError;
+use crate::plugin::ResponseWatch;
+use crate::stream_phase::{Stop, StreamPhase};
 
 /// Events buffered before commit at most; past this the stream is committed anyway so a chatty
 /// upstream cannot make the proxy hold unbounded data.
@@ -23,44 +26,81 @@ const MAX_HELD_EVENTS: usize = 64;
 
 type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<hyper::Error>>> + Send>>;
 
-/// Why a stream could not be committed; each is a reason to try the next upstream.
+/// Why a stream could not be committed; the first two are reasons to try the next upstream.
 #[derive(Debug)]
 pub enum CommitError {
     /// No content event before the first-byte deadline.
     Timeout,
     /// The stream ended, broke, or carried an error event before any content.
     Broken(String),
+    /// A watching plugin stopped the stream before anything reached the client.
+    Stopped(Stop),
 }
 
 /// A stream whose first content event has arrived: what was held back, and the rest.
 pub struct Committed {
-    held: Vec<Bytes>,
+    held: VecDeque<Bytes>,
     done_seen: bool,
     events: Events,
+    phase: Option<StreamPhase>,
 }
 
-/// Reads events until the first one with content (or `[DONE]`), holding them back.
+/// Reads events until the first one with content (or `[DONE]`), holding them back. With watching
+/// plugins, content counts once the plugins let some of it through: text they hold back keeps the
+/// stream uncommitted, so they can still escalate.
 pub async fn commit(
     body: Incoming,
     first_byte_deadline: Instant,
+    watch: &mut ResponseWatch,
 ) -> Result<Committed, CommitError> {
     let mut events: Events = Box::pin(BodyDataStream::new(body).eventsource());
-    let mut held = Vec::new();
-    loop {
+    let mut phase = StreamPhase::new(std::mem::take(watch));
+    let mut held = VecDeque::new();
+    let result = loop {
         let event = match timeout_at(first_byte_deadline, events.next()).await {
-            Err(_) => return Err(CommitError::Timeout),
-            Ok(None) => return Err(CommitError::Broken("stream ended before any content".into())),
-            Ok(Some(Err(e))) => return Err(CommitError::Broken(format!("stream broke: {e}"))),
+            Err(_) => break Err(CommitError::Timeout),
+            Ok(None) => break Err(CommitError::Broken("stream ended before any content".into())),
+            Ok(Some(Err(e))) => break Err(CommitError::Broken(format!("stream broke: {e}"))),
             Ok(Some(Ok(event))) => event,
         };
         let kind = classify(&event);
-        if let EventKind::Error(message) = kind {
-            return Err(CommitError::Broken(format!("upstream sent an error event: {message}")));
+        let out = match (&kind, phase.as_mut()) {
+            (EventKind::Error(message), _) => {
+                break Err(CommitError::Broken(format!("upstream sent an error event: {message}")));
+            }
+            (EventKind::Preamble, _) | (_, None) => vec![encode(&event)],
+            (EventKind::Done, Some(phase)) => match phase.end() {
+                Ok(mut flushed) => {
+                    flushed.push(encode(&event));
+                    flushed
+                }
+                Err(stop) => break Err(CommitError::Stopped(stop)),
+            },
+            (EventKind::Content, Some(phase)) => match phase.event(&event, false) {
+                Ok(None) => vec![encode(&event)],
+                Ok(Some(chunks)) => chunks,
+                Err(stop) => break Err(CommitError::Stopped(stop)),
+            },
+        };
+        let carries_content = kind != EventKind::Preamble && !out.is_empty();
+        held.extend(out);
+        if carries_content || held.len() >= MAX_HELD_EVENTS {
+            let done_seen = kind == EventKind::Done;
+            break Ok(Committed { held, done_seen, events, phase: None });
         }
-        held.push(encode(&event));
-        let done_seen = matches!(kind, EventKind::Done);
-        if !matches!(kind, EventKind::Preamble) || held.len() >= MAX_HELD_EVENTS {
-            return Ok(Committed { held, done_seen, events });
+    };
+    // Plugins stay with the request: a committed stream relays through them, a failed attempt
+    // hands them to the next upstream (or the escalation).
+    match result {
+        Ok(mut committed) => {
+            committed.phase = phase;
+            Ok(committed)
+        }
+        Err(error) => {
+            if let Some(phase) = phase {
+                *watch = phase.into_watch();
+            }
+            Err(error)
         }
     }
 }
@@ -70,9 +110,10 @@ impl Committed {
     /// breaks, ends without `[DONE]`, or passes `deadline` ends with an error event.
     pub fn into_body(self, upstream: String, deadline: Instant) -> Body {
         let state = Relay {
-            held: self.held.into_iter(),
+            queue: self.held,
             events: Some(self.events),
             done_seen: self.done_seen,
+            phase: self.phase,
             upstream,
             deadline,
         };
@@ -85,35 +126,60 @@ impl Committed {
 }
 
 struct Relay {
-    held: std::vec::IntoIter<Bytes>,
+    /// Chunks ready to send, in order.
+    queue: VecDeque<Bytes>,
     /// `None` once the upstream stream is finished, one way or another.
     events: Option<Events>,
     done_seen: bool,
+    phase: Option<StreamPhase>,
     upstream: String,
     deadline: Instant,
 }
 
 impl Relay {
     async fn next(&mut self) -> Option<Bytes> {
-        if let Some(bytes) = self.held.next() {
-            return Some(bytes);
-        }
-        let events = self.events.as_mut()?;
-        let failure = match timeout_at(self.deadline, events.next()).await {
-            Ok(Some(Ok(event))) => {
-                self.done_seen |= event.data == "[DONE]";
-                return Some(encode(&event));
+        loop {
+            if let Some(bytes) = self.queue.pop_front() {
+                return Some(bytes);
             }
-            Ok(None) if self.done_seen => None,
-            Ok(None) => Some("the upstream closed the stream before [DONE]".to_string()),
-            Ok(Some(Err(e))) => Some(format!("the upstream stream broke: {e}")),
-            Err(_) => Some("the stream exceeded the upstream's total timeout".to_string()),
-        };
-        self.events = None;
-        let reason = failure?;
-        tracing::warn!(upstream = %self.upstream, "stream interrupted after commit: {reason}");
-        let error = ProxyError::StreamInterrupted { upstream: self.upstream.clone(), reason };
-        Some(Bytes::from(format!("data: {}\n\n", error.to_json())))
+            let events = self.events.as_mut()?;
+            let failure = match timeout_at(self.deadline, events.next()).await {
+                Ok(Some(Ok(event))) => match self.relay(&event) {
+                    Ok(()) => continue,
+                    Err(stop) => {
+                        self.events = None;
+                        return Some(stop.error_event());
+                    }
+                },
+                Ok(None) if self.done_seen => None,
+                Ok(None) => Some("the upstream closed the stream before [DONE]".to_string()),
+                Ok(Some(Err(e))) => Some(format!("the upstream stream broke: {e}")),
+                Err(_) => Some("the stream exceeded the upstream's total timeout".to_string()),
+            };
+            self.events = None;
+            let reason = failure?;
+            tracing::warn!(upstream = %self.upstream, "stream interrupted after commit: {reason}");
+            let error = ProxyError::StreamInterrupted { upstream: self.upstream.clone(), reason };
+            return Some(Bytes::from(format!("data: {}\n\n", error.to_json())));
+        }
+    }
+
+    /// Queues what one upstream event becomes for the client.
+    fn relay(&mut self, event: &Event) -> Result<(), Stop> {
+        let done = event.data == "[DONE]";
+        self.done_seen |= done;
+        match self.phase.as_mut() {
+            None => self.queue.push_back(encode(event)),
+            Some(phase) if done => {
+                self.queue.extend(phase.end()?);
+                self.queue.push_back(encode(event));
+            }
+            Some(phase) => match phase.event(event, true)? {
+                None => self.queue.push_back(encode(event)),
+                Some(chunks) => self.queue.extend(chunks),
+            },
+        }
+        Ok(())
     }
 }
 

@@ -38,6 +38,8 @@ pub enum Behavior {
     EndWithoutDone,
     /// Streams: waits this long before each event.
     SlowEvents(Duration),
+    /// Answers normally, but with this text instead of echoing the request.
+    Says(String),
 }
 
 /// One request as the mock received it.
@@ -196,7 +198,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         "/v1/chat/completions" if request["stream"] == true => {
             chat_stream(&name, &request, behavior)
         }
-        "/v1/chat/completions" => json_response(chat_completion(&name, &request)),
+        "/v1/chat/completions" => json_response(chat_completion(&name, &request, &behavior)),
         "/v1/completions" => json_response(json!({
             "id": "cmpl-mock", "object": "text_completion", "model": request["model"],
             "choices": [{"index": 0, "text": format!("{name} completes"), "finish_reason": "stop"}],
@@ -226,11 +228,18 @@ pub fn reply_text(name: &str, request: &Value) -> String {
     format!("{name} heard: {last}")
 }
 
-fn chat_completion(name: &str, request: &Value) -> Value {
+fn answer(name: &str, request: &Value, behavior: &Behavior) -> String {
+    match behavior {
+        Behavior::Says(text) => text.clone(),
+        _ => reply_text(name, request),
+    }
+}
+
+fn chat_completion(name: &str, request: &Value, behavior: &Behavior) -> Value {
     json!({
         "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": request["model"],
         "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": reply_text(name, request)}}],
+                     "message": {"role": "assistant", "content": answer(name, request, behavior)}}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     })
 }
@@ -243,7 +252,7 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
     };
     let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
     if behavior != Behavior::StallBeforeFirstContent {
-        for word in reply_text(name, request).split_inclusive(' ') {
+        for word in answer(name, request, &behavior).split_inclusive(' ') {
             events.push(chunk(json!({"content": word}), Value::Null));
         }
         events.push(chunk(json!({}), json!("stop")));
