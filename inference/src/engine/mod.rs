@@ -187,7 +187,8 @@ impl Engine {
                     loaded.slot_ctx - 1
                 ),
             );
-            e.param = Some("messages".to_owned());
+            let field = if matches!(prompt, Prompt::Chat(_)) { "messages" } else { "prompt" };
+            e.param = Some(field.to_owned());
             return Err(e);
         }
         Ok(tokens)
