@@ -67,7 +67,10 @@ pub struct Streamed {
 
 impl Client {
     pub fn new(addr: SocketAddr) -> Self {
-        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        // A fresh connection per request: no race with a server closing an idle keep-alive
+        // connection (llama-server does), and a dropped stream never poisons a pooled one.
+        let http =
+            HyperClient::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http();
         Self { http, base: format!("http://{addr}") }
     }
 

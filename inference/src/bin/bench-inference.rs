@@ -60,49 +60,129 @@ enum Kind {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let ours = bench(&args, Kind::Switchyard).await.context("switchyard-inference")?;
-    let peer = bench(&args, Kind::LlamaServer).await.context("llama-server")?;
+    // Both servers run for the whole benchmark and every measurement alternates between them, so
+    // changes in the machine's load (2 shared cores) hit both alike.
+    let mut servers = Vec::new();
+    for kind in [Kind::Switchyard, Kind::LlamaServer] {
+        servers.push(Server::start(&args, kind).await.with_context(|| name(kind))?);
+    }
+    let mut results = [Results::default(), Results::default()];
+    measure(&args, &servers, &mut results).await?;
+    for (server, r) in servers.iter_mut().zip(results.iter_mut()) {
+        r.peak_rss_mb = peak_rss_mb(&server.child).unwrap_or(f64::NAN);
+        let _ = server.child.kill().await;
+    }
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    print_table(&args, &ours, &peer, load_before.trim(), load_after.trim());
+    let [ours, peer] = &results;
+    print_table(&args, ours, peer, load_before.trim(), load_after.trim());
     Ok(())
 }
 
-async fn bench(args: &Args, kind: Kind) -> anyhow::Result<Results> {
-    let port = free_port()?;
-    let mut child = spawn(args, kind, port)?;
-    let client = Client::new(([127, 0, 0, 1], port).into());
-    wait_ready(&client, kind, &mut child).await?;
-    eprintln!("bench: {} ready on port {port}", name(kind));
-    // Warm-up: first-touch of weights and buffers.
-    chat(&client, &[msg("user", "Hello")], 8).await?;
+/// A running server under test.
+struct Server {
+    kind: Kind,
+    child: Child,
+    client: Client,
+}
 
-    let mut r = Results::default();
+impl Server {
+    async fn start(args: &Args, kind: Kind) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let mut child = spawn(args, kind, port)?;
+        let client = Client::new(([127, 0, 0, 1], port).into());
+        wait_ready(&client, kind, &mut child).await?;
+        eprintln!("bench: {} ready on port {port}", name(kind));
+        // Warm-up: first touch of weights and buffers.
+        chat(&client, &[msg("user", "Hello")], 8).await?;
+        Ok(Server { kind, child, client })
+    }
+}
+
+/// The servers in turn, the first one changing every repetition.
+fn in_turn(servers: &[Server], rep: usize) -> impl Iterator<Item = (usize, &Server)> {
+    let n = servers.len();
+    (0..n).map(move |k| (k + rep) % n).map(move |i| (i, &servers[i]))
+}
+
+async fn measure(
+    args: &Args,
+    servers: &[Server],
+    results: &mut [Results; 2],
+) -> anyhow::Result<()> {
     let story = [
         msg("system", "You are a storyteller."),
         msg("user", "Write a long story about a lighthouse keeper and a storm."),
     ];
-    let mut singles = Vec::new();
-    for _ in 0..args.reps {
-        let s = chat(&client, &story, args.gen_tokens).await?;
-        singles.push(s.decode_tps());
+    let mut samples = vec![Vec::new(); servers.len()];
+    for rep in 0..args.reps {
+        for (i, s) in in_turn(servers, rep) {
+            let t = chat(&s.client, &story, args.gen_tokens).await.with_context(|| name(s.kind))?;
+            samples[i].push(t.decode_tps());
+        }
     }
-    r.single_tps = median(singles);
-    eprintln!("bench: {} single stream {:.1} tok/s", name(kind), r.single_tps);
-
-    let mut aggs = Vec::new();
-    for rep in 0..args.reps.min(2) {
-        aggs.push(aggregate(&client, args.parallel as usize, args.gen_tokens, rep).await?);
+    for (r, v) in results.iter_mut().zip(&mut samples) {
+        r.single_tps = median(std::mem::take(v));
     }
-    r.aggregate_tps = median(aggs);
-    eprintln!("bench: {} aggregate {:.1} tok/s", name(kind), r.aggregate_tps);
+    eprintln!(
+        "bench: single stream {:.1} / {:.1} tok/s",
+        results[0].single_tps, results[1].single_tps
+    );
 
-    let (uncached, cached, tokens) = ttft(&client, args.reps).await?;
-    (r.ttft_uncached_ms, r.ttft_cached_ms, r.system_prompt_tokens) = (uncached, cached, tokens);
-    eprintln!("bench: {} ttft uncached {uncached:.0} ms, cached {cached:.0} ms", name(kind));
+    for rep in 0..args.reps {
+        for (i, s) in in_turn(servers, rep) {
+            let tps = aggregate(&s.client, args.parallel as usize, args.gen_tokens, rep)
+                .await
+                .with_context(|| name(s.kind))?;
+            samples[i].push(tps);
+        }
+    }
+    for (r, v) in results.iter_mut().zip(&mut samples) {
+        r.aggregate_tps = median(std::mem::take(v));
+    }
+    eprintln!(
+        "bench: aggregate {:.1} / {:.1} tok/s",
+        results[0].aggregate_tps, results[1].aggregate_tps
+    );
 
-    r.peak_rss_mb = peak_rss_mb(&child).unwrap_or(f64::NAN);
-    let _ = child.kill().await;
-    Ok(r)
+    // TTFT with a ~1K-token system prompt: never seen before (a unique first line), then one that
+    // was sent once before with another question.
+    for rep in 0..args.reps {
+        for (i, s) in in_turn(servers, rep) {
+            let system = long_system_prompt(&format!("{:08x}-{rep}", fastrand::u32(..)));
+            let (ms, tokens) = timed_first(&s.client, &system, "When does the next train leave?")
+                .await
+                .with_context(|| name(s.kind))?;
+            samples[i].push(ms);
+            results[i].system_prompt_tokens = tokens;
+        }
+    }
+    for (r, v) in results.iter_mut().zip(&mut samples) {
+        r.ttft_uncached_ms = median(std::mem::take(v));
+    }
+    let shared = long_system_prompt("shared");
+    for s in servers {
+        timed_first(&s.client, &shared, "Hello.").await.with_context(|| name(s.kind))?;
+    }
+    let questions =
+        ["How much is a ticket?", "Which platform for line 3?", "Is there a night train?"];
+    for rep in 0..args.reps {
+        for (i, s) in in_turn(servers, rep) {
+            let q = questions[rep % questions.len()];
+            let (ms, _) = timed_first(&s.client, &shared, q).await.with_context(|| name(s.kind))?;
+            samples[i].push(ms);
+        }
+    }
+    for (r, v) in results.iter_mut().zip(&mut samples) {
+        r.ttft_cached_ms = median(std::mem::take(v));
+    }
+    eprintln!(
+        "bench: ttft uncached {:.0} / {:.0} ms, cached {:.0} / {:.0} ms",
+        results[0].ttft_uncached_ms,
+        results[1].ttft_uncached_ms,
+        results[0].ttft_cached_ms,
+        results[1].ttft_cached_ms
+    );
+    Ok(())
 }
 
 fn name(kind: Kind) -> &'static str {
@@ -248,34 +328,10 @@ async fn aggregate(client: &Client, n: usize, gen_tokens: u32, rep: usize) -> an
 fn long_system_prompt(nonce: &str) -> String {
     let mut s =
         format!("Session {nonce}. You are the help desk of the Switchyard railway. Rules:\n");
-    for i in 1..=48 {
+    for i in 1..=36 {
         s.push_str(&format!("Rule {i}: trains on line {} leave platform {} every {} minutes; tickets cost {} euros.\n", i % 7, i % 12 + 1, 5 + i % 25, 2 + i % 9));
     }
     s
-}
-
-/// Median TTFT with a ~1K-token system prompt: never seen (unique first line) vs. seen before.
-async fn ttft(client: &Client, reps: usize) -> anyhow::Result<(f64, f64, u64)> {
-    let mut uncached = Vec::new();
-    let mut prompt_tokens = 0;
-    for i in 0..reps {
-        let system = long_system_prompt(&format!("{:08x}-{i}", fastrand::u32(..)));
-        let t = timed_first(client, &system, "When does the next train leave?").await?;
-        uncached.push(t.0);
-        prompt_tokens = t.1;
-    }
-    let system = long_system_prompt("shared");
-    timed_first(client, &system, "Hello.").await?;
-    let mut cached = Vec::new();
-    for q in
-        ["When does the next train leave?", "How much is a ticket?", "Which platform for line 3?"]
-            .iter()
-            .cycle()
-            .take(reps)
-    {
-        cached.push(timed_first(client, &system, q).await?.0);
-    }
-    Ok((median(uncached), median(cached), prompt_tokens))
 }
 
 async fn timed_first(client: &Client, system: &str, question: &str) -> anyhow::Result<(f64, u64)> {
@@ -310,7 +366,7 @@ fn peak_rss_mb(child: &Child) -> Option<f64> {
 fn print_table(args: &Args, a: &Results, b: &Results, load_before: &str, load_after: &str) {
     let ratio = |x: f64, y: f64| if y > 0.0 { format!("{:.2}×", x / y) } else { "-".to_owned() };
     println!(
-        "Settings: --threads {} --parallel {} (llama-server -np {}), --ctx-size {} ({} per slot), batch 512, --n-gpu-layers {}, {} tokens per stream, median of {} runs.",
+        "Settings: --threads {} --parallel {} (llama-server -np {}), --ctx-size {} ({} per slot), batch 512, --n-gpu-layers {}, {} tokens per stream, median of {} runs; the two servers run side by side and alternate on every measurement.",
         args.threads,
         args.parallel,
         args.parallel,
