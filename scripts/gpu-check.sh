@@ -4,7 +4,12 @@
 # runs the benchmark (switchyard-inference and a CUDA llama-server) with --n-gpu-layers 99.
 # Writes gpu-check.md and logs under $OUT (default .cache/gpu-check). Each step says what it needs.
 #   SWITCHYARD_MODEL=path.gguf   use this model instead of fetching it (for machines offline)
-#   THREADS (default: all cores)  SKIP_PEER=1 (skip the llama-server CUDA build)
+#   THREADS (default: all cores)
+#   SKIP_PEER=1   no llama-server CUDA build (saves ~5 min); the benchmark then measures only ours
+# Offline machines: cargo needs the crates (a filled ~/.cargo/registry, or `cargo vendor` plus
+# CARGO_NET_OFFLINE=true), the model (SWITCHYARD_MODEL) and, for the peer, the llama-cpp-python
+# sdist already in .cache/peer/. Rough times on 16 cores: CUDA build of llama.cpp for one
+# architecture 3-6 min, the peer as much again, the benchmark 2-3 min.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$(pwd)/.cache/gpu-check}"
@@ -77,12 +82,16 @@ smoke() {
 step smoke-gpu smoke || exit 1
 say "  answer: $(grep -o '"content":"[^"]*"' "$OUT/smoke-gpu.log" | head -1)"
 
-if [ "${SKIP_PEER:-0}" = 1 ]; then say "- llama-server (CUDA): skipped"; exit 0; fi
-step build-peer-cuda env PEER_CUDA=1 JOBS="$(nproc)" scripts/build-llama-server.sh || exit 1
-peer=$(tail -n 1 "$OUT/build-peer-cuda.log")
+peer_args=()
+if [ "${SKIP_PEER:-0}" = 1 ]; then
+  say "- llama-server (CUDA): skipped (SKIP_PEER=1)"
+else
+  step build-peer-cuda env PEER_CUDA=1 JOBS="$(nproc)" scripts/build-llama-server.sh || exit 1
+  peer_args=(--peer-bin "$(tail -n 1 "$OUT/build-peer-cuda.log")")
+fi
 threads="${THREADS:-$(nproc)}"
 bench() {
-  "$bin/bench-inference" --server-bin "$bin/switchyard-inference" --peer-bin "$peer" \
+  "$bin/bench-inference" --server-bin "$bin/switchyard-inference" "${peer_args[@]}" \
     --model "$model" --threads "$threads" --parallel 8 --ctx-size 16384 --n-gpu-layers 99 \
     --gen-tokens 128 --reps 3
 }

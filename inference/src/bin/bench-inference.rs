@@ -17,9 +17,9 @@ struct Args {
     /// switchyard-inference binary.
     #[arg(long)]
     server_bin: PathBuf,
-    /// llama.cpp llama-server binary (the peer).
+    /// llama.cpp llama-server binary (the peer); without it only switchyard-inference is measured.
     #[arg(long)]
-    peer_bin: PathBuf,
+    peer_bin: Option<PathBuf>,
     #[arg(long)]
     model: PathBuf,
     #[arg(long, default_value_t = 2)]
@@ -50,6 +50,21 @@ struct Results {
     peak_rss_mb: f64,
 }
 
+impl Results {
+    /// For a server that was not measured: every number reads NaN.
+    fn missing() -> Self {
+        let nan = f64::NAN;
+        Results {
+            single_tps: nan,
+            aggregate_tps: nan,
+            ttft_uncached_ms: nan,
+            ttft_cached_ms: nan,
+            system_prompt_tokens: 0,
+            peak_rss_mb: nan,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Switchyard,
@@ -63,18 +78,24 @@ async fn main() -> anyhow::Result<()> {
     // Both servers run for the whole benchmark and every measurement alternates between them, so
     // changes in the machine's load (2 shared cores) hit both alike.
     let mut servers = Vec::new();
-    for kind in [Kind::Switchyard, Kind::LlamaServer] {
+    let kinds: &[Kind] = if args.peer_bin.is_some() {
+        &[Kind::Switchyard, Kind::LlamaServer]
+    } else {
+        &[Kind::Switchyard]
+    };
+    for &kind in kinds {
         servers.push(Server::start(&args, kind).await.with_context(|| name(kind))?);
     }
-    let mut results = [Results::default(), Results::default()];
+    let mut results: Vec<Results> = servers.iter().map(|_| Results::default()).collect();
     measure(&args, &servers, &mut results).await?;
     for (server, r) in servers.iter_mut().zip(results.iter_mut()) {
         r.peak_rss_mb = peak_rss_mb(&server.child).unwrap_or(f64::NAN);
         let _ = server.child.kill().await;
     }
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let [ours, peer] = &results;
-    print_table(&args, ours, peer, load_before.trim(), load_after.trim());
+    let missing = Results::missing();
+    let peer = results.get(1).unwrap_or(&missing);
+    print_table(&args, &results[0], peer, load_before.trim(), load_after.trim());
     Ok(())
 }
 
@@ -104,11 +125,7 @@ fn in_turn(servers: &[Server], rep: usize) -> impl Iterator<Item = (usize, &Serv
     (0..n).map(move |k| (k + rep) % n).map(move |i| (i, &servers[i]))
 }
 
-async fn measure(
-    args: &Args,
-    servers: &[Server],
-    results: &mut [Results; 2],
-) -> anyhow::Result<()> {
+async fn measure(args: &Args, servers: &[Server], results: &mut [Results]) -> anyhow::Result<()> {
     let story = [
         msg("system", "You are a storyteller."),
         msg("user", "Write a long story about a lighthouse keeper and a storm."),
@@ -120,13 +137,10 @@ async fn measure(
             samples[i].push(t.decode_tps());
         }
     }
+    eprintln!("bench: single-stream samples (tok/s) {samples:.1?}");
     for (r, v) in results.iter_mut().zip(&mut samples) {
         r.single_tps = median(std::mem::take(v));
     }
-    eprintln!(
-        "bench: single stream {:.1} / {:.1} tok/s",
-        results[0].single_tps, results[1].single_tps
-    );
 
     for rep in 0..args.reps {
         for (i, s) in in_turn(servers, rep) {
@@ -136,12 +150,13 @@ async fn measure(
             samples[i].push(tps);
         }
     }
+    eprintln!("bench: aggregate samples (tok/s) {samples:.1?}");
     for (r, v) in results.iter_mut().zip(&mut samples) {
         r.aggregate_tps = median(std::mem::take(v));
     }
     eprintln!(
-        "bench: aggregate {:.1} / {:.1} tok/s",
-        results[0].aggregate_tps, results[1].aggregate_tps
+        "bench: aggregate {:.1?} tok/s",
+        results.iter().map(|r| r.aggregate_tps).collect::<Vec<_>>()
     );
 
     // TTFT with a ~1K-token system prompt: never seen before (a unique first line), then one that
@@ -156,6 +171,7 @@ async fn measure(
             results[i].system_prompt_tokens = tokens;
         }
     }
+    eprintln!("bench: uncached TTFT samples (ms) {samples:.0?}");
     for (r, v) in results.iter_mut().zip(&mut samples) {
         r.ttft_uncached_ms = median(std::mem::take(v));
     }
@@ -172,15 +188,14 @@ async fn measure(
             samples[i].push(ms);
         }
     }
+    eprintln!("bench: cached TTFT samples (ms) {samples:.0?}");
     for (r, v) in results.iter_mut().zip(&mut samples) {
         r.ttft_cached_ms = median(std::mem::take(v));
     }
     eprintln!(
-        "bench: ttft uncached {:.0} / {:.0} ms, cached {:.0} / {:.0} ms",
-        results[0].ttft_uncached_ms,
-        results[1].ttft_uncached_ms,
-        results[0].ttft_cached_ms,
-        results[1].ttft_cached_ms
+        "bench: ttft uncached {:.0?} ms, cached {:.0?} ms",
+        results.iter().map(|r| r.ttft_uncached_ms).collect::<Vec<_>>(),
+        results.iter().map(|r| r.ttft_cached_ms).collect::<Vec<_>>()
     );
     Ok(())
 }
@@ -221,7 +236,8 @@ fn spawn(args: &Args, kind: Kind, port: u16) -> anyhow::Result<Child> {
             cmd
         }
         Kind::LlamaServer => {
-            let mut cmd = Command::new(&args.peer_bin);
+            let peer = args.peer_bin.as_ref().context("no --peer-bin")?;
+            let mut cmd = Command::new(peer);
             cmd.arg("-m")
                 .arg(&args.model)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string(), "-np", &np, "-c", &c])
