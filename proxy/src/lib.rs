@@ -1,1 +1,35 @@
-//! Switchyard
+//! Switchyard: an OpenAI-compatible LLM traffic proxy.
+//!
+//! # Layout
+//! - [`config`]: the TOML file, loaded strictly and validated as a whole.
+//! - [`server`]: listeners, TLS, HTTP/1.1 + h2, graceful shutdown. Entry point [`run`].
+//! - [`auth`]: virtual API keys → tenants.
+//! - [`pipeline`]: the request's way through the proxy, one function per step.
+//! - [`request`]: the OpenAI request, parsed once into typed form.
+//! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback.
+//! - [`sse`]: holding a stream until its first content event, then relaying it.
+//! - [`upstream`]: configured upstreams and their pooled rustls clients.
+//! - [`models`]: `GET /v1/models` as the union of the upstreams'.
+//! - [`admin`]: health, metrics and the token-protected admin API.
+//! - [`error`]: the error type and its one mapping to OpenAI-shaped HTTP responses.
+//! - [`plugin`]: the WebAssembly plugin runtime (sandbox limits, chain, hot swap).
+//! - [`metrics`], [`state`], [`body`], [`env`]: shared plumbing.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod dispatch;
+pub mod env;
+pub mod error;
+pub mod metrics;
+pub mod models;
+pub mod pipeline;
+pub mod plugin;
+pub mod request;
+pub mod server;
+pub mod sse;
+pub mod state;
+pub mod upstream;
+
+pub use server::{Listeners, RunError, run};

@@ -1,1 +1,105 @@
-fn main() {}
+//! The `switchyard` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchyard::{Listeners, config, env::ProcessEnv};
+use tokio::net::TcpListener;
+
+/// An OpenAI-compatible LLM traffic proxy with WebAssembly plugins.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy: the API listener (`server.listen`) and the admin listener (`admin.listen`).
+    /// Stops on SIGTERM or SIGINT after draining in-flight requests.
+    Serve {
+        /// The TOML configuration file (see docs/config.md).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and list every problem, each with its key path.
+    /// Exits 0 when the file is valid.
+    Check {
+        /// The TOML configuration file (see docs/config.md).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config_path = match &cli.command {
+        Command::Serve { config } | Command::Check { config } => config.clone(),
+    };
+    let config = match config::load(&config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}:");
+            for problem in &error.problems {
+                eprintln!("  {problem}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Check { .. } => {
+            println!("{}: ok", config_path.display());
+            ExitCode::SUCCESS
+        }
+        Command::Serve { .. } => match serve(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("switchyard: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(config: config::Config) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let api = TcpListener::bind(config.server.listen_addr()?)
+            .await
+            .with_context(|| format!("binding server.listen {}", config.server.listen))?;
+        let admin = TcpListener::bind(config.admin.listen_addr()?)
+            .await
+            .with_context(|| format!("binding admin.listen {}", config.admin.listen))?;
+        tracing::info!(api = %api.local_addr()?, admin = %admin.local_addr()?, "listening");
+        switchyard::run(config, &ProcessEnv, Listeners { api, admin }, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,1 +1,25 @@
-//! tests
+//! Test support for Switchyard's end-to-end tests and benchmarks.
+//!
+//! - [`mock`]: an OpenAI-compatible upstream that can be told to misbehave.
+//! - [`harness`]: the proxy started in-process on 127.0.0.1:0.
+//! - [`client`]: a small HTTP client for assertions.
+//! - [`tls`]: certificates generated per run.
+//! - [`wasm`]: paths of the test and built-in plugins as components, built by build.rs.
+
+// Test support panics on setup failure by design: a broken fixture should fail the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod client;
+pub mod harness;
+pub mod mock;
+pub mod tls;
+pub mod wasm;
+
+/// A chat request body with one user message.
+pub fn chat_body(model: &str, text: &str, stream: bool) -> String {
+    serde_json::json!({
+        "model": model, "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    })
+    .to_string()
+}

@@ -1,0 +1,251 @@
+//! Sending a request down its chain of upstreams: per-attempt timeouts, jittered backoff, and the
+//! fallback rule (connect errors, timeouts before the first byte, 429, 5xx and streams that break
+//! before their first content event move on; any other answer is final).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use tokio::time::{Instant, timeout, timeout_at};
+
+use crate::body::{self, Body};
+use crate::error::ProxyError;
+use crate::metrics::{Metrics, UpstreamLabels};
+use crate::request::{Endpoint, ParsedRequest};
+use crate::sse;
+use crate::upstream::{ClientError, Upstream};
+
+/// How much of a failed upstream's error body is kept, to pass through if it is the last answer.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The answer that will be relayed to the client, and who gave it.
+pub struct Answer {
+    pub response: Response<Body>,
+    /// Name of the upstream that answered.
+    pub upstream: String,
+}
+
+/// One failed attempt, kept to explain the final error.
+enum Failure {
+    Connect(String),
+    Timeout(&'static str),
+    /// A 429 or 5xx, with its body so the last one can be passed through.
+    Status(Box<Response<Bytes>>),
+    StreamBroken(String),
+}
+
+impl Failure {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::Connect(_) => "connect_error",
+            Self::Timeout(_) => "timeout",
+            Self::Status(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+            Self::Status(_) => "server_error",
+            Self::StreamBroken(_) => "stream_broken",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Connect(e) => e.clone(),
+            Self::Timeout(phase) => format!("timed out {phase}"),
+            Self::Status(r) => format!("answered {}", r.status()),
+            Self::StreamBroken(e) => e.clone(),
+        }
+    }
+}
+
+/// Tries each upstream of `chain` in order (with its retries) until one answers.
+#[tracing::instrument(skip_all, fields(endpoint = request.endpoint.label(), stream = request.stream()))]
+pub async fn dispatch(
+    chain: &[Arc<Upstream>],
+    request: &ParsedRequest,
+    request_id: &str,
+    metrics: &Metrics,
+) -> Result<Answer, ProxyError> {
+    let mut tried: Vec<String> = Vec::new();
+    let mut last: Option<(String, Failure)> = None;
+    let mut attempts = 0u32;
+    for upstream in chain {
+        if let Some(why) = &upstream.disabled {
+            tried.push(format!("{} (disabled: {why})", upstream.name));
+            continue;
+        }
+        let body = body_for(upstream, request)?;
+        for _ in 0..=upstream.retries {
+            if attempts > 0 {
+                tokio::time::sleep(backoff(upstream.backoff, attempts)).await;
+            }
+            attempts += 1;
+            tried.push(upstream.name.clone());
+            match attempt(upstream, request, body.clone(), request_id, metrics).await {
+                Ok(response) => {
+                    metrics.attempt(&upstream.name, "ok");
+                    return Ok(Answer { response, upstream: upstream.name.clone() });
+                }
+                Err(failure) => {
+                    metrics.attempt(&upstream.name, failure.outcome());
+                    tracing::warn!(upstream = %upstream.name, "attempt failed: {}", failure.describe());
+                    last = Some((upstream.name.clone(), failure));
+                }
+            }
+        }
+    }
+    let tried = tried.join(", ");
+    match last {
+        None => Err(ProxyError::NoUpstream(tried)),
+        Some((name, Failure::Status(response))) => {
+            Ok(Answer { response: response.map(body::full), upstream: name })
+        }
+        Some((upstream, Failure::Timeout(phase))) => {
+            Err(ProxyError::UpstreamTimeout { upstream, phase, tried })
+        }
+        Some((_, failure)) => {
+            Err(ProxyError::AllUpstreamsFailed { tried, last: failure.describe() })
+        }
+    }
+}
+
+/// The request body for one upstream: rewritten when the upstream pins its own model.
+fn body_for(upstream: &Upstream, request: &ParsedRequest) -> Result<Bytes, ProxyError> {
+    match &upstream.model_override {
+        Some(model) if request.model().is_some_and(|m| m != model) => {
+            let mut edited = request.clone();
+            edited.set_model(model);
+            edited.to_bytes()
+        }
+        _ => request.to_bytes(),
+    }
+}
+
+/// Exponential backoff with full jitter in [base·2ⁿ/2, base·2ⁿ], capped at two seconds.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let ceiling = base.saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(2));
+    ceiling.mul_f64(0.5 + fastrand::f64() * 0.5)
+}
+
+async fn attempt(
+    upstream: &Upstream,
+    request: &ParsedRequest,
+    body: Bytes,
+    request_id: &str,
+    metrics: &Metrics,
+) -> Result<Response<Body>, Failure> {
+    let endpoint = request.endpoint;
+    let started = Instant::now();
+    let first_byte_deadline = started + upstream.timeouts.first_byte;
+    let deadline = started + upstream.timeouts.total;
+    let outbound = build_request(upstream, endpoint, body, request_id)?;
+    let response = match timeout_at(first_byte_deadline, upstream.send(outbound)).await {
+        Err(_) => return Err(Failure::Timeout("before its first byte")),
+        Ok(Err(ClientError::Connect(e) | ClientError::Request(e))) => {
+            return Err(Failure::Connect(e));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return Err(Failure::Status(Box::new(read_error_body(response, deadline).await)));
+    }
+    let (mut parts, incoming) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let is_sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let body = if status.is_success() && is_sse && request.stream() {
+        let committed = match sse::commit(incoming, first_byte_deadline).await {
+            Ok(committed) => committed,
+            Err(sse::CommitError::Timeout) => {
+                return Err(Failure::Timeout("before its first content event"));
+            }
+            Err(sse::CommitError::Broken(e)) => return Err(Failure::StreamBroken(e)),
+        };
+        // Events are re-framed, so the upstream's length no longer applies.
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
+        committed.into_body(upstream.name.clone(), deadline)
+    } else {
+        body::with_deadline(incoming, deadline)
+    };
+    let labels = UpstreamLabels { upstream: upstream.name.clone() };
+    metrics.upstream_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    Ok(Response::from_parts(parts, body))
+}
+
+fn build_request(
+    upstream: &Upstream,
+    endpoint: Endpoint,
+    body: Bytes,
+    request_id: &str,
+) -> Result<Request<Full<Bytes>>, Failure> {
+    let uri = upstream
+        .uri(endpoint.upstream_path())
+        .map_err(|e| Failure::Connect(format!("bad upstream URL: {e}")))?;
+    let mut builder = Request::builder().method(endpoint.method()).uri(uri);
+    if endpoint.method() == http::Method::POST {
+        builder = builder.header(header::CONTENT_TYPE, "application/json");
+    }
+    builder
+        .header("x-request-id", request_id)
+        .body(Full::new(body))
+        .map_err(|e| Failure::Connect(format!("building request: {e}")))
+}
+
+/// Reads a failed upstream's body (bounded) so it can be passed through if it is the last answer.
+async fn read_error_body(
+    response: Response<hyper::body::Incoming>,
+    deadline: Instant,
+) -> Response<Bytes> {
+    let (mut parts, incoming) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let limited = Limited::new(incoming, MAX_ERROR_BODY);
+    let bytes = match timeout_at(deadline, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, bytes)
+}
+
+/// Removes headers that describe one connection rather than the message.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+}
+
+/// Fetches a GET endpoint from one upstream with its first-byte timeout; used by `/v1/models`.
+pub async fn fetch_json(
+    upstream: &Upstream,
+    endpoint: Endpoint,
+) -> Result<serde_json::Value, String> {
+    let request =
+        build_request(upstream, endpoint, Bytes::new(), "models").map_err(|f| f.describe())?;
+    let limit = upstream.timeouts.first_byte.max(Duration::from_millis(1));
+    let response = timeout(limit, upstream.send(request))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let body = timeout(limit, Limited::new(response.into_body(), 4 * 1024 * 1024).collect())
+        .await
+        .map_err(|_| "timed out reading the body".to_string())?
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+}

@@ -1,0 +1,86 @@
+//! Prometheus metrics: what is counted, and the text exposition served on the admin listener.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a client request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    pub status: u16,
+    /// The upstream that answered, or `none`.
+    pub upstream: String,
+}
+
+/// Labels of one attempt at an upstream.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub upstream: String,
+    /// `ok`, `client_error`, `rate_limited`, `server_error`, `connect_error`, `timeout`,
+    /// `stream_broken`.
+    pub outcome: &'static str,
+}
+
+/// Labels naming one upstream.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub upstream: String,
+}
+
+/// Every metric the proxy keeps.
+pub struct Metrics {
+    registry: Registry,
+    /// Client requests by endpoint, final status and answering upstream.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Upstream attempts by outcome; fallbacks show up as several attempts per request.
+    pub attempts: Family<AttemptLabels, Counter>,
+    /// Time from sending to an upstream until its answer was committed (headers, or the first
+    /// content event of a stream).
+    pub upstream_latency: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("switchyard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        let upstream_latency = Family::<UpstreamLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
+        );
+        registry.register("requests", "Client requests answered", requests.clone());
+        registry.register("upstream_attempts", "Attempts sent to upstreams", attempts.clone());
+        registry.register(
+            "upstream_latency_seconds",
+            "Time until an upstream answer was committed",
+            upstream_latency.clone(),
+        );
+        Self { registry, requests, attempts, upstream_latency }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Prometheus text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!("encoding metrics: {e}");
+        }
+        out
+    }
+
+    /// Counts one attempt at an upstream.
+    pub fn attempt(&self, upstream: &str, outcome: &'static str) {
+        self.attempts
+            .get_or_create(&AttemptLabels { upstream: upstream.to_string(), outcome })
+            .inc();
+    }
+}

@@ -1,0 +1,196 @@
+//! The plugin part of the proxy config: `[plugins]` and `[[plugin]]`, strict (`deny_unknown_fields`)
+//! and checked in full by [`validate`], which lists every problem with its key path.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::limits::{EngineLimits, MAX_TIMEOUT_MS};
+
+/// `[plugins]`: where plugins live, who may sign them, and the runtime's global limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Directory that `[[plugin]].file` is relative to; watched for changes when `watch` is on.
+    pub dir: PathBuf,
+    /// Ed25519 public keys (base64 of the 32 raw bytes). When set, only plugins with a valid
+    /// detached signature (`<file>.sig`) from one of these keys load.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// Reload when a file in `dir` changes.
+    #[serde(default = "yes")]
+    pub watch: bool,
+    /// Most plugin instances alive at once over all requests (pool size).
+    #[serde(default = "default_max_instances")]
+    pub max_instances: u32,
+    /// How long a request waits for a free instance before the plugin fails as busy.
+    #[serde(default = "default_queue_timeout_ms")]
+    pub queue_timeout_ms: u64,
+    /// Upper bound for any plugin's `memory_mib` (the pool's slot size).
+    #[serde(default = "default_max_memory_mib")]
+    pub max_memory_mib: u32,
+}
+
+/// Fail-closed or fail-open: what a failure of this plugin does to the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    /// Refuse the request (5xx); nothing is forwarded. For redaction and guards.
+    Closed,
+    /// Skip this plugin's decision; the request goes on as if it were not there. For routing and
+    /// caching.
+    Open,
+}
+
+/// One `[[plugin]]` entry: a link in the chain, run in config order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// Unique name: logs, metrics, the admin API.
+    pub name: String,
+    /// The component file, relative to `plugins.dir`.
+    pub file: PathBuf,
+    pub failure: FailurePolicy,
+    /// Handed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Deadline of each call into the plugin.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Memory cap of one instance.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u32,
+}
+
+impl PluginEntry {
+    /// The config as the JSON text `init` receives.
+    pub fn config_json(&self) -> String {
+        serde_json::Value::Object(self.config.clone()).to_string()
+    }
+}
+
+impl PluginsSection {
+    /// A section with every default, for tests and embedding.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            trusted_keys: Vec::new(),
+            watch: true,
+            max_instances: default_max_instances(),
+            queue_timeout_ms: default_queue_timeout_ms(),
+            max_memory_mib: default_max_memory_mib(),
+        }
+    }
+
+    /// The engine-wide limits this section asks for.
+    pub fn engine_limits(&self) -> EngineLimits {
+        EngineLimits {
+            max_instances: self.max_instances,
+            queue_timeout: std::time::Duration::from_millis(self.queue_timeout_ms),
+            max_memory_bytes: (self.max_memory_mib as usize) << 20,
+            ..EngineLimits::default()
+        }
+    }
+}
+
+impl PluginEntry {
+    /// An entry with default limits and an empty config.
+    pub fn new(name: &str, file: impl Into<PathBuf>, failure: FailurePolicy) -> Self {
+        Self {
+            name: name.to_string(),
+            file: file.into(),
+            failure,
+            config: serde_json::Map::new(),
+            timeout_ms: default_timeout_ms(),
+            memory_mib: default_memory_mib(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_instances() -> u32 {
+    64
+}
+fn default_queue_timeout_ms() -> u64 {
+    50
+}
+fn default_max_memory_mib() -> u32 {
+    64
+}
+fn default_timeout_ms() -> u64 {
+    5
+}
+fn default_memory_mib() -> u32 {
+    16
+}
+
+/// One config problem, with the key path it is about (e.g. `plugin[2].timeout_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Check `[plugins]` and every `[[plugin]]`; returns every problem, not just the first.
+pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    let mut bad = |path: String, message: &str| {
+        problems.push(ConfigProblem { path, message: message.to_string() })
+    };
+    if section.dir.as_os_str().is_empty() {
+        bad("plugins.dir".into(), "must not be empty");
+    }
+    for (i, key) in section.trusted_keys.iter().enumerate() {
+        if let Err(e) = super::signature::parse_key(key) {
+            bad(format!("plugins.trusted_keys[{i}]"), &e);
+        }
+    }
+    if !(1..=4096).contains(&section.max_instances) {
+        bad("plugins.max_instances".into(), "must be between 1 and 4096");
+    }
+    if section.queue_timeout_ms > 10_000 {
+        bad("plugins.queue_timeout_ms".into(), "must be at most 10000");
+    }
+    if !(1..=4096).contains(&section.max_memory_mib) {
+        bad("plugins.max_memory_mib".into(), "must be between 1 and 4096");
+    }
+    let mut names = HashSet::new();
+    for (i, e) in entries.iter().enumerate() {
+        let at = |key: &str| format!("plugin[{i}].{key}");
+        let name_ok = !e.name.is_empty()
+            && e.name.len() <= 64
+            && e.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !name_ok {
+            bad(at("name"), "must be 1-64 chars of a-z, 0-9, '-' or '_'");
+        } else if !names.insert(e.name.as_str()) {
+            bad(at("name"), "is used by an earlier plugin");
+        }
+        if !is_plain_relative(&e.file) {
+            bad(at("file"), "must be a relative path inside plugins.dir (no '..')");
+        } else if e.file.extension().is_none_or(|x| x != "wasm") {
+            bad(at("file"), "must end in .wasm");
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&e.timeout_ms) {
+            bad(at("timeout_ms"), &format!("must be between 1 and {MAX_TIMEOUT_MS}"));
+        }
+        if e.memory_mib == 0 || e.memory_mib > section.max_memory_mib {
+            bad(at("memory_mib"), "must be at least 1 and at most plugins.max_memory_mib");
+        }
+    }
+    problems
+}
+
+fn is_plain_relative(p: &Path) -> bool {
+    !p.as_os_str().is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}

@@ -1,0 +1,56 @@
+//! What a plugin may import: log lines, counters and a monotonic clock, nothing else. Also the
+//! per-store state those imports and the limits need.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use super::bindings::Level;
+use super::bindings::switchyard::plugin::{host, types};
+use super::limits::MemoryLimiter;
+use super::stats::PluginStats;
+
+/// Longest log line a plugin may write; the rest is cut.
+const MAX_LOG_BYTES: usize = 1024;
+
+/// The data of one plugin store (one instance, one request).
+pub(crate) struct HostState {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) stats: Arc<PluginStats>,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+impl HostState {
+    pub(crate) fn new(plugin: Arc<str>, stats: Arc<PluginStats>, memory_cap: usize) -> Self {
+        Self { plugin, stats, limiter: MemoryLimiter::new(memory_cap) }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        let mut end = message.len().min(MAX_LOG_BYTES);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let msg = &message[..end];
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(plugin, "{msg}"),
+            Level::Debug => tracing::debug!(plugin, "{msg}"),
+            Level::Info => tracing::info!(plugin, "{msg}"),
+            Level::Warn => tracing::warn!(plugin, "{msg}"),
+            Level::Error => tracing::error!(plugin, "{msg}"),
+        }
+    }
+
+    fn counter_add(&mut self, name: String, delta: u64) {
+        self.stats.counter_add(&name, delta);
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        let start = START.get_or_init(Instant::now);
+        u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}

@@ -1,0 +1,259 @@
+//! Every sandbox limit in one place: the pooling allocator (bounded instances and memories), the
+//! epoch deadline of each call and the ticker thread that drives it, the memory cap of each store,
+//! the bound on concurrent instances (wait, then busy), and the size bounds on decisions.
+//! Plugins also get no ambient capabilities: the linker offers only the `host` interface.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use super::bindings::Plugin;
+use super::error::FailureKind;
+use super::host::HostState;
+
+/// The longest deadline a plugin may configure.
+pub const MAX_TIMEOUT_MS: u64 = 1000;
+
+/// Size bounds on one decision: anything larger is an invalid decision.
+pub mod decision {
+    /// Text edits in one decision.
+    pub const MAX_EDITS: usize = 4096;
+    /// Bytes of replacement text in one decision, all edits together.
+    pub const MAX_REPLACEMENT_BYTES: usize = 1 << 20;
+    /// Headers added by one decision, and the bytes of one header.
+    pub const MAX_HEADERS: usize = 32;
+    pub const MAX_HEADER_BYTES: usize = 8 << 10;
+    /// Tags set by one decision, and the bytes of one tag (key + value).
+    pub const MAX_TAGS: usize = 64;
+    pub const MAX_TAG_BYTES: usize = 1 << 10;
+    /// Fallback upstreams of one route.
+    pub const MAX_FALLBACKS: usize = 8;
+    /// Bytes of a model name, a cache key, an error message, a reason.
+    pub const MAX_NAME_BYTES: usize = 1 << 10;
+    /// Bytes of a reply body (completion text or raw body).
+    pub const MAX_BODY_BYTES: usize = 1 << 20;
+    /// Longest cache TTL.
+    pub const MAX_TTL_SECONDS: u32 = 30 * 24 * 3600;
+}
+
+/// Engine-wide limits. Per-plugin limits (deadline, memory cap) are in [`CallLimits`].
+#[derive(Debug, Clone)]
+pub struct EngineLimits {
+    /// Most component instances alive at once (pool slots, and the permits of the gate).
+    pub max_instances: u32,
+    /// How long a caller waits for a free instance before it gets [`FailureKind::Busy`].
+    pub queue_timeout: Duration,
+    /// Largest linear memory any instance may have (pool slot size).
+    pub max_memory_bytes: usize,
+    /// Period of the epoch ticker; deadlines are rounded up to whole ticks.
+    pub epoch_tick: Duration,
+    /// Bytes of each pooled memory kept resident and zeroed with memset on reuse instead of
+    /// being returned to the kernel: fewer page faults on the fresh instance of the next request.
+    pub keep_resident_bytes: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            max_instances: 64,
+            queue_timeout: Duration::from_millis(50),
+            max_memory_bytes: 64 << 20,
+            epoch_tick: Duration::from_millis(1),
+            keep_resident_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Limits of one plugin's calls.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    /// Deadline of each call (init, on-request, each response hook).
+    pub timeout: Duration,
+    /// Memory cap of the instance.
+    pub memory_bytes: usize,
+}
+
+/// The wasmtime engine with every limit applied, the linker that offers plugins only the host
+/// interface, the instance gate and the epoch ticker. One per proxy; shared by all plugin sets.
+pub struct PluginEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: EngineLimits,
+    gate: Arc<Semaphore>,
+    ticker: Ticker,
+}
+
+impl std::fmt::Debug for PluginEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEngine").field("limits", &self.limits).finish()
+    }
+}
+
+impl PluginEngine {
+    /// Build the engine, the linker and the ticker thread.
+    pub fn new(limits: EngineLimits) -> Result<Arc<Self>, String> {
+        let mut pool = PoolingAllocationConfig::new();
+        let n = limits.max_instances;
+        pool.total_component_instances(n)
+            // A component from wit-component holds the plugin module plus small shim modules.
+            .total_core_instances(n.saturating_mul(4))
+            .max_core_instances_per_component(4)
+            .total_memories(n)
+            .max_memories_per_component(1)
+            .total_tables(n.saturating_mul(2))
+            .max_tables_per_component(2)
+            .max_memory_size(limits.max_memory_bytes)
+            .linear_memory_keep_resident(limits.keep_resident_bytes)
+            .table_keep_resident(64 << 10);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .parallel_compilation(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| format!("wasmtime linker: {e}"))?;
+        let ticker = Ticker::start(&engine, limits.epoch_tick);
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            gate: Arc::new(Semaphore::new(n as usize)),
+            limits,
+            ticker,
+        }))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+
+    pub fn limits(&self) -> &EngineLimits {
+        &self.limits
+    }
+
+    /// Wait (up to `queue_timeout`) for a free instance slot. Hold the permit for as long as the
+    /// instance lives: the gate has exactly as many permits as the pool has instance slots, so the
+    /// pool itself never refuses.
+    pub(crate) async fn acquire(&self) -> Result<OwnedSemaphorePermit, FailureKind> {
+        let gate = Arc::clone(&self.gate);
+        // Fast path without a timer: a free slot is the common case.
+        if let Ok(permit) = Arc::clone(&gate).try_acquire_owned() {
+            return Ok(permit);
+        }
+        match tokio::time::timeout(self.limits.queue_timeout, gate.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(FailureKind::Busy),
+        }
+    }
+
+    /// Instance slots free right now (for /metrics).
+    pub fn free_instances(&self) -> usize {
+        self.gate.available_permits()
+    }
+
+    /// A fresh store for one plugin instance, with its memory cap installed.
+    pub(crate) fn new_store(&self, state: HostState) -> Store<HostState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+    }
+
+    /// Arm the deadline of the next call: `timeout` rounded up to whole ticks, plus one because
+    /// the current tick may be about to end. So a call is stopped after `timeout` at the earliest
+    /// and `timeout + 2 ticks` at the latest (plus scheduling delay).
+    pub(crate) fn arm_deadline(&self, store: &mut Store<HostState>, timeout: Duration) {
+        let tick = self.limits.epoch_tick.as_nanos().max(1);
+        let ticks = timeout.as_nanos().div_ceil(tick) + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    }
+
+    /// Whether the ticker thread is alive (it stops when the engine is dropped).
+    pub fn ticking(&self) -> bool {
+        !self.ticker.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Caps one store's linear memory; remembers when it said no so the failure is reported as
+/// [`FailureKind::MemoryCap`] rather than a bare trap.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    cap: usize,
+    pub(crate) hit: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self { cap, hit: false }
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.hit = true;
+            // An error traps the guest at the grow (trap_on_grow_failure): a Rust guest would
+            // otherwise abort with an anonymous `unreachable`.
+            wasmtime::bail!("memory cap of {} bytes exceeded", self.cap);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// Increments the engine's epoch every tick; stops when the engine is gone or on drop.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = Arc::clone(&stop);
+        let spawned = thread::Builder::new().name("plugin-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                thread::sleep(tick);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+            flag.store(true, Ordering::Relaxed);
+        });
+        if let Err(e) = spawned {
+            // Without a ticker no deadline fires; say so loudly, calls still run.
+            tracing::error!(error = %e, "cannot start the plugin epoch ticker");
+            stop.store(true, Ordering::Relaxed);
+        }
+        Self { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

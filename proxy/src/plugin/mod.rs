@@ -1,0 +1,50 @@
+//! The plugin runtime: sandboxed WebAssembly components that make per-request decisions.
+//!
+//! Layout (each file owns one thing):
+//! - [`bindings`]: host bindings generated from the WIT contract in `plugin-sdk/wit`, and the
+//!   typed values that cross the boundary.
+//! - [`config`]: the `[plugins]` / `[[plugin]]` config and its `validate()`.
+//! - [`limits`]: every sandbox limit (pooling allocator, epoch deadline and ticker, memory cap,
+//!   bounded concurrent instances) and the engine built from them.
+//! - `host`: what a plugin may import (log, counters, clock) and the per-store state.
+//! - `instance`: one fresh instance: instantiate, call a hook, classify failures.
+//! - `validate`: checks a decision before the proxy acts on it.
+//! - [`chain`]: the request phase over the whole chain, with failure policies, as a
+//!   [`RequestOutcome`].
+//! - [`response`]: the response phase for plugins that asked to watch it.
+//! - [`stats`]: per-plugin calls, failures by kind and a call-time histogram for /metrics.
+//! - [`registry`]: compile, sign-check, probe and atomically swap plugin sets (hot swap).
+//! - `signature`: optional Ed25519 signature check of a plugin file.
+//! - `watch`: reload when a file in the plugin directory changes.
+//!
+//! The flow for one request: `registry.current()` gives the live [`PluginSet`];
+//! [`PluginSet::on_request`] runs the chain and returns a [`RequestOutcome`]; when it proceeds with
+//! a non-empty [`ResponseWatch`], the pipeline feeds the response (whole, or event by event) to it.
+
+pub mod bindings;
+pub mod chain;
+pub mod config;
+mod error;
+mod host;
+mod instance;
+pub mod limits;
+pub mod registry;
+pub mod response;
+mod signature;
+pub mod stats;
+mod validate;
+mod watch;
+
+pub use bindings::{
+    CacheDirective, CacheEntry, Delta, ErrorReply, Escalation, LlmRequest, LlmResponse, Message,
+    RawReply, Reply, Route, StreamEvent,
+};
+pub use chain::PluginSet;
+pub use chain::{CachePolicy, Proceed, RequestOutcome};
+pub use config::{ConfigProblem, FailurePolicy, PluginEntry, PluginsSection};
+pub use error::{FailureKind, LoadError, PluginFailure};
+pub use limits::{EngineLimits, PluginEngine};
+pub use registry::{PluginInfo, PluginRegistry, ReloadReport};
+pub use response::{EventOutcome, ResponseOutcome, ResponseWatch};
+pub use stats::PluginStats;
+pub use watch::DirWatcher;

@@ -1,0 +1,324 @@
+//! The OpenAI request, parsed once into typed form, with the raw bytes kept for passthrough.
+//!
+//! Only the fields the proxy (and later its plugins) reason about are typed; everything else is
+//! kept in `extra` so an edited request re-serialises without losing fields. When nothing edits a
+//! request, the original bytes are forwarded unchanged.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ProxyError;
+
+/// The API operations the proxy serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    ImagesGenerations,
+    Models,
+}
+
+impl Endpoint {
+    /// Maps a request path to an endpoint; `None` for paths the proxy does not serve.
+    pub fn from_path(path: &str) -> Option<Self> {
+        Some(match path.trim_end_matches('/') {
+            "/v1/chat/completions" => Self::ChatCompletions,
+            "/v1/completions" => Self::Completions,
+            "/v1/embeddings" => Self::Embeddings,
+            "/v1/images/generations" => Self::ImagesGenerations,
+            "/v1/models" => Self::Models,
+            _ => return None,
+        })
+    }
+
+    /// The path below an upstream's `base_url` (which already ends in `/v1`).
+    pub fn upstream_path(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "/chat/completions",
+            Self::Completions => "/completions",
+            Self::Embeddings => "/embeddings",
+            Self::ImagesGenerations => "/images/generations",
+            Self::Models => "/models",
+        }
+    }
+
+    /// The HTTP method the endpoint takes.
+    pub fn method(self) -> http::Method {
+        match self {
+            Self::Models => http::Method::GET,
+            _ => http::Method::POST,
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ChatCompletions => "chat_completions",
+            Self::Completions => "completions",
+            Self::Embeddings => "embeddings",
+            Self::ImagesGenerations => "images_generations",
+            Self::Models => "models",
+        }
+    }
+}
+
+/// A parsed request body and what the pipeline needs to know about it.
+#[derive(Debug, Clone)]
+pub struct ParsedRequest {
+    /// Which operation.
+    pub endpoint: Endpoint,
+    /// The body exactly as the client sent it.
+    pub raw: Bytes,
+    /// The typed body.
+    pub body: RequestBody,
+    /// Whether the body was edited since parsing; decides between `raw` and re-serialising.
+    pub edited: bool,
+}
+
+/// The typed body, one variant per POST endpoint.
+#[derive(Debug, Clone)]
+pub enum RequestBody {
+    Chat(ChatRequest),
+    Completion(CompletionRequest),
+    Embedding(EmbeddingRequest),
+    Image(ImageRequest),
+}
+
+/// `POST /v1/chat/completions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Every other field, kept verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One chat message. `content` may be null (assistant tool calls) or a list of parts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<MessageContent>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Message content: plain text or multimodal parts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MessageContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One part of multimodal content; only text parts carry text the proxy looks at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContentPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `stop`: one sequence or several.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `POST /v1/completions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletionRequest {
+    pub model: String,
+    /// A string, a list of strings, or token ids.
+    pub prompt: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `POST /v1/embeddings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddingRequest {
+    pub model: String,
+    /// A string, a list of strings, or token ids.
+    pub input: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `POST /v1/images/generations`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub prompt: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ParsedRequest {
+    /// Parses `raw` as the body of `endpoint`. Malformed JSON, a missing field or a field of the
+    /// wrong type is a 400 that names the field.
+    pub fn parse(endpoint: Endpoint, raw: Bytes) -> Result<Self, ProxyError> {
+        let body = match endpoint {
+            Endpoint::ChatCompletions => RequestBody::Chat(decode(&raw)?),
+            Endpoint::Completions => RequestBody::Completion(decode(&raw)?),
+            Endpoint::Embeddings => RequestBody::Embedding(decode(&raw)?),
+            Endpoint::ImagesGenerations => RequestBody::Image(decode(&raw)?),
+            Endpoint::Models => {
+                return Err(ProxyError::Internal("GET /v1/models has no request body".into()));
+            }
+        };
+        Ok(Self { endpoint, raw, body, edited: false })
+    }
+
+    /// Whether the client asked for server-sent events.
+    pub fn stream(&self) -> bool {
+        match &self.body {
+            RequestBody::Chat(r) => r.stream,
+            RequestBody::Completion(r) => r.stream,
+            RequestBody::Embedding(_) | RequestBody::Image(_) => None,
+        }
+        .unwrap_or(false)
+    }
+
+    /// The requested model, where the endpoint has one.
+    pub fn model(&self) -> Option<&str> {
+        match &self.body {
+            RequestBody::Chat(r) => Some(&r.model),
+            RequestBody::Completion(r) => Some(&r.model),
+            RequestBody::Embedding(r) => Some(&r.model),
+            RequestBody::Image(r) => r.model.as_deref(),
+        }
+    }
+
+    /// Replaces the model, marking the request edited when it changes.
+    pub fn set_model(&mut self, model: &str) {
+        if self.model() == Some(model) {
+            return;
+        }
+        let slot = match &mut self.body {
+            RequestBody::Chat(r) => &mut r.model,
+            RequestBody::Completion(r) => &mut r.model,
+            RequestBody::Embedding(r) => &mut r.model,
+            RequestBody::Image(r) => r.model.insert(String::new()),
+        };
+        model.clone_into(slot);
+        self.edited = true;
+    }
+
+    /// The bytes to send upstream: the original when unedited, else the typed form re-serialised.
+    pub fn to_bytes(&self) -> Result<Bytes, ProxyError> {
+        if !self.edited {
+            return Ok(self.raw.clone());
+        }
+        let encoded = match &self.body {
+            RequestBody::Chat(r) => serde_json::to_vec(r),
+            RequestBody::Completion(r) => serde_json::to_vec(r),
+            RequestBody::Embedding(r) => serde_json::to_vec(r),
+            RequestBody::Image(r) => serde_json::to_vec(r),
+        };
+        encoded.map(Bytes::from).map_err(|e| ProxyError::Internal(format!("re-encoding body: {e}")))
+    }
+}
+
+/// Deserialises with the failing field's path in the error.
+fn decode<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ProxyError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(raw);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ProxyError::InvalidRequest {
+                message: format!("request body is not valid JSON: {inner}"),
+                param: None,
+                code: "invalid_json",
+            };
+        }
+        let param = (path != ".").then_some(path);
+        let message = match &param {
+            Some(p) => format!("invalid value for `{p}`: {inner}"),
+            None => format!("invalid request body: {inner}"),
+        };
+        ProxyError::InvalidRequest { message, param, code: "invalid_type" }
+    })?;
+    deserializer.end().map_err(|e| ProxyError::InvalidRequest {
+        message: format!("request body is not valid JSON: {e}"),
+        param: None,
+        code: "invalid_json",
+    })?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(body: &str) -> Result<ParsedRequest, ProxyError> {
+        ParsedRequest::parse(Endpoint::ChatCompletions, Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn unedited_requests_forward_the_original_bytes() {
+        let body =
+            r#"{"model":"m", "messages":[{"role":"user","content":"hi"}], "x_vendor":{"a":1}}"#;
+        let parsed = chat(body).unwrap();
+        assert_eq!(parsed.to_bytes().unwrap(), body.as_bytes());
+    }
+
+    #[test]
+    fn edits_keep_unknown_fields() {
+        let body = r#"{"model":"m","messages":[],"x_vendor":{"a":1},"temperature":0}"#;
+        let mut parsed = chat(body).unwrap();
+        parsed.set_model("other");
+        let out: Value = serde_json::from_slice(&parsed.to_bytes().unwrap()).unwrap();
+        assert_eq!(out["model"], "other");
+        assert_eq!(out["x_vendor"]["a"], 1);
+        assert_eq!(out["temperature"], 0.0);
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let err = chat(r#"{"model":"m","messages":[{"role":5}]}"#).unwrap_err();
+        let json = err.to_json();
+        assert_eq!(json["error"]["param"], "messages[0].role");
+        assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn malformed_json_is_a_400() {
+        let err = chat(r#"{"model":"m","#).unwrap_err();
+        assert_eq!(err.code(), "invalid_json");
+        let err = chat(r#"{"model":"m","messages":[]} trailing"#).unwrap_err();
+        assert_eq!(err.code(), "invalid_json");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let err = chat(r#"{"messages":[]}"#).unwrap_err();
+        assert!(err.to_string().contains("model"), "{err}");
+    }
+}

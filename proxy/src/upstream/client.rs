@@ -1,0 +1,94 @@
+//! The pooled HTTP client for one upstream: hyper over rustls, trusting the webpki roots plus an
+//! optional extra CA file.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+
+/// A pooled client speaking HTTP/1.1, and h2 where TLS negotiates it.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+/// A failed exchange, classified for the fallback decision.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// TCP or TLS connection could not be established.
+    #[error("connect error: {0}")]
+    Connect(String),
+    /// The connection broke while sending or waiting for headers.
+    #[error("request error: {0}")]
+    Request(String),
+}
+
+impl HttpClient {
+    /// Builds a client. `ca_file` adds PEM trust roots for private endpoints.
+    pub fn new(ca_file: Option<&Path>, connect_timeout: Duration) -> Result<Self, String> {
+        let tls = tls_config(ca_file)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Self { inner })
+    }
+
+    /// Sends a request and waits for the response headers.
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, ClientError> {
+        self.inner.request(request).await.map_err(|e| {
+            // The source chain carries the useful detail (refused, TLS alert, ...).
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                detail.push_str(": ");
+                detail.push_str(&s.to_string());
+                source = s.source();
+            }
+            if e.is_connect() { ClientError::Connect(detail) } else { ClientError::Request(detail) }
+        })
+    }
+}
+
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| format!("bad PEM in {}: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| format!("bad certificate in {}: {e}", path.display()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("no certificates found in {}", path.display()));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

@@ -1,0 +1,185 @@
+//! Benchmark: plugin call cost (fresh instance + init + on-request on a ~2 KB chat body) against
+//! the same logic in native Rust, and hot-swap time-to-live (compile + probe + swap). Prints a
+//! Markdown table for BENCHMARKS.md.
+//!
+//! Run: `scripts/bench-plugins.sh [CALLS [KEEP_RESIDENT_KIB]]`
+
+use std::collections::BTreeSet;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use switchyard::plugin::{
+    EngineLimits, FailurePolicy, LlmRequest, Message, PluginEngine, PluginEntry, PluginRegistry,
+    PluginsSection, RequestOutcome,
+};
+use switchyard_tests::wasm;
+
+fn main() -> anyhow::Result<()> {
+    let calls: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let keep_kib: Option<usize> = std::env::args().nth(2).and_then(|a| a.parse().ok());
+    KEEP_RESIDENT.store(
+        keep_kib.map_or(EngineLimits::default().keep_resident_bytes, |k| k << 10),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(run(calls))
+}
+
+async fn run(calls: usize) -> anyhow::Result<()> {
+    let req = chat_2kb();
+    let body_bytes: usize = req.messages.iter().map(|m| m.content.len()).sum();
+    println!(
+        "request text: {body_bytes} bytes in {} messages; {calls} calls each; keep_resident {} KiB\n",
+        req.messages.len(),
+        KEEP_RESIDENT.load(std::sync::atomic::Ordering::Relaxed) >> 10
+    );
+    println!("| case | median µs | p99 µs |");
+    println!("|---|---|---|");
+
+    let native = time(calls, || {
+        let r = black_box(req.clone());
+        black_box(native_template(&r));
+    });
+    row("native Rust: clone request + same logic as `template`", &native);
+
+    let empty = switchyard::plugin::PluginSet::empty(BTreeSet::new());
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let r = req.clone();
+        let t = Instant::now();
+        black_box(empty.on_request(r).await);
+        samples.push(t.elapsed());
+    }
+    row("no plugins: empty chain (clone request + outcome)", &summarize(samples));
+
+    for (name, component, config) in [
+        ("noop", wasm::NOOP, serde_json::json!({})),
+        (
+            "template",
+            wasm::TEMPLATE,
+            serde_json::json!({ "blocked_words": ["forbidden"], "long_upstream": "big", "mask_digits": true }),
+        ),
+    ] {
+        let dir = tempfile::tempdir()?;
+        std::fs::copy(component, dir.path().join("p.wasm"))?;
+        let reg = registry(dir.path(), name, config).await?;
+        let set = reg.current();
+        // Warm up the pool slots and caches.
+        for _ in 0..200 {
+            set.on_request(req.clone()).await;
+        }
+        let mut samples = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let r = req.clone();
+            let t = Instant::now();
+            let outcome = set.on_request(r).await;
+            samples.push(t.elapsed());
+            anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{name}: {outcome:?}");
+        }
+        row(
+            &format!("plugin `{name}`: fresh instance + init + on-request (chain of 1)"),
+            &summarize(samples),
+        );
+    }
+
+    // Hot swap: alternate two different components so every install compiles.
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(wasm::NOOP, dir.path().join("p.wasm"))?;
+    let reg = registry(dir.path(), "swap", serde_json::json!({})).await?;
+    let files = [std::fs::read(wasm::TEMPLATE)?, std::fs::read(wasm::NOOP)?];
+    let mut swaps = Vec::new();
+    for i in 0..6 {
+        let t = Instant::now();
+        reg.install("swap", files[i % 2].clone(), None).await?;
+        swaps.push(t.elapsed());
+    }
+    println!();
+    println!("| hot swap (install: compile + probe + swap + write file) | median ms | max ms |");
+    println!("|---|---|---|");
+    let s = summarize(swaps);
+    println!(
+        "| 6 swaps alternating template (82 KB) / noop (23 KB) | {:.1} | {:.1} |",
+        s.0.as_secs_f64() * 1e3,
+        s.2.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// `keep_resident_bytes` for the engines of this run (second argument, in KiB).
+static KEEP_RESIDENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+async fn registry(
+    dir: &std::path::Path,
+    name: &str,
+    config: serde_json::Value,
+) -> anyhow::Result<PluginRegistry> {
+    let limits = EngineLimits {
+        keep_resident_bytes: KEEP_RESIDENT.load(std::sync::atomic::Ordering::Relaxed),
+        ..EngineLimits::default()
+    };
+    let engine = PluginEngine::new(limits).map_err(anyhow::Error::msg)?;
+    let mut e = PluginEntry::new(name, "p.wasm", FailurePolicy::Closed);
+    e.timeout_ms = 100;
+    if let serde_json::Value::Object(m) = config {
+        e.config = m;
+    }
+    let ups: BTreeSet<String> = ["big".to_string()].into();
+    let reg = PluginRegistry::new(engine, PluginsSection::new(dir), vec![e], ups);
+    reg.reload().await?;
+    Ok(reg)
+}
+
+/// (median, p99, max)
+fn summarize(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    (at(0.5), at(0.99), at(1.0))
+}
+
+fn time(calls: usize, mut f: impl FnMut()) -> (Duration, Duration, Duration) {
+    let mut v = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        f();
+        v.push(t.elapsed());
+    }
+    summarize(v)
+}
+
+fn row(name: &str, s: &(Duration, Duration, Duration)) {
+    println!("| {name} | {:.1} | {:.1} |", s.0.as_secs_f64() * 1e6, s.1.as_secs_f64() * 1e6);
+}
+
+/// What the `template` plugin does, natively.
+fn native_template(req: &LlmRequest) -> (bool, usize, Vec<(usize, usize)>) {
+    let blocked = req.messages.iter().any(|m| m.content.contains("forbidden"));
+    let len: usize = req.messages.iter().map(|m| m.content.len()).sum();
+    let mut edits = Vec::new();
+    for (i, m) in req.messages.iter().enumerate().filter(|(_, m)| m.role == "user") {
+        for (pos, _) in m.content.match_indices(|c: char| c.is_ascii_digit()) {
+            edits.push((i, pos));
+        }
+    }
+    (blocked, len, edits)
+}
+
+/// A chat request of about 2 KB of text (system prompt, a few turns).
+fn chat_2kb() -> LlmRequest {
+    let msg = |role: &str, content: String| Message { role: role.into(), content };
+    let para = "Switchyard routes LLM traffic between a local model and hosted APIs. ";
+    LlmRequest {
+        endpoint: "/v1/chat/completions".into(),
+        model: Some("smollm2".into()),
+        stream: false,
+        messages: vec![
+            msg("system", "You are a helpful assistant. Answer briefly.".into()),
+            msg("user", para.repeat(8)),
+            msg("assistant", para.repeat(8)),
+            msg("user", format!("{} Order 12345, ticket 678.", para.repeat(11))),
+        ],
+        params_json: r#"{"temperature":0.2,"max_tokens":256}"#.into(),
+        tenant: Some("acme".into()),
+        headers: vec![("user-agent".into(), "bench".into())],
+        tags: vec![],
+    }
+}

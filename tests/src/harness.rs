@@ -1,0 +1,92 @@
+//! Starting Switchyard in-process on 127.0.0.1:0 with a config written by the test, and stopping
+//! it the way SIGTERM would.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use switchyard::{Listeners, RunError};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running proxy.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), RunError>>>,
+}
+
+impl Proxy {
+    /// Starts the proxy with `config` (TOML; its listen addresses are ignored) and no secrets.
+    pub async fn start(config: &str) -> Self {
+        Self::start_with_env(config, HashMap::new()).await
+    }
+
+    /// Starts the proxy with `config` and the given environment for secrets.
+    pub async fn start_with_env(config: &str, env: HashMap<String, String>) -> Self {
+        let config = switchyard::config::parse(config, "<test>", Path::new("."))
+            .unwrap_or_else(|e| panic!("test config invalid: {:?}", e.problems));
+        let api = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let addr = api.local_addr().expect("addr");
+        let admin_addr = admin.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            switchyard::run(config, &env, Listeners { api, admin }, shutdown).await
+        });
+        Self { addr, admin_addr, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// `http://127.0.0.1:PORT{path}` on the API listener.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT{path}` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// Signals shutdown (as SIGTERM does) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Signals shutdown and waits until the proxy has drained and returned.
+    pub async fn stop(mut self) {
+        self.begin_shutdown();
+        if let Some(task) = self.task.take() {
+            task.await.expect("proxy task").expect("proxy run");
+        }
+    }
+
+    /// Waits for a shutdown begun earlier to finish.
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            task.await.expect("proxy task").expect("proxy run");
+        }
+    }
+}
+
+/// A config with the given upstreams (`(name, base_url, extra TOML lines)`) and routing lines.
+pub fn config(upstreams: &[(&str, &str, &str)], routing: &str) -> String {
+    let mut out = String::from(
+        "[server]\nlisten = \"127.0.0.1:0\"\nbody_read_timeout_ms = 2000\nheader_read_timeout_ms = 2000\ndrain_timeout_ms = 5000\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n",
+    );
+    for (name, base_url, extra) in upstreams {
+        out.push_str(&format!(
+            "[[upstream]]\nname = \"{name}\"\nbase_url = \"{base_url}\"\nbackoff_ms = 1\n{extra}\n\n"
+        ));
+    }
+    out.push_str("[routing]\n");
+    out.push_str(routing);
+    out.push('\n');
+    out
+}

@@ -1,0 +1,303 @@
+//! A small OpenAI-compatible upstream for tests and benchmarks: plain and streamed chat,
+//! completions, embeddings, images and models, and switchable misbehaviour (fail, stall, 429/500,
+//! break a stream). It records every request it receives.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// How the mock answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Behavior {
+    /// Answers correctly.
+    Normal,
+    /// Answers every request with this status and an OpenAI error body.
+    Status(u16),
+    /// Never sends response headers.
+    Stall,
+    /// Streams: sends headers and a role-only preamble event, then nothing.
+    StallBeforeFirstContent,
+    /// Streams: sends this many events, then breaks the connection.
+    FailAfterEvents(usize),
+    /// Streams: sends all content, then closes without `[DONE]`.
+    EndWithoutDone,
+    /// Streams: waits this long before each event.
+    SlowEvents(Duration),
+}
+
+/// One request as the mock received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: http::Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    /// The body as JSON (`Value::Null` when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+struct Shared {
+    name: String,
+    behavior: Mutex<Behavior>,
+    received: Mutex<Vec<Received>>,
+}
+
+/// A running mock upstream on 127.0.0.1.
+pub struct MockUpstream {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+    /// For TLS mocks: the CA certificate (PEM file) that signed the server certificate.
+    pub ca_file: Option<PathBuf>,
+    scheme: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockUpstream {
+    /// Starts a cleartext mock named `name` on 127.0.0.1:0.
+    pub async fn start(name: &str, behavior: Behavior) -> Self {
+        Self::spawn(name, behavior, None, None).await
+    }
+
+    /// Starts an HTTPS mock whose certificate is signed by a CA generated here (see `ca_file`).
+    pub async fn start_tls(name: &str, behavior: Behavior) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (acceptor, ca_pem) = crate::tls::test_server_tls();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_pem).expect("write ca");
+        Self::spawn(name, behavior, Some(acceptor), Some((dir, ca_file))).await
+    }
+
+    /// Serves on an already-bound listener (the benchmark binds a fixed port).
+    pub fn serve(listener: TcpListener, name: &str, behavior: Behavior) -> Self {
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Arc::new(Shared {
+            name: name.to_string(),
+            behavior: Mutex::new(behavior),
+            received: Mutex::new(Vec::new()),
+        });
+        let task = tokio::spawn(accept(listener, shared.clone(), None));
+        Self { addr, shared, task, ca_file: None, scheme: "http", _dir: None }
+    }
+
+    async fn spawn(
+        name: &str,
+        behavior: Behavior,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        dir: Option<(tempfile::TempDir, PathBuf)>,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+        let mut mock = Self::serve(listener, name, behavior);
+        if tls.is_some() {
+            mock.task.abort();
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+            mock.addr = listener.local_addr().expect("local addr");
+            mock.task = tokio::spawn(accept(listener, mock.shared.clone(), tls));
+            mock.scheme = "https";
+        }
+        if let Some((dir, ca_file)) = dir {
+            mock.ca_file = Some(ca_file);
+            mock._dir = Some(dir);
+        }
+        mock
+    }
+
+    /// `http://127.0.0.1:PORT/v1` (or https), for an upstream's `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("{}://127.0.0.1:{}/v1", self.scheme, self.addr.port())
+    }
+
+    /// Changes how the mock answers from now on.
+    pub fn set_behavior(&self, behavior: Behavior) {
+        *self.shared.behavior.lock().expect("lock") = behavior;
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().expect("lock").clone()
+    }
+
+    /// How many requests it received.
+    pub fn hits(&self) -> usize {
+        self.shared.received.lock().expect("lock").len()
+    }
+}
+
+async fn accept(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(shared.clone(), req));
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let _ = match tls {
+                None => builder.serve_connection(TokioIo::new(stream), service).await,
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => builder.serve_connection(TokioIo::new(stream), service).await,
+                    Err(_) => return,
+                },
+            };
+        });
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let received = Received {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        headers: parts.headers,
+        body,
+    };
+    let request = received.json();
+    let path = received.path.clone();
+    shared.received.lock().expect("lock").push(received);
+    let behavior = shared.behavior.lock().expect("lock").clone();
+    let name = shared.name.clone();
+    match behavior {
+        Behavior::Status(code) => return Ok(error(code, &name)),
+        Behavior::Stall => std::future::pending::<()>().await,
+        _ => {}
+    }
+    let response = match path.as_str() {
+        "/v1/chat/completions" if request["stream"] == true => {
+            chat_stream(&name, &request, behavior)
+        }
+        "/v1/chat/completions" => json_response(chat_completion(&name, &request)),
+        "/v1/completions" => json_response(json!({
+            "id": "cmpl-mock", "object": "text_completion", "model": request["model"],
+            "choices": [{"index": 0, "text": format!("{name} completes"), "finish_reason": "stop"}],
+        })),
+        "/v1/embeddings" => json_response(json!({
+            "object": "list", "model": request["model"],
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
+        })),
+        "/v1/images/generations" => json_response(json!({
+            "created": 0, "data": [{"url": format!("https://images.example/{name}.png")}],
+        })),
+        "/v1/models" => json_response(json!({
+            "object": "list", "data": [{"id": format!("{name}-model"), "object": "model"}],
+        })),
+        _ => error(404, &name),
+    };
+    Ok(response)
+}
+
+/// The reply text for a chat request: who answered and the last user message.
+pub fn reply_text(name: &str, request: &Value) -> String {
+    let last = request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("");
+    format!("{name} heard: {last}")
+}
+
+fn chat_completion(name: &str, request: &Value) -> Value {
+    json!({
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": request["model"],
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": reply_text(name, request)}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    })
+}
+
+fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body> {
+    let chunk = |delta: Value, finish: Value| {
+        let chunk = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
+            "model": request["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {chunk}\n\n")
+    };
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
+    if behavior != Behavior::StallBeforeFirstContent {
+        for word in reply_text(name, request).split_inclusive(' ') {
+            events.push(chunk(json!({"content": word}), Value::Null));
+        }
+        events.push(chunk(json!({}), json!("stop")));
+        if behavior != Behavior::EndWithoutDone {
+            events.push("data: [DONE]\n\n".to_string());
+        }
+    }
+    let frames =
+        futures_util::stream::unfold((events.into_iter(), 0usize), move |(mut it, sent)| {
+            let behavior = behavior.clone();
+            async move {
+                if sent == usize::MAX {
+                    return None;
+                }
+                match behavior {
+                    Behavior::FailAfterEvents(n) if sent >= n => {
+                        // Let hyper flush what was sent: it drops unflushed data when a body fails.
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        return Some((
+                            Err(std::io::Error::other("mock breaks the stream")),
+                            (it, usize::MAX),
+                        ));
+                    }
+                    Behavior::SlowEvents(delay) => tokio::time::sleep(delay).await,
+                    _ => {}
+                }
+                match it.next() {
+                    Some(event) => Some((Ok(Frame::data(Bytes::from(event))), (it, sent + 1))),
+                    None if behavior == Behavior::StallBeforeFirstContent => {
+                        std::future::pending::<()>().await;
+                        None
+                    }
+                    None => None,
+                }
+            }
+        });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(StreamBody::new(frames).boxed_unsync())
+        .expect("response")
+}
+
+fn json_response(value: Value) -> Response<Body> {
+    Response::builder()
+        .header("content-type", "application/json")
+        .header("x-mock-header", "kept")
+        .body(Full::new(Bytes::from(value.to_string())).map_err(|n| match n {}).boxed_unsync())
+        .expect("response")
+}
+
+fn error(code: u16, name: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({"error": {"message": format!("{name} says {code}"), "type": "mock_error", "code": code}});
+    let mut response = json_response(body);
+    *response.status_mut() = status;
+    response
+}

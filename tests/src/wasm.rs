@@ -1,0 +1,3 @@
+//! Paths of the test and built-in plugins as components, built by tests/build.rs.
+
+include!(concat!(env!("OUT_DIR"), "/wasm_paths.rs"));

@@ -1,0 +1,183 @@
+//! Each sandbox limit, proven against a plugin written to break it: the deadline stops an infinite
+//! loop, the memory cap stops a memory bomb, traps and invalid decisions are contained, and each
+//! goes through the plugin's failure policy (closed refuses, open skips). Also: a slow but legal
+//! plugin passes, two requests never share plugin memory, and the instance bound waits then
+//! says busy.
+
+mod plugin_support;
+
+use std::time::{Duration, Instant};
+
+use plugin_support::*;
+use serde_json::json;
+use switchyard::plugin::{FailureKind, FailurePolicy, RequestOutcome};
+use switchyard_tests::wasm;
+
+/// Load `component` as plugin "p" under `policy`, run one request, return the outcome.
+async fn run(
+    component: &str,
+    policy: FailurePolicy,
+    config: serde_json::Value,
+    tweak: impl FnOnce(&mut switchyard::plugin::PluginEntry),
+) -> RequestOutcome {
+    let dir = plugin_dir(&[("p.wasm", component)]);
+    let mut e = entry("p", "p.wasm", policy, config);
+    tweak(&mut e);
+    let reg = registry(engine(8), dir.path(), vec![e]).await;
+    reg.current().on_request(chat(&["héllo wörld 123"])).await
+}
+
+/// Closed must refuse with this kind; open must proceed with the failure recorded as skipped.
+async fn assert_policies(
+    component: &str,
+    config: serde_json::Value,
+    want: fn(&FailureKind) -> bool,
+) {
+    match run(component, FailurePolicy::Closed, config.clone(), |_| {}).await {
+        RequestOutcome::Refuse(f) => {
+            assert!(want(&f.kind), "closed: unexpected kind {:?}", f.kind);
+            assert_eq!(&*f.plugin, "p");
+            assert_eq!(f.http_status(), 500);
+        }
+        other => panic!("closed policy must refuse, got {other:?}"),
+    }
+    match run(component, FailurePolicy::Open, config, |_| {}).await {
+        RequestOutcome::Proceed(p) => {
+            assert_eq!(p.skipped.len(), 1);
+            assert!(want(&p.skipped[0].kind), "open: unexpected kind {:?}", p.skipped[0].kind);
+            assert_eq!(p.request.messages[0].content, "héllo wörld 123", "open skips the decision");
+            assert!(p.route.is_none());
+        }
+        other => panic!("open policy must proceed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn infinite_loop_hits_the_deadline_and_other_calls_still_work() {
+    let dir = plugin_dir(&[("loop.wasm", wasm::BUSY_LOOP), ("noop.wasm", wasm::NOOP)]);
+    let mut looping = entry("loop", "loop.wasm", FailurePolicy::Open, json!({}));
+    looping.timeout_ms = 5;
+    let noop = entry("noop", "noop.wasm", FailurePolicy::Closed, json!({}));
+    let reg = registry(engine(8), dir.path(), vec![looping, noop]).await;
+
+    for _ in 0..3 {
+        let started = Instant::now();
+        let outcome = reg.current().on_request(chat(&["hi"])).await;
+        let took = started.elapsed();
+        let RequestOutcome::Proceed(p) = outcome else {
+            panic!("open loop plugin must be skipped: {outcome:?}");
+        };
+        assert_eq!(p.skipped[0].kind, FailureKind::Timeout);
+        // 5 ms deadline + 2 ticks; the rest is slack for a loaded 2-core machine.
+        assert!(took < Duration::from_millis(150), "deadline took {took:?}");
+    }
+    let info = reg.list();
+    assert_eq!(info[0].failures, 3);
+    assert_eq!(info[0].failures_by_kind["timeout"], 3);
+    assert_eq!(info[1].failures, 0, "the next plugin in the chain still ran");
+    assert_eq!(info[1].calls, 4, "probe + 3 requests");
+}
+
+#[tokio::test]
+async fn infinite_loop_under_both_policies() {
+    assert_policies(wasm::BUSY_LOOP, json!({}), |k| *k == FailureKind::Timeout).await;
+}
+
+#[tokio::test]
+async fn memory_bomb_hits_the_cap() {
+    let outcome = run(wasm::MEMORY_BOMB, FailurePolicy::Closed, json!({}), |e| {
+        e.memory_mib = 8;
+    })
+    .await;
+    let RequestOutcome::Refuse(f) = outcome else {
+        panic!("expected refusal: {outcome:?}");
+    };
+    assert_eq!(f.kind, FailureKind::MemoryCap);
+    assert_policies(wasm::MEMORY_BOMB, json!({}), |k| *k == FailureKind::MemoryCap).await;
+}
+
+#[tokio::test]
+async fn trap_under_both_policies() {
+    assert_policies(wasm::TRAP, json!({}), |k| matches!(k, FailureKind::Trap(_))).await;
+}
+
+#[tokio::test]
+async fn garbage_decisions_are_rejected_under_both_policies() {
+    for kind in [
+        "out-of-bounds",
+        "bad-message",
+        "char-boundary",
+        "overlap",
+        "unknown-upstream",
+        "forbidden-header",
+        "bad-status",
+        "huge",
+    ] {
+        assert_policies(wasm::GARBAGE, json!({ "kind": kind }), |k| {
+            matches!(k, FailureKind::InvalidDecision(_))
+        })
+        .await;
+    }
+    assert_policies(wasm::GARBAGE, json!({ "kind": "error" }), |k| {
+        matches!(k, FailureKind::PluginError(_))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn slow_but_legal_plugin_passes() {
+    let outcome = run(wasm::SLOW, FailurePolicy::Closed, json!({ "ms": 3 }), |e| {
+        e.timeout_ms = 500;
+    })
+    .await;
+    let RequestOutcome::Proceed(p) = outcome else {
+        panic!("slow plugin must pass: {outcome:?}");
+    };
+    assert_eq!(tag(&p.request, "slow"), Some("done"));
+    assert!(p.skipped.is_empty());
+}
+
+#[tokio::test]
+async fn two_requests_never_share_plugin_memory() {
+    let dir = plugin_dir(&[("leaky.wasm", wasm::LEAKY)]);
+    let e = entry("leaky", "leaky.wasm", FailurePolicy::Closed, json!({}));
+    let reg = registry(engine(8), dir.path(), vec![e]).await;
+    for secret in ["secret one", "secret two", "secret three"] {
+        let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&[secret])).await else {
+            panic!("leaky plugin must proceed");
+        };
+        assert_eq!(tag(&p.request, "previous"), Some(""), "saw an earlier request's data");
+    }
+}
+
+#[tokio::test]
+async fn instance_bound_waits_then_says_busy() {
+    let dir = plugin_dir(&[("w.wasm", wasm::WATCHER)]);
+    let e = entry("w", "w.wasm", FailurePolicy::Closed, json!({}));
+    let reg = registry(engine(2), dir.path(), vec![e]).await;
+    // Watching plugins keep their instance (and its slot) until the response is done.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&["a"])).await else {
+            panic!("must proceed");
+        };
+        assert!(!p.watch.is_empty());
+        held.push(p);
+    }
+    let started = Instant::now();
+    let RequestOutcome::Refuse(f) = reg.current().on_request(chat(&["a"])).await else {
+        panic!("third request must be refused as busy");
+    };
+    assert_eq!(f.kind, FailureKind::Busy);
+    assert_eq!(f.http_status(), 503);
+    assert!(started.elapsed() >= Duration::from_millis(45), "it waited the queue timeout first");
+
+    // A waiting request gets the slot as soon as one is freed.
+    let freed = held.pop();
+    let set = reg.current();
+    let waiter = tokio::spawn(async move { set.on_request(chat(&["a"])).await });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    drop(freed);
+    let outcome = waiter.await.expect("join");
+    assert!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
+}
