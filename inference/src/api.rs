@@ -362,4 +362,29 @@ mod tests {
         assert!(parse_completion(br#"{"prompt":["a","b"]}"#).is_err());
         assert!(parse_completion(br#"{"prompt":"a","messages":[]}"#).is_err());
     }
+
+    /// A cheap stand-in for a fuzz target: mutated bodies are answered, never a panic.
+    #[test]
+    fn mutated_bodies_never_panic() {
+        let seed =
+            br#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}],
+            "prompt":"p","stop":["a","b"],"temperature":0.5,"top_k":3,"seed":-1,"n":1,"stream":true,
+            "stream_options":{"include_usage":true},"max_tokens":4}"#;
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let mut body = seed.to_vec();
+            for _ in 0..rng.usize(1..8) {
+                let i = rng.usize(..body.len());
+                match rng.u8(..3) {
+                    0 => body[i] = rng.u8(..),
+                    1 => {
+                        body.remove(i);
+                    }
+                    _ => body.insert(i, rng.u8(..)),
+                }
+            }
+            let _ = parse_chat(&body);
+            let _ = parse_completion(&body);
+        }
+    }
 }

@@ -29,7 +29,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 pub use config::Config;
 pub use error::Error;
@@ -51,50 +52,66 @@ pub async fn run(
     config.validate()?;
     let metrics = Arc::new(Metrics::new());
     let engine = Engine::start(&config, metrics.clone())?;
-    let mut status = engine.status();
+    let status = engine.status();
     let app =
         Arc::new(App { engine, metrics, model_id: config.model_id(), started: openai::unix_now() });
-    let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
-    let mut watching_status = true;
-    tokio::pin!(shutdown);
-    let result = loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, don't spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = service_fn(move |req| http::handle(app.clone(), req));
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break Ok(()),
-            changed = status.changed(), if watching_status => {
-                if changed.is_err() {
-                    watching_status = false;
-                } else if let Status::Failed(e) = &*status.borrow() {
-                    break Err(Error::Load(e.clone()));
-                }
-            }
-        }
-    };
+    let result = accept_loop(&app, &listener, &graceful, status, shutdown).await;
     drop(listener);
     // Stop the decode loop first: streams in flight end, so connections can close.
     let stopper = app.clone();
     let _ = tokio::task::spawn_blocking(move || stopper.engine.shutdown()).await;
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
     result
+}
+
+/// Accepts connections until shutdown, or until the model fails to load.
+async fn accept_loop(
+    app: &Arc<App>,
+    listener: &TcpListener,
+    graceful: &GracefulShutdown,
+    mut status: watch::Receiver<Status>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut watching_status = true;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => serve(app, stream, &builder, graceful),
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, don't spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+            changed = status.changed(), if watching_status => {
+                if changed.is_err() {
+                    watching_status = false;
+                } else if let Status::Failed(e) = &*status.borrow() {
+                    return Err(Error::Load(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2) on its own task, watched for graceful shutdown.
+fn serve(
+    app: &Arc<App>,
+    stream: TcpStream,
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+) {
+    let _ = stream.set_nodelay(true);
+    let app = app.clone();
+    let service = service_fn(move |req| http::handle(app.clone(), req));
+    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    });
 }

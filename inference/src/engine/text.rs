@@ -111,4 +111,25 @@ mod tests {
         let mut t = TextOut::new(vec!["b".into(), "a".into()]);
         assert_eq!(t.push(b"xaby"), Piece::Stopped("x".into()));
     }
+
+    /// Any split of valid UTF-8 into byte pieces comes out whole and in order.
+    #[test]
+    fn random_splits_reassemble() {
+        let text = "héllo wörld → 日本語 🚂 done";
+        let bytes = text.as_bytes();
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..1000 {
+            let mut t = TextOut::new(vec!["never".into()]);
+            let (mut out, mut at) = (String::new(), 0);
+            while at < bytes.len() {
+                let end = (at + rng.usize(1..5)).min(bytes.len());
+                match t.push(&bytes[at..end]) {
+                    Piece::Text(s) | Piece::Stopped(s) => out.push_str(&s),
+                }
+                at = end;
+            }
+            out.push_str(&t.finish());
+            assert_eq!(out, text);
+        }
+    }
 }
