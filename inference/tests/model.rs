@@ -204,9 +204,31 @@ async fn disconnect_mid_stream_frees_the_slot() {
     }
     assert!(freed, "slot still busy 2 s after the client left");
     assert_eq!(server.client.metric("switchyard_inference_cancelled_total").await.unwrap(), 1.0);
+
+    // The same for a plain (non-streamed) request whose client gives up.
+    let plain = {
+        let (client, body) =
+            (server.client.clone(), chat("Tell me a very long story about a dragon.", 1000));
+        tokio::spawn(async move { client.post("/v1/chat/completions", &body).await })
+    };
+    wait_for_metric(&server.client, "switchyard_inference_slots_busy", 1.0).await;
+    plain.abort();
+    wait_for_metric(&server.client, "switchyard_inference_slots_busy", 0.0).await;
+    assert_eq!(server.client.metric("switchyard_inference_cancelled_total").await.unwrap(), 2.0);
     // The server still answers.
     answer(&server.client, &chat("Hi", 4)).await;
     server.stop().await;
+}
+
+/// Polls /metrics until `name` reads `value`, for at most 10 s.
+async fn wait_for_metric(client: &Client, name: &str, value: f64) {
+    for _ in 0..200 {
+        if client.metric(name).await.unwrap() == value {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} never reached {value}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
