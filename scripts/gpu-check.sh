@@ -68,7 +68,8 @@ bin="$CARGO_TARGET_DIR/debug"
 
 # Smoke test: the server starts with every layer on the GPU and answers.
 smoke() {
-  "$bin/switchyard-inference" --model "$model" --listen 127.0.0.1:18481 --n-gpu-layers 99 \
+  # RUST_LOG=info lets llama.cpp's own log (device, offloaded layers) through.
+  RUST_LOG=info NO_COLOR=1 "$bin/switchyard-inference" --model "$model" --listen 127.0.0.1:18481 --n-gpu-layers 99 \
     --parallel 2 --ctx-size 4096 >"$OUT/server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 300); do curl -fs http://127.0.0.1:18481/healthz && break; sleep 0.2; done
