@@ -1,5 +1,5 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run test check fmt clippy bench
+.PHONY: run test check fmt clippy bench fetch-model test-inference bench-inference gpu-check-inference
 
 # Build and start the main job: the proxy with the example config.
 run:
@@ -20,3 +20,19 @@ clippy:
 
 bench:
 	scripts/bench-proxy.sh
+
+# The embedded default model (SmolLM2-135M-Instruct Q4_1) into .cache/models/.
+fetch-model:
+	scripts/fetch-model.sh
+
+# The inference service's tests, the model tests and the OpenAI Python client included.
+test-inference:
+	scripts/test-inference.sh
+
+# switchyard-inference against llama.cpp's llama-server; prints a table for BENCHMARKS.md.
+bench-inference:
+	scripts/bench-inference.sh
+
+# On a machine with an NVIDIA GPU: CUDA build, smoke test and benchmark with --n-gpu-layers 99.
+gpu-check-inference:
+	scripts/gpu-check.sh
