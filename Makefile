@@ -1,7 +1,8 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run test check fmt clippy bench fetch-model test-inference bench-inference gpu-check-inference
+.PHONY: run test check setup fmt clippy bench fetch-model test-inference bench-inference gpu-check-inference
 
-# Build and start the main job: the proxy with the example config.
+# Build and start the main job: the inference service on the embedded default model and the proxy
+# with the example config in front of it.
 run:
 	scripts/run.sh
 
@@ -9,8 +10,11 @@ run:
 test:
 	scripts/test.sh
 
-# What a commit must pass besides the tests.
-check: fmt clippy
+# What a commit must pass besides the tests (clippy runs build scripts: llama.cpp needs cmake).
+check: setup fmt clippy
+
+setup:
+	scripts/setup.sh
 
 fmt:
 	cargo fmt --all -- --check

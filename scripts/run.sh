@@ -1,8 +1,34 @@
 #!/usr/bin/env bash
-# The README's first command (`make run`): installs what is missing, builds, and starts the proxy
-# with the example config. Stop it with Ctrl-C; it drains in-flight requests first.
+# The README's first command (`make run`): installs what is missing, fetches the embedded default
+# model, builds, and starts the inference service on 127.0.0.1:8081 and the proxy (API on :8080,
+# admin on :8090) in front of it; waits until both are ready. Ctrl-C stops both (the proxy drains).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-echo "switchyard: API on http://127.0.0.1:8080/v1, admin on http://127.0.0.1:8090"
-exec cargo run --quiet --locked -p switchyard -- serve --config switchyard.toml
+model=$(scripts/fetch-model.sh)
+cargo build --locked -p switchyard -p switchyard-inference --bin switchyard --bin switchyard-inference
+bin="${CARGO_TARGET_DIR:-target}/debug"
+
+wait_ready() { # URL NAME SECONDS
+  for _ in $(seq 1 $(($3 * 5))); do
+    curl -fs "$1" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "run: $2 did not become ready at $1" >&2
+  return 1
+}
+
+"$bin/switchyard-inference" --model "$model" --listen 127.0.0.1:8081 --parallel 4 --model-id smollm2 &
+inference=$!
+trap 'kill $inference $proxy 2>/dev/null; wait 2>/dev/null' EXIT
+proxy=""
+wait_ready http://127.0.0.1:8081/healthz "the inference service" 120
+"$bin/switchyard" serve --config switchyard.toml &
+proxy=$!
+wait_ready http://127.0.0.1:8090/healthz "the proxy" 30
+cat <<MSG
+ready: the proxy on http://127.0.0.1:8080/v1 (admin http://127.0.0.1:8090), the local model behind it.
+  curl -s localhost:8080/v1/chat/completions -H 'content-type: application/json' \\
+    -d '{"model":"smollm2","messages":[{"role":"user","content":"Say hi"}]}'
+MSG
+wait $proxy

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing Switchyard needs on a fresh Debian machine, and skips what is
-# already there: apt packages, the Rust wasm target, and the embedded default model.
+# already there: apt packages and the Rust wasm target. (The model: scripts/fetch-model.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What every build needs (llama.cpp: cmake and a C++ compiler; bindgen: libclang; scripts: curl),
+# plus whatever the caller names.
 need_apt=()
-for pkg in "$@"; do
+for pkg in cmake g++ libclang1-14 libclang-common-14-dev curl "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command (`make test`) and what CI runs: installs what the tests need, then runs
-# every test in the workspace, the slow tiers included.
+# every test in the workspace, the slow tiers included (the inference service's model tests and
+# the OpenAI Python client against it, through scripts/test-inference.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo test --workspace --locked
+cargo test --workspace --locked --exclude switchyard-inference
+scripts/test-inference.sh
