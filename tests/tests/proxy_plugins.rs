@@ -3,6 +3,8 @@
 //! edits, plugin answers and routes as the upstream sees them, hot swap under load through the
 //! admin API and the watched directory, and the admin API and metrics themselves.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -353,7 +355,7 @@ async fn hot_swap_under_load_through_the_admin_api_and_the_watched_dir() {
         match how {
             "broken" => {
                 let reply =
-                    put_plugin(&proxy, "ver", b"\0asm not really a component".to_vec()).await;
+                    put_plugin(proxy, "ver", b"\0asm not really a component".to_vec()).await;
                 assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text());
                 let error = &reply.json()["error"];
                 assert_eq!(error["param"], "ver");
@@ -363,17 +365,17 @@ async fn hot_swap_under_load_through_the_admin_api_and_the_watched_dir() {
                 continue;
             }
             "put" => {
-                let reply = put_plugin(&proxy, "ver", wasm::stamped(next)).await;
+                let reply = put_plugin(proxy, "ver", wasm::stamped(next)).await;
                 assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
                 assert_eq!(reply.json()["compiled"], json!(["ver"]));
             }
             _ => {
-                let before = list_plugins(&proxy).await["plugins"][0]["sha256"].clone();
+                let before = list_plugins(proxy).await["plugins"][0]["sha256"].clone();
                 let tmp = s.dir.path().join("ver.upload");
                 std::fs::write(&tmp, wasm::stamped(next)).expect("write");
                 let started = Instant::now();
                 std::fs::rename(&tmp, s.dir.path().join("ver.wasm")).expect("rename");
-                while list_plugins(&proxy).await["plugins"][0]["sha256"] == before {
+                while list_plugins(proxy).await["plugins"][0]["sha256"] == before {
                     assert!(started.elapsed() < Duration::from_secs(10), "watcher did not swap");
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
