@@ -307,7 +307,7 @@ const TASKS: usize = 200;
 const SWAP_GOAL: Duration = Duration::from_millis(200);
 /// What this test enforces: a debug build on two cores shared with other builds is slower than the
 /// goal at times; the measured times are printed, and BENCHMARKS.md reports them.
-const SWAP_BOUND: Duration = Duration::from_secs(2);
+const SWAP_BOUND: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_swap_under_load_through_the_admin_api_and_the_watched_dir() {
