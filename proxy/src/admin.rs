@@ -1,5 +1,9 @@
 //! The admin listener: `GET /healthz` and `GET /metrics`, open like Envoy's admin port so probes
 //! and scrapers need no secret; management endpoints under `/admin/` require the bearer token.
+//!
+//! - [`plugins`]: `GET /admin/plugins`, `POST /admin/reload`, `PUT /admin/plugins/{name}`.
+
+pub mod plugins;
 
 use std::sync::Arc;
 
@@ -26,7 +30,9 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
         }
         (_, p) if p.starts_with("/admin/") => match authorize(&state, &request) {
             Err(e) => e.into_response(),
-            Ok(()) => ProxyError::NotFound(p.to_string()).into_response(),
+            Ok(()) => {
+                plugins::handle(&state, request).await.unwrap_or_else(ProxyError::into_response)
+            }
         },
         (_, p) => ProxyError::NotFound(p.to_string()).into_response(),
     }

@@ -5,6 +5,7 @@ use http::{Response, StatusCode};
 use serde_json::json;
 
 use crate::body::{self, Body};
+use crate::plugin::LoadError;
 
 /// Who failed: decides the status class and the `type` field clients branch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,16 @@ pub enum ProxyError {
     /// A bug or an unexpected condition inside the proxy.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Admin API: a plugin (re)load was refused (read, signature, compile, probe, config); the old
+    /// set stays live. `plugin` names the culprit when there is one.
+    #[error("{message}")]
+    PluginLoad { status: u16, plugin: Option<String>, message: String },
+    /// Admin API: plugin endpoints on a proxy started without a `[plugins]` section.
+    #[error(
+        "plugins are not enabled: add a [plugins] section (dir = \"...\") and [[plugin]] entries \
+         to the config and restart; see docs/plugins.md"
+    )]
+    PluginsDisabled,
 }
 
 impl ProxyError {
@@ -77,12 +88,17 @@ impl ProxyError {
             | Self::PayloadTooLarge { .. }
             | Self::BodyTimeout(_)
             | Self::BodyRead(_)
-            | Self::Unauthorized(_) => Blame::Client,
+            | Self::Unauthorized(_)
+            | Self::PluginsDisabled => Blame::Client,
+            // A refused plugin is the operator's input; a dead compile task is ours.
+            Self::PluginLoad { status, .. } if *status < 500 => Blame::Client,
             Self::AllUpstreamsFailed { .. }
             | Self::UpstreamTimeout { .. }
             | Self::StreamInterrupted { .. }
             | Self::NoUpstream(_) => Blame::Upstream,
-            Self::Internal(_) | Self::PluginRefused { .. } => Blame::Proxy,
+            Self::Internal(_) | Self::PluginRefused { .. } | Self::PluginLoad { .. } => {
+                Blame::Proxy
+            }
         }
     }
 
@@ -100,9 +116,10 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::PluginRefused { status, .. } => {
+            Self::PluginRefused { status, .. } | Self::PluginLoad { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Self::PluginsDisabled => StatusCode::NOT_FOUND,
         }
     }
 
@@ -122,6 +139,9 @@ impl ProxyError {
             Self::Unauthorized(_) => "invalid_api_key",
             Self::Internal(_) => "internal_error",
             Self::PluginRefused { .. } => "plugin_failed",
+            Self::PluginLoad { status: 404, .. } => "unknown_plugin",
+            Self::PluginLoad { .. } => "plugin_rejected",
+            Self::PluginsDisabled => "plugins_not_configured",
         }
     }
 
@@ -136,6 +156,7 @@ impl ProxyError {
         };
         let param = match self {
             Self::InvalidRequest { param, .. } => param.clone(),
+            Self::PluginLoad { plugin, .. } => plugin.clone(),
             _ => None,
         };
         json!({"error": {"message": self.to_string(), "type": kind, "param": param, "code": self.code()}})
@@ -144,5 +165,19 @@ impl ProxyError {
     /// The whole HTTP response. This is the only place errors become responses.
     pub fn into_response(self) -> Response<Body> {
         body::json(self.status(), &self.to_json())
+    }
+}
+
+impl From<LoadError> for ProxyError {
+    /// A refused (re)load or upload: 404 for a plugin name not in the config, 500 when the compile
+    /// task died, 422 for everything about the plugin itself (read, signature, compile, probe,
+    /// config). The message says which plugin and why.
+    fn from(e: LoadError) -> Self {
+        let status = match &e {
+            LoadError::UnknownPlugin(_) => 404,
+            LoadError::Join(_) => 500,
+            _ => 422,
+        };
+        Self::PluginLoad { status, plugin: e.plugin().map(str::to_string), message: e.to_string() }
     }
 }

@@ -1,4 +1,10 @@
 //! Prometheus metrics: what is counted, and the text exposition served on the admin listener.
+//!
+//! - [`plugins`]: the plugin runtime's numbers, collected from its registry at scrape time.
+
+pub mod plugins;
+
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -79,6 +85,11 @@ impl Metrics {
             tracing::error!("encoding metrics: {e}");
         }
         out
+    }
+
+    /// Adds the plugin metrics (`switchyard_plugin_*`), read from `registry` on each scrape.
+    pub fn register_plugins(&mut self, registry: Arc<crate::plugin::PluginRegistry>) {
+        self.registry.register_collector(Box::new(plugins::PluginCollector { registry }));
     }
 
     /// Counts one attempt at an upstream.

@@ -81,6 +81,10 @@ impl State {
             .flat_map(|section| &section.headers)
             .filter_map(|name| http::HeaderName::try_from(name.as_str()).ok())
             .collect();
+        let mut metrics = Metrics::default();
+        if let Some(registry) = &plugins {
+            metrics.register_plugins(Arc::clone(registry));
+        }
         Ok(Self {
             plugins,
             plugin_headers,
@@ -90,7 +94,7 @@ impl State {
             image_chain,
             upstreams,
             tenants: Tenants::build(config, env),
-            metrics: Metrics::default(),
+            metrics,
             admin_token: config.admin.token_env.as_deref().and_then(|var| env.get(var)),
         })
     }

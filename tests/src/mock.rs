@@ -145,6 +145,17 @@ impl MockUpstream {
         self.shared.received.lock().expect("lock").clone()
     }
 
+    /// The requests received after the first `start` ones (cheap to poll under load).
+    pub fn received_from(&self, start: usize) -> Vec<Received> {
+        self.shared
+            .received
+            .lock()
+            .expect("lock")
+            .get(start..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// How many requests it received.
     pub fn hits(&self) -> usize {
         self.shared.received.lock().expect("lock").len()

@@ -109,3 +109,17 @@ pub enum LoadError {
     #[error("the compile task died: {0}")]
     Join(String),
 }
+
+impl LoadError {
+    /// The plugin that could not go live, when one is to blame.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            Self::Read { plugin, .. }
+            | Self::Signature { plugin, .. }
+            | Self::Compile { plugin, .. }
+            | Self::Probe { plugin, .. } => Some(plugin),
+            Self::UnknownPlugin(plugin) => Some(plugin),
+            Self::Config(_) | Self::Join(_) => None,
+        }
+    }
+}

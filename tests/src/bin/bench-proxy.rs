@@ -1,6 +1,8 @@
 //! Benchmark: the latency Switchyard adds and the throughput it sustains, against direct access to
 //! a fast upstream and against nginx doing a plain `proxy_pass`, all measured by wrk in one run
-//! with the same 2 KB chat body. Prints a markdown table for BENCHMARKS.md.
+//! with the same 2 KB chat body. A second Switchyard runs the `noop` test plugin (a fresh instance
+//! per request, the full request phase) so the table shows a plugin's cost beside none.
+//! Prints a markdown table for BENCHMARKS.md.
 //!
 //! Usage: `bench-proxy [--seconds N] [--rounds N]` (run by `scripts/bench-proxy.sh`, which builds in release
 //! and installs nginx and wrk).
@@ -30,7 +32,9 @@ fn main() -> Result<()> {
 
     let mut mock = spawn_mock(&bin_dir)?;
     let mock_addr = read_listening(&mut mock.0)?;
-    let switchyard = spawn_switchyard(&bin_dir, dir.path(), &mock_addr)?;
+    let switchyard = spawn_switchyard(&bin_dir, dir.path(), &mock_addr, None)?;
+    let with_plugin =
+        spawn_switchyard(&bin_dir, dir.path(), &mock_addr, Some(noop_plugin_dir(dir.path())?))?;
     let nginx = spawn_nginx(dir.path(), &mock_addr)?;
     std::thread::sleep(Duration::from_millis(500));
 
@@ -43,6 +47,10 @@ fn main() -> Result<()> {
             url: format!("http://{mock_addr}/v1/chat/completions"),
         },
         Target { name: "switchyard", url: "http://127.0.0.1:18080/v1/chat/completions".into() },
+        Target {
+            name: "switchyard + no-op plugin",
+            url: "http://127.0.0.1:18081/v1/chat/completions".into(),
+        },
         Target {
             name: "nginx proxy_pass",
             url: "http://127.0.0.1:18180/v1/chat/completions".into(),
@@ -78,7 +86,7 @@ fn main() -> Result<()> {
             rps_64: median(cells.iter().map(|c| c.2)),
         })
         .collect();
-    drop((switchyard, nginx, mock));
+    drop((switchyard, with_plugin, nginx, mock));
     print_table(&targets, &results, seconds, rounds, body.len());
     Ok(())
 }
@@ -121,13 +129,43 @@ fn read_listening(child: &mut Child) -> Result<String> {
     line.trim().strip_prefix("listening ").map(str::to_string).context("mock did not start")
 }
 
-fn spawn_switchyard(bin_dir: &Path, dir: &Path, mock: &str) -> Result<Guard> {
-    let config = dir.join("switchyard.toml");
+/// A plugin dir holding the `noop` component that tests/build.rs built for this profile.
+fn noop_plugin_dir(dir: &Path) -> Result<PathBuf> {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    std::fs::copy(switchyard_tests::wasm::NOOP, plugins.join("noop.wasm"))
+        .with_context(|| format!("copying {}", switchyard_tests::wasm::NOOP))?;
+    Ok(plugins)
+}
+
+/// Switchyard on 18080 (admin 18090), or with `plugins` on 18081 (admin 18091) running the no-op
+/// plugin fail-closed, so any plugin failure would show up as a non-2xx in wrk and stop the run.
+fn spawn_switchyard(
+    bin_dir: &Path,
+    dir: &Path,
+    mock: &str,
+    plugins: Option<PathBuf>,
+) -> Result<Guard> {
+    let (port, name, section) = match &plugins {
+        None => (18080, "switchyard.toml", String::new()),
+        Some(p) => (
+            18081,
+            "switchyard-plugin.toml",
+            format!(
+                "[plugins]\ndir = {:?}\nwatch = false\n[[plugin]]\nname = \"noop\"\n\
+                 file = \"noop.wasm\"\nfailure = \"closed\"\ntimeout_ms = 100\n",
+                p.display().to_string()
+            ),
+        ),
+    };
+    let config = dir.join(name);
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:18080\"\n[admin]\nlisten = \"127.0.0.1:18090\"\n\
-             [[upstream]]\nname = \"mock\"\nbase_url = \"http://{mock}/v1\"\n[routing]\ndefault = \"mock\"\n"
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [[upstream]]\nname = \"mock\"\nbase_url = \"http://{mock}/v1\"\n[routing]\ndefault = \"mock\"\n\
+             {section}",
+            admin = port + 10
         ),
     )?;
     let child = Command::new(bin_dir.join("switchyard"))
@@ -240,7 +278,8 @@ fn print_table(
     body_len: usize,
 ) {
     let direct = &results[0];
-    let nginx_rps = results[2].rps_64;
+    let nginx = targets.iter().position(|t| t.name == "nginx proxy_pass").unwrap_or(0);
+    let nginx_rps = results[nginx].rps_64;
     println!(
         "Chat body: {body_len} bytes; wrk {seconds}s per cell, median of {rounds} interleaved \
          rounds; 1 connection for latency, 64 connections (2 wrk threads) for throughput.\n"
