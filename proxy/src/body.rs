@@ -39,3 +39,33 @@ pub fn with_deadline(body: hyper::body::Incoming, deadline: tokio::time::Instant
     });
     StreamBody::new(frames).boxed_unsync()
 }
+
+/// Reads a whole request body within `limit` bytes (checked against `content-length` first, then
+/// while reading) and `timeout`.
+pub async fn read_limited(
+    request: http::Request<hyper::body::Incoming>,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<Bytes, crate::error::ProxyError> {
+    use crate::error::ProxyError;
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ProxyError::PayloadTooLarge { limit });
+    }
+    let limited = http_body_util::Limited::new(
+        request.into_body(),
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    );
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(ProxyError::BodyTimeout(timeout.as_millis() as u64)),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ProxyError::PayloadTooLarge { limit })
+        }
+        Ok(Err(e)) => Err(ProxyError::BodyRead(e.to_string())),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}

@@ -7,12 +7,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, header};
-use http_body_util::{BodyExt, Limited};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
-use crate::body::Body;
+use crate::body::{self, Body};
 use crate::dispatch::{self, Answer, Outbound};
 use crate::error::ProxyError;
 use crate::metrics::RequestLabels;
@@ -66,7 +64,7 @@ async fn serve(
         return Ok(models::list(&state.upstreams).await);
     }
     let shown = shown_headers(state, request.headers());
-    let raw = read_body(state, request).await?;
+    let raw = body::read_limited(request, state.max_body_bytes, state.body_read_timeout).await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
     let mut forward = match &state.plugins {
         None => Forward::default(),
@@ -122,28 +120,6 @@ fn shown_headers(state: &State, headers: &http::HeaderMap) -> Vec<(String, Strin
             Some((name.as_str().to_string(), value.to_string()))
         })
         .collect()
-}
-
-/// Reads the whole body within the size and time limits.
-async fn read_body(state: &State, request: Request<Incoming>) -> Result<Bytes, ProxyError> {
-    let limit = state.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ProxyError::PayloadTooLarge { limit });
-    }
-    let limited = Limited::new(request.into_body(), usize::try_from(limit).unwrap_or(usize::MAX));
-    match tokio::time::timeout(state.body_read_timeout, limited.collect()).await {
-        Err(_) => Err(ProxyError::BodyTimeout(state.body_read_timeout.as_millis() as u64)),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ProxyError::PayloadTooLarge { limit })
-        }
-        Ok(Err(e)) => Err(ProxyError::BodyRead(e.to_string())),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
 }
 
 /// The client's `x-request-id` when it is sane, else a fresh random one.

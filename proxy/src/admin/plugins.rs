@@ -5,7 +5,6 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
 
@@ -101,26 +100,8 @@ async fn install(
     Ok(body::json(StatusCode::OK, &json!(report)))
 }
 
-/// Reads the upload within [`MAX_UPLOAD_BYTES`] and the server's body read timeout.
 async fn read_upload(state: &State, request: Request<Incoming>) -> Result<Bytes, ProxyError> {
-    let limit = MAX_UPLOAD_BYTES as u64;
-    let declared = request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ProxyError::PayloadTooLarge { limit });
-    }
-    let limited = Limited::new(request.into_body(), MAX_UPLOAD_BYTES);
-    match tokio::time::timeout(state.body_read_timeout, limited.collect()).await {
-        Err(_) => Err(ProxyError::BodyTimeout(state.body_read_timeout.as_millis() as u64)),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ProxyError::PayloadTooLarge { limit })
-        }
-        Ok(Err(e)) => Err(ProxyError::BodyRead(e.to_string())),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
+    crate::body::read_limited(request, MAX_UPLOAD_BYTES as u64, state.body_read_timeout).await
 }
 
 fn log_refusal(e: &crate::plugin::LoadError) {
