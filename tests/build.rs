@@ -25,6 +25,9 @@ fn main() {
         "plugins/Cargo.lock",
         "plugins/.cargo",
         "plugins/template",
+        "plugins/pii-redact",
+        "plugins/tier-router",
+        "plugins/cache-policy",
         "plugins/testing",
         "plugin-sdk",
     ] {
@@ -60,12 +63,22 @@ fn main() {
         all.push_str(&format!("    ({name:?}, {konst}),\n"));
     }
     all.push_str("];\n");
+    all.push_str("/// The built-in plugins: (file name, component path).\npub const BUILT_IN: &[(&str, &str)] = &[\n");
+    for name in BUILT_IN {
+        let file = name.replace('-', "_");
+        all.push_str(&format!("    (\"{file}.wasm\", {}),\n", file.to_uppercase()));
+    }
+    all.push_str("];\n");
     fs::write(out_dir.join("wasm_paths.rs"), consts + &all).expect("write wasm_paths.rs");
 }
 
-/// The plugin crates: plugins/template and every directory under plugins/testing.
+/// The built-in plugins, shipped by the quick start (plugins/<name>).
+const BUILT_IN: &[&str] = &["pii-redact", "tier-router", "cache-policy"];
+
+/// The plugin crates: plugins/template, the built-ins and every directory under plugins/testing.
 fn plugin_crates(root: &Path) -> Vec<String> {
     let mut names = vec!["template".to_string()];
+    names.extend(BUILT_IN.iter().map(|name| name.to_string()));
     let testing = root.join("plugins/testing");
     let mut dirs: Vec<String> = fs::read_dir(&testing)
         .expect("read plugins/testing")
