@@ -312,11 +312,18 @@ pub fn on_whole_response(
             choices.iter().map(|c| choice_text(c).unwrap_or_default().to_string()).collect()
         })
         .unwrap_or_default();
+    let finish_reasons = value["choices"]
+        .as_array()
+        .map(|choices| {
+            choices.iter().map(|c| c["finish_reason"].as_str().map(str::to_string)).collect()
+        })
+        .unwrap_or_default();
     let response = LlmResponse {
         upstream: upstream.to_string(),
         model: value["model"].as_str().map(str::to_string),
         status,
         choices,
+        finish_reasons,
     };
     match watch.on_response(response) {
         ResponseOutcome::Send { choices, edited } => {

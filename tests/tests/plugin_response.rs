@@ -35,6 +35,7 @@ async fn whole_response_is_rewritten() {
         model: None,
         status: 200,
         choices: vec!["hello there".into(), "ünïcode".into()],
+        finish_reasons: vec![Some("stop".into()), None],
     };
     match p.watch.on_response(resp) {
         ResponseOutcome::Send { choices, edited } => {
