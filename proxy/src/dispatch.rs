@@ -11,10 +11,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::body::{self, Body};
+use crate::cache::Store;
 use crate::error::ProxyError;
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::phases::{self, WholeOutcome};
-use crate::plugin::{Escalation, Reply, ResponseWatch};
+use crate::plugin::{Escalation, ResponseWatch};
 use crate::request::{Endpoint, ParsedRequest};
 use crate::sse;
 use crate::stream_phase::Stop;
@@ -70,6 +71,8 @@ pub struct Outbound<'a> {
     /// Headers plugins asked to add to the upstream request.
     pub add_headers: &'a [(HeaderName, HeaderValue)],
     pub metrics: &'a Metrics,
+    /// Where a successful answer is cached, when the request is cacheable.
+    pub store: Option<Store>,
 }
 
 /// Tries each upstream of `chain` in order (with its retries) until one answers. Watching
@@ -82,10 +85,23 @@ pub async fn dispatch(
     upstreams: &Upstreams,
     watch: &mut ResponseWatch,
 ) -> Result<Answer, ProxyError> {
-    let escalation = match run_chain(chain, request, outbound, watch).await? {
-        Leg::Answered(answer) => return Ok(answer),
-        Leg::Escalate(escalation) => escalation,
-    };
+    match run_chain(chain, request, outbound, watch).await? {
+        Leg::Answered(answer) => Ok(answer),
+        Leg::Escalate(escalation) => {
+            escalate(escalation, request, outbound, upstreams, watch).await
+        }
+    }
+}
+
+/// Runs `request` once more, on the upstream a watching plugin escalated to. A second escalation
+/// is refused.
+pub async fn escalate(
+    escalation: Escalation,
+    request: &ParsedRequest,
+    outbound: &Outbound<'_>,
+    upstreams: &Upstreams,
+    watch: &mut ResponseWatch,
+) -> Result<Answer, ProxyError> {
     let target = upstreams.get(&escalation.upstream).cloned().ok_or_else(|| {
         ProxyError::Internal(format!("escalation to unknown upstream {}", escalation.upstream))
     })?;
@@ -230,7 +246,9 @@ async fn attempt(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     let body = if status.is_success() && is_sse && request.stream() {
-        let committed = match sse::commit(incoming, first_byte_deadline, watch).await {
+        let recorder = cache_store(outbound, status).map(|s| s.recorder(&upstream.name));
+        let events = sse::upstream_events(incoming);
+        let committed = match sse::commit(events, first_byte_deadline, watch, recorder).await {
             Ok(committed) => committed,
             Err(sse::CommitError::Timeout) => {
                 return Err(Failure::Timeout("before its first content event"));
@@ -242,12 +260,25 @@ async fn attempt(
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
         committed.into_body(upstream.name.clone(), deadline)
-    } else if status.is_success() && !watch.is_empty() {
+    } else if status.is_success() && (!watch.is_empty() || outbound.store.is_some()) {
         let whole = match read_whole(incoming, deadline).await {
             Ok(whole) => whole,
             Err(failure) => return Err(failure),
         };
-        match phases::on_whole_response(watch, &upstream.name, status.as_u16(), whole) {
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if let (Some(store), true) = (cache_store(outbound, status), json) {
+            store.put_json(&upstream.name, whole.clone());
+        }
+        let outcome = if watch.is_empty() {
+            WholeOutcome::Send(whole)
+        } else {
+            phases::on_whole_response(watch, &upstream.name, status.as_u16(), whole)
+        };
+        match outcome {
             WholeOutcome::Send(bytes) => {
                 parts.headers.remove(header::CONTENT_LENGTH);
                 body::full(bytes)
@@ -265,13 +296,15 @@ async fn attempt(
 
 /// A plugin stopped a stream before commit: answer with its error, or escalate.
 fn stopped(stop: Stop) -> Step {
-    match stop {
-        Stop::Escalate(escalation) => Step::Escalate(escalation),
-        Stop::Abort(reply) => {
-            Step::Respond(phases::reply_response(Reply::Error(reply), false, None))
-        }
-        Stop::Refuse(error) => Step::Respond(error.into_response()),
+    match stop.before_commit() {
+        Ok(response) => Step::Respond(response),
+        Err(escalation) => Step::Escalate(escalation),
     }
+}
+
+/// The cache store for this answer: only plain 200s of cacheable requests are kept.
+fn cache_store<'a>(outbound: &'a Outbound<'_>, status: StatusCode) -> Option<&'a Store> {
+    outbound.store.as_ref().filter(|_| status == StatusCode::OK)
 }
 
 /// Reads a whole successful body for the watching plugins, within the size and time limits.

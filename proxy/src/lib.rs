@@ -10,6 +10,7 @@
 //! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback.
 //! - [`sse`]: holding a stream until its first content event, then relaying it.
 //! - [`stream_phase`]: SSE chunks through the plugins that watch a streamed response.
+//! - [`cache`]: the response cache (moka, bounded by bytes, TTL and key from plugins).
 //! - [`upstream`]: configured upstreams and their pooled rustls clients.
 //! - [`models`]: `GET /v1/models` as the union of the upstreams'.
 //! - [`admin`]: health, metrics and the token-protected admin API.
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod dispatch;
 pub mod env;

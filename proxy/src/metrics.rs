@@ -1,7 +1,9 @@
 //! Prometheus metrics: what is counted, and the text exposition served on the admin listener.
 //!
 //! - [`plugins`]: the plugin runtime's numbers, collected from its registry at scrape time.
+//! - [`cache`]: the response cache's size, read at scrape time.
 
+pub mod cache;
 pub mod plugins;
 
 use std::sync::Arc;
@@ -36,6 +38,13 @@ pub struct UpstreamLabels {
     pub upstream: String,
 }
 
+/// Labels of a cache lookup.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit`, `miss` or `bypass`.
+    pub result: &'static str,
+}
+
 /// Every metric the proxy keeps.
 pub struct Metrics {
     registry: Registry,
@@ -48,6 +57,8 @@ pub struct Metrics {
     pub upstream_latency: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
     /// Requests a watching plugin escalated, by the upstream they were escalated to.
     pub escalations: Family<UpstreamLabels, Counter>,
+    /// Requests by what the response cache did for them.
+    pub cache_requests: Family<CacheLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -59,6 +70,8 @@ impl Default for Metrics {
             (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
         );
         let escalations = Family::<UpstreamLabels, Counter>::default();
+        let cache_requests = Family::<CacheLabels, Counter>::default();
+        registry.register("cache_requests", "Requests by cache result", cache_requests.clone());
         registry.register("requests", "Client requests answered", requests.clone());
         registry.register("escalations", "Requests escalated by a plugin", escalations.clone());
         registry.register("upstream_attempts", "Attempts sent to upstreams", attempts.clone());
@@ -67,7 +80,7 @@ impl Default for Metrics {
             "Time until an upstream answer was committed",
             upstream_latency.clone(),
         );
-        Self { registry, requests, attempts, upstream_latency, escalations }
+        Self { registry, requests, attempts, upstream_latency, escalations, cache_requests }
     }
 }
 
@@ -90,6 +103,11 @@ impl Metrics {
     /// Adds the plugin metrics (`switchyard_plugin_*`), read from `registry` on each scrape.
     pub fn register_plugins(&mut self, registry: Arc<crate::plugin::PluginRegistry>) {
         self.registry.register_collector(Box::new(plugins::PluginCollector { registry }));
+    }
+
+    /// Adds the response cache's size (`switchyard_cache_bytes`, `switchyard_cache_entries`).
+    pub fn register_cache(&mut self, cache: Arc<crate::cache::ResponseCache>) {
+        self.registry.register_collector(Box::new(cache::CacheCollector { cache }));
     }
 
     /// Counts one attempt at an upstream.

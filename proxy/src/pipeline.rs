@@ -3,7 +3,7 @@
 //! the response phase) → respond.
 //!
 //! Each step is a function in its own module; this file only orders them and stamps every
-//! response with `x-request-id` and `x-switchyard-upstream`.
+//! response with `x-request-id`, `x-switchyard-upstream` and `x-switchyard-cache`.
 
 use std::sync::Arc;
 
@@ -11,9 +11,11 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::{self, Body};
+use crate::cache::replay::{self, Replayed};
+use crate::cache::{CacheStatus, ClientDirective, Plan, Store};
 use crate::dispatch::{self, Answer, Outbound};
 use crate::error::ProxyError;
-use crate::metrics::RequestLabels;
+use crate::metrics::{CacheLabels, RequestLabels};
 use crate::models;
 use crate::phases::{self, Forward, RequestPhase};
 use crate::request::{Endpoint, ParsedRequest};
@@ -24,7 +26,8 @@ use crate::upstream::Upstream;
 pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Body> {
     let request_id = request_id(&request);
     let endpoint = Endpoint::from_path(request.uri().path());
-    let (mut response, upstream) = match serve(&state, request, &request_id).await {
+    let mut cache = CacheStatus::Bypass;
+    let (mut response, upstream) = match serve(&state, request, &request_id, &mut cache).await {
         Ok(Answer { response, upstream }) => (response, upstream),
         Err(error) => {
             if error.blame() != crate::error::Blame::Client {
@@ -39,7 +42,9 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
         upstream: upstream.clone(),
     };
     state.metrics.requests.get_or_create(&labels).inc();
+    state.metrics.cache_requests.get_or_create(&CacheLabels { result: cache.as_str() }).inc();
     let headers = response.headers_mut();
+    headers.insert("x-switchyard-cache", HeaderValue::from_static(cache.as_str()));
     if let Ok(value) = HeaderValue::try_from(request_id) {
         headers.insert("x-request-id", value);
     }
@@ -53,6 +58,7 @@ async fn serve(
     state: &State,
     request: Request<Incoming>,
     request_id: &str,
+    cache: &mut CacheStatus,
 ) -> Result<Answer, ProxyError> {
     let path = request.uri().path().to_string();
     let endpoint = Endpoint::from_path(&path).ok_or_else(|| ProxyError::NotFound(path.clone()))?;
@@ -64,6 +70,7 @@ async fn serve(
         return Ok(models::list(&state.upstreams).await);
     }
     let shown = shown_headers(state, request.headers());
+    let client_cache = ClientDirective::from_headers(request.headers());
     let raw = body::read_limited(request, state.max_body_bytes, state.body_read_timeout).await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
     let mut forward = match &state.plugins {
@@ -82,10 +89,36 @@ async fn serve(
     if !forward.tags.is_empty() {
         tracing::debug!(%request_id, tags = ?forward.tags, "plugin tags");
     }
+    let plan = state.cache.plan(forward.cache.as_ref(), tenant.as_deref(), endpoint, client_cache);
     let chain = route(state, endpoint, forward.route.take(), &mut parsed);
-    let outbound =
-        Outbound { request_id, add_headers: &forward.add_headers, metrics: &state.metrics };
-    dispatch::dispatch(&chain, &parsed, &outbound, &state.upstreams, &mut forward.watch).await
+    let mut outbound = Outbound {
+        request_id,
+        add_headers: &forward.add_headers,
+        metrics: &state.metrics,
+        store: None,
+    };
+    let watch = &mut forward.watch;
+    if let Plan::Use { key, ttl, read } = plan {
+        // `no-cache` from the client: fetch fresh (and refresh the entry), reported as bypass.
+        *cache = if read { CacheStatus::Miss } else { CacheStatus::Bypass };
+        outbound.store = Some(Store { cache: Arc::clone(&state.cache), key, ttl });
+        if let Some(entry) = read.then(|| state.cache.get(&key)).flatten() {
+            match replay::serve(&entry, parsed.stream(), watch).await {
+                Replayed::Answer(response) => {
+                    *cache = CacheStatus::Hit;
+                    return Ok(Answer { response, upstream: entry.upstream.clone() });
+                }
+                Replayed::Escalate(escalation) => {
+                    state.cache.remove(&key);
+                    let upstreams = &state.upstreams;
+                    return dispatch::escalate(escalation, &parsed, &outbound, upstreams, watch)
+                        .await;
+                }
+                Replayed::Unusable => tracing::debug!(%request_id, "cached answer unusable here"),
+            }
+        }
+    }
+    dispatch::dispatch(&chain, &parsed, &outbound, &state.upstreams, watch).await
 }
 
 /// The upstream chain: a plugin's route when one was set, else the configured default.

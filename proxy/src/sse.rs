@@ -2,7 +2,9 @@
 //! stream that fails early can still fall back), then relaying it event by event, and ending a
 //! stream that breaks after commit with an OpenAI-shaped error event rather than a silent cut.
 //!
-//! Framing is parsed by `eventsource-stream`; events are re-encoded one by one as they arrive.
+//! Framing is parsed by `eventsource-stream`; events are re-encoded one by one as they arrive. A
+//! cached stream is replayed through the same path (see [`replayed`]), and a cacheable stream is
+//! recorded as it is relayed, then stored when it ends cleanly.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -16,6 +18,7 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, timeout_at};
 
 use crate::body::{Body, BoxError};
+use crate::cache::Recorder;
 use crate::error::ProxyError;
 use crate::plugin::ResponseWatch;
 use crate::stream_phase::{Stop, StreamPhase};
@@ -24,7 +27,22 @@ use crate::stream_phase::{Stop, StreamPhase};
 /// upstream cannot make the proxy hold unbounded data.
 const MAX_HELD_EVENTS: usize = 64;
 
-type Events = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<hyper::Error>>> + Send>>;
+/// A stream of parsed events; errors are already described for logs.
+pub type Events = Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
+
+/// The events of an upstream's SSE body.
+pub fn upstream_events(body: Incoming) -> Events {
+    let describe = |e: EventStreamError<hyper::Error>| e.to_string();
+    Box::pin(BodyDataStream::new(body).eventsource().map(move |r| r.map_err(describe)))
+}
+
+/// A stored stream's events (their `data`), followed by `[DONE]`.
+pub fn replayed(data: Vec<String>) -> Events {
+    let event =
+        |data: String| Event { event: "message".into(), data, id: String::new(), retry: None };
+    let all = data.into_iter().chain(std::iter::once("[DONE]".to_string()));
+    Box::pin(futures_util::stream::iter(all.map(move |d| Ok(event(d)))))
+}
 
 /// Why a stream could not be committed; the first two are reasons to try the next upstream.
 #[derive(Debug)]
@@ -43,17 +61,19 @@ pub struct Committed {
     done_seen: bool,
     events: Events,
     phase: Option<StreamPhase>,
+    recorder: Option<Recorder>,
 }
 
 /// Reads events until the first one with content (or `[DONE]`), holding them back. With watching
 /// plugins, content counts once the plugins let some of it through: text they hold back keeps the
 /// stream uncommitted, so they can still escalate.
+/// `recorder`, when given, sees every upstream event (before the plugins) for the cache.
 pub async fn commit(
-    body: Incoming,
+    mut events: Events,
     first_byte_deadline: Instant,
     watch: &mut ResponseWatch,
+    mut recorder: Option<Recorder>,
 ) -> Result<Committed, CommitError> {
-    let mut events: Events = Box::pin(BodyDataStream::new(body).eventsource());
     let mut phase = StreamPhase::new(std::mem::take(watch));
     let mut held = VecDeque::new();
     let result = loop {
@@ -63,6 +83,7 @@ pub async fn commit(
             Ok(Some(Err(e))) => break Err(CommitError::Broken(format!("stream broke: {e}"))),
             Ok(Some(Ok(event))) => event,
         };
+        record(&mut recorder, &event);
         let kind = classify(&event);
         let out = match (&kind, phase.as_mut()) {
             (EventKind::Error(message), _) => {
@@ -86,7 +107,7 @@ pub async fn commit(
         held.extend(out);
         if carries_content || held.len() >= MAX_HELD_EVENTS {
             let done_seen = kind == EventKind::Done;
-            break Ok(Committed { held, done_seen, events, phase: None });
+            break Ok(Committed { held, done_seen, events, phase: None, recorder: None });
         }
     };
     // Plugins stay with the request: a committed stream relays through them, a failed attempt
@@ -94,6 +115,7 @@ pub async fn commit(
     match result {
         Ok(mut committed) => {
             committed.phase = phase;
+            committed.recorder = recorder;
             Ok(committed)
         }
         Err(error) => {
@@ -116,6 +138,7 @@ impl Committed {
             phase: self.phase,
             upstream,
             deadline,
+            recorder: self.recorder,
         };
         let frames = futures_util::stream::unfold(state, |mut relay| async move {
             let bytes = relay.next().await?;
@@ -134,6 +157,7 @@ struct Relay {
     phase: Option<StreamPhase>,
     upstream: String,
     deadline: Instant,
+    recorder: Option<Recorder>,
 }
 
 impl Relay {
@@ -151,7 +175,12 @@ impl Relay {
                         return Some(stop.error_event());
                     }
                 },
-                Ok(None) if self.done_seen => None,
+                Ok(None) if self.done_seen => {
+                    if let Some(recorder) = self.recorder.take() {
+                        recorder.finish();
+                    }
+                    None
+                }
                 Ok(None) => Some("the upstream closed the stream before [DONE]".to_string()),
                 Ok(Some(Err(e))) => Some(format!("the upstream stream broke: {e}")),
                 Err(_) => Some("the stream exceeded the upstream's total timeout".to_string()),
@@ -166,6 +195,7 @@ impl Relay {
 
     /// Queues what one upstream event becomes for the client.
     fn relay(&mut self, event: &Event) -> Result<(), Stop> {
+        record(&mut self.recorder, event);
         let done = event.data == "[DONE]";
         self.done_seen |= done;
         match self.phase.as_mut() {
@@ -180,6 +210,16 @@ impl Relay {
             },
         }
         Ok(())
+    }
+}
+
+/// Feeds one upstream event to the cache recorder; a stream too large to cache stops recording.
+fn record(recorder: &mut Option<Recorder>, event: &Event) {
+    if let Some(r) = recorder.as_mut()
+        && event.data != "[DONE]"
+        && !r.record(&event.data)
+    {
+        *recorder = None;
     }
 }
 

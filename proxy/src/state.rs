@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::Tenants;
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::env::EnvSource;
 use crate::metrics::Metrics;
@@ -30,6 +31,8 @@ pub struct State {
     pub plugin_headers: Vec<http::HeaderName>,
     /// Virtual API keys → tenants.
     pub tenants: Tenants,
+    /// Answers that plugins marked cacheable.
+    pub cache: Arc<ResponseCache>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Metrics,
     /// Bearer token for `/admin/*`, when configured.
@@ -81,10 +84,12 @@ impl State {
             .flat_map(|section| &section.headers)
             .filter_map(|name| http::HeaderName::try_from(name.as_str()).ok())
             .collect();
+        let cache = Arc::new(ResponseCache::new(&config.cache));
         let mut metrics = Metrics::default();
         if let Some(registry) = &plugins {
             metrics.register_plugins(Arc::clone(registry));
         }
+        metrics.register_cache(Arc::clone(&cache));
         Ok(Self {
             plugins,
             plugin_headers,
@@ -94,6 +99,7 @@ impl State {
             image_chain,
             upstreams,
             tenants: Tenants::build(config, env),
+            cache,
             metrics,
             admin_token: config.admin.token_env.as_deref().and_then(|var| env.get(var)),
         })

@@ -31,6 +31,17 @@ impl Stop {
         };
         Bytes::from(format!("data: {error}\n\n"))
     }
+
+    /// The answer for a stop before anything was committed, or the escalation to run.
+    pub fn before_commit(self) -> Result<http::Response<crate::body::Body>, Escalation> {
+        match self {
+            Stop::Escalate(escalation) => Err(escalation),
+            Stop::Abort(reply) => {
+                Ok(crate::phases::reply_response(crate::plugin::Reply::Error(reply), false, None))
+            }
+            Stop::Refuse(error) => Ok(error.into_response()),
+        }
+    }
 }
 
 /// The watching plugins of one streamed response.

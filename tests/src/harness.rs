@@ -90,3 +90,15 @@ pub fn config(upstreams: &[(&str, &str, &str)], routing: &str) -> String {
     out.push('\n');
     out
 }
+
+/// A temp `plugins.dir` holding copies of `files` (`(file name, built component path)`) and the
+/// `[plugins]` section pointing at it followed by `tables` (`[[plugin]]` entries). Keep the dir
+/// alive as long as the proxy runs.
+pub fn plugins_section(files: &[(&str, &str)], tables: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (file, built) in files {
+        std::fs::copy(built, dir.path().join(file)).expect("copy plugin");
+    }
+    let section = format!("[plugins]\ndir = {:?}\n\n{tables}", dir.path().display().to_string());
+    (dir, section)
+}

@@ -63,6 +63,35 @@ pub struct Config {
     /// Virtual API keys. When any is configured, every API request must present one.
     #[serde(rename = "tenant", default)]
     pub tenants: Vec<TenantConfig>,
+    /// `[cache]`: the response cache's bounds. Plugins decide what is cached.
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+/// `[cache]`: the response cache. It holds only what a plugin marked cacheable (a cache-policy
+/// plugin); without one nothing is stored and the bounds cost nothing.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheConfig {
+    /// Total size of the cached bodies, in MiB.
+    #[serde(default = "default_cache_max_mib")]
+    pub max_mib: u64,
+    /// Largest single answer that is stored, in KiB; larger answers are relayed, not cached.
+    #[serde(default = "default_cache_max_entry_kib")]
+    pub max_entry_kib: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { max_mib: default_cache_max_mib(), max_entry_kib: default_cache_max_entry_kib() }
+    }
+}
+
+fn default_cache_max_mib() -> u64 {
+    64
+}
+
+fn default_cache_max_entry_kib() -> u64 {
+    1024
 }
 
 /// `[[tenant]]`: a client identity with its own virtual API key.

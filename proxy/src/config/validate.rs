@@ -13,6 +13,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_routing(config, &mut out);
     check_tenants(config, &mut out);
     check_plugins(config, &mut out);
+    check_cache(config, &mut out);
     out.0
 }
 
@@ -143,6 +144,16 @@ fn check_tenants(config: &Config, out: &mut Problems) {
             );
         }
         check_env_name(&format!("tenant[{i}].key_env"), &tenant.key_env, out);
+    }
+}
+
+fn check_cache(config: &Config, out: &mut Problems) {
+    let cache = &config.cache;
+    if !(1..=65_536).contains(&cache.max_mib) {
+        out.push("cache.max_mib", "must be between 1 and 65536");
+    }
+    if cache.max_entry_kib == 0 || cache.max_entry_kib > cache.max_mib.saturating_mul(1024) {
+        out.push("cache.max_entry_kib", "must be at least 1 and at most cache.max_mib × 1024");
     }
 }
 

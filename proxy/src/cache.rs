@@ -1,0 +1,318 @@
+//! The response cache: answers that a plugin marked cacheable, in a moka cache bounded by bytes with
+//! each entry's TTL from the plugin's decision. Keys are scoped by tenant and endpoint, so an entry
+//! never serves another tenant. What is stored is what the upstream returned (after request-side
+//! redaction, before any response-phase plugin), so a hit runs the response phase again.
+//!
+//! - [`replay`]: turning an entry into the client's format (SSE or JSON) and serving it.
+
+pub mod replay;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+
+use crate::config::CacheConfig;
+use crate::plugin::CachePolicy;
+use crate::request::Endpoint;
+
+/// A cache key: sha256 over tenant, endpoint and the plugin's key.
+pub type Key = [u8; 32];
+
+/// What `x-switchyard-cache` says about a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Served from the cache.
+    Hit,
+    /// Cacheable, not in the cache: fetched (and stored when it succeeded).
+    Miss,
+    /// The cache was not consulted (no plugin asked for it, `no-cache`, or the request failed
+    /// before the decision).
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Bypass => "bypass",
+        }
+    }
+}
+
+/// One stored answer.
+#[derive(Debug)]
+pub struct Cached {
+    /// The upstream that gave it (reported in `x-switchyard-upstream` on hits).
+    pub upstream: String,
+    pub body: CachedBody,
+    ttl: Duration,
+}
+
+/// A stored answer's content, as the upstream sent it.
+#[derive(Debug)]
+pub enum CachedBody {
+    /// A whole JSON response body.
+    Json(Bytes),
+    /// A stream: the `data` of each event, in order, without the closing `[DONE]`.
+    Events(Vec<String>),
+}
+
+impl CachedBody {
+    fn weight(&self) -> usize {
+        match self {
+            Self::Json(bytes) => bytes.len(),
+            Self::Events(events) => events.iter().map(|e| e.len() + 16).sum(),
+        }
+    }
+}
+
+/// What one request does with the cache, decided once the plugins have run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    Bypass,
+    /// Look `key` up first (unless the client said `no-cache`), and store a fresh answer.
+    Use {
+        key: Key,
+        ttl: Duration,
+        read: bool,
+    },
+}
+
+/// The proxy's response cache.
+pub struct ResponseCache {
+    entries: Cache<Key, Arc<Cached>>,
+    max_entry_bytes: usize,
+}
+
+impl std::fmt::Debug for ResponseCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseCache").field("entries", &self.entries.entry_count()).finish()
+    }
+}
+
+/// Per-entry expiry: the TTL the plugin chose.
+struct PluginTtl;
+
+impl moka::Expiry<Key, Arc<Cached>> for PluginTtl {
+    fn expire_after_create(&self, _: &Key, value: &Arc<Cached>, _: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+impl ResponseCache {
+    pub fn new(config: &CacheConfig) -> Self {
+        let entries = Cache::builder()
+            .max_capacity(config.max_mib.saturating_mul(1024 * 1024))
+            .weigher(|_: &Key, value: &Arc<Cached>| {
+                u32::try_from(value.body.weight() + value.upstream.len() + 64).unwrap_or(u32::MAX)
+            })
+            .expire_after(PluginTtl)
+            .build();
+        let max_entry_bytes =
+            usize::try_from(config.max_entry_kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+        Self { entries, max_entry_bytes }
+    }
+
+    /// The plan for a request: the merged plugin directive, unless the client's `cache-control`
+    /// says otherwise (`no-store`: bypass; `no-cache`: skip the lookup, store the fresh answer).
+    pub fn plan(
+        &self,
+        policy: Option<&CachePolicy>,
+        tenant: Option<&str>,
+        endpoint: Endpoint,
+        client: ClientDirective,
+    ) -> Plan {
+        match policy {
+            Some(CachePolicy::Store { key, ttl }) if !client.no_store && !ttl.is_zero() => {
+                Plan::Use {
+                    key: scoped_key(tenant, endpoint, key),
+                    ttl: *ttl,
+                    read: !client.no_cache,
+                }
+            }
+            _ => Plan::Bypass,
+        }
+    }
+
+    pub fn get(&self, key: &Key) -> Option<Arc<Cached>> {
+        self.entries.get(key)
+    }
+
+    /// Drops an entry (one that could not be served).
+    pub fn remove(&self, key: &Key) {
+        self.entries.invalidate(key);
+    }
+
+    /// Stores an answer unless it is larger than `max_entry_kib`.
+    pub fn put(&self, key: Key, ttl: Duration, upstream: &str, body: CachedBody) {
+        if body.weight() > self.max_entry_bytes {
+            tracing::debug!(bytes = body.weight(), "answer too large to cache");
+            return;
+        }
+        let entry = Cached { upstream: upstream.to_string(), body, ttl };
+        self.entries.insert(key, Arc::new(entry));
+    }
+
+    /// Approximate bytes held (for /metrics).
+    pub fn weighted_size(&self) -> u64 {
+        self.entries.weighted_size()
+    }
+
+    /// Approximate number of entries (for /metrics).
+    pub fn entry_count(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    /// Applies pending evictions and expiries now (moka does it lazily); for tests and scrapes.
+    pub fn sync(&self) {
+        self.entries.run_pending_tasks();
+    }
+}
+
+/// The client's `cache-control` request directives that the cache honours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientDirective {
+    pub no_cache: bool,
+    pub no_store: bool,
+}
+
+impl ClientDirective {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut directive = Self::default();
+        for value in headers.get_all(http::header::CACHE_CONTROL) {
+            for part in value.to_str().unwrap_or("").split(',') {
+                match part.trim().to_ascii_lowercase().as_str() {
+                    "no-cache" => directive.no_cache = true,
+                    "no-store" => directive.no_store = true,
+                    _ => {}
+                }
+            }
+        }
+        directive
+    }
+}
+
+fn scoped_key(tenant: Option<&str>, endpoint: Endpoint, key: &str) -> Key {
+    let mut hash = Sha256::new();
+    // Length-prefixed parts, so no two (tenant, endpoint, key) triples hash the same input.
+    for part in [tenant.unwrap_or(""), endpoint.path(), key] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.update([u8::from(tenant.is_some())]);
+    hash.finalize().into()
+}
+
+/// Where a fresh answer for a cacheable request is stored.
+#[derive(Clone)]
+pub struct Store {
+    pub cache: Arc<ResponseCache>,
+    pub key: Key,
+    pub ttl: Duration,
+}
+
+impl Store {
+    /// Stores a whole JSON answer.
+    pub fn put_json(&self, upstream: &str, body: Bytes) {
+        self.cache.put(self.key, self.ttl, upstream, CachedBody::Json(body));
+    }
+
+    /// Starts recording a stream's events for the cache.
+    pub fn recorder(&self, upstream: &str) -> Recorder {
+        Recorder {
+            store: self.clone(),
+            upstream: upstream.to_string(),
+            events: Vec::new(),
+            bytes: 0,
+        }
+    }
+}
+
+/// Collects a stream's events as they are relayed; stored only when the stream ends cleanly.
+pub struct Recorder {
+    store: Store,
+    upstream: String,
+    events: Vec<String>,
+    bytes: usize,
+}
+
+impl Recorder {
+    /// Records one event's data; gives up (returns false) once the stream is too large to cache.
+    pub fn record(&mut self, data: &str) -> bool {
+        self.bytes += data.len() + 16;
+        if self.bytes > self.store.cache.max_entry_bytes {
+            return false;
+        }
+        self.events.push(data.to_string());
+        true
+    }
+
+    /// The stream ended with `[DONE]`: store it.
+    pub fn finish(self) {
+        let Self { store, upstream, events, .. } = self;
+        store.cache.put(store.key, store.ttl, &upstream, CachedBody::Events(events));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> ResponseCache {
+        ResponseCache::new(&CacheConfig { max_mib: 1, max_entry_kib: 4 })
+    }
+
+    fn store(key: &str) -> CachePolicy {
+        CachePolicy::Store { key: key.into(), ttl: Duration::from_secs(60) }
+    }
+
+    #[test]
+    fn keys_are_scoped_by_tenant_and_endpoint() {
+        let c = cache();
+        let plan =
+            |tenant, endpoint| c.plan(Some(&store("k")), tenant, endpoint, Default::default());
+        let a = plan(Some("a"), Endpoint::ChatCompletions);
+        assert_ne!(a, plan(Some("b"), Endpoint::ChatCompletions));
+        assert_ne!(a, plan(None, Endpoint::ChatCompletions));
+        assert_ne!(a, plan(Some("a"), Endpoint::Completions));
+        assert_eq!(a, plan(Some("a"), Endpoint::ChatCompletions));
+    }
+
+    #[test]
+    fn client_directives_and_policies_decide_the_plan() {
+        let c = cache();
+        let chat = Endpoint::ChatCompletions;
+        assert_eq!(c.plan(None, None, chat, Default::default()), Plan::Bypass);
+        assert_eq!(
+            c.plan(Some(&CachePolicy::NoCache), None, chat, Default::default()),
+            Plan::Bypass
+        );
+        let no_store = ClientDirective { no_store: true, no_cache: false };
+        assert_eq!(c.plan(Some(&store("k")), None, chat, no_store), Plan::Bypass);
+        let no_cache = ClientDirective { no_store: false, no_cache: true };
+        assert!(matches!(
+            c.plan(Some(&store("k")), None, chat, no_cache),
+            Plan::Use { read: false, .. }
+        ));
+        let mut headers = HeaderMap::new();
+        headers.insert("cache-control", "max-age=0, No-Cache".parse().unwrap());
+        assert_eq!(ClientDirective::from_headers(&headers), no_cache);
+    }
+
+    #[test]
+    fn oversized_answers_are_not_stored() {
+        let c = Arc::new(cache());
+        let s = Store { cache: Arc::clone(&c), key: [1; 32], ttl: Duration::from_secs(60) };
+        s.put_json("up", Bytes::from(vec![b'x'; 5000]));
+        assert!(c.get(&[1; 32]).is_none());
+        let mut recorder = s.recorder("up");
+        assert!(recorder.record("small"));
+        recorder.finish();
+        assert!(matches!(c.get(&[1; 32]).unwrap().body, CachedBody::Events(ref e) if e.len() == 1));
+    }
+}
