@@ -157,3 +157,36 @@ async fn a_residency_tag_keeps_the_request_local_with_no_hosted_fallback() {
     assert_eq!(s.hosted.hits(), 0, "nothing reached a hosted upstream");
     s.stop().await;
 }
+
+/// Loads the router with `config` against upstreams `local` and `hosted`: the load error, if any.
+async fn load_error(config: serde_json::Value) -> Option<String> {
+    use switchyard::plugin::{
+        EngineLimits, FailurePolicy, PluginEngine, PluginEntry, PluginRegistry, PluginsSection,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(switchyard_tests::wasm::TIER_ROUTER, dir.path().join("r.wasm")).unwrap();
+    let mut entry = PluginEntry::new("tier-router", "r.wasm", FailurePolicy::Open);
+    entry.timeout_ms = 200;
+    entry.config = config.as_object().unwrap().clone();
+    let engine = PluginEngine::new(EngineLimits::default()).unwrap();
+    let upstreams = ["local", "hosted"].map(String::from).into_iter().collect();
+    let registry =
+        PluginRegistry::new(engine, PluginsSection::new(dir.path()), vec![entry], upstreams);
+    registry.reload().await.err().map(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_config_with_an_unknown_upstream_or_tier_never_goes_live() {
+    let tiers = json!({"local": {"upstream": "local", "fallbacks": ["hosted"]},
+                       "hosted": {"upstream": "hosted"}});
+    assert_eq!(load_error(json!({"tiers": tiers, "aliases": {"auto": "auto"}})).await, None);
+
+    // The load probe names every upstream the tiers use, so the host checks them all.
+    let bad = json!({"tiers": {"local": {"upstream": "local", "fallbacks": ["nowhere"]}}});
+    let err = load_error(bad).await.expect("refused");
+    assert!(err.contains("invalid decision: unknown upstream") && err.contains("nowhere"), "{err}");
+
+    let bad = json!({"tiers": tiers, "aliases": {"fast": "lcoal"}, "tenants": {"acme": "gold"}});
+    let err = load_error(bad).await.expect("refused");
+    assert!(err.contains("aliases.fast") && err.contains("tenants.acme"), "{err}");
+}

@@ -49,6 +49,8 @@ async fn a_cut_off_answer_escalates() {
     for stream in [false, true] {
         let s = cascade(Behavior::SaysCutOff("The answer is".into())).await;
         escalated(&s, &s.chat("fast", "hi", stream).await, stream);
+        let metrics = client::get(&s.proxy.admin_url("/metrics")).await.text();
+        assert!(metrics.contains(r#"switchyard_escalations_total{upstream="hosted"} 1"#));
         s.stop().await;
     }
 }
@@ -107,5 +109,18 @@ async fn answers_of_the_hosted_tier_are_not_judged() {
     s.hosted.set_behavior(Behavior::Says(String::new()));
     answered_by(&s.chat("best", "hi", false).await, "hosted");
     assert_eq!(s.local.hits(), 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn text_held_from_a_stream_that_broke_is_dropped_when_the_fallback_answers() {
+    // The local stream sends "local " and "heard: " (held by the router), then breaks before
+    // commit; the tier's fallback answers, and only its text reaches the client.
+    let s = cascade(Behavior::FailAfterEvents(3)).await;
+    let reply = s.chat("fast", "hi", true).await;
+    answered_by(&reply, "hosted");
+    assert_eq!(client::stream_text(&reply.body), BETTER);
+    assert_eq!((s.local.hits(), s.hosted.hits()), (1, 1));
+    assert_eq!(model_sent(&s.hosted), "smollm2", "a fallback keeps the tier's model");
     s.stop().await;
 }
