@@ -190,3 +190,15 @@ async fn a_config_with_an_unknown_upstream_or_tier_never_goes_live() {
     let err = load_error(bad).await.expect("refused");
     assert!(err.contains("aliases.fast") && err.contains("tenants.acme"), "{err}");
 }
+
+#[tokio::test]
+async fn the_documented_example_config_loads() {
+    #[derive(serde::Deserialize)]
+    struct Example {
+        plugin: Vec<toml::Table>,
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/tier-router/config.example.toml");
+    let example: Example = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let config = serde_json::to_value(&example.plugin[0]["config"]).unwrap();
+    assert_eq!(load_error(config).await, None);
+}
