@@ -104,6 +104,15 @@ async fn a_good_answer_is_not_escalated() {
 }
 
 #[tokio::test]
+async fn requests_for_several_choices_are_not_cascaded() {
+    let s = cascade(Behavior::Says(String::new())).await;
+    let body = json!({"model": "fast", "n": 2, "messages": [{"role": "user", "content": "hi"}]});
+    answered_by(&s.post("/v1/chat/completions", &body.to_string(), &[]).await, "local");
+    assert_eq!(s.hosted.hits(), 0);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn answers_of_the_hosted_tier_are_not_judged() {
     let s = cascade(Behavior::Normal).await;
     s.hosted.set_behavior(Behavior::Says(String::new()));

@@ -71,8 +71,10 @@ pub struct RouterConfig {
     /// Judge answers of `cascade_from` and escalate bad ones to `cascade_to`.
     #[serde(default)]
     pub cascade: bool,
+    /// The cheap tier whose answers are judged.
     #[serde(default = "default_easy")]
     pub cascade_from: String,
+    /// The tier a bad answer escalates to (its upstream and model).
     #[serde(default = "default_hard")]
     pub cascade_to: String,
     /// Characters of a stream held back and judged before the client sees any.

@@ -42,27 +42,15 @@ impl Plugin for TierRouter {
         if is_probe(&req) {
             return Ok(Decision::Proceed(probe_changes(config)));
         }
-        let Some(routed) = route::decide(config, &req) else {
-            counter_add("reason.passthrough", 1);
-            return Ok(Decision::Proceed(Changes::new().tag("route.reason", "passthrough")));
-        };
-        let tier = config.tiers.get(&routed.tier).ok_or("tier-router: unknown tier")?;
-        let mut changes = Changes::new()
-            .route(&tier.upstream, tier.model.as_deref())
-            .tag("route.tier", &routed.tier)
-            .tag("route.reason", routed.reason.label());
-        // Residency: no fallbacks at all, since a fallback may be hosted.
-        if routed.reason != Reason::Residency {
-            for fallback in tier.fallbacks.iter().take(MAX_FALLBACKS) {
-                changes = changes.fallback(fallback);
+        let (changes, cascade) = changes_for(config, &req)?;
+        self.cascade = cascade;
+        for (key, value) in &changes.tags {
+            match key.as_str() {
+                "route.tier" => counter_add(&format!("tier.{value}"), 1),
+                "route.reason" => counter_add(&format!("reason.{value}"), 1),
+                _ => {}
             }
         }
-        self.cascade = cascade_for(config, &req, &routed);
-        if self.cascade.is_some() {
-            changes = changes.watch_response().tag("route.cascade", &config.cascade_to);
-        }
-        counter_add(&format!("tier.{}", routed.tier), 1);
-        counter_add(&format!("reason.{}", routed.reason.label()), 1);
         Ok(Decision::Proceed(changes))
     }
 
@@ -116,6 +104,29 @@ impl Cascade {
     }
 }
 
+/// The route and tags for `req`, and the cascade when it applies.
+fn changes_for(config: &RouterConfig, req: &Request) -> Result<(Changes, Option<Cascade>), String> {
+    let Some(routed) = route::decide(config, req) else {
+        return Ok((Changes::new().tag("route.reason", "passthrough"), None));
+    };
+    let tier = config.tiers.get(&routed.tier).ok_or("tier-router: unknown tier")?;
+    let mut changes = Changes::new()
+        .route(&tier.upstream, tier.model.as_deref())
+        .tag("route.tier", &routed.tier)
+        .tag("route.reason", routed.reason.label());
+    // Residency: no fallbacks at all, since a fallback may be hosted.
+    if routed.reason != Reason::Residency {
+        for fallback in tier.fallbacks.iter().take(MAX_FALLBACKS) {
+            changes = changes.fallback(fallback);
+        }
+    }
+    let cascade = cascade_for(config, req, &routed);
+    if cascade.is_some() {
+        changes = changes.watch_response().tag("route.cascade", &config.cascade_to);
+    }
+    Ok((changes, cascade))
+}
+
 /// The cascade for this request, when it applies: cascading on, routed to `cascade_from` by a rule
 /// other than residency, a chat or completions request with one choice.
 fn cascade_for(config: &RouterConfig, req: &Request, routed: &Routed) -> Option<Cascade> {
@@ -164,3 +175,7 @@ fn probe_changes(config: &RouterConfig) -> Changes {
     }
     changes
 }
+
+#[cfg(test)]
+#[path = "plugin_tests.rs"]
+mod tests;
