@@ -40,6 +40,8 @@ pub enum Behavior {
     SlowEvents(Duration),
     /// Answers normally, but with this text instead of echoing the request.
     Says(String),
+    /// As `Says`, but the answer is cut off: `finish_reason` is "length".
+    SaysCutOff(String),
 }
 
 /// One request as the mock received it.
@@ -241,15 +243,19 @@ pub fn reply_text(name: &str, request: &Value) -> String {
 
 fn answer(name: &str, request: &Value, behavior: &Behavior) -> String {
     match behavior {
-        Behavior::Says(text) => text.clone(),
+        Behavior::Says(text) | Behavior::SaysCutOff(text) => text.clone(),
         _ => reply_text(name, request),
     }
+}
+
+fn finish_reason(behavior: &Behavior) -> &'static str {
+    if matches!(behavior, Behavior::SaysCutOff(_)) { "length" } else { "stop" }
 }
 
 fn chat_completion(name: &str, request: &Value, behavior: &Behavior) -> Value {
     json!({
         "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": request["model"],
-        "choices": [{"index": 0, "finish_reason": "stop",
+        "choices": [{"index": 0, "finish_reason": finish_reason(behavior),
                      "message": {"role": "assistant", "content": answer(name, request, behavior)}}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     })
@@ -266,7 +272,7 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
         for word in answer(name, request, &behavior).split_inclusive(' ') {
             events.push(chunk(json!({"content": word}), Value::Null));
         }
-        events.push(chunk(json!({}), json!("stop")));
+        events.push(chunk(json!({}), json!(finish_reason(&behavior))));
         if behavior != Behavior::EndWithoutDone {
             events.push("data: [DONE]\n\n".to_string());
         }
