@@ -112,6 +112,12 @@ impl PluginEngine {
             .table_keep_resident(64 << 10);
         let mut config = Config::new();
         config
+            // No guard pages and explicit bounds checks instead of signal-based traps: then a
+            // recycled pool slot keeps its read/write mapping, and neither `memory.grow` nor the
+            // next instantiation calls mprotect (each of which flushes the TLB of every core the
+            // proxy runs on). Measured in BENCHMARKS.md ("Plugins").
+            .signals_based_traps(false)
+            .memory_guard_size(0)
             .epoch_interruption(true)
             .parallel_compilation(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
