@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The README's first command (`make run`): installs what is missing, fetches the embedded default
-# model, builds, and starts the inference service on 127.0.0.1:8081 and the proxy (API on :8080,
-# admin on :8090) in front of it; waits until both are ready. Ctrl-C stops both (the proxy drains).
+# model, builds, installs the built-in plugins into .cache/plugins, and starts the inference
+# service on 127.0.0.1:8081 and the proxy (API on :8080, admin on :8090, the plugin chain of
+# switchyard.toml) in front of it; waits until both are ready. Ctrl-C stops both (the proxy drains).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 model=$(scripts/fetch-model.sh)
-cargo build --locked -p switchyard -p switchyard-inference --bin switchyard --bin switchyard-inference
+cargo build --locked -p switchyard -p switchyard-inference -p switchyard-tests \
+  --bin switchyard --bin switchyard-inference --bin install-plugins
 bin="${CARGO_TARGET_DIR:-target}/debug"
+# The built-in plugins (pii-redact, tier-router, cache-policy) where switchyard.toml loads them.
+"$bin/install-plugins" .cache/plugins >/dev/null
 
 wait_ready() { # URL NAME SECONDS
   for _ in $(seq 1 $(($3 * 5))); do
