@@ -29,7 +29,8 @@ impl Plugin for BusyLoop {
         if is_probe(&req) && !self.on_probe {
             return Ok(Decision::pass());
         }
-        let triggered = |word: &String| req.messages.iter().any(|m| m.content.contains(word.as_str()));
+        let triggered =
+            |word: &String| req.messages.iter().any(|m| m.content.contains(word.as_str()));
         if self.trigger.as_ref().is_some_and(|w| !triggered(w)) {
             return Ok(Decision::pass());
         }
