@@ -40,6 +40,8 @@ pub enum Behavior {
     SlowEvents(Duration),
     /// Answers normally, but with this text instead of echoing the request.
     Says(String),
+    /// Answers with these pieces joined; a stream sends one content event per piece.
+    SaysInPieces(Vec<String>),
 }
 
 /// One request as the mock received it.
@@ -242,6 +244,7 @@ pub fn reply_text(name: &str, request: &Value) -> String {
 fn answer(name: &str, request: &Value, behavior: &Behavior) -> String {
     match behavior {
         Behavior::Says(text) => text.clone(),
+        Behavior::SaysInPieces(pieces) => pieces.concat(),
         _ => reply_text(name, request),
     }
 }
@@ -263,8 +266,13 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
     };
     let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
     if behavior != Behavior::StallBeforeFirstContent {
-        for word in answer(name, request, &behavior).split_inclusive(' ') {
-            events.push(chunk(json!({"content": word}), Value::Null));
+        let text = answer(name, request, &behavior);
+        let pieces: Vec<&str> = match &behavior {
+            Behavior::SaysInPieces(pieces) => pieces.iter().map(String::as_str).collect(),
+            _ => text.split_inclusive(' ').collect(),
+        };
+        for piece in pieces {
+            events.push(chunk(json!({"content": piece}), Value::Null));
         }
         events.push(chunk(json!({}), json!("stop")));
         if behavior != Behavior::EndWithoutDone {

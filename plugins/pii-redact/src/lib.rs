@@ -42,7 +42,7 @@ impl Plugin for PiiRedact {
     }
 
     fn on_request(&mut self, req: Request) -> Result<Decision, String> {
-        let (decision, counts) = redact::decide(&self.settings, &mut self.vault, &req);
+        let (decision, counts) = redact::decide(&self.settings, &mut self.vault, &req)?;
         for (label, n) in &counts {
             counter_add(&format!("found.{label}"), *n);
         }

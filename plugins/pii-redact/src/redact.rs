@@ -8,14 +8,23 @@ use switchyard_plugin_sdk::{Changes, Decision, Request, TextEdit};
 use crate::config::{Mode, Settings};
 use crate::vault::Vault;
 
+/// Text edits one decision may carry (the host's limit): a request with more entities than this
+/// cannot be redacted, so the plugin fails (and a fail-closed chain refuses it).
+const MAX_EDITS: usize = 4096;
+
 /// Tags a decision may carry (the host allows 64); the rest of the per-type tags are dropped.
 const MAX_TAGS: usize = 48;
 
 /// What was found in one request: type label -> count.
 pub type Counts = BTreeMap<String, u64>;
 
-/// The decision for `req`, and the counts per type (for the plugin's counters).
-pub fn decide(s: &Settings, vault: &mut Vault, req: &Request) -> (Decision, Counts) {
+/// The decision for `req`, and the counts per type (for the plugin's counters). An error when
+/// the request holds more entities than one decision can edit.
+pub fn decide(
+    s: &Settings,
+    vault: &mut Vault,
+    req: &Request,
+) -> Result<(Decision, Counts), String> {
     let labels = &s.detectors.custom_labels;
     let mut counts = Counts::new();
     let mut found = Vec::new();
@@ -31,7 +40,10 @@ pub fn decide(s: &Settings, vault: &mut Vault, req: &Request) -> (Decision, Coun
         let types: Vec<&str> = counts.keys().map(String::as_str).collect();
         let message =
             format!("request refused: it contains personal data or secrets ({})", types.join(", "));
-        return (Decision::error(400, "policy_violation", &message), counts);
+        return Ok((Decision::error(400, "policy_violation", &message), counts));
+    }
+    if total > MAX_EDITS as u64 {
+        return Err(format!("{total} entities found; at most {MAX_EDITS} can be redacted"));
     }
     let mut changes = Changes::new();
     if s.mode != Mode::Block {
@@ -56,7 +68,7 @@ pub fn decide(s: &Settings, vault: &mut Vault, req: &Request) -> (Decision, Coun
     if s.scan_answer || !vault.is_empty() {
         changes = changes.watch_response();
     }
-    (Decision::Proceed(changes), counts)
+    Ok((Decision::Proceed(changes), counts))
 }
 
 #[cfg(test)]
@@ -100,7 +112,7 @@ mod tests {
     fn pseudonymize_numbers_per_type_and_reuses() {
         let r = req(&["a@b.io and c@d.io", "again a@b.io, call 555-123-4567"]);
         let mut v = Vault::default();
-        let (d, counts) = decide(&settings("{}"), &mut v, &r);
+        let (d, counts) = decide(&settings("{}"), &mut v, &r).unwrap();
         assert_eq!(apply(&r, &d), ["<EMAIL_1> and <EMAIL_2>", "again <EMAIL_1>, call <PHONE_1>"]);
         assert_eq!(counts["email"], 3);
         let Decision::Proceed(c) = d else { unreachable!() };
@@ -112,7 +124,7 @@ mod tests {
     #[test]
     fn mask_does_not_watch() {
         let r = req(&["ssn 123-45-6789"]);
-        let (d, _) = decide(&settings(r#"{"mode":"mask"}"#), &mut Vault::default(), &r);
+        let (d, _) = decide(&settings(r#"{"mode":"mask"}"#), &mut Vault::default(), &r).unwrap();
         assert_eq!(apply(&r, &d), ["ssn [SSN]"]);
         let Decision::Proceed(c) = d else { unreachable!() };
         assert!(!c.watch_response);
@@ -121,20 +133,27 @@ mod tests {
     #[test]
     fn block_names_types_not_values() {
         let r = req(&["mail a@b.io, ip 10.0.0.1"]);
-        let (d, _) = decide(&settings(r#"{"mode":"block"}"#), &mut Vault::default(), &r);
+        let (d, _) = decide(&settings(r#"{"mode":"block"}"#), &mut Vault::default(), &r).unwrap();
         let Decision::Respond(Reply::Error(e)) = d else { panic!("{d:?}") };
         assert_eq!(e.status, 400);
         assert!(e.message.contains("email, ip") && !e.message.contains("a@b.io"), "{}", e.message);
         let clean = req(&["nothing here"]);
-        let (d, _) = decide(&settings(r#"{"mode":"block"}"#), &mut Vault::default(), &clean);
+        let (d, _) =
+            decide(&settings(r#"{"mode":"block"}"#), &mut Vault::default(), &clean).unwrap();
         assert_eq!(apply(&clean, &d), ["nothing here"]);
+    }
+
+    #[test]
+    fn too_many_entities_is_an_error() {
+        let text: String = (0..5000).map(|i| format!("u{i}@example.com ")).collect();
+        assert!(decide(&settings("{}"), &mut Vault::default(), &req(&[&text])).is_err());
     }
 
     #[test]
     fn roles_limit_scanning() {
         let mut r = req(&["a@b.io", "c@d.io"]);
         r.messages[0].role = "system".into();
-        let (d, _) = decide(&settings(r#"{"roles":["user"]}"#), &mut Vault::default(), &r);
+        let (d, _) = decide(&settings(r#"{"roles":["user"]}"#), &mut Vault::default(), &r).unwrap();
         assert_eq!(apply(&r, &d), ["a@b.io", "<EMAIL_1>"]);
     }
 }
