@@ -51,8 +51,9 @@ fn domain_ok(d: &[u8]) -> bool {
 
 /// Phone numbers. International: `+` and 8 to 15 digits in groups separated by single spaces,
 /// dashes, dots or a parenthesised area code (`+44 20 7946 0958`, `+1 (555) 123-4567`).
-/// National: 10 or 11 digits with at least one separator and a last group of 4+ digits
-/// (`(555) 123-4567`, `555-123-4567`, `555.123.4567`, `020 7946 0958`). Bare digit runs, dates
+/// National: North American `3-3-4` with separators (`(555) 123-4567`, `555-123-4567`,
+/// `555.123.4567`, `1-800-555-1234`), or 10-11 digits after a trunk `0` in groups of 2+
+/// (`020 7946 0958`, `01 23 45 67 89`). Bare digit runs, dates
 /// and dotted quads are not phones.
 pub fn phones(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
@@ -70,6 +71,8 @@ pub fn phones(b: &[u8], out: &mut Vec<Span>) {
                 out.push(Span { start: i, end, kind: Kind::Phone });
                 i = end;
             }
+            // `(` or `+` that starts no phone: the digits after it may still.
+            None if !c.is_ascii_digit() => i += 1,
             None => {
                 // Skip the rest of this number-like run so its middle is not tried as a start.
                 i += 1;
@@ -89,7 +92,7 @@ pub fn phones(b: &[u8], out: &mut Vec<Span>) {
 fn start_ok(b: &[u8], i: usize) -> bool {
     match before(b, i) {
         None => true,
-        Some(p) => !is_word(p) && !matches!(p, b'-' | b'.' | b'/' | b'+' | b':' | b',' | b'$'),
+        Some(p) => !is_word(p) && !matches!(p, b'-' | b'.' | b'/' | b'+' | b',' | b'$'),
     }
 }
 
@@ -141,14 +144,30 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
     let ok = if intl {
         (8..=15).contains(&digits) && (groups.len() == 1 || (last >= 2 && groups[0] <= 4))
     } else {
-        let dotted = seps.contains(&b'.');
-        (10..=11).contains(&digits)
-            && !seps.is_empty()
-            && last >= 4
-            && groups.len() <= 4
-            && (!dotted || groups == [3, 3, 4])
+        national(b, i, &groups, &seps)
     };
     (ok && end_ok(b, end)).then_some(end)
+}
+
+/// National formats: NANP `3-3-4` (optionally `1-` first, dots only in this shape), or a
+/// trunk-prefixed number (`0...`, UK/EU style) of 10-11 digits in groups of 2+.
+fn national(b: &[u8], i: usize, groups: &[usize], seps: &[u8]) -> bool {
+    let digits: usize = groups.iter().sum();
+    let first = if b[i] == b'(' { b.get(i + 1) } else { b.get(i) };
+    let nanp = groups == [3, 3, 4] || (groups == [1, 3, 3, 4] && first == Some(&b'1'));
+    // The subscriber part never starts with 0 (`08180-08558` is a reference, not a phone).
+    let second = groups.first().map(|g| i + usize::from(b[i] == b'(') + g);
+    let second_zero = second
+        .and_then(|at| b.get(at..)?.iter().find(|c| c.is_ascii_digit()))
+        .is_some_and(|c| *c == b'0');
+    let trunk = first == Some(&b'0')
+        && !second_zero
+        && (10..=11).contains(&digits)
+        && groups.len() >= 2
+        // French pairs (`01 23 45 67 89`), or groups of 3+ (`020 7946 0958`, `05165 69487`).
+        && (groups.iter().all(|g| *g == 2) || groups.iter().all(|g| *g >= 3))
+        && !seps.contains(&b'.');
+    (nanp && !seps.is_empty()) || trunk
 }
 
 /// Nothing word-like may follow, nor a separator that continues the token (`555-123-4567-9`).
@@ -192,8 +211,12 @@ mod tests {
             "+33 1 23 45 67 89",
             "1-800-555-1234",
             "+14155552671",
+            "01 23 45 67 89",
+            "030 12345678",
         ] {
             assert_eq!(found(phones, &format!("call {p}, thanks")), [p], "{p}");
+            assert_eq!(found(phones, &format!("tel:{p}")), [p], "{p}");
+            assert_eq!(found(phones, &format!("({p}`")), [p], "{p}");
         }
     }
 
@@ -210,6 +233,12 @@ mod tests {
             "pi is 3.14159265358",
             "555-123-4567-890",
             "$100 200 3000",
+            "ref 12345-67890",
+            "ticket 2024 0815 4711",
+            "room 1203-1204",
+            "on 01.02.2024",
+            "ref 08180-08558",
+            "NL19 CCHF 0149 4830 20",
         ] {
             assert!(found(phones, t).is_empty(), "{t}: {:?}", found(phones, t));
         }

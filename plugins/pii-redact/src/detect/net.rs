@@ -8,7 +8,7 @@ pub fn find(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        let fresh = !before(b, i).is_some_and(|p| is_word(p) || p == b'.' || p == b':');
+        let fresh = fresh(b, i);
         if !fresh || !(c.is_ascii_hexdigit() || c == b':') {
             i += 1;
             continue;
@@ -19,6 +19,22 @@ pub fn find(b: &[u8], out: &mut Vec<Span>) {
         } else {
             i += 1;
         }
+    }
+}
+
+/// Whether an address may start at `i`: not inside a word, a dotted number or an IPv6 address.
+/// After `:` only when a word precedes it (`ip:10.0.0.1`, `tel:...`), not hex groups.
+fn fresh(b: &[u8], i: usize) -> bool {
+    match before(b, i) {
+        None => true,
+        Some(b':') => {
+            let mut k = i - 1;
+            while k > 0 && (b[k - 1].is_ascii_hexdigit() || b[k - 1] == b':') {
+                k -= 1;
+            }
+            before(b, k).is_some_and(is_word)
+        }
+        Some(p) => !is_word(p) && p != b'.',
     }
 }
 
@@ -102,7 +118,9 @@ fn ipv6_at(b: &[u8], i: usize) -> Option<usize> {
         }
     }
     let ok = if compressed { (2..=7).contains(&groups) } else { groups == 8 };
-    let tail_ok = right_ok(b, j) && !matches!(b.get(j), Some(b':' | b'.'));
+    let tail_ok = right_ok(b, j)
+        && !(matches!(b.get(j), Some(b':' | b'.'))
+            && b.get(j + 1).is_some_and(u8::is_ascii_hexdigit));
     (ok && tail_ok && j > i).then_some(j)
 }
 
@@ -129,6 +147,8 @@ mod tests {
             "2001:db8::",
         ] {
             assert_eq!(found(&format!("host {a}, ok")), [a], "{a}");
+            assert_eq!(found(&format!("host {a}. Next")), [a], "{a}");
+            assert_eq!(found(&format!("ip:{a}")), [a], "{a}");
         }
     }
 

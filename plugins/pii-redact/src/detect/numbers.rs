@@ -193,6 +193,10 @@ pub fn ssns(b: &[u8], out: &mut Vec<Span>) {
     };
     let mut i = 0;
     while i + 11 <= b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
         let s = &b[i..i + 11];
         if !shape(s) || !start_ok(b, i) || !end_ok(b, i + 11) {
             i += 1;

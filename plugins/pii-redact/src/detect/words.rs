@@ -1,7 +1,7 @@
 //! Configured lists: person names and deny-words (ASCII case-insensitive, whole words), and custom
 //! patterns (regular expressions, compiled by `regex-lite` only when some are configured).
 
-use super::{Kind, Span, left_ok, right_ok};
+use super::{Kind, Span, is_word, left_ok, right_ok};
 
 /// Words or phrases to find as whole words, ignoring ASCII case.
 #[derive(Debug, Default)]
@@ -46,6 +46,12 @@ impl WordList {
                 Some(end) => {
                     out.push(Span { start: i, end, kind });
                     i = end;
+                }
+                // No entry starts here: skip the rest of this word (entries start at word starts).
+                None if is_word(b[i]) => {
+                    while i < b.len() && is_word(b[i]) {
+                        i += 1;
+                    }
                 }
                 None => i += 1,
             }
