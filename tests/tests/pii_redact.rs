@@ -238,3 +238,62 @@ async fn tags_and_counters_name_types_and_counts() {
     assert_eq!(info.counters.get("found.email"), Some(&2), "{:?}", info.counters);
     assert_eq!(info.counters.get("found.ip"), Some(&1));
 }
+
+#[tokio::test]
+async fn scan_answer_masks_what_the_model_wrote_and_still_restores() {
+    let pieces: Vec<String> = ["Ask b", "ob@co", "rp.io or <EM", "AIL_1>", "\nbye"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let local = MockUpstream::start("local", Behavior::SaysInPieces(pieces)).await;
+    let (proxy, _dir) = proxy(&local, "scan_answer = true").await;
+    let body = |stream| chat_body("m", "I am jane.doe@example.com", stream);
+    let want = "Ask [EMAIL] or jane.doe@example.com\nbye";
+    let reply = post(&proxy.url("/v1/chat/completions"), &body(false)).await;
+    assert_eq!(reply.json()["choices"][0]["message"]["content"], want);
+    let reply = post(&proxy.url("/v1/chat/completions"), &body(true)).await;
+    assert_eq!(client::stream_text(&reply.body), want);
+    for event in client::sse_data(&reply.body) {
+        assert!(
+            !event.contains("corp") && !event.contains("ob@"),
+            "raw answer PII leaked: {event}"
+        );
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn choices_of_a_stream_are_restored_separately() {
+    use switchyard::plugin::{EventOutcome, StreamEvent};
+    let dir = plugin_dir(&[("p.wasm", wasm::PII_REDACT)]);
+    let e = entry("pii", "p.wasm", FailurePolicy::Closed, json!({}));
+    let reg = registry(engine(4), dir.path(), vec![e]).await;
+    let req = chat(&["mail a@b.io", "call 555-123-4567"]);
+    let RequestOutcome::Proceed(mut p) = reg.current().on_request(req).await else { panic!() };
+    let events =
+        [(0, "x <EMA", None), (1, "y <PHO", None), (0, "IL_1> z", Some("stop")), (1, "NE_1", None)];
+    let mut seen = [String::new(), String::new()];
+    for (seq, (choice, text, finish)) in events.into_iter().enumerate() {
+        let ev = StreamEvent {
+            seq: seq as u32,
+            committed: seq > 0,
+            choice,
+            text: text.into(),
+            finish_reason: finish.map(str::to_string),
+        };
+        match p.watch.on_event(ev) {
+            EventOutcome::Pass => seen[choice as usize].push_str(text),
+            EventOutcome::Emit(ds) => {
+                for d in ds {
+                    assert_eq!(d.choice, choice, "deltas stay on the event's choice");
+                    seen[choice as usize].push_str(&d.text);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, ["x a@b.io z".to_string(), "y ".to_string()]);
+    let EventOutcome::Emit(rest) = p.watch.on_stream_end() else { panic!() };
+    assert_eq!(rest.len(), 1);
+    assert_eq!((rest[0].choice, rest[0].text.as_str()), (1, "<PHONE_1"), "unfinished: as it came");
+}
