@@ -6,6 +6,7 @@
 //! Run: `scripts/eval-pii.sh [SEED [MESSAGES]]`
 
 mod corpus;
+mod prose;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,6 +37,10 @@ async fn run(seed: u64, messages: usize) -> anyhow::Result<()> {
     detection(&mask, &mut Rng::with_seed(seed), messages).await?;
     let pseudo = registry(dir.path(), full_config("pseudonymize")).await?;
     stream::evaluate(&pseudo, &mut Rng::with_seed(seed ^ 0x5eed), messages / 2).await?;
+    let mut scan = full_config("mask");
+    scan.insert("scan_answer".into(), true.into());
+    let scan = registry(dir.path(), scan).await?;
+    stream::evaluate_scan(&scan, &mut Rng::with_seed(seed ^ 0x5ca7), messages / 2).await?;
     println!("| config | body | entities | calls | median µs | p99 µs | MB/s (median) |");
     println!("|---|---|---|---|---|---|---|");
     let mut lists = full_config("pseudonymize");
@@ -116,7 +121,7 @@ async fn detection(reg: &PluginRegistry, rng: &mut Rng, n: usize) -> anyhow::Res
     let mut scores: BTreeMap<&str, Score> =
         corpus::TYPES.iter().map(|t| (*t, Score::default())).collect();
     let (mut exact, mut shown) = (0, 0);
-    let corpus: Vec<Vec<corpus::Piece>> = (0..n).map(|_| corpus::message(rng, 0.6)).collect();
+    let corpus: Vec<Vec<corpus::Piece>> = (0..n).map(|_| prose::message(rng, 0.6)).collect();
     for batch in corpus.chunks(20) {
         let texts: Vec<String> =
             batch.iter().map(|m| m.iter().map(|p| p.text.as_str()).collect()).collect();
@@ -197,7 +202,7 @@ async fn throughput(reg: &PluginRegistry, config: &str, rng: &mut Rng) -> anyhow
     for (size, calls) in [(2 << 10, 2000), (64 << 10, 200)] {
         let mut text = String::new();
         while text.len() < size {
-            let m: String = corpus::message(rng, 0.3).iter().map(|p| p.text.as_str()).collect();
+            let m: String = prose::message(rng, 0.3).iter().map(|p| p.text.as_str()).collect();
             text.push_str(&m);
             text.push('\n');
         }
