@@ -100,8 +100,9 @@ fn start_ok(b: &[u8], i: usize) -> bool {
 fn phone_at(b: &[u8], i: usize) -> Option<usize> {
     let intl = b[i] == b'+';
     let mut j = if intl { i + 1 } else { i };
-    let mut groups: Vec<usize> = Vec::new(); // digits per group
-    let mut seps: Vec<u8> = Vec::new();
+    // Digits per group and the separators between them (at most 8 groups, no allocation).
+    let (mut group_buf, mut sep_buf) = ([0usize; 8], [0u8; 8]);
+    let (mut n_groups, mut n_seps) = (0, 0);
     let mut open_paren = false;
     let mut end = i;
     loop {
@@ -116,7 +117,11 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
         if j == g || j - g > if intl { 15 } else { 8 } {
             break;
         }
-        groups.push(j - g);
+        if n_groups == group_buf.len() {
+            return None; // too many groups for a phone number
+        }
+        group_buf[n_groups] = j - g;
+        n_groups += 1;
         if open_paren {
             if b.get(j) != Some(&b')') {
                 return None;
@@ -130,21 +135,25 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
             Some(&s @ (b' ' | b'-' | b'.'))
                 if b.get(j + 1).is_some_and(|n| n.is_ascii_digit() || *n == b'(') =>
             {
-                seps.push(s);
+                sep_buf[n_seps.min(7)] = s;
+                n_seps += 1;
                 j += 1;
             }
             _ if b.get(j) == Some(&b'(') || b.get(j).is_some_and(u8::is_ascii_digit) => {
-                seps.push(b' ');
+                sep_buf[n_seps.min(7)] = b' ';
+                n_seps += 1;
             }
             _ => break,
         }
     }
+    let groups = &group_buf[..n_groups];
+    let seps = &sep_buf[..n_seps.min(n_groups.saturating_sub(1))];
     let digits: usize = groups.iter().sum();
     let last = groups.last().copied().unwrap_or(0);
     let ok = if intl {
         (8..=15).contains(&digits) && (groups.len() == 1 || (last >= 2 && groups[0] <= 4))
     } else {
-        national(b, i, &groups, &seps)
+        national(b, i, groups, seps)
     };
     (ok && end_ok(b, end)).then_some(end)
 }

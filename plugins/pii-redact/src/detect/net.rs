@@ -8,8 +8,7 @@ pub fn find(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        let fresh = fresh(b, i);
-        if !fresh || !(c.is_ascii_hexdigit() || c == b':') {
+        if !(c.is_ascii_hexdigit() || c == b':') || !fresh(b, i) {
             i += 1;
             continue;
         }
@@ -17,7 +16,11 @@ pub fn find(b: &[u8], out: &mut Vec<Span>) {
             out.push(Span { start: i, end, kind: Kind::Ip });
             i = end;
         } else {
+            // No address starts inside the rest of this word.
             i += 1;
+            while i < b.len() && is_word(b[i]) {
+                i += 1;
+            }
         }
     }
 }
@@ -84,8 +87,9 @@ fn ipv6_at(b: &[u8], i: usize) -> Option<usize> {
         j += 2;
     }
     loop {
-        if groups + usize::from(compressed) < 7
-            && let Some(end) = quad(b, j).filter(|_| groups > 0 || compressed)
+        if (groups > 0 || compressed)
+            && groups + usize::from(compressed) < 7
+            && let Some(end) = quad(b, j)
         {
             groups += 2;
             j = end;

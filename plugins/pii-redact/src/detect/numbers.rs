@@ -19,8 +19,15 @@ fn end_ok(b: &[u8], end: usize) -> bool {
 pub fn cards(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || !start_ok(b, i) {
+        if !b[i].is_ascii_digit() {
             i += 1;
+            continue;
+        }
+        if !start_ok(b, i) {
+            // Inside a word or a dotted/dashed token: skip the rest of it.
+            while i < b.len() && is_word(b[i]) {
+                i += 1;
+            }
             continue;
         }
         let (end, digits, groups_ok) = digit_groups(b, i);
@@ -28,7 +35,7 @@ pub fn cards(b: &[u8], out: &mut Vec<Span>) {
         if (13..=19).contains(&n)
             && groups_ok
             && (b'2'..=b'6').contains(&digits[0])
-            && luhn(&digits)
+            && luhn(digits.as_slice())
             && end_ok(b, end)
         {
             out.push(Span { start: i, end, kind: Kind::Card });
@@ -37,32 +44,53 @@ pub fn cards(b: &[u8], out: &mut Vec<Span>) {
     }
 }
 
-/// Reads digits in groups from `i`: (end, the digits, whether the grouping looks like a card).
-fn digit_groups(b: &[u8], i: usize) -> (usize, Vec<u8>, bool) {
-    let mut digits = Vec::with_capacity(19);
+/// Up to 20 digits, without allocating.
+struct Digits {
+    buf: [u8; 20],
+    len: usize,
+}
+
+impl Digits {
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::ops::Deref for Digits {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+/// Reads digits in groups from `i`: (end, the digits, whether the grouping looks like a card:
+/// one run, or groups of 4 to 6 split by one kind of separator).
+fn digit_groups(b: &[u8], i: usize) -> (usize, Digits, bool) {
+    let mut digits = Digits { buf: [0; 20], len: 0 };
     let mut sep: Option<u8> = None;
-    let mut groups = Vec::new();
+    let (mut groups, mut groups_ok) = (0, true);
     let mut j = i;
     loop {
         let g = j;
-        while j < b.len() && b[j].is_ascii_digit() && digits.len() < 20 {
-            digits.push(b[j]);
+        while j < b.len() && b[j].is_ascii_digit() && digits.len < 20 {
+            digits.buf[digits.len] = b[j];
+            digits.len += 1;
             j += 1;
         }
-        groups.push(j - g);
+        groups += 1;
+        groups_ok &= (4..=6).contains(&(j - g));
         let next = b.get(j).copied();
         let continues = matches!(next, Some(b' ' | b'-'))
             && sep.is_none_or(|s| Some(s) == next)
             && b.get(j + 1).is_some_and(u8::is_ascii_digit)
-            && digits.len() < 19;
+            && digits.len < 19;
         if !continues {
             break;
         }
         sep = next;
         j += 1;
     }
-    let ok = groups.len() == 1 || groups.iter().all(|g| (4..=6).contains(g));
-    (j, digits, ok)
+    (j, digits, groups == 1 || groups_ok)
 }
 
 /// The Luhn checksum over ASCII digits.
@@ -191,15 +219,13 @@ pub fn ssns(b: &[u8], out: &mut Vec<Span>) {
                 .enumerate()
                 .all(|(k, c)| if k == 3 || k == 6 { *c == b'-' } else { c.is_ascii_digit() })
     };
-    let mut i = 0;
-    while i + 11 <= b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let s = &b[i..i + 11];
+    // Candidates are found by their first dash, three bytes in: dashes are rare in prose.
+    let mut from = 3;
+    while let Some(off) = b.get(from..).and_then(|r| r.iter().position(|c| *c == b'-')) {
+        let i = from + off - 3;
+        from += off + 1;
+        let Some(s) = b.get(i..i + 11) else { break };
         if !shape(s) || !start_ok(b, i) || !end_ok(b, i + 11) {
-            i += 1;
             continue;
         }
         let valid = &s[..3] != b"000"
@@ -209,8 +235,8 @@ pub fn ssns(b: &[u8], out: &mut Vec<Span>) {
             && &s[7..] != b"0000";
         if valid {
             out.push(Span { start: i, end: i + 11, kind: Kind::Ssn });
+            from = i + 11;
         }
-        i += 11;
     }
 }
 

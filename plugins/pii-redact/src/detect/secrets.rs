@@ -72,7 +72,7 @@ fn token_at(b: &[u8], i: usize) -> Option<usize> {
     if !left_ok(b, i) {
         return None;
     }
-    RULES.iter().find_map(|(prefix, body, min)| {
+    RULES.iter().filter(|(prefix, _, _)| prefix[0] == b[i]).find_map(|(prefix, body, min)| {
         let rest = b.get(i..)?.strip_prefix(*prefix)?;
         let n = run(rest, 0, body);
         let end = i + prefix.len() + n;
