@@ -46,6 +46,11 @@ pub fn decide(
         return Err(format!("{total} entities found; at most {MAX_EDITS} can be redacted"));
     }
     let mut changes = Changes::new();
+    if s.mode == Mode::Pseudonymize && total > 0 {
+        for m in &req.messages {
+            vault.reserve_existing(&m.content);
+        }
+    }
     if s.mode != Mode::Block {
         for (i, spans) in &found {
             let text = &req.messages[*i].content;

@@ -2,7 +2,7 @@
 //! gets one placeholder, numbered per type in order of first appearance; the vault maps them back
 //! to the original values for the answer. It lives only as long as the request's instance.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Placeholders and their original values.
 #[derive(Debug, Default)]
@@ -15,6 +15,9 @@ pub struct Vault {
     numbers: HashMap<String, usize>,
     /// The longest placeholder, in bytes: bounds how much a stream holds back.
     longest: usize,
+    /// Placeholder-shaped text the request already held (`<EMAIL_1>` typed by the user): never
+    /// issued, so the answer cannot turn the user's own text into someone's value.
+    taken: HashSet<String>,
 }
 
 impl Vault {
@@ -25,12 +28,41 @@ impl Vault {
             return p.clone();
         }
         let n = self.numbers.entry(label.to_string()).or_insert(0);
-        *n += 1;
-        let p = format!("<{}_{n}>", label.to_ascii_uppercase());
+        let upper = label.to_ascii_uppercase();
+        let p = loop {
+            *n += 1;
+            let p = format!("<{upper}_{n}>");
+            if !self.taken.contains(&p) {
+                break p;
+            }
+        };
         self.longest = self.longest.max(p.len());
         self.originals.insert(p.clone(), value.to_string());
         self.issued.insert(key, p.clone());
         p
+    }
+
+    /// Note every placeholder-shaped token (`<NAME_123>`) in `text` as taken.
+    pub fn reserve_existing(&mut self, text: &str) {
+        let b = text.as_bytes();
+        let mut from = 0;
+        while let Some(off) = b.get(from..).and_then(|r| r.iter().position(|c| *c == b'<')) {
+            let at = from + off;
+            from = at + 1;
+            let name = b[at + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || **c == b'_')
+                .count();
+            let end = at + 1 + name;
+            let shaped = b.get(end) == Some(&b'>')
+                && name >= 3
+                && b[at + 1..end].iter().rposition(|c| *c == b'_').is_some_and(|u| {
+                    u + 1 < name && b[at + 2 + u..end].iter().all(u8::is_ascii_digit)
+                });
+            if shaped {
+                self.taken.insert(text[at..=end].to_string());
+            }
+        }
     }
 
     /// No placeholder was issued: nothing to restore.
@@ -113,6 +145,15 @@ mod tests {
             v.restore("x <EMAIL_2> <EMAIL_1><PHONE_1> <EMAIL_3> <<EMAIL_1>"),
             "x c@d.io a@b.io555-123-4567 <EMAIL_3> <a@b.io"
         );
+    }
+
+    #[test]
+    fn placeholders_the_user_typed_are_never_issued() {
+        let mut v = Vault::default();
+        v.reserve_existing("I wrote <EMAIL_1> and <EMAIL_3>, <x_1>, <EMAIL_>");
+        assert_eq!(v.placeholder("email", "a@b.io"), "<EMAIL_2>");
+        assert_eq!(v.placeholder("email", "c@d.io"), "<EMAIL_4>");
+        assert_eq!(v.restore("<EMAIL_1> <EMAIL_2>"), "<EMAIL_1> a@b.io");
     }
 
     #[test]
