@@ -29,8 +29,8 @@ pub struct PiiRedact {
     stream: StreamFixer,
 }
 
-/// The answer-side fixer over this request's vault and settings (a macro-free free function, so
-/// the borrow of `vault`/`settings` stays apart from `stream`).
+/// The answer-side fixer over this request's vault and settings: a free function rather than a
+/// method, so its borrows of `vault` and `settings` stay apart from the `&mut stream`.
 fn fixer<'a>(settings: &'a Settings, vault: &'a Vault) -> Fixer<'a> {
     Fixer { vault, mask: settings.scan_answer.then_some(&settings.detectors) }
 }
