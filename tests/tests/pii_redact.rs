@@ -297,3 +297,20 @@ async fn choices_of_a_stream_are_restored_separately() {
     assert_eq!(rest.len(), 1);
     assert_eq!((rest[0].choice, rest[0].text.as_str()), (1, "<PHONE_1"), "unfinished: as it came");
 }
+
+#[tokio::test]
+async fn a_bad_config_never_goes_live_and_names_every_problem() {
+    use switchyard::plugin::{PluginRegistry, PluginsSection};
+    let dir = plugin_dir(&[("p.wasm", wasm::PII_REDACT)]);
+    let config =
+        json!({ "types": ["email", "fax", "custom"], "custom_patterns": { "Bad Name": "(" } });
+    let e = entry("pii", "p.wasm", FailurePolicy::Closed, config);
+    let reg = PluginRegistry::new(
+        engine(2),
+        PluginsSection::new(dir.path()),
+        vec![e],
+        plugin_support::upstreams(),
+    );
+    let err = reg.reload().await.unwrap_err().to_string();
+    assert!(err.contains("fax") && err.contains("Bad Name"), "{err}");
+}
