@@ -35,6 +35,7 @@ async fn run(seed: u64, messages: usize) -> anyhow::Result<()> {
     std::fs::copy(wasm::PII_REDACT, dir.path().join("p.wasm"))?;
     let mask = registry(dir.path(), full_config("mask")).await?;
     detection(&mask, &mut Rng::with_seed(seed), messages).await?;
+    out_of_scope(&mask).await?;
     let pseudo = registry(dir.path(), full_config("pseudonymize")).await?;
     stream::evaluate(&pseudo, &mut Rng::with_seed(seed ^ 0x5eed), messages / 2).await?;
     let mut scan = full_config("mask");
@@ -193,6 +194,31 @@ async fn detection(reg: &PluginRegistry, rng: &mut Rng, n: usize) -> anyhow::Res
     println!(
         "\nmessages redacted exactly as labelled (no partial or extra masks): {exact} / {n}\n"
     );
+    Ok(())
+}
+
+/// PII the plugin is documented not to catch, shown as it comes out (not part of the scores).
+const OUT_OF_SCOPE: &[&str] = &[
+    "write to jane at example dot com",
+    "call 555-1234 after six",
+    "IBAN de89 3704 0044 0532 0130 00",
+    "ask Michael Johnson about it",
+    "I live at 221B Baker Street, London NW1 6XE",
+    "born on 1984-03-12",
+    "NI number QQ 12 34 56 C",
+    "my password is hunter2",
+    "passport 533380006",
+];
+
+async fn out_of_scope(reg: &PluginRegistry) -> anyhow::Result<()> {
+    let texts: Vec<String> = OUT_OF_SCOPE.iter().map(|t| t.to_string()).collect();
+    let p = proceed(reg, request(texts)).await?;
+    println!("| not detected by design (README, \"Limits\"): input | output |");
+    println!("|---|---|");
+    for (input, out) in OUT_OF_SCOPE.iter().zip(&p.request.messages) {
+        println!("| {input} | {} |", out.content);
+    }
+    println!();
     Ok(())
 }
 
