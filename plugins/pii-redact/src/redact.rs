@@ -12,6 +12,9 @@ use crate::vault::Vault;
 /// cannot be redacted, so the plugin fails (and a fail-closed chain refuses it).
 const MAX_EDITS: usize = 4096;
 
+/// Bytes of type names listed in a block message.
+const MAX_TYPES_TEXT: usize = 512;
+
 /// Tags a decision may carry (the host allows 64); the rest of the per-type tags are dropped.
 const MAX_TAGS: usize = 48;
 
@@ -37,9 +40,14 @@ pub fn decide(
     }
     let total: u64 = counts.values().sum();
     if total > 0 && s.mode == Mode::Block {
-        let types: Vec<&str> = counts.keys().map(String::as_str).collect();
-        let message =
-            format!("request refused: it contains personal data or secrets ({})", types.join(", "));
+        let mut types = counts.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+        // The host bounds error messages (1 KiB); many long custom type names must not break it.
+        if types.len() > MAX_TYPES_TEXT {
+            let cut = types.floor_char_boundary(MAX_TYPES_TEXT);
+            types.truncate(cut);
+            types.push_str(", ...");
+        }
+        let message = format!("request refused: it contains personal data or secrets ({types})");
         return Ok((Decision::error(400, "policy_violation", &message), counts));
     }
     if total > MAX_EDITS as u64 {
