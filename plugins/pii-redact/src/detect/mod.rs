@@ -130,8 +130,20 @@ fn resolve(mut hits: Vec<Span>) -> Vec<Span> {
 /// A byte that continues a word: ASCII letters, digits, `_`, and any non-ASCII byte (so a match
 /// never ends inside a multi-byte letter).
 pub(crate) fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+    WORD[usize::from(c)]
 }
+
+/// [`is_word`] as a table: scanners call it for most bytes.
+const WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+        i += 1;
+    }
+    t
+};
 
 /// The byte before `i`, if any.
 pub(crate) fn before(b: &[u8], i: usize) -> Option<u8> {

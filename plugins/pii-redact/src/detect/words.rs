@@ -1,7 +1,7 @@
 //! Configured lists: person names and deny-words (ASCII case-insensitive, whole words), and custom
 //! patterns (regular expressions, compiled by `regex-lite` only when some are configured).
 
-use super::{Kind, Span, is_word, left_ok, right_ok};
+use super::{Kind, Span, is_word, right_ok};
 
 /// Words or phrases to find as whole words, ignoring ASCII case.
 #[derive(Debug)]
@@ -42,34 +42,35 @@ impl WordList {
             return;
         }
         let b = text.as_bytes();
+        // One pass with the previous byte's word-ness carried along: two table lookups per byte.
+        let mut prev_word = false;
         let mut i = 0;
         while i < b.len() {
-            let first = b[i].to_ascii_lowercase();
-            let hit = (self.first[usize::from(b[i])] && left_ok(b, i))
-                .then(|| {
-                    self.words
-                        .iter()
-                        .filter(|(f, w)| *f == first && b.len() - i >= w.len())
-                        .filter(|(_, w)| b[i..i + w.len()].eq_ignore_ascii_case(w))
-                        .map(|(_, w)| i + w.len())
-                        .filter(|end| right_ok(b, *end))
-                        .max()
-                })
-                .flatten();
-            match hit {
-                Some(end) => {
-                    out.push(Span { start: i, end, kind });
-                    i = end;
-                }
-                // No entry starts here: skip the rest of this word (entries start at word starts).
-                None if is_word(b[i]) => {
-                    while i < b.len() && is_word(b[i]) {
-                        i += 1;
-                    }
-                }
-                None => i += 1,
+            let c = b[i];
+            if !prev_word
+                && self.first[usize::from(c)]
+                && let Some(end) = self.longest_at(b, i)
+            {
+                out.push(Span { start: i, end, kind });
+                i = end;
+                prev_word = is_word(b[end - 1]);
+                continue;
             }
+            prev_word = is_word(c);
+            i += 1;
         }
+    }
+
+    /// The end of the longest entry that matches at `i` as a whole word.
+    fn longest_at(&self, b: &[u8], i: usize) -> Option<usize> {
+        let first = b[i].to_ascii_lowercase();
+        self.words
+            .iter()
+            .filter(|(f, w)| *f == first && b.len() - i >= w.len())
+            .filter(|(_, w)| b[i..i + w.len()].eq_ignore_ascii_case(w))
+            .map(|(_, w)| i + w.len())
+            .filter(|end| right_ok(b, *end))
+            .max()
     }
 }
 
