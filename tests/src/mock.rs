@@ -42,6 +42,8 @@ pub enum Behavior {
     Says(String),
     /// As `Says`, but the answer is cut off: `finish_reason` is "length".
     SaysCutOff(String),
+    /// Answers with these pieces joined; a stream sends one content event per piece.
+    SaysInPieces(Vec<String>),
 }
 
 /// One request as the mock received it.
@@ -244,6 +246,7 @@ pub fn reply_text(name: &str, request: &Value) -> String {
 fn answer(name: &str, request: &Value, behavior: &Behavior) -> String {
     match behavior {
         Behavior::Says(text) | Behavior::SaysCutOff(text) => text.clone(),
+        Behavior::SaysInPieces(pieces) => pieces.concat(),
         _ => reply_text(name, request),
     }
 }
@@ -269,8 +272,13 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
     };
     let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
     if behavior != Behavior::StallBeforeFirstContent {
-        for word in answer(name, request, &behavior).split_inclusive(' ') {
-            events.push(chunk(json!({"content": word}), Value::Null));
+        let text = answer(name, request, &behavior);
+        let pieces: Vec<&str> = match &behavior {
+            Behavior::SaysInPieces(pieces) => pieces.iter().map(String::as_str).collect(),
+            _ => text.split_inclusive(' ').collect(),
+        };
+        for piece in pieces {
+            events.push(chunk(json!({"content": piece}), Value::Null));
         }
         events.push(chunk(json!({}), json!(finish_reason(&behavior))));
         if behavior != Behavior::EndWithoutDone {

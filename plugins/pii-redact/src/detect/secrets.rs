@@ -1,0 +1,185 @@
+//! Secrets: OpenAI keys, AWS access key ids, GitHub and Slack tokens, PEM private key blocks and
+//! JWTs. Each is recognised by its prefix and the shape of what follows.
+
+use super::{Kind, Span, left_ok, right_ok};
+
+fn token_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// Length of the run of bytes from `i` that satisfy `f`.
+fn run(b: &[u8], i: usize, f: impl Fn(u8) -> bool) -> usize {
+    b.get(i..).map_or(0, |r| r.iter().take_while(|c| f(**c)).count())
+}
+
+/// (prefix, allowed body bytes, minimum body length)
+type Rule = (&'static [u8], fn(u8) -> bool, usize);
+
+const RULES: &[Rule] = &[
+    (b"sk-", token_byte, 20),
+    (b"AKIA", upper_alnum, 16),
+    (b"ASIA", upper_alnum, 16),
+    (b"ghp_", alnum, 30),
+    (b"gho_", alnum, 30),
+    (b"ghu_", alnum, 30),
+    (b"ghs_", alnum, 30),
+    (b"ghr_", alnum, 30),
+    (b"github_pat_", word, 22),
+    (b"xoxa-", token_byte, 10),
+    (b"xoxb-", token_byte, 10),
+    (b"xoxp-", token_byte, 10),
+    (b"xoxr-", token_byte, 10),
+    (b"xoxs-", token_byte, 10),
+];
+
+fn upper_alnum(c: u8) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit()
+}
+
+fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+fn word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+fn b64url(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// Every secret in `b`.
+pub fn find(b: &[u8], out: &mut Vec<Span>) {
+    let mut i = 0;
+    while i < b.len() {
+        let end = match b[i] {
+            b's' | b'A' | b'g' | b'x' => token_at(b, i),
+            b'-' => pem_at(b, i),
+            b'e' => jwt_at(b, i),
+            _ => None,
+        };
+        match end {
+            Some(end) => {
+                out.push(Span { start: i, end, kind: Kind::Secret });
+                i = end;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+fn token_at(b: &[u8], i: usize) -> Option<usize> {
+    if !left_ok(b, i) {
+        return None;
+    }
+    RULES.iter().filter(|(prefix, _, _)| prefix[0] == b[i]).find_map(|(prefix, body, min)| {
+        let rest = b.get(i..)?.strip_prefix(*prefix)?;
+        let n = run(rest, 0, body);
+        let end = i + prefix.len() + n;
+        let mixed = prefix != b"sk-"
+            || (rest[..n].iter().any(u8::is_ascii_digit)
+                && rest[..n].iter().any(u8::is_ascii_alphabetic));
+        // AWS ids are exactly 16 after the prefix.
+        let exact = !matches!(*prefix, b"AKIA" | b"ASIA") || n == 16;
+        (n >= *min && mixed && exact && right_ok(b, end)).then_some(end)
+    })
+}
+
+/// `-----BEGIN ... PRIVATE KEY-----` through the matching END line (or the end of the text when
+/// it never comes: a truncated key is still a key).
+fn pem_at(b: &[u8], i: usize) -> Option<usize> {
+    let rest = b.get(i..)?.strip_prefix(b"-----BEGIN ")?;
+    let line = rest.iter().position(|c| *c == b'\n').unwrap_or(rest.len()).min(64);
+    let header = &rest[..line];
+    let close = find_sub(header, b"PRIVATE KEY-----")?;
+    let after = i + 11 + close + 16;
+    let end = match find_sub(&b[after..], b"-----END ") {
+        Some(e) => {
+            let from = after + e + 9;
+            match find_sub(&b[from..], b"-----") {
+                Some(t) if t <= 64 => from + t + 5,
+                _ => b.len(),
+            }
+        }
+        None => b.len(),
+    };
+    Some(end)
+}
+
+fn find_sub(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `eyJ<header>.<payload>.<signature>`, base64url segments of 10+ bytes each.
+fn jwt_at(b: &[u8], i: usize) -> Option<usize> {
+    if !left_ok(b, i) || !b.get(i..)?.starts_with(b"eyJ") {
+        return None;
+    }
+    let mut j = i;
+    for k in 0..3 {
+        if k > 0 {
+            if b.get(j) != Some(&b'.') {
+                return None;
+            }
+            j += 1;
+        }
+        let n = run(b, j, b64url);
+        if n < 10 {
+            return None;
+        }
+        j += n;
+    }
+    right_ok(b, j).then_some(j)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        find(text.as_bytes(), &mut v);
+        v.iter().map(|s| text[s.start..s.end].to_string()).collect()
+    }
+
+    #[test]
+    fn tokens_by_prefix() {
+        for t in [
+            "sk-abcdefghij0123456789ABCD",
+            "sk-proj-Ab3dEfGh1jKlMnOpQrStUvWxYz0123456789",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ASIAY34FZKBOKMUTVV7A",
+            "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+            "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        ] {
+            assert_eq!(found(&format!("use {t} now")), [t], "{t}");
+        }
+    }
+
+    #[test]
+    fn private_key_blocks_through_end() {
+        let pem =
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(found(&format!("key:\n{pem}\nthanks")), [pem]);
+        let cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq";
+        assert_eq!(found(&format!("x {cut}")), [cut]);
+        assert!(found("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----").is_empty());
+    }
+
+    #[test]
+    fn words_with_prefixes_are_not_secrets() {
+        for t in [
+            "task-management-system-design",
+            "sk-learn",
+            "AKIA123",
+            "ghp_short",
+            "risk-averse-investors-everywhere1",
+            "eyJ.a.b",
+            "xoxo-gossip",
+        ] {
+            assert!(found(t).is_empty(), "{t}: {:?}", found(t));
+        }
+    }
+}

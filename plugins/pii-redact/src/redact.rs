@@ -1,0 +1,172 @@
+//! The request decision: scan the messages, then mask, pseudonymize or block, with tags that
+//! name the types and counts found (never the values).
+
+use std::collections::BTreeMap;
+
+use switchyard_plugin_sdk::{Changes, Decision, Request, TextEdit};
+
+use crate::config::{Mode, Settings};
+use crate::vault::Vault;
+
+/// Text edits one decision may carry (the host's limit): a request with more entities than this
+/// cannot be redacted, so the plugin fails (and a fail-closed chain refuses it).
+const MAX_EDITS: usize = 4096;
+
+/// Bytes of type names listed in a block message.
+const MAX_TYPES_TEXT: usize = 512;
+
+/// Tags a decision may carry (the host allows 64); the rest of the per-type tags are dropped.
+const MAX_TAGS: usize = 48;
+
+/// What was found in one request: type label -> count.
+pub type Counts = BTreeMap<String, u64>;
+
+/// The decision for `req`, and the counts per type (for the plugin's counters). An error when
+/// the request holds more entities than one decision can edit.
+pub fn decide(
+    s: &Settings,
+    vault: &mut Vault,
+    req: &Request,
+) -> Result<(Decision, Counts), String> {
+    let labels = &s.detectors.custom_labels;
+    let mut counts = Counts::new();
+    let mut found = Vec::new();
+    for (i, m) in req.messages.iter().enumerate().filter(|(_, m)| s.scans(&m.role)) {
+        let spans = s.detectors.scan(&m.content);
+        for sp in &spans {
+            *counts.entry(sp.kind.label(labels).to_string()).or_default() += 1;
+        }
+        found.push((i, spans));
+    }
+    let total: u64 = counts.values().sum();
+    if total > 0 && s.mode == Mode::Block {
+        let mut types = counts.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
+        // The host bounds error messages (1 KiB); many long custom type names must not break it.
+        if types.len() > MAX_TYPES_TEXT {
+            let cut = types.floor_char_boundary(MAX_TYPES_TEXT);
+            types.truncate(cut);
+            types.push_str(", ...");
+        }
+        let message = format!("request refused: it contains personal data or secrets ({types})");
+        return Ok((Decision::error(400, "policy_violation", &message), counts));
+    }
+    if total > MAX_EDITS as u64 {
+        return Err(format!("{total} entities found; at most {MAX_EDITS} can be redacted"));
+    }
+    let mut changes = Changes::new();
+    if s.mode == Mode::Pseudonymize && total > 0 {
+        for m in &req.messages {
+            vault.reserve_existing(&m.content);
+        }
+    }
+    if s.mode != Mode::Block {
+        for (i, spans) in &found {
+            let text = &req.messages[*i].content;
+            for sp in spans {
+                let label = sp.kind.label(labels);
+                let replacement = match s.mode {
+                    Mode::Pseudonymize => vault.placeholder(label, &text[sp.start..sp.end]),
+                    _ => format!("[{}]", label.to_ascii_uppercase()),
+                };
+                changes = changes.edit(TextEdit::new(*i, sp.start..sp.end, &replacement));
+            }
+        }
+    }
+    if total > 0 {
+        changes = changes.tag("pii", &total.to_string());
+        for (label, n) in counts.iter().take(MAX_TAGS) {
+            changes = changes.tag(&format!("pii.{label}"), &n.to_string());
+        }
+    }
+    if s.scan_answer || !vault.is_empty() {
+        changes = changes.watch_response();
+    }
+    Ok((Decision::Proceed(changes), counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_plugin_sdk::{Message, Reply};
+
+    fn req(texts: &[&str]) -> Request {
+        Request {
+            endpoint: "/v1/chat/completions".into(),
+            model: None,
+            stream: false,
+            messages: texts
+                .iter()
+                .map(|t| Message { role: "user".into(), content: t.to_string() })
+                .collect(),
+            params_json: "{}".into(),
+            tenant: None,
+            headers: vec![],
+            tags: vec![],
+        }
+    }
+
+    fn settings(json: &str) -> Settings {
+        Settings::from_json(json).unwrap()
+    }
+
+    fn apply(req: &Request, d: &Decision) -> Vec<String> {
+        let Decision::Proceed(c) = d else { panic!("{d:?}") };
+        let mut texts: Vec<String> = req.messages.iter().map(|m| m.content.clone()).collect();
+        let mut edits = c.edits.clone();
+        edits.sort_by_key(|e| std::cmp::Reverse((e.message, e.start)));
+        for e in edits {
+            texts[e.message as usize]
+                .replace_range(e.start as usize..e.end as usize, &e.replacement);
+        }
+        texts
+    }
+
+    #[test]
+    fn pseudonymize_numbers_per_type_and_reuses() {
+        let r = req(&["a@b.io and c@d.io", "again a@b.io, call 555-123-4567"]);
+        let mut v = Vault::default();
+        let (d, counts) = decide(&settings("{}"), &mut v, &r).unwrap();
+        assert_eq!(apply(&r, &d), ["<EMAIL_1> and <EMAIL_2>", "again <EMAIL_1>, call <PHONE_1>"]);
+        assert_eq!(counts["email"], 3);
+        let Decision::Proceed(c) = d else { unreachable!() };
+        assert!(c.watch_response);
+        assert!(c.tags.contains(&("pii".into(), "4".into())));
+        assert!(c.tags.contains(&("pii.email".into(), "3".into())));
+    }
+
+    #[test]
+    fn mask_does_not_watch() {
+        let r = req(&["ssn 123-45-6789"]);
+        let (d, _) = decide(&settings(r#"{"mode":"mask"}"#), &mut Vault::default(), &r).unwrap();
+        assert_eq!(apply(&r, &d), ["ssn [SSN]"]);
+        let Decision::Proceed(c) = d else { unreachable!() };
+        assert!(!c.watch_response);
+    }
+
+    #[test]
+    fn block_names_types_not_values() {
+        let r = req(&["mail a@b.io, ip 10.0.0.1"]);
+        let (d, _) = decide(&settings(r#"{"mode":"block"}"#), &mut Vault::default(), &r).unwrap();
+        let Decision::Respond(Reply::Error(e)) = d else { panic!("{d:?}") };
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("email, ip") && !e.message.contains("a@b.io"), "{}", e.message);
+        let clean = req(&["nothing here"]);
+        let (d, _) =
+            decide(&settings(r#"{"mode":"block"}"#), &mut Vault::default(), &clean).unwrap();
+        assert_eq!(apply(&clean, &d), ["nothing here"]);
+    }
+
+    #[test]
+    fn too_many_entities_is_an_error() {
+        let text: String = (0..5000).map(|i| format!("u{i}@example.com ")).collect();
+        assert!(decide(&settings("{}"), &mut Vault::default(), &req(&[&text])).is_err());
+    }
+
+    #[test]
+    fn roles_limit_scanning() {
+        let mut r = req(&["a@b.io", "c@d.io"]);
+        r.messages[0].role = "system".into();
+        let (d, _) = decide(&settings(r#"{"roles":["user"]}"#), &mut Vault::default(), &r).unwrap();
+        assert_eq!(apply(&r, &d), ["a@b.io", "<EMAIL_1>"]);
+    }
+}

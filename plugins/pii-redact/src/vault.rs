@@ -1,0 +1,170 @@
+//! The placeholders of one request: `<EMAIL_1>`, `<PHONE_2>`, ... Each distinct (type, value)
+//! gets one placeholder, numbered per type in order of first appearance; the vault maps them back
+//! to the original values for the answer. It lives only as long as the request's instance.
+
+use std::collections::{HashMap, HashSet};
+
+/// Placeholders and their original values.
+#[derive(Debug, Default)]
+pub struct Vault {
+    /// placeholder -> original value
+    originals: HashMap<String, String>,
+    /// (label, value) -> placeholder, so the same value gets the same placeholder.
+    issued: HashMap<(String, String), String>,
+    /// label -> last number used
+    numbers: HashMap<String, usize>,
+    /// The longest placeholder, in bytes: bounds how much a stream holds back.
+    longest: usize,
+    /// Placeholder-shaped text the request already held (`<EMAIL_1>` typed by the user): never
+    /// issued, so the answer cannot turn the user's own text into someone's value.
+    taken: HashSet<String>,
+}
+
+impl Vault {
+    /// The placeholder for `value` of type `label` (lower-case), issuing one when new.
+    pub fn placeholder(&mut self, label: &str, value: &str) -> String {
+        let key = (label.to_string(), value.to_string());
+        if let Some(p) = self.issued.get(&key) {
+            return p.clone();
+        }
+        let n = self.numbers.entry(label.to_string()).or_insert(0);
+        let upper = label.to_ascii_uppercase();
+        let p = loop {
+            *n += 1;
+            let p = format!("<{upper}_{n}>");
+            if !self.taken.contains(&p) {
+                break p;
+            }
+        };
+        self.longest = self.longest.max(p.len());
+        self.originals.insert(p.clone(), value.to_string());
+        self.issued.insert(key, p.clone());
+        p
+    }
+
+    /// Note every placeholder-shaped token (`<NAME_123>`) in `text` as taken.
+    pub fn reserve_existing(&mut self, text: &str) {
+        let b = text.as_bytes();
+        let mut from = 0;
+        while let Some(off) = b.get(from..).and_then(|r| r.iter().position(|c| *c == b'<')) {
+            let at = from + off;
+            from = at + 1;
+            let name = b[at + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || **c == b'_')
+                .count();
+            let end = at + 1 + name;
+            let shaped = b.get(end) == Some(&b'>')
+                && name >= 3
+                && b[at + 1..end].iter().rposition(|c| *c == b'_').is_some_and(|u| {
+                    u + 1 < name && b[at + 2 + u..end].iter().all(u8::is_ascii_digit)
+                });
+            if shaped {
+                self.taken.insert(text[at..=end].to_string());
+            }
+        }
+    }
+
+    /// No placeholder was issued: nothing to restore.
+    pub fn is_empty(&self) -> bool {
+        self.originals.is_empty()
+    }
+
+    /// The longest placeholder issued, in bytes.
+    pub fn longest(&self) -> usize {
+        self.longest
+    }
+
+    /// If a whole placeholder starts at `at` (a `<`), its length and original value.
+    pub fn at<'a>(&'a self, text: &str, at: usize) -> Option<(usize, &'a str)> {
+        let rest = text.get(at..)?;
+        if !rest.starts_with('<') {
+            return None;
+        }
+        let window = &rest.as_bytes()[..rest.len().min(self.longest)];
+        let close = window.iter().position(|c| *c == b'>')?;
+        let candidate = rest.get(..=close)?;
+        self.originals.get(candidate).map(|v| (close + 1, v.as_str()))
+    }
+
+    /// Whether `tail` (starting with `<`) is a proper prefix of some placeholder: it may become
+    /// one when more text arrives.
+    pub fn could_start(&self, tail: &str) -> bool {
+        tail.len() < self.longest
+            && tail.starts_with('<')
+            && self.originals.keys().any(|p| p.len() > tail.len() && p.starts_with(tail))
+    }
+
+    /// Every placeholder in `text` replaced by its original value.
+    #[cfg(test)]
+    pub fn restore(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (range, original) in self.occurrences(text) {
+            out.push_str(&text[last..range.start]);
+            out.push_str(original);
+            last = range.end;
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+
+    /// The byte ranges of the placeholders in `text`, with their original values.
+    pub fn occurrences<'a>(&'a self, text: &str) -> Vec<(std::ops::Range<usize>, &'a str)> {
+        let mut found = Vec::new();
+        if self.is_empty() {
+            return found;
+        }
+        let mut i = 0;
+        while let Some(off) = text.get(i..).and_then(|r| r.find('<')) {
+            let at = i + off;
+            match self.at(text, at) {
+                Some((len, original)) => {
+                    found.push((at..at + len, original));
+                    i = at + len;
+                }
+                None => i = at + 1,
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_value_same_placeholder() {
+        let mut v = Vault::default();
+        assert_eq!(v.placeholder("email", "a@b.io"), "<EMAIL_1>");
+        assert_eq!(v.placeholder("email", "c@d.io"), "<EMAIL_2>");
+        assert_eq!(v.placeholder("email", "a@b.io"), "<EMAIL_1>");
+        assert_eq!(v.placeholder("phone", "555-123-4567"), "<PHONE_1>");
+        assert_eq!(
+            v.restore("x <EMAIL_2> <EMAIL_1><PHONE_1> <EMAIL_3> <<EMAIL_1>"),
+            "x c@d.io a@b.io555-123-4567 <EMAIL_3> <a@b.io"
+        );
+    }
+
+    #[test]
+    fn placeholders_the_user_typed_are_never_issued() {
+        let mut v = Vault::default();
+        v.reserve_existing("I wrote <EMAIL_1> and <EMAIL_3>, <x_1>, <EMAIL_>");
+        assert_eq!(v.placeholder("email", "a@b.io"), "<EMAIL_2>");
+        assert_eq!(v.placeholder("email", "c@d.io"), "<EMAIL_4>");
+        assert_eq!(v.restore("<EMAIL_1> <EMAIL_2>"), "<EMAIL_1> a@b.io");
+    }
+
+    #[test]
+    fn prefixes() {
+        let mut v = Vault::default();
+        v.placeholder("email", "a@b.io");
+        assert!(v.could_start("<"));
+        assert!(v.could_start("<EMA"));
+        assert!(v.could_start("<EMAIL_1"));
+        assert!(!v.could_start("<EMAIL_1>"));
+        assert!(!v.could_start("<EMAIL_2"));
+        assert!(!v.could_start("<b"));
+    }
+}
