@@ -151,6 +151,29 @@ async fn two_requests_never_share_plugin_memory() {
 }
 
 #[tokio::test]
+async fn reuse_isolation_keeps_instances_and_fresh_mode_never_does() {
+    // The same leaky plugin with `isolation = "reuse"`: its static survives between requests,
+    // which is exactly why the mode is opt-in and documented for plugins without request data.
+    let dir = plugin_dir(&[("leaky.wasm", wasm::LEAKY)]);
+    let mut e = entry("leaky", "leaky.wasm", FailurePolicy::Closed, json!({}));
+    e.isolation = switchyard::plugin::Isolation::Reuse;
+    let reg = registry(engine(2), dir.path(), vec![e]).await;
+    let mut seen = Vec::new();
+    for secret in ["one", "two", "three"] {
+        let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&[secret])).await else {
+            panic!("leaky plugin must proceed");
+        };
+        seen.push(tag(&p.request, "previous").unwrap_or("?").to_string());
+    }
+    // The load probe ran first on the same instance, so it shows up too.
+    assert!(seen[1].ends_with("|one") && seen[2].ends_with("|one|two"), "{seen:?}");
+    // Idle instances hold no gate permit: with 2 permits, many sequential requests never wait.
+    for _ in 0..20 {
+        assert!(matches!(reg.current().on_request(chat(&["x"])).await, RequestOutcome::Proceed(_)));
+    }
+}
+
+#[tokio::test]
 async fn instance_bound_waits_then_says_busy() {
     let dir = plugin_dir(&[("w.wasm", wasm::WATCHER)]);
     let e = entry("w", "w.wasm", FailurePolicy::Closed, json!({}));

@@ -184,3 +184,14 @@ async fn a_cached_json_answer_replays_as_a_stream() {
     assert!(chunks.iter().any(|c| c["choices"][0]["finish_reason"] == "stop"));
     assert_eq!(s.upstream.hits(), 1);
 }
+
+#[tokio::test]
+async fn long_prompts_are_cached_by_their_whole_text() {
+    let s = start("{}", "", HashMap::new()).await;
+    let long = "The quarterly numbers are in. ".repeat(300); // ~9 KB: the key is the whole text
+    assert_eq!(cache_header(&post(&s.proxy, &body(&long, false, 0.0), &[]).await), "miss");
+    assert_eq!(cache_header(&post(&s.proxy, &body(&long, false, 0.0), &[]).await), "hit");
+    let changed = format!("{long}!");
+    assert_eq!(cache_header(&post(&s.proxy, &body(&changed, false, 0.0), &[]).await), "miss");
+    assert_eq!(s.upstream.hits(), 2);
+}

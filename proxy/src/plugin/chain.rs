@@ -146,7 +146,11 @@ pub(crate) async fn run_one(
     validate::decision(&decision, &texts, upstreams)
         .map_err(|e| plugin.failure(super::FailureKind::InvalidDecision(e)))?;
     let watches = matches!(&decision, Decision::Proceed(c) if c.watch_response);
-    Ok((decision, watches.then_some(live)))
+    if watches {
+        return Ok((decision, Some(live)));
+    }
+    plugin.recycle(live);
+    Ok((decision, None))
 }
 
 fn merge(acc: &mut Proceed, c: Changes) {

@@ -49,6 +49,20 @@ pub enum FailurePolicy {
     Open,
 }
 
+/// Whether a plugin gets a fresh instance for every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// A fresh instance (and memory) per request: nothing can outlive the request. The default,
+    /// and the only sane choice for plugins that see secrets (redaction).
+    #[default]
+    Fresh,
+    /// Instances that did not watch a response go back to a small idle pool, `init` already
+    /// done, and serve later requests: no instantiation, no config parsing, warm memory. Only
+    /// for plugins that keep no request data after `on-request` returns (routing, cache policy).
+    Reuse,
+}
+
 /// One `[[plugin]]` entry: a link in the chain, run in config order.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +81,9 @@ pub struct PluginEntry {
     /// Memory cap of one instance.
     #[serde(default = "default_memory_mib")]
     pub memory_mib: u32,
+    /// `fresh` (default) or `reuse`.
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 impl PluginEntry {
@@ -111,6 +128,7 @@ impl PluginEntry {
             config: serde_json::Map::new(),
             timeout_ms: default_timeout_ms(),
             memory_mib: default_memory_mib(),
+            isolation: Isolation::Fresh,
         }
     }
 }

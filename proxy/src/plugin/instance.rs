@@ -1,7 +1,10 @@
-//! One compiled plugin version ([`LoadedPlugin`]) and one fresh instance of it ([`LiveInstance`]):
+//! One compiled plugin version ([`LoadedPlugin`]) and one instance of it ([`LiveInstance`]):
 //! instantiate from the cached `InstancePre` into a new `Store`, run `init`, call hooks under the
 //! deadline, and turn every error into a [`FailureKind`]. A store that failed once is never
-//! entered again: the caller drops the instance.
+//! entered again: the caller drops the instance. With `isolation = "reuse"`, instances that ended
+//! their request cleanly wait in a small idle pool for the next request instead.
+
+use std::sync::Mutex;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -11,10 +14,10 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{Plugin, PluginPre};
-use super::config::FailurePolicy;
+use super::config::{FailurePolicy, Isolation};
 use super::error::{FailureKind, PluginFailure};
 use super::host::HostState;
-use super::limits::{CallLimits, PluginEngine};
+use super::limits::{CallLimits, IdleSlot, PluginEngine};
 use super::stats::PluginStats;
 
 /// One compiled plugin version, ready to instantiate. Shared by every request of its set.
@@ -29,6 +32,19 @@ pub struct LoadedPlugin {
     pub(crate) component: Component,
     pre: PluginPre<HostState>,
     engine: Arc<PluginEngine>,
+    isolation: Isolation,
+    /// Initialised instances waiting for a request (`isolation = "reuse"` only).
+    idle: Mutex<Vec<Idle>>,
+}
+
+/// Most idle instances one reused plugin keeps.
+const MAX_IDLE_PER_PLUGIN: usize = 16;
+
+/// An initialised instance between two requests: it holds a pool slot, not a gate permit.
+struct Idle {
+    store: Store<HostState>,
+    bindings: Plugin,
+    _slot: IdleSlot,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -48,6 +64,7 @@ pub(crate) struct PluginSpec {
     pub(crate) config_json: String,
     pub(crate) limits: CallLimits,
     pub(crate) stats: Arc<PluginStats>,
+    pub(crate) isolation: Isolation,
 }
 
 impl LoadedPlugin {
@@ -74,6 +91,8 @@ impl LoadedPlugin {
             component,
             pre,
             engine: Arc::clone(engine),
+            isolation: spec.isolation,
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -85,10 +104,16 @@ impl LoadedPlugin {
     }
 
     /// Take an instance slot (waiting up to the queue timeout), instantiate a fresh instance in
-    /// a fresh store, and run `init` with the plugin's config.
+    /// a fresh store, and run `init` with the plugin's config. A reused plugin takes an idle
+    /// instance instead when it has one.
     pub(crate) async fn start(self: &Arc<Self>) -> Result<LiveInstance, FailureKind> {
         let permit = self.engine.acquire().await?;
         let started = Instant::now();
+        if let Some(idle) = self.take_idle() {
+            let Idle { store, bindings, .. } = idle;
+            let plugin = Arc::clone(self);
+            return Ok(LiveInstance { store, bindings, plugin, started, _permit: permit });
+        }
         let state = HostState::new(
             Arc::clone(&self.name),
             Arc::clone(&self.stats),
@@ -105,6 +130,30 @@ impl LoadedPlugin {
         let config = &self.config_json;
         live.call(|b, s| b.call_init(s, config))?.map_err(FailureKind::PluginError)?;
         Ok(live)
+    }
+}
+
+impl LoadedPlugin {
+    fn take_idle(&self) -> Option<Idle> {
+        if self.isolation != Isolation::Reuse {
+            return None;
+        }
+        self.idle.lock().ok()?.pop()
+    }
+
+    /// The request is done with `live`: a reused plugin's healthy instance goes back to the idle
+    /// pool (when there is room), any other instance is dropped with all its memory.
+    pub(crate) fn recycle(&self, live: LiveInstance) {
+        if self.isolation != Isolation::Reuse || live.store.data().limiter.hit {
+            return;
+        }
+        let Ok(mut idle) = self.idle.lock() else { return };
+        if idle.len() >= MAX_IDLE_PER_PLUGIN {
+            return;
+        }
+        let Some(slot) = self.engine.reserve_idle() else { return };
+        let LiveInstance { store, bindings, .. } = live;
+        idle.push(Idle { store, bindings, _slot: slot });
     }
 }
 

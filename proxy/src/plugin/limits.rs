@@ -4,7 +4,7 @@
 //! Plugins also get no ambient capabilities: the linker offers only the `host` interface.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -33,8 +33,11 @@ pub mod decision {
     pub const MAX_TAG_BYTES: usize = 1 << 10;
     /// Fallback upstreams of one route.
     pub const MAX_FALLBACKS: usize = 8;
-    /// Bytes of a model name, a cache key, an error message, a reason.
+    /// Bytes of a model name, an error message, a reason.
     pub const MAX_NAME_BYTES: usize = 1 << 10;
+    /// Bytes of a cache key. Keys may hold the whole request (the host keeps only a sha256 of
+    /// tenant, endpoint and key), so this bound is the instance memory's, not a name's.
+    pub const MAX_CACHE_KEY_BYTES: usize = 16 << 20;
     /// Bytes of a reply body (completion text or raw body).
     pub const MAX_BODY_BYTES: usize = 1 << 20;
     /// Longest cache TTL.
@@ -85,6 +88,8 @@ pub struct PluginEngine {
     linker: Linker<HostState>,
     limits: EngineLimits,
     gate: Arc<Semaphore>,
+    /// Idle instances kept for reuse, over all plugins; at most `max_instances`.
+    idle: Arc<AtomicUsize>,
     ticker: Ticker,
 }
 
@@ -98,7 +103,9 @@ impl PluginEngine {
     /// Build the engine, the linker and the ticker thread.
     pub fn new(limits: EngineLimits) -> Result<Arc<Self>, String> {
         let mut pool = PoolingAllocationConfig::new();
-        let n = limits.max_instances;
+        // Slots for the live instances (as many as the gate's permits) and as many again for idle
+        // instances of `isolation = "reuse"` plugins, which hold a slot but no permit.
+        let n = limits.max_instances.saturating_mul(2);
         pool.total_component_instances(n)
             // A component from wit-component holds the plugin module plus small shim modules.
             .total_core_instances(n.saturating_mul(4))
@@ -129,7 +136,8 @@ impl PluginEngine {
         Ok(Arc::new(Self {
             engine,
             linker,
-            gate: Arc::new(Semaphore::new(n as usize)),
+            gate: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            idle: Arc::new(AtomicUsize::new(0)),
             limits,
             ticker,
         }))
@@ -162,6 +170,15 @@ impl PluginEngine {
         }
     }
 
+    /// Reserves one of the pool slots set aside for idle instances; `None` when all are taken.
+    pub(crate) fn reserve_idle(&self) -> Option<IdleSlot> {
+        let max = self.limits.max_instances as usize;
+        self.idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| IdleSlot { idle: Arc::clone(&self.idle) })
+    }
+
     /// Instance slots free right now (for /metrics).
     pub fn free_instances(&self) -> usize {
         self.gate.available_permits()
@@ -186,6 +203,18 @@ impl PluginEngine {
     /// Whether the ticker thread is alive (it stops when the engine is dropped).
     pub fn ticking(&self) -> bool {
         !self.ticker.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// One idle instance's claim on the pool slots set aside for reuse; released on drop.
+#[derive(Debug)]
+pub(crate) struct IdleSlot {
+    idle: Arc<AtomicUsize>,
+}
+
+impl Drop for IdleSlot {
+    fn drop(&mut self) {
+        self.idle.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

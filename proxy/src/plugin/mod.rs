@@ -41,7 +41,7 @@ pub use bindings::{
 };
 pub use chain::PluginSet;
 pub use chain::{CachePolicy, Proceed, RequestOutcome};
-pub use config::{FailurePolicy, PluginEntry, PluginsSection};
+pub use config::{FailurePolicy, Isolation, PluginEntry, PluginsSection};
 pub use error::{FailureKind, LoadError, PluginFailure};
 pub use limits::{EngineLimits, PluginEngine};
 pub use registry::{PluginInfo, PluginRegistry, ReloadReport};

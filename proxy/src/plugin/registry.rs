@@ -223,6 +223,7 @@ impl PluginRegistry {
                     memory_bytes: (entry.memory_mib as usize) << 20,
                 },
                 stats: self.stats_for(&entry.name),
+                isolation: entry.isolation,
             };
             // Same bytes as a live plugin: reuse its compiled code (config may still differ).
             let reuse = old.plugins.iter().find(|p| p.sha256 == spec.sha256);

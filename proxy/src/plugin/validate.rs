@@ -55,7 +55,7 @@ fn changes(c: &Changes, texts: &[&str], upstreams: &BTreeSet<String>) -> Check {
     edits(&c.edits, texts)?;
     match &c.cache {
         Some(CacheDirective::Store(e)) => {
-            bounded("cache key", &e.key, max::MAX_NAME_BYTES)?;
+            bounded("cache key", &e.key, max::MAX_CACHE_KEY_BYTES)?;
             if e.key.is_empty() || e.ttl_seconds == 0 || e.ttl_seconds > max::MAX_TTL_SECONDS {
                 return Err("cache entry needs a key and a ttl of 1s..30 days".into());
             }

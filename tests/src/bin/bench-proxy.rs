@@ -1,7 +1,10 @@
 //! Benchmark: the latency Switchyard adds and the throughput it sustains, against direct access to
 //! a fast upstream and against nginx doing a plain `proxy_pass`, all measured by wrk in one run
-//! with the same 2 KB chat body. A second Switchyard runs the `noop` test plugin (a fresh instance
-//! per request, the full request phase) so the table shows a plugin's cost beside none.
+//! with the same 2 KB chat body. Three Switchyards run side by side: no plugins, the `noop` test
+//! plugin (a fresh instance per request, the full request phase), and the default chain of
+//! `switchyard.toml` (pii-redact → tier-router → cache-policy). The default chain is measured twice:
+//! with a sampled request (temperature 0.7: not cacheable, so the whole chain and the upstream run
+//! every time) and with a deterministic one (temperature 0: answered from the response cache).
 //! Prints a markdown table for BENCHMARKS.md.
 //!
 //! Usage: `bench-proxy [--seconds N] [--rounds N]` (run by `scripts/bench-proxy.sh`, which builds in release
@@ -16,6 +19,8 @@ use anyhow::{Context, Result, bail};
 struct Target {
     name: &'static str,
     url: String,
+    /// The wrk script (method, headers, body).
+    script: PathBuf,
 }
 
 struct Measured {
@@ -32,49 +37,74 @@ fn main() -> Result<()> {
 
     let mut mock = spawn_mock(&bin_dir)?;
     let mock_addr = read_listening(&mut mock.0)?;
-    let switchyard = spawn_switchyard(&bin_dir, dir.path(), &mock_addr, None)?;
-    let with_plugin =
-        spawn_switchyard(&bin_dir, dir.path(), &mock_addr, Some(noop_plugin_dir(dir.path())?))?;
+    let plugins = plugin_dir(dir.path())?;
+    let switchyard = spawn_switchyard(&bin_dir, dir.path(), &mock_addr, 18080, "")?;
+    let with_noop =
+        spawn_switchyard(&bin_dir, dir.path(), &mock_addr, 18081, &noop_section(&plugins))?;
+    let with_chain = spawn_switchyard(
+        &bin_dir,
+        dir.path(),
+        &mock_addr,
+        18082,
+        &default_chain_section(&plugins)?,
+    )?;
     let nginx = spawn_nginx(dir.path(), &mock_addr)?;
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(800));
 
-    let body = chat_body_2kb();
-    let script = dir.path().join("post.lua");
-    std::fs::write(&script, wrk_script(&body))?;
+    let sampled = chat_body_2kb(0.7);
+    let deterministic = chat_body_2kb(0.0);
+    let script = |name: &str, body: &str| -> Result<PathBuf> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, wrk_script(body))?;
+        Ok(path)
+    };
+    let (plain, cached) = (script("sampled.lua", &sampled)?, script("cached.lua", &deterministic)?);
+    let at = |port: u16| format!("http://127.0.0.1:{port}/v1/chat/completions");
     let targets = [
         Target {
             name: "direct to upstream",
             url: format!("http://{mock_addr}/v1/chat/completions"),
+            script: plain.clone(),
         },
-        Target { name: "switchyard", url: "http://127.0.0.1:18080/v1/chat/completions".into() },
-        Target {
-            name: "switchyard + no-op plugin",
-            url: "http://127.0.0.1:18081/v1/chat/completions".into(),
-        },
-        Target {
-            name: "nginx proxy_pass",
-            url: "http://127.0.0.1:18180/v1/chat/completions".into(),
-        },
+        Target { name: "switchyard", url: at(18080), script: plain.clone() },
+        Target { name: "switchyard + no-op plugin", url: at(18081), script: plain.clone() },
+        Target { name: "switchyard + default chain", url: at(18082), script: plain.clone() },
+        Target { name: "switchyard + default chain, cache hit", url: at(18082), script: cached },
+        Target { name: "nginx proxy_pass", url: at(18180), script: plain },
     ];
-    for target in &targets {
-        let status = Command::new("curl")
-            .args(["-sf", "-o", "/dev/null", "-H", "content-type: application/json", "-d", &body])
+    for (target, body) in
+        targets.iter().zip([&sampled, &sampled, &sampled, &sampled, &deterministic, &sampled])
+    {
+        let output = Command::new("curl")
+            .args(["-sf", "-D", "-", "-o", "/dev/null", "-H", "content-type: application/json"])
+            .args(["-d", body])
             .arg(&target.url)
-            .status()?;
-        if !status.success() {
+            .output()?;
+        if !output.status.success() {
             bail!("{} does not answer at {}", target.name, target.url);
+        }
+        let headers = String::from_utf8_lossy(&output.stdout).to_lowercase();
+        if target.name.contains("default chain") && !headers.contains("x-switchyard-cache") {
+            bail!("{} did not run the response cache:\n{headers}", target.name);
         }
     }
     for target in &targets {
-        wrk(&script, &target.url, 1, 1, 2)?; // warm-up: pools, caches, page faults
+        wrk(&target.script, &target.url, 1, 1, 2)?; // warm-up: pools, caches, page faults
+    }
+    let hit = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "-H", "content-type: application/json"])
+        .args(["-d", &deterministic, &at(18082)])
+        .output()?;
+    if !String::from_utf8_lossy(&hit.stdout).to_lowercase().contains("x-switchyard-cache: hit") {
+        bail!("the deterministic request is not served from the cache");
     }
     // Rounds interleave the targets so background load hits all of them alike; each cell is the
     // median over rounds.
     let mut samples: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
     for _ in 0..rounds {
         for (target, cells) in targets.iter().zip(&mut samples) {
-            let one = wrk(&script, &target.url, 1, 1, seconds)?;
-            let many = wrk(&script, &target.url, 2, 64, seconds)?;
+            let one = wrk(&target.script, &target.url, 1, 1, seconds)?;
+            let many = wrk(&target.script, &target.url, 2, 64, seconds)?;
             cells.push((one.0, one.1, many.2));
         }
     }
@@ -86,8 +116,8 @@ fn main() -> Result<()> {
             rps_64: median(cells.iter().map(|c| c.2)),
         })
         .collect();
-    drop((switchyard, with_plugin, nginx, mock));
-    print_table(&targets, &results, seconds, rounds, body.len());
+    drop((switchyard, with_noop, with_chain, nginx, mock));
+    print_table(&targets, &results, seconds, rounds, sampled.len());
     Ok(())
 }
 
@@ -129,42 +159,54 @@ fn read_listening(child: &mut Child) -> Result<String> {
     line.trim().strip_prefix("listening ").map(str::to_string).context("mock did not start")
 }
 
-/// A plugin dir holding the `noop` component that tests/build.rs built for this profile.
-fn noop_plugin_dir(dir: &Path) -> Result<PathBuf> {
+/// A plugin dir holding the `noop` component and the built-ins that tests/build.rs built.
+fn plugin_dir(dir: &Path) -> Result<PathBuf> {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins)?;
-    std::fs::copy(switchyard_tests::wasm::NOOP, plugins.join("noop.wasm"))
-        .with_context(|| format!("copying {}", switchyard_tests::wasm::NOOP))?;
+    let noop = ("noop.wasm", switchyard_tests::wasm::NOOP);
+    for (file, built) in switchyard_tests::wasm::BUILT_IN.iter().chain([&noop]) {
+        std::fs::copy(built, plugins.join(file)).with_context(|| format!("copying {built}"))?;
+    }
     Ok(plugins)
 }
 
-/// Switchyard on 18080 (admin 18090), or with `plugins` on 18081 (admin 18091) running the no-op
-/// plugin fail-closed, so any plugin failure would show up as a non-2xx in wrk and stop the run.
+/// The no-op plugin, fail-closed, so any plugin failure would show up as a non-2xx in wrk and
+/// stop the run.
+fn noop_section(plugins: &Path) -> String {
+    format!(
+        "[plugins]\ndir = {:?}\nwatch = false\n[[plugin]]\nname = \"noop\"\n\
+         file = \"noop.wasm\"\nfailure = \"closed\"\ntimeout_ms = 100\n",
+        plugins.display().to_string()
+    )
+}
+
+/// The plugin part of the repository's `switchyard.toml` (from `[plugins]` on: the chain the
+/// quick start runs), with its directory pointed at `plugins`.
+fn default_chain_section(plugins: &Path) -> Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path:?}"))?;
+    let start = text.find("\n[plugins]\n").context("switchyard.toml has no [plugins]")?;
+    let dir = format!("dir = {:?}\nwatch = false", plugins.display().to_string());
+    Ok(text[start..].replacen("dir = \".cache/plugins\"", &dir, 1))
+}
+
+/// Switchyard on `port` (admin `port + 10`) with `section` appended to its config, in front of
+/// the mock as both `local` and `hosted` (the upstreams the default chain routes to).
 fn spawn_switchyard(
     bin_dir: &Path,
     dir: &Path,
     mock: &str,
-    plugins: Option<PathBuf>,
+    port: u16,
+    section: &str,
 ) -> Result<Guard> {
-    let (port, name, section) = match &plugins {
-        None => (18080, "switchyard.toml", String::new()),
-        Some(p) => (
-            18081,
-            "switchyard-plugin.toml",
-            format!(
-                "[plugins]\ndir = {:?}\nwatch = false\n[[plugin]]\nname = \"noop\"\n\
-                 file = \"noop.wasm\"\nfailure = \"closed\"\ntimeout_ms = 100\n",
-                p.display().to_string()
-            ),
-        ),
-    };
-    let config = dir.join(name);
+    let config = dir.join(format!("switchyard-{port}.toml"));
     std::fs::write(
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [[upstream]]\nname = \"mock\"\nbase_url = \"http://{mock}/v1\"\n[routing]\ndefault = \"mock\"\n\
-             {section}",
+             [[upstream]]\nname = \"local\"\nbase_url = \"http://{mock}/v1\"\n\
+             [[upstream]]\nname = \"hosted\"\nbase_url = \"http://{mock}/v1\"\n\
+             [routing]\ndefault = \"local\"\n{section}",
             admin = port + 10
         ),
     )?;
@@ -253,11 +295,11 @@ fn parse_duration_us(value: &str) -> Result<f64> {
     })
 }
 
-fn chat_body_2kb() -> String {
+fn chat_body_2kb(temperature: f64) -> String {
     let sentence = "Please summarise the quarterly report for the operations team and list risks. ";
     let text: String = sentence.repeat(2048 / sentence.len());
     serde_json::json!({
-        "model": "bench", "temperature": 0,
+        "model": "bench", "temperature": temperature,
         "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": text}],
     })
     .to_string()

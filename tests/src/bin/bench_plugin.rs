@@ -82,6 +82,22 @@ async fn run(calls: usize) -> anyhow::Result<()> {
         );
     }
 
+    // The built-ins with the config of the repository's switchyard.toml: each alone, then the
+    // whole default chain as the quick start runs it.
+    let chain = default_chain()?;
+    let dir = tempfile::tempdir()?;
+    for (file, built) in wasm::BUILT_IN {
+        std::fs::copy(built, dir.path().join(file))?;
+    }
+    for entry in &chain {
+        let reg = registry_of(dir.path(), vec![entry.clone()]).await?;
+        let samples = sample_chain(&reg, &req, calls).await?;
+        row(&format!("built-in `{}` (switchyard.toml config), chain of 1", entry.name), &samples);
+    }
+    let reg = registry_of(dir.path(), chain).await?;
+    let samples = sample_chain(&reg, &req, calls).await?;
+    row("default chain: pii-redact → tier-router → cache-policy", &samples);
+
     // Hot swap: alternate two different components so every install compiles.
     let dir = tempfile::tempdir()?;
     std::fs::copy(wasm::NOOP, dir.path().join("p.wasm"))?;
@@ -127,6 +143,47 @@ async fn registry(
     let reg = PluginRegistry::new(engine, PluginsSection::new(dir), vec![e], ups);
     reg.reload().await?;
     Ok(reg)
+}
+
+/// The `[[plugin]]` entries of the repository's switchyard.toml.
+fn default_chain() -> anyhow::Result<Vec<PluginEntry>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("switchyard.toml"))?;
+    let config = switchyard::config::parse(&text, "switchyard.toml", &root)
+        .map_err(|e| anyhow::anyhow!("switchyard.toml: {:?}", e.problems))?;
+    Ok(config.plugin_chain)
+}
+
+async fn registry_of(
+    dir: &std::path::Path,
+    entries: Vec<PluginEntry>,
+) -> anyhow::Result<PluginRegistry> {
+    let engine = PluginEngine::new(EngineLimits::default()).map_err(anyhow::Error::msg)?;
+    let ups: BTreeSet<String> = ["local", "hosted", "big"].map(String::from).into();
+    let reg = PluginRegistry::new(engine, PluginsSection::new(dir), entries, ups);
+    reg.reload().await?;
+    Ok(reg)
+}
+
+/// Times the request phase of `reg`'s chain over `calls` requests, after a warm-up.
+async fn sample_chain(
+    reg: &PluginRegistry,
+    req: &LlmRequest,
+    calls: usize,
+) -> anyhow::Result<(Duration, Duration, Duration)> {
+    let set = reg.current();
+    for _ in 0..200 {
+        set.on_request(req.clone()).await;
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let r = req.clone();
+        let t = Instant::now();
+        let outcome = set.on_request(r).await;
+        samples.push(t.elapsed());
+        anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
+    }
+    Ok(summarize(samples))
 }
 
 /// (median, p99, max)
