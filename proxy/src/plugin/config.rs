@@ -137,7 +137,9 @@ fn yes() -> bool {
     true
 }
 fn default_max_instances() -> u32 {
-    64
+    // A watching plugin (pii-redact restoring placeholders) holds its instance for the whole
+    // response, so this is also the bound on such requests in flight.
+    256
 }
 fn default_queue_timeout_ms() -> u64 {
     50

@@ -63,7 +63,7 @@ pub struct EngineLimits {
 impl Default for EngineLimits {
     fn default() -> Self {
         Self {
-            max_instances: 64,
+            max_instances: 256,
             queue_timeout: Duration::from_millis(50),
             max_memory_bytes: 64 << 20,
             epoch_tick: Duration::from_millis(1),
