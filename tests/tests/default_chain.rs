@@ -167,8 +167,8 @@ async fn the_three_plugins_hot_swap_under_load() {
                 while !stop.load(Ordering::Relaxed) {
                     let email = format!("user{task}.{sent}@example.com");
                     let text = format!("Contact {email} about order {sent}");
-                    let body =
-                        chat("auto", &text, sent % 2 == 0, if sent % 3 == 0 { 0.0 } else { 0.5 });
+                    let temperature = if sent.is_multiple_of(3) { 0.0 } else { 0.5 };
+                    let body = chat("auto", &text, sent.is_multiple_of(2), temperature);
                     let reply = client::post(&url, &body).await;
                     assert_eq!(
                         reply.status,
