@@ -97,9 +97,7 @@ fn to_plugin_request(
                     content: content_text(m.content.as_ref()),
                 })
                 .collect();
-            let mut params = chat.clone();
-            params.messages.clear();
-            (messages, serde_json::to_value(params))
+            (messages, Ok(Value::Object(chat_params(chat))))
         }
         RequestBody::Completion(c) => {
             let mut params = c.clone();
@@ -140,6 +138,29 @@ fn to_plugin_request(
         headers,
         tags: Vec::new(),
     }
+}
+
+/// A chat request's parameters (everything but model, stream and messages) as JSON, built
+/// field by field: cloning the request to serialise it would copy every message too.
+fn chat_params(chat: &crate::request::ChatRequest) -> serde_json::Map<String, Value> {
+    let mut map = serde_json::Map::with_capacity(chat.extra.len() + 6);
+    let numbers = [
+        ("temperature", chat.temperature.map(Value::from)),
+        ("top_p", chat.top_p.map(Value::from)),
+        ("n", chat.n.map(Value::from)),
+        ("max_tokens", chat.max_tokens.map(Value::from)),
+        ("seed", chat.seed.map(Value::from)),
+    ];
+    for (key, value) in numbers {
+        if let Some(value) = value {
+            map.insert(key.to_string(), value);
+        }
+    }
+    if let Some(stop) = chat.stop.as_ref().and_then(|s| serde_json::to_value(s).ok()) {
+        map.insert("stop".to_string(), stop);
+    }
+    map.extend(chat.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    map
 }
 
 /// Text of a message: the string, or the concatenated text parts.
@@ -362,5 +383,27 @@ fn set_choice_text(choice: &mut Value, text: String) {
         choice["message"]["content"] = Value::String(text);
     } else {
         choice["text"] = Value::String(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::Endpoint;
+
+    #[test]
+    fn plugins_get_every_parameter_but_the_text_fields() {
+        let raw = r#"{"model":"m","stream":true,"temperature":0,"seed":7,"stop":["x"],
+            "tools":[{"type":"function"}],"messages":[{"role":"user","content":"hi"}]}"#;
+        let request = ParsedRequest::parse(Endpoint::ChatCompletions, Bytes::from(raw)).unwrap();
+        let plugin = to_plugin_request(&request, None, Vec::new());
+        let params: Value = serde_json::from_str(&plugin.params_json).unwrap();
+        assert_eq!(
+            params,
+            json!({"temperature": 0.0, "seed": 7, "stop": ["x"], "tools": [{"type": "function"}]})
+        );
+        assert_eq!(plugin.messages.len(), 1);
+        assert_eq!(plugin.model.as_deref(), Some("m"));
+        assert!(plugin.stream);
     }
 }
