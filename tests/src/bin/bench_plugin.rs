@@ -63,23 +63,8 @@ async fn run(calls: usize) -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         std::fs::copy(component, dir.path().join("p.wasm"))?;
         let reg = registry(dir.path(), name, config).await?;
-        let set = reg.current();
-        // Warm up the pool slots and caches.
-        for _ in 0..200 {
-            set.on_request(req.clone()).await;
-        }
-        let mut samples = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let r = req.clone();
-            let t = Instant::now();
-            let outcome = set.on_request(r).await;
-            samples.push(t.elapsed());
-            anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{name}: {outcome:?}");
-        }
-        row(
-            &format!("plugin `{name}`: fresh instance + init + on-request (chain of 1)"),
-            &summarize(samples),
-        );
+        let samples = sample_chain(&reg, &req, calls).await?;
+        row(&format!("plugin `{name}`: fresh instance + init + on-request (chain of 1)"), &samples);
     }
 
     // The built-ins with the config of the repository's switchyard.toml: each alone, then the
@@ -129,20 +114,12 @@ async fn registry(
     name: &str,
     config: serde_json::Value,
 ) -> anyhow::Result<PluginRegistry> {
-    let limits = EngineLimits {
-        keep_resident_bytes: KEEP_RESIDENT.load(std::sync::atomic::Ordering::Relaxed),
-        ..EngineLimits::default()
-    };
-    let engine = PluginEngine::new(limits).map_err(anyhow::Error::msg)?;
     let mut e = PluginEntry::new(name, "p.wasm", FailurePolicy::Closed);
     e.timeout_ms = 100;
     if let serde_json::Value::Object(m) = config {
         e.config = m;
     }
-    let ups: BTreeSet<String> = ["big".to_string()].into();
-    let reg = PluginRegistry::new(engine, PluginsSection::new(dir), vec![e], ups);
-    reg.reload().await?;
-    Ok(reg)
+    registry_of(dir, vec![e]).await
 }
 
 /// The `[[plugin]]` entries of the repository's switchyard.toml.
@@ -158,7 +135,11 @@ async fn registry_of(
     dir: &std::path::Path,
     entries: Vec<PluginEntry>,
 ) -> anyhow::Result<PluginRegistry> {
-    let engine = PluginEngine::new(EngineLimits::default()).map_err(anyhow::Error::msg)?;
+    let limits = EngineLimits {
+        keep_resident_bytes: KEEP_RESIDENT.load(std::sync::atomic::Ordering::Relaxed),
+        ..EngineLimits::default()
+    };
+    let engine = PluginEngine::new(limits).map_err(anyhow::Error::msg)?;
     let ups: BTreeSet<String> = ["local", "hosted", "big"].map(String::from).into();
     let reg = PluginRegistry::new(engine, PluginsSection::new(dir), entries, ups);
     reg.reload().await?;
