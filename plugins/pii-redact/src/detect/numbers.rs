@@ -1,6 +1,8 @@
 //! Checksummed and structured numbers: payment cards (Luhn), IBANs (mod-97) and US SSNs.
 
-use super::{Kind, Span, before, is_word, right_ok};
+#[cfg(test)]
+use super::{Kind, Span};
+use super::{before, is_word, right_ok};
 
 /// A number may not continue a word or a dotted/dashed token.
 fn start_ok(b: &[u8], i: usize) -> bool {
@@ -16,6 +18,8 @@ fn end_ok(b: &[u8], end: usize) -> bool {
 
 /// Payment cards: 13 to 19 digits starting with 2-6, either unbroken or in groups of 4 to 6
 /// separated by single spaces or dashes (one kind per number), passing the Luhn check.
+/// (The standalone form of [`card_at`], for tests.)
+#[cfg(test)]
 pub fn cards(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
@@ -23,25 +27,35 @@ pub fn cards(b: &[u8], out: &mut Vec<Span>) {
             i += 1;
             continue;
         }
-        if !start_ok(b, i) {
-            // Inside a word or a dotted/dashed token: skip the rest of it.
-            while i < b.len() && is_word(b[i]) {
-                i += 1;
+        i = match card_at(b, i) {
+            Ok(end) => {
+                out.push(Span { start: i, end, kind: Kind::Card });
+                end
             }
-            continue;
-        }
-        let (end, digits, groups_ok) = digit_groups(b, i);
-        let n = digits.len();
-        if (13..=19).contains(&n)
-            && groups_ok
-            && (b'2'..=b'6').contains(&digits[0])
-            && luhn(digits.as_slice())
-            && end_ok(b, end)
-        {
-            out.push(Span { start: i, end, kind: Kind::Card });
-        }
-        i = end.max(i + 1);
+            Err(next) => next,
+        };
     }
+}
+
+/// The card that starts at the digit `i`: `Ok(end)`, or `Err(where the search goes on)` (past
+/// the rest of the word, or past the digit groups read, so their middle is not tried).
+pub fn card_at(b: &[u8], i: usize) -> Result<usize, usize> {
+    if !start_ok(b, i) {
+        // Inside a word or a dotted/dashed token: skip the rest of it.
+        let mut j = i + 1;
+        while j < b.len() && is_word(b[j]) {
+            j += 1;
+        }
+        return Err(j);
+    }
+    let (end, digits, groups_ok) = digit_groups(b, i);
+    let n = digits.len();
+    let card = (13..=19).contains(&n)
+        && groups_ok
+        && (b'2'..=b'6').contains(&digits[0])
+        && luhn(digits.as_slice())
+        && end_ok(b, end);
+    if card { Ok(end) } else { Err(end.max(i + 1)) }
 }
 
 /// Up to 20 digits, without allocating.
@@ -148,18 +162,11 @@ const IBAN_LEN: &[(&[u8; 2], usize)] = &[
 
 /// IBANs: country code, 2 check digits, then upper-case letters and digits, unbroken or in
 /// groups of four separated by single spaces; the length must fit the country and the mod-97
-/// checksum must hold.
+/// checksum must hold. (The standalone form of [`iban_at`], for tests.)
+#[cfg(test)]
 pub fn ibans(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i + 15 <= b.len() {
-        let head = b[i].is_ascii_uppercase()
-            && b[i + 1].is_ascii_uppercase()
-            && b[i + 2].is_ascii_digit()
-            && b[i + 3].is_ascii_digit();
-        if !head || before(b, i).is_some_and(is_word) {
-            i += 1;
-            continue;
-        }
         match iban_at(b, i) {
             Some(end) => {
                 out.push(Span { start: i, end, kind: Kind::Iban });
@@ -170,29 +177,42 @@ pub fn ibans(b: &[u8], out: &mut Vec<Span>) {
     }
 }
 
-fn iban_at(b: &[u8], i: usize) -> Option<usize> {
+/// The end of the IBAN that starts at `i` (an upper-case letter at a word start), if one does.
+pub fn iban_at(b: &[u8], i: usize) -> Option<usize> {
+    let head = b.get(i..i + 15).is_some_and(|h| {
+        h[0].is_ascii_uppercase()
+            && h[1].is_ascii_uppercase()
+            && h[2].is_ascii_digit()
+            && h[3].is_ascii_digit()
+    });
+    if !head || before(b, i).is_some_and(is_word) {
+        return None;
+    }
     let alnum = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
-    // Candidate ends (byte offset, characters so far) at each group boundary, longest last.
-    let mut chars = Vec::with_capacity(34);
-    let mut ends = Vec::new();
+    // Candidate ends (byte offset, characters so far) at each group boundary, longest last. At
+    // most 34 characters in groups of four: 9 groups, no allocation.
+    let (mut chars, mut n_chars) = ([0u8; 34], 0);
+    let (mut ends, mut n_ends) = ([(0usize, 0usize); 9], 0);
     let mut j = i;
     loop {
         let g = j;
-        while j < b.len() && alnum(b[j]) && chars.len() < 34 {
-            chars.push(b[j]);
+        while j < b.len() && alnum(b[j]) && n_chars < 34 {
+            chars[n_chars] = b[j];
+            n_chars += 1;
             j += 1;
         }
         let len = j - g;
-        ends.push((j, chars.len()));
+        ends[n_ends] = (j, n_chars);
+        n_ends += 1;
         let spaced = b.get(j) == Some(&b' ') && b.get(j + 1).copied().is_some_and(alnum);
         // A grouped IBAN has groups of exactly four, but the last.
-        if !spaced || len != 4 || chars.len() >= 34 {
+        if !spaced || len != 4 || n_chars >= 34 || n_ends == ends.len() {
             break;
         }
         j += 1;
     }
     let want = IBAN_LEN.iter().find(|(cc, _)| cc[..] == b[i..i + 2]).map(|(_, n)| *n);
-    ends.iter().rev().find_map(|&(end, n)| {
+    ends[..n_ends].iter().rev().find_map(|&(end, n)| {
         let len_ok = want.map_or((15..=34).contains(&n), |w| w == n);
         (len_ok && right_ok(b, end) && mod97(&chars[..n])).then_some(end)
     })
@@ -211,33 +231,38 @@ fn mod97(s: &[u8]) -> bool {
     r == 1
 }
 
-/// US SSNs `AAA-GG-SSSS`: area not 000, 666 or 9xx; group not 00; serial not 0000.
+/// US SSNs `AAA-GG-SSSS`: area not 000, 666 or 9xx; group not 00; serial not 0000. (The
+/// standalone form of [`ssn_at`], for tests.)
+#[cfg(test)]
 pub fn ssns(b: &[u8], out: &mut Vec<Span>) {
-    let shape = |s: &[u8]| {
-        s.len() == 11
-            && s.iter()
-                .enumerate()
-                .all(|(k, c)| if k == 3 || k == 6 { *c == b'-' } else { c.is_ascii_digit() })
-    };
-    // Candidates are found by their first dash, three bytes in: dashes are rare in prose.
-    let mut from = 3;
-    while let Some(off) = b.get(from..).and_then(|r| r.iter().position(|c| *c == b'-')) {
-        let i = from + off - 3;
-        from += off + 1;
-        let Some(s) = b.get(i..i + 11) else { break };
-        if !shape(s) || !start_ok(b, i) || !end_ok(b, i + 11) {
-            continue;
-        }
-        let valid = &s[..3] != b"000"
-            && &s[..3] != b"666"
-            && s[0] != b'9'
-            && &s[4..6] != b"00"
-            && &s[7..] != b"0000";
-        if valid {
-            out.push(Span { start: i, end: i + 11, kind: Kind::Ssn });
-            from = i + 11;
+    let mut i = 0;
+    while i < b.len() {
+        match ssn_at(b, i) {
+            Some(end) => {
+                out.push(Span { start: i, end, kind: Kind::Ssn });
+                i = end;
+            }
+            None => i += 1,
         }
     }
+}
+
+/// The end of the SSN that starts at `i` (a digit at a word start), if one does.
+pub fn ssn_at(b: &[u8], i: usize) -> Option<usize> {
+    let s = b.get(i..i + 11)?;
+    let shape = s
+        .iter()
+        .enumerate()
+        .all(|(k, c)| if k == 3 || k == 6 { *c == b'-' } else { c.is_ascii_digit() });
+    if !shape || !start_ok(b, i) || !end_ok(b, i + 11) {
+        return None;
+    }
+    let valid = &s[..3] != b"000"
+        && &s[..3] != b"666"
+        && s[0] != b'9'
+        && &s[4..6] != b"00"
+        && &s[7..] != b"0000";
+    valid.then_some(i + 11)
 }
 
 #[cfg(test)]

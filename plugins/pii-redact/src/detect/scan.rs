@@ -1,0 +1,331 @@
+//! The single pass over a text that drives every built-in detector and word list: a table of
+//! first-byte classes says which detectors can start at a byte, and runs of word bytes are
+//! skipped after their first byte (every detector that starts at a letter or digit needs a word
+//! start). Each detector keeps its own cursor, so it tries exactly the positions its standalone
+//! loop (kept for the tests) would: the results are the same, byte for byte.
+
+use super::{Detectors, Kind, Span, contact, is_word, net, numbers, secrets};
+
+/// Class bits of a byte: which detectors may start there.
+const DIGIT: u16 = 1 << 0;
+/// `a-f`, `A-F`: IPv6 groups.
+const HEX: u16 = 1 << 1;
+/// `A-Z`: IBAN country codes.
+const UPPER: u16 = 1 << 2;
+/// `s`, `A`, `g`, `x`, `e` (token prefixes and JWTs) and `-` (PEM blocks).
+const SECRET: u16 = 1 << 3;
+const AT: u16 = 1 << 4;
+/// `+` and `(`: phones.
+const PHONE: u16 = 1 << 5;
+const COLON: u16 = 1 << 6;
+/// Set per scan: an entry of the names list starts with this byte.
+const NAME: u16 = 1 << 7;
+/// Set per scan: an entry of the deny-words list starts with this byte.
+const DENY: u16 = 1 << 8;
+
+/// The built-in classes (read-only: it lives in the data segment).
+const CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut k = 0;
+        if c.is_ascii_digit() {
+            k |= DIGIT;
+        }
+        if matches!(c, b'a'..=b'f' | b'A'..=b'F') {
+            k |= HEX;
+        }
+        if c.is_ascii_uppercase() {
+            k |= UPPER;
+        }
+        if matches!(c, b's' | b'A' | b'g' | b'x' | b'e' | b'-') {
+            k |= SECRET;
+        }
+        if c == b'@' {
+            k |= AT;
+        }
+        if matches!(c, b'+' | b'(') {
+            k |= PHONE;
+        }
+        if c == b':' {
+            k |= COLON;
+        }
+        t[i] = k;
+        i += 1;
+    }
+    t
+};
+
+/// Where each detector's search goes on: it is not tried before its cursor.
+#[derive(Default)]
+struct Cursors {
+    secret: usize,
+    card: usize,
+    iban: usize,
+    ssn: usize,
+    email: usize,
+    ip: usize,
+    phone: usize,
+    deny: usize,
+    name: usize,
+}
+
+/// Every hit of the enabled built-in detectors and of both word lists in `b`, unresolved.
+pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
+    let on = |k: Kind| d.enabled.contains(&k);
+    let mut mask = 0;
+    for (bits, kind) in [
+        (SECRET, Kind::Secret),
+        (DIGIT, Kind::Card),
+        (DIGIT, Kind::Ssn),
+        (DIGIT | PHONE, Kind::Phone),
+        (DIGIT | HEX | COLON, Kind::Ip),
+        (UPPER, Kind::Iban),
+        (AT, Kind::Email),
+    ] {
+        if on(kind) {
+            mask |= bits;
+        }
+    }
+    let names = on(Kind::Name) && !d.names.is_empty();
+    let deny = !d.deny.is_empty();
+    let mut class = [0u16; 256];
+    for (c, k) in class.iter_mut().enumerate() {
+        let byte = c as u8;
+        *k = CLASS[c] & mask;
+        if names && d.names.starts_with(byte) {
+            *k |= NAME;
+        }
+        if deny && d.deny.starts_with(byte) {
+            *k |= DENY;
+        }
+    }
+    let mut s = Scan { d, b, hits, cur: Cursors::default(), on: Enabled::new(&on) };
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let k = class[usize::from(c)];
+        if k != 0 {
+            s.at(i, k);
+        }
+        i += 1;
+        if is_word(c) {
+            // The rest of the word: nothing starts inside one.
+            while i < b.len() && is_word(b[i]) {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Which of the detectors that share a class bit are on.
+struct Enabled {
+    card: bool,
+    ssn: bool,
+    phone: bool,
+    ip: bool,
+}
+
+impl Enabled {
+    fn new(on: &impl Fn(Kind) -> bool) -> Self {
+        Self { card: on(Kind::Card), ssn: on(Kind::Ssn), phone: on(Kind::Phone), ip: on(Kind::Ip) }
+    }
+}
+
+/// One pass in progress.
+struct Scan<'a> {
+    d: &'a Detectors,
+    b: &'a [u8],
+    hits: &'a mut Vec<Span>,
+    cur: Cursors,
+    on: Enabled,
+}
+
+impl Scan<'_> {
+    /// Try the detectors of class `k` at `i`: a word start, or a non-word byte.
+    fn at(&mut self, i: usize, k: u16) {
+        let b = self.b;
+        if k & SECRET != 0 && i >= self.cur.secret {
+            self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
+        }
+        if k & DIGIT != 0 {
+            if self.on.card && i >= self.cur.card {
+                self.cur.card = self.step(i, numbers::card_at(b, i), Kind::Card);
+            }
+            if self.on.ssn && i >= self.cur.ssn {
+                self.cur.ssn = self.push(i, numbers::ssn_at(b, i), i + 1, Kind::Ssn);
+            }
+        }
+        if k & UPPER != 0 && i >= self.cur.iban {
+            self.cur.iban = self.push(i, numbers::iban_at(b, i), i + 1, Kind::Iban);
+        }
+        if k & AT != 0 && i >= self.cur.email {
+            self.cur.email = match contact::email_at(b, i) {
+                Some((start, end)) => {
+                    self.hits.push(Span { start, end, kind: Kind::Email });
+                    end
+                }
+                None => i + 1,
+            };
+        }
+        if k & (DIGIT | HEX | COLON) != 0 && self.on.ip && i >= self.cur.ip {
+            self.cur.ip = self.step(i, net::ip_step(b, i), Kind::Ip);
+        }
+        if k & (DIGIT | PHONE) != 0 && self.on.phone && i >= self.cur.phone {
+            self.cur.phone = self.step(i, contact::phone_step(b, i), Kind::Phone);
+        }
+        if k & DENY != 0 && i >= self.cur.deny {
+            let end = self.d.deny.at(b, i);
+            self.cur.deny = self.push(i, end, i + 1, Kind::Custom(0));
+        }
+        if k & NAME != 0 && i >= self.cur.name {
+            let end = self.d.names.at(b, i);
+            self.cur.name = self.push(i, end, i + 1, Kind::Name);
+        }
+    }
+
+    /// Record a hit `i..end` if there is one; the next cursor (`end`, or `miss`).
+    fn push(&mut self, i: usize, end: Option<usize>, miss: usize, kind: Kind) -> usize {
+        match end {
+            Some(end) => {
+                self.hits.push(Span { start: i, end, kind });
+                end
+            }
+            None => miss,
+        }
+    }
+
+    /// [`Self::push`] for detectors that say where to go on after a miss.
+    fn step(&mut self, i: usize, r: Result<usize, usize>, kind: Kind) -> usize {
+        match r {
+            Ok(end) => self.push(i, Some(end), end, kind),
+            Err(next) => next,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{WordList, contact, net, numbers, secrets};
+    use super::*;
+
+    /// Every hit of the standalone loops, one detector at a time.
+    fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
+        let b = text.as_bytes();
+        let mut v = Vec::new();
+        secrets::find(b, &mut v);
+        numbers::cards(b, &mut v);
+        numbers::ibans(b, &mut v);
+        numbers::ssns(b, &mut v);
+        contact::emails(b, &mut v);
+        net::find(b, &mut v);
+        contact::phones(b, &mut v);
+        d.deny.find(text, Kind::Custom(0), &mut v);
+        d.names.find(text, Kind::Name, &mut v);
+        v
+    }
+
+    fn key(s: &Span) -> (usize, usize, Kind) {
+        (s.start, s.end, s.kind)
+    }
+
+    #[test]
+    fn one_pass_finds_what_each_loop_finds() {
+        let pieces = [
+            "jane@example.com",
+            "a.b@c.io",
+            "@",
+            "x@y",
+            "+44 20 7946 0958",
+            "(555) 123-4567",
+            "555-123-4567",
+            "4111 1111 1111 1111",
+            "4111111111111111",
+            "12",
+            "1.2.3.4",
+            "192.168.1.20",
+            "fe80::1",
+            "::ffff:192.0.2.1",
+            "2001:db8::",
+            "DE89 3704 0044 0532 0130 00",
+            "GB82 WEST 1234 5698 7654 32",
+            "123-45-6789",
+            "sk-abcdefghij0123456789XYZ",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0",
+            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+            "Jane Doe",
+            "jane",
+            "#deny",
+            "deny",
+            "Zoë",
+            "é",
+            " ",
+            " ",
+            "  ",
+            "\n",
+            ".",
+            ",",
+            "-",
+            "+",
+            "(",
+            ")",
+            ":",
+            "::",
+            "/",
+            "$",
+            "_",
+            "tel:",
+            "ip:",
+            "abc",
+            "deadbeef",
+            "x",
+            "e",
+            "s",
+            "A",
+            "g",
+            "0",
+            "5",
+            "9",
+            "00",
+            "020",
+            "7946",
+            "0958",
+            "ORD-",
+            "v",
+            "EMP-123456",
+            "<",
+            "'",
+            "\"",
+            "ab12",
+        ];
+        let d = Detectors {
+            enabled: Kind::BUILT_IN.iter().map(|(k, _)| *k).collect(),
+            names: WordList::new(&["Jane Doe".into(), "jane".into(), "Zoë".into()]),
+            deny: WordList::new(&["#deny".into(), "deny".into(), "-x".into(), "é".into()]),
+            custom_labels: vec!["custom".into()],
+            ..Detectors::default()
+        };
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..12 {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let mut fast = Vec::new();
+            all(&d, text.as_bytes(), &mut fast);
+            let mut slow = standalone(&d, &text);
+            fast.sort_by_key(key);
+            slow.sort_by_key(key);
+            assert_eq!(fast, slow, "{text:?}");
+            checked += fast.len();
+        }
+        assert!(checked > 10_000, "the texts hold entities: {checked}");
+    }
+}
