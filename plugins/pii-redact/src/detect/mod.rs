@@ -7,6 +7,7 @@ mod net;
 mod numbers;
 mod scan;
 mod secrets;
+mod swar;
 mod words;
 
 pub use words::{Custom, WordList};
@@ -234,7 +235,10 @@ mod speed {
     fn time_each_detector() {
         let para = "Hello, please call (555) 123-4567 or mail jane@example.com about order 12345, \
                     version 1.2.3 on 2024-01-15; the key sk-abcdefghij0123456789XYZ is old. ";
-        let text = para.repeat(64 * 1024 / para.len());
+        let text = match std::env::var("PII_TEXT") {
+            Ok(path) => std::fs::read_to_string(path).unwrap(),
+            Err(_) => para.repeat(64 * 1024 / para.len()),
+        };
         let names: Vec<String> =
             ["Jane Doe", "John Smith", "Maria Garcia", "Wei Zhang"].map(String::from).into();
         let mut d = Detectors {
