@@ -3,9 +3,12 @@
 //! non-overlapping list of spans.
 
 mod contact;
+mod iban;
 mod net;
 mod numbers;
 mod scan;
+#[cfg(test)]
+mod scan_tests;
 mod secrets;
 mod swar;
 mod words;
