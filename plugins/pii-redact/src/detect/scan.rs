@@ -73,40 +73,47 @@ struct Cursors {
 
 /// Every hit of the enabled built-in detectors and of both word lists in `b`, unresolved.
 pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
-    let on = |k: Kind| d.enabled.contains(&k);
-    let mut mask = 0;
-    for (bits, kind) in [
-        (SECRET, Kind::Secret),
-        (DIGIT, Kind::Card),
-        (DIGIT, Kind::Ssn),
-        (DIGIT | PHONE, Kind::Phone),
-        (DIGIT | HEX | COLON, Kind::Ip),
-        (UPPER, Kind::Iban),
-        (AT, Kind::Email),
-    ] {
-        if on(kind) {
-            mask |= bits;
+    // One look at the enabled kinds: which class bits matter, and which detectors are on.
+    let (mut mask, mut on, mut names) = (0, Enabled::default(), false);
+    for k in &d.enabled {
+        match k {
+            Kind::Secret => mask |= SECRET,
+            Kind::Card => (mask, on.card) = (mask | DIGIT, true),
+            Kind::Ssn => (mask, on.ssn) = (mask | DIGIT, true),
+            Kind::Phone => (mask, on.phone) = (mask | DIGIT | PHONE, true),
+            Kind::Ip => (mask, on.ip) = (mask | DIGIT | HEX | COLON, true),
+            Kind::Iban => mask |= UPPER,
+            Kind::Email => mask |= AT,
+            Kind::Name => names = !d.names.is_empty(),
+            Kind::Custom(_) => {}
         }
     }
-    let names = on(Kind::Name) && !d.names.is_empty();
     let deny = !d.deny.is_empty();
-    let mut class = [0u16; 256];
-    for (c, k) in class.iter_mut().enumerate() {
-        let byte = c as u8;
-        *k = CLASS[c] & mask;
-        if names && d.names.starts_with(byte) {
-            *k |= NAME;
+    // With word lists, a table of this scan's classes; without, the built-in table will do.
+    let table = (names || deny).then(|| {
+        let mut t = [0u16; 256];
+        for (c, k) in t.iter_mut().enumerate() {
+            let byte = c as u8;
+            *k = CLASS[c] & mask;
+            if names && d.names.starts_with(byte) {
+                *k |= NAME;
+            }
+            if deny && d.deny.starts_with(byte) {
+                *k |= DENY;
+            }
         }
-        if deny && d.deny.starts_with(byte) {
-            *k |= DENY;
-        }
-    }
-    let mut s = Scan { d, b, hits, cur: Cursors::default(), on: Enabled::new(&on) };
+        t
+    });
+    let class = |c: u8| match &table {
+        Some(t) => t[usize::from(c)],
+        None => CLASS[usize::from(c)] & mask,
+    };
+    let mut s = Scan { d, b, hits, cur: Cursors::default(), on };
     // Eight bytes at a time: the positions to look at are word starts and non-word bytes whose
     // class may be set. Without word lists the classes are known here, so the mask is exact;
     // with them, any word start and any non-word byte but a space (no entry starts with one:
     // entries are trimmed).
-    let exact = !names && !deny;
+    let exact = table.is_none();
     let mut prev_word = 0;
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8) {
@@ -123,7 +130,7 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
         while look != 0 {
             let p = i + (look.trailing_zeros() / 8) as usize;
             look &= look - 1;
-            let k = class[usize::from(b[p])];
+            let k = class(b[p]);
             if k != 0 {
                 s.at(p, k);
             }
@@ -134,7 +141,7 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
     let mut prev_word = prev_word != 0;
     for (p, &c) in b.iter().enumerate().skip(i) {
         let word = is_word(c);
-        let k = class[usize::from(c)];
+        let k = class(c);
         if k != 0 && !(word && prev_word) {
             s.at(p, k);
         }
@@ -143,17 +150,12 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
 }
 
 /// Which of the detectors that share a class bit are on.
+#[derive(Default)]
 struct Enabled {
     card: bool,
     ssn: bool,
     phone: bool,
     ip: bool,
-}
-
-impl Enabled {
-    fn new(on: &impl Fn(Kind) -> bool) -> Self {
-        Self { card: on(Kind::Card), ssn: on(Kind::Ssn), phone: on(Kind::Phone), ip: on(Kind::Ip) }
-    }
 }
 
 /// Whether the two bytes can begin a secret: `sk-`, `AKIA`/`ASIA`, `gh..`, `github_pat_`, `xox.`, `eyJ`, `-----`.
@@ -173,6 +175,11 @@ fn second_ok(first: u8, second: u8) -> bool {
 /// digits (IPv6), or a `.` after up to three digits (IPv4). A `:` is always tried (the search
 /// after one skips the next word).
 fn ip_shape(b: &[u8], i: usize) -> bool {
+    // Most words fail at the second byte.
+    let next = b.get(i + 1).copied().unwrap_or(0);
+    if b[i] != b':' && !(next.is_ascii_hexdigit() || matches!(next, b':' | b'.')) {
+        return false;
+    }
     let rest = &b[i..];
     let hex = rest.iter().take(5).take_while(|c| c.is_ascii_hexdigit()).count();
     let digits = rest.iter().take(4).take_while(|c| c.is_ascii_digit()).count();
