@@ -9,10 +9,9 @@ use std::collections::{HashMap, HashSet};
 pub struct Vault {
     /// placeholder -> original value
     originals: HashMap<String, String>,
-    /// (label, value) -> placeholder, so the same value gets the same placeholder.
-    issued: HashMap<(String, String), String>,
-    /// label -> last number used
-    numbers: HashMap<String, usize>,
+    /// label -> the placeholders of that type, so the same value gets the same placeholder.
+    /// Keyed by label first, so a lookup needs no allocation.
+    issued: HashMap<String, Issued>,
     /// The longest placeholder, in bytes: bounds how much a stream holds back.
     longest: usize,
     /// Placeholder-shaped text the request already held (`<EMAIL_1>` typed by the user): never
@@ -20,25 +19,37 @@ pub struct Vault {
     taken: HashSet<String>,
 }
 
+/// The placeholders of one type.
+#[derive(Debug, Default)]
+struct Issued {
+    /// The last number used.
+    number: usize,
+    /// value -> placeholder
+    by_value: HashMap<String, String>,
+}
+
 impl Vault {
     /// The placeholder for `value` of type `label` (lower-case), issuing one when new.
     pub fn placeholder(&mut self, label: &str, value: &str) -> String {
-        let key = (label.to_string(), value.to_string());
-        if let Some(p) = self.issued.get(&key) {
+        if let Some(p) = self.issued.get(label).and_then(|t| t.by_value.get(value)) {
             return p.clone();
         }
-        let n = self.numbers.entry(label.to_string()).or_insert(0);
+        let Vault { issued, taken, .. } = self;
+        let of_type = match issued.get_mut(label) {
+            Some(t) => t,
+            None => issued.entry(label.to_string()).or_default(),
+        };
         let upper = label.to_ascii_uppercase();
         let p = loop {
-            *n += 1;
-            let p = format!("<{upper}_{n}>");
-            if !self.taken.contains(&p) {
+            of_type.number += 1;
+            let p = format!("<{upper}_{}>", of_type.number);
+            if !taken.contains(&p) {
                 break p;
             }
         };
+        of_type.by_value.insert(value.to_string(), p.clone());
         self.longest = self.longest.max(p.len());
         self.originals.insert(p.clone(), value.to_string());
-        self.issued.insert(key, p.clone());
         p
     }
 

@@ -1,6 +1,8 @@
 //! Email addresses and phone numbers.
 
-use super::{Kind, Span, before, is_word, right_ok};
+#[cfg(test)]
+use super::{Kind, Span};
+use super::{before, is_word, right_ok};
 
 fn local_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
@@ -11,42 +13,54 @@ fn domain_byte(c: u8) -> bool {
 }
 
 /// `local@domain.tld`: a local part of letters, digits and `._%+-`, a domain of dot-separated
-/// labels (letters, digits, inner `-`) ending in an alphabetic TLD of 2+ letters.
+/// labels (letters, digits, inner `-`) ending in an alphabetic TLD of 2+ letters. (The
+/// standalone form of [`email_at`], for tests.)
+#[cfg(test)]
 pub fn emails(b: &[u8], out: &mut Vec<Span>) {
     let mut from = 0;
     while let Some(off) = b.get(from..).and_then(|r| r.iter().position(|&c| c == b'@')) {
         let at = from + off;
         from = at + 1;
-        let mut start = at;
-        while start > 0 && local_byte(b[start - 1]) {
-            start -= 1;
+        if let Some((start, end)) = email_at(b, at) {
+            out.push(Span { start, end, kind: Kind::Email });
+            from = end;
         }
-        while start < at && matches!(b[start], b'.' | b'-' | b'+') {
-            start += 1;
-        }
-        let mut end = at + 1;
-        while end < b.len() && domain_byte(b[end]) {
-            end += 1;
-        }
-        while end > at + 1 && matches!(b[end - 1], b'.' | b'-') {
-            end -= 1;
-        }
-        if start == at || !domain_ok(&b[at + 1..end]) || before(b, start).is_some_and(|c| c >= 0x80)
-        {
-            continue;
-        }
-        out.push(Span { start, end, kind: Kind::Email });
-        from = end;
     }
 }
 
+/// The address around the `@` at `at`, if there is one: (start, end).
+pub fn email_at(b: &[u8], at: usize) -> Option<(usize, usize)> {
+    let mut start = at;
+    while start > 0 && local_byte(b[start - 1]) {
+        start -= 1;
+    }
+    while start < at && matches!(b[start], b'.' | b'-' | b'+') {
+        start += 1;
+    }
+    let mut end = at + 1;
+    while end < b.len() && domain_byte(b[end]) {
+        end += 1;
+    }
+    while end > at + 1 && matches!(b[end - 1], b'.' | b'-') {
+        end -= 1;
+    }
+    let ok =
+        start < at && domain_ok(b.get(at + 1..end)?) && before(b, start).is_none_or(|c| c < 0x80);
+    ok.then_some((start, end))
+}
+
+/// Two or more non-empty labels without edge dashes, the last (the TLD) 2+ letters.
 fn domain_ok(d: &[u8]) -> bool {
-    let labels: Vec<&[u8]> = d.split(|&c| c == b'.').collect();
-    let tld = labels.last().copied().unwrap_or_default();
-    labels.len() >= 2
-        && labels.iter().all(|l| !l.is_empty() && l[0] != b'-' && l[l.len() - 1] != b'-')
-        && tld.len() >= 2
-        && tld.iter().all(u8::is_ascii_alphabetic)
+    let mut labels = 0;
+    let mut tld: &[u8] = &[];
+    for l in d.split(|&c| c == b'.') {
+        if l.is_empty() || l[0] == b'-' || l[l.len() - 1] == b'-' {
+            return false;
+        }
+        labels += 1;
+        tld = l;
+    }
+    labels >= 2 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)
 }
 
 /// Phone numbers. International: `+` and 8 to 15 digits in groups separated by single spaces,
@@ -55,35 +69,45 @@ fn domain_ok(d: &[u8]) -> bool {
 /// `555.123.4567`, `1-800-555-1234`), or 10-11 digits after a trunk `0` in groups of 2+
 /// (`020 7946 0958`, `01 23 45 67 89`). Bare digit runs, dates
 /// and dotted quads are not phones.
+#[cfg(test)]
 pub fn phones(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        let starts = (c == b'+' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-            || (c == b'(' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-            || c.is_ascii_digit();
-        if !starts || !start_ok(b, i) {
-            i += 1;
-            continue;
-        }
-        match phone_at(b, i) {
-            Some(end) => {
+        i = match phone_step(b, i) {
+            Ok(end) => {
                 out.push(Span { start: i, end, kind: Kind::Phone });
-                i = end;
+                end
             }
-            // `(` or `+` that starts no phone: the digits after it may still.
-            None if !c.is_ascii_digit() => i += 1,
-            None => {
-                // Skip the rest of this number-like run so its middle is not tried as a start.
-                i += 1;
-                while i < b.len()
-                    && (b[i].is_ascii_digit()
-                        || (matches!(b[i], b' ' | b'-' | b'.' | b'(' | b')')
-                            && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
-                {
-                    i += 1;
-                }
+            Err(next) => next,
+        };
+    }
+}
+
+/// The phone that starts at `i` (a digit, or `+` or `(` before one): `Ok(end)`, or
+/// `Err(where the search goes on)`.
+pub fn phone_step(b: &[u8], i: usize) -> Result<usize, usize> {
+    let c = b[i];
+    let starts = (c == b'+' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        || (c == b'(' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        || c.is_ascii_digit();
+    if !starts || !start_ok(b, i) {
+        return Err(i + 1);
+    }
+    match phone_at(b, i) {
+        Some(end) => Ok(end),
+        // `(` or `+` that starts no phone: the digits after it may still.
+        None if !c.is_ascii_digit() => Err(i + 1),
+        None => {
+            // Skip the rest of this number-like run so its middle is not tried as a start.
+            let mut j = i + 1;
+            while j < b.len()
+                && (b[j].is_ascii_digit()
+                    || (matches!(b[j], b' ' | b'-' | b'.' | b'(' | b')')
+                        && b.get(j + 1).is_some_and(u8::is_ascii_digit)))
+            {
+                j += 1;
             }
+            Err(j)
         }
     }
 }

@@ -1,28 +1,63 @@
 //! IP addresses: dotted-quad IPv4 with octets 0..=255, and IPv6 (full, `::`-compressed, with an
 //! embedded IPv4 tail), validated by parsing.
 
-use super::{Kind, Span, before, is_word, right_ok};
+#[cfg(test)]
+use super::{Kind, Span};
+use super::{before, is_word, right_ok};
 
-/// Every IPv4 and IPv6 address in `b`.
+/// Every IPv4 and IPv6 address in `b` (the standalone form of [`ip_step`], for tests).
+#[cfg(test)]
 pub fn find(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        if !(c.is_ascii_hexdigit() || c == b':') || !fresh(b, i) {
+        if !(c.is_ascii_hexdigit() || c == b':') {
             i += 1;
             continue;
         }
-        if let Some(end) = ipv6_at(b, i).or_else(|| ipv4_at(b, i)) {
-            out.push(Span { start: i, end, kind: Kind::Ip });
-            i = end;
-        } else {
-            // No address starts inside the rest of this word.
-            i += 1;
-            while i < b.len() && is_word(b[i]) {
-                i += 1;
+        i = match ip_step(b, i) {
+            Ok(end) => {
+                out.push(Span { start: i, end, kind: Kind::Ip });
+                end
             }
-        }
+            Err(next) => next,
+        };
     }
+}
+
+/// The address that starts at `i` (a hex digit or `:`): `Ok(end)`, or `Err(where the search
+/// goes on)`.
+pub fn ip_step(b: &[u8], i: usize) -> Result<usize, usize> {
+    if !fresh(b, i) {
+        return Err(i + 1);
+    }
+    // An IPv6 address needs a `:` after its first group (or first), an IPv4 one a `.` after its
+    // first octet: most words and numbers end here.
+    let hex =
+        b.get(i..).map_or(0, |r| r.iter().take(5).take_while(|c| c.is_ascii_hexdigit()).count());
+    let digits =
+        b.get(i..).map_or(0, |r| r.iter().take(4).take_while(|c| c.is_ascii_digit()).count());
+    if b.get(i + hex) != Some(&b':') && b.get(i + digits) != Some(&b'.') {
+        return Err(skip(b, i));
+    }
+    if let Some(end) = ipv6_at(b, i).or_else(|| ipv4_at(b, i)) {
+        return Ok(end);
+    }
+    Err(skip(b, i))
+}
+
+/// Where the search goes on after no address started at `i`: after a `:`, past the word that
+/// follows; else at `i + 1` (no address starts inside a word: `fresh` says no there).
+fn skip(b: &[u8], i: usize) -> usize {
+    if b[i] == b':' { word_end(b, i + 1) } else { i + 1 }
+}
+
+/// The first non-word byte at or after `j`.
+fn word_end(b: &[u8], mut j: usize) -> usize {
+    while j < b.len() && is_word(b[j]) {
+        j += 1;
+    }
+    j
 }
 
 /// Whether an address may start at `i`: not inside a word, a dotted number or an IPv6 address.

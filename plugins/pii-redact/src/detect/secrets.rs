@@ -1,7 +1,9 @@
 //! Secrets: OpenAI keys, AWS access key ids, GitHub and Slack tokens, PEM private key blocks and
 //! JWTs. Each is recognised by its prefix and the shape of what follows.
 
-use super::{Kind, Span, left_ok, right_ok};
+#[cfg(test)]
+use super::{Kind, Span};
+use super::{left_ok, right_ok};
 
 fn token_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
@@ -48,23 +50,29 @@ fn b64url(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
 }
 
-/// Every secret in `b`.
+/// Every secret in `b` (the standalone form of [`at`], for tests).
+#[cfg(test)]
 pub fn find(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
-        let end = match b[i] {
-            b's' | b'A' | b'g' | b'x' => token_at(b, i),
-            b'-' => pem_at(b, i),
-            b'e' => jwt_at(b, i),
-            _ => None,
-        };
-        match end {
+        match at(b, i) {
             Some(end) => {
                 out.push(Span { start: i, end, kind: Kind::Secret });
                 i = end;
             }
             None => i += 1,
         }
+    }
+}
+
+/// The end of the secret that starts at `i`, if one does. Only `s`, `A`, `g`, `x`, `e` (at a
+/// word start) and `-` can start one; the scanner calls this at those bytes alone.
+pub fn at(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b's' | b'A' | b'g' | b'x' => token_at(b, i),
+        b'-' => pem_at(b, i),
+        b'e' => jwt_at(b, i),
+        _ => None,
     }
 }
 

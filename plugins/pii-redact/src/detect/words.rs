@@ -1,7 +1,7 @@
 //! Configured lists: person names and deny-words (ASCII case-insensitive, whole words), and custom
 //! patterns (regular expressions, compiled by `regex-lite` only when some are configured).
 
-use super::{Kind, Span, is_word, right_ok};
+use super::{Kind, Span, left_ok, right_ok};
 
 /// Words or phrases to find as whole words, ignoring ASCII case.
 #[derive(Debug)]
@@ -36,29 +36,41 @@ impl WordList {
         Self { words, first }
     }
 
-    /// Push a span of `kind` for every whole-word occurrence.
+    /// Push a span of `kind` for every whole-word occurrence (the standalone form of [`at`],
+    /// for tests).
+    ///
+    /// [`at`]: Self::at
+    #[cfg(test)]
     pub fn find(&self, text: &str, kind: Kind, out: &mut Vec<Span>) {
-        if self.words.is_empty() {
-            return;
-        }
         let b = text.as_bytes();
-        // One pass with the previous byte's word-ness carried along: two table lookups per byte.
-        let mut prev_word = false;
         let mut i = 0;
         while i < b.len() {
-            let c = b[i];
-            if !prev_word
-                && self.first[usize::from(c)]
-                && let Some(end) = self.longest_at(b, i)
-            {
-                out.push(Span { start: i, end, kind });
-                i = end;
-                prev_word = is_word(b[end - 1]);
-                continue;
+            match self.at(b, i) {
+                Some(end) => {
+                    out.push(Span { start: i, end, kind });
+                    i = end;
+                }
+                None => i += 1,
             }
-            prev_word = is_word(c);
-            i += 1;
         }
+    }
+
+    /// Whether the list has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Whether some entry starts with byte `c` (either case): the scanner's first-byte filter.
+    pub fn starts_with(&self, c: u8) -> bool {
+        self.first[usize::from(c)]
+    }
+
+    /// The end of the longest entry at `i`, as a whole word (not after a word byte).
+    pub fn at(&self, b: &[u8], i: usize) -> Option<usize> {
+        if !self.starts_with(*b.get(i)?) || !left_ok(b, i) {
+            return None;
+        }
+        self.longest_at(b, i)
     }
 
     /// The end of the longest entry that matches at `i` as a whole word.

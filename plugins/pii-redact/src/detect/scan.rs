@@ -1,0 +1,277 @@
+//! The single pass over a text that drives every built-in detector and word list: a table of
+//! first-byte classes says which detectors can start at a byte, and runs of word bytes are
+//! skipped after their first byte (every detector that starts at a letter or digit needs a word
+//! start). Each detector keeps its own cursor, so it tries exactly the positions its standalone
+//! loop (kept for the tests) would: the results are the same, byte for byte.
+
+use super::{Detectors, Kind, Span, contact, iban, is_word, net, numbers, secrets, swar};
+
+/// Class bits of a byte: which detectors may start there.
+const DIGIT: u16 = 1 << 0;
+/// `a-f`, `A-F`: IPv6 groups.
+const HEX: u16 = 1 << 1;
+/// `A-Z`: IBAN country codes.
+const UPPER: u16 = 1 << 2;
+/// `s`, `A`, `g`, `x`, `e` (token prefixes and JWTs) and `-` (PEM blocks).
+const SECRET: u16 = 1 << 3;
+const AT: u16 = 1 << 4;
+/// `+` and `(`: phones.
+const PHONE: u16 = 1 << 5;
+const COLON: u16 = 1 << 6;
+/// Set per scan: an entry of the names list starts with this byte.
+const NAME: u16 = 1 << 7;
+/// Set per scan: an entry of the deny-words list starts with this byte.
+const DENY: u16 = 1 << 8;
+
+/// The built-in classes (read-only: it lives in the data segment).
+pub(super) const CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut k = 0;
+        if c.is_ascii_digit() {
+            k |= DIGIT;
+        }
+        if matches!(c, b'a'..=b'f' | b'A'..=b'F') {
+            k |= HEX;
+        }
+        if c.is_ascii_uppercase() {
+            k |= UPPER;
+        }
+        if matches!(c, b's' | b'A' | b'g' | b'x' | b'e' | b'-') {
+            k |= SECRET;
+        }
+        if c == b'@' {
+            k |= AT;
+        }
+        if matches!(c, b'+' | b'(') {
+            k |= PHONE;
+        }
+        if c == b':' {
+            k |= COLON;
+        }
+        t[i] = k;
+        i += 1;
+    }
+    t
+};
+
+/// Where each detector's search goes on: it is not tried before its cursor.
+#[derive(Default)]
+struct Cursors {
+    secret: usize,
+    card: usize,
+    iban: usize,
+    ssn: usize,
+    email: usize,
+    ip: usize,
+    phone: usize,
+    deny: usize,
+    name: usize,
+}
+
+/// Every hit of the enabled built-in detectors and of both word lists in `b`, unresolved.
+pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
+    // One look at the enabled kinds: which class bits matter, and which detectors are on.
+    let (mut mask, mut on, mut names) = (0, Enabled::default(), false);
+    for k in &d.enabled {
+        match k {
+            Kind::Secret => mask |= SECRET,
+            Kind::Card => (mask, on.card) = (mask | DIGIT, true),
+            Kind::Ssn => (mask, on.ssn) = (mask | DIGIT, true),
+            Kind::Phone => (mask, on.phone) = (mask | DIGIT | PHONE, true),
+            Kind::Ip => (mask, on.ip) = (mask | DIGIT | HEX | COLON, true),
+            Kind::Iban => mask |= UPPER,
+            Kind::Email => mask |= AT,
+            Kind::Name => names = !d.names.is_empty(),
+            Kind::Custom(_) => {}
+        }
+    }
+    let deny = !d.deny.is_empty();
+    // With word lists, a table of this scan's classes; without, the built-in table will do.
+    let table = (names || deny).then(|| {
+        let mut t = [0u16; 256];
+        for (c, k) in t.iter_mut().enumerate() {
+            let byte = c as u8;
+            *k = CLASS[c] & mask;
+            if names && d.names.starts_with(byte) {
+                *k |= NAME;
+            }
+            if deny && d.deny.starts_with(byte) {
+                *k |= DENY;
+            }
+        }
+        t
+    });
+    let class = |c: u8| match &table {
+        Some(t) => t[usize::from(c)],
+        None => CLASS[usize::from(c)] & mask,
+    };
+    let mut s = Scan { d, b, hits, cur: Cursors::default(), on };
+    // Eight bytes at a time: the positions to look at are word starts and non-word bytes whose
+    // class may be set. Without word lists the classes are known here, so the mask is exact;
+    // with them, any word start and any non-word byte but a space (no entry starts with one:
+    // entries are trimmed).
+    let exact = table.is_none();
+    let mut prev_word = 0;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        let w = swar::word(x);
+        let starts = w & !((w << 8) | prev_word);
+        let mut look = if exact {
+            (starts & swar::word_class(x)) | swar::punct_class(x)
+        } else {
+            starts | (!w & !swar::eq(x, b' ') & swar::HIGH)
+        };
+        while look != 0 {
+            let p = i + (look.trailing_zeros() / 8) as usize;
+            look &= look - 1;
+            let k = class(b[p]);
+            if k != 0 {
+                s.at(p, k);
+            }
+        }
+        prev_word = (w >> 63) << 7;
+        i += 8;
+    }
+    let mut prev_word = prev_word != 0;
+    for (p, &c) in b.iter().enumerate().skip(i) {
+        let word = is_word(c);
+        let k = class(c);
+        if k != 0 && !(word && prev_word) {
+            s.at(p, k);
+        }
+        prev_word = word;
+    }
+}
+
+/// Which of the detectors that share a class bit are on.
+#[derive(Default)]
+struct Enabled {
+    card: bool,
+    ssn: bool,
+    phone: bool,
+    ip: bool,
+}
+
+/// Whether the two bytes can begin a secret: `sk-`, `AKIA`/`ASIA`, `gh..`, `github_pat_`, `xox.`, `eyJ`, `-----`.
+fn second_ok(first: u8, second: u8) -> bool {
+    matches!(
+        (first, second),
+        (b's', b'k')
+            | (b'A', b'K' | b'S')
+            | (b'g', b'h' | b'i')
+            | (b'x', b'o')
+            | (b'e', b'y')
+            | (b'-', b'-')
+    )
+}
+
+/// Whether an address can start at `i` (a hex digit or `:`): a `:` there, or after up to four hex
+/// digits (IPv6), or a `.` after up to three digits (IPv4). A `:` is always tried (the search
+/// after one skips the next word).
+fn ip_shape(b: &[u8], i: usize) -> bool {
+    // Most words fail at the second byte.
+    let next = b.get(i + 1).copied().unwrap_or(0);
+    if b[i] != b':' && !(next.is_ascii_hexdigit() || matches!(next, b':' | b'.')) {
+        return false;
+    }
+    let rest = &b[i..];
+    let hex = rest.iter().take(5).take_while(|c| c.is_ascii_hexdigit()).count();
+    let digits = rest.iter().take(4).take_while(|c| c.is_ascii_digit()).count();
+    b[i] == b':' || rest.get(hex) == Some(&b':') || rest.get(digits) == Some(&b'.')
+}
+
+/// One pass in progress.
+struct Scan<'a> {
+    d: &'a Detectors,
+    b: &'a [u8],
+    hits: &'a mut Vec<Span>,
+    cur: Cursors,
+    on: Enabled,
+}
+
+impl Scan<'_> {
+    /// Try the detectors of class `k` at `i`: a word start, or a non-word byte.
+    fn at(&mut self, i: usize, k: u16) {
+        let b = self.b;
+        // Quick rejections before each call, where the call would find nothing and move its
+        // cursor no further than the next position this scan looks at (past the word at `i`).
+        let byte = |j: usize| b.get(j).copied().unwrap_or(0);
+        if k & SECRET != 0 && i >= self.cur.secret && second_ok(b[i], byte(i + 1)) {
+            self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
+        }
+        if k & DIGIT != 0 {
+            let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let after = byte(i + d);
+            let joined = matches!(after, b' ' | b'-') && byte(i + d + 1).is_ascii_digit();
+            // A card is one run of 13+ digits or groups joined by a space or dash.
+            if self.on.card && i >= self.cur.card && (d >= 13 || joined) {
+                self.cur.card = self.step(i, numbers::card_at(b, i), Kind::Card);
+            }
+            if self.on.ssn && i >= self.cur.ssn && d == 3 && after == b'-' {
+                self.cur.ssn = self.push(i, numbers::ssn_at(b, i), i + 1, Kind::Ssn);
+            }
+            // A phone has a second group: some separator follows the first (the search would
+            // otherwise go on right after it).
+            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')');
+            if self.on.phone && i >= self.cur.phone && sep {
+                self.cur.phone = self.step(i, contact::phone_step(b, i), Kind::Phone);
+            }
+        }
+        if k & UPPER != 0
+            && i >= self.cur.iban
+            && byte(i + 1).is_ascii_uppercase()
+            && byte(i + 2).is_ascii_digit()
+            && byte(i + 3).is_ascii_digit()
+        {
+            self.cur.iban = self.push(i, iban::iban_at(b, i), i + 1, Kind::Iban);
+        }
+        if k & AT != 0 && i >= self.cur.email {
+            self.cur.email = match contact::email_at(b, i) {
+                Some((start, end)) => {
+                    self.hits.push(Span { start, end, kind: Kind::Email });
+                    end
+                }
+                None => i + 1,
+            };
+        }
+        if k & (DIGIT | HEX | COLON) != 0 && self.on.ip && i >= self.cur.ip && ip_shape(b, i) {
+            self.cur.ip = self.step(i, net::ip_step(b, i), Kind::Ip);
+        }
+        if k & PHONE != 0 && self.on.phone && i >= self.cur.phone {
+            self.cur.phone = self.step(i, contact::phone_step(b, i), Kind::Phone);
+        }
+        if k & DENY != 0 && i >= self.cur.deny {
+            let end = self.d.deny.at(b, i);
+            self.cur.deny = self.push(i, end, i + 1, Kind::Custom(0));
+        }
+        if k & NAME != 0 && i >= self.cur.name {
+            let end = self.d.names.at(b, i);
+            self.cur.name = self.push(i, end, i + 1, Kind::Name);
+        }
+    }
+
+    /// Record a hit `i..end` if there is one; the next cursor (`end`, or `miss`).
+    fn push(&mut self, i: usize, end: Option<usize>, miss: usize, kind: Kind) -> usize {
+        match end {
+            Some(end) => {
+                self.hits.push(Span { start: i, end, kind });
+                end
+            }
+            None => miss,
+        }
+    }
+
+    /// [`Self::push`] for detectors that say where to go on after a miss.
+    fn step(&mut self, i: usize, r: Result<usize, usize>, kind: Kind) -> usize {
+        match r {
+            Ok(end) => self.push(i, Some(end), end, kind),
+            Err(next) => next,
+        }
+    }
+}
