@@ -141,14 +141,26 @@ pub(crate) fn edits(edits: &[TextEdit], texts: &[&str]) -> Check {
 /// Apply validated edits (see [`edits`]) to the texts; returns which texts changed.
 pub(crate) fn apply_edits(texts: &mut [String], edits: &[TextEdit], changed: &mut [bool]) {
     let mut sorted: Vec<&TextEdit> = edits.iter().collect();
-    // Back to front within each text, so earlier offsets stay valid.
-    sorted.sort_unstable_by_key(|e| std::cmp::Reverse((e.message, e.start)));
-    for e in sorted {
-        if let Some(text) = texts.get_mut(e.message as usize) {
-            text.replace_range(e.start as usize..e.end as usize, &e.replacement);
-            if let Some(c) = changed.get_mut(e.message as usize) {
-                *c = true;
-            }
+    sorted.sort_unstable_by_key(|e| (e.message, e.start));
+    // One pass per edited text: copy the unedited runs and the replacements into a new string,
+    // rather than shifting the rest of the text once per edit.
+    for group in sorted.chunk_by(|a, b| a.message == b.message) {
+        let index = group[0].message as usize;
+        let Some(text) = texts.get_mut(index) else { continue };
+        let added: usize = group.iter().map(|e| e.replacement.len()).sum();
+        let mut out = String::with_capacity(text.len() + added);
+        let mut at = 0;
+        for e in group {
+            // `edits` has checked bounds, boundaries and overlaps; never panic regardless.
+            let Some(kept) = text.get(at..e.start as usize) else { continue };
+            out.push_str(kept);
+            out.push_str(&e.replacement);
+            at = e.end as usize;
+        }
+        out.push_str(text.get(at..).unwrap_or_default());
+        *text = out;
+        if let Some(c) = changed.get_mut(index) {
+            *c = true;
         }
     }
 }
@@ -191,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn adjacent_edits_apply_back_to_front() {
+    fn adjacent_edits_apply_in_one_pass() {
         let es = [edit(0, 0, 2, "AB"), edit(0, 2, 4, ""), edit(1, 3, 3, "!")];
         let texts = ["abcdef", "héllo"];
         edits(&es, &texts).unwrap();
