@@ -185,8 +185,8 @@ async fn each_failure_kind_fail_open_forwards_unchanged_and_is_counted() {
             "switchyard_plugin_call_seconds{{plugin=\"{kind}\",quantile=\"0.99\"}}"
         )));
     }
-    assert!(metrics.contains("switchyard_plugin_instances_free 64"), "{metrics}");
-    assert!(metrics.contains("switchyard_plugin_instances_max 64"), "{metrics}");
+    assert!(metrics.contains("switchyard_plugin_instances_free 256"), "{metrics}");
+    assert!(metrics.contains("switchyard_plugin_instances_max 256"), "{metrics}");
     s.proxy.stop().await;
 }
 
