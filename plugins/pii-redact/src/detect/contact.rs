@@ -214,11 +214,7 @@ fn end_ok(b: &[u8], end: usize) -> bool {
 mod tests {
     use super::*;
 
-    fn found(f: fn(&[u8], &mut Vec<Span>), text: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        f(text.as_bytes(), &mut v);
-        v.iter().map(|s| text[s.start..s.end].to_string()).collect()
-    }
+    use crate::detect::found;
 
     #[test]
     fn emails_are_found_with_their_edges() {

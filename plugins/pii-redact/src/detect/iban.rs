@@ -118,11 +118,7 @@ fn mod97(s: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn found(f: fn(&[u8], &mut Vec<Span>), text: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        f(text.as_bytes(), &mut v);
-        v.iter().map(|s| text[s.start..s.end].to_string()).collect()
-    }
+    use crate::detect::found;
 
     #[test]
     fn ibans_are_checksummed() {

@@ -277,3 +277,11 @@ mod speed {
         println!("custom regex: {:?} ({n} hits)", t.elapsed());
     }
 }
+
+/// The texts a detector reports in `text`; shared by the detector modules' tests.
+#[cfg(test)]
+pub(crate) fn found(find: fn(&[u8], &mut Vec<Span>), text: &str) -> Vec<String> {
+    let mut spans = Vec::new();
+    find(text.as_bytes(), &mut spans);
+    spans.iter().map(|s| text[s.start..s.end].to_string()).collect()
+}

@@ -159,11 +159,7 @@ pub fn ssn_at(b: &[u8], i: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn found(f: fn(&[u8], &mut Vec<Span>), text: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        f(text.as_bytes(), &mut v);
-        v.iter().map(|s| text[s.start..s.end].to_string()).collect()
-    }
+    use crate::detect::found;
 
     #[test]
     fn cards_pass_luhn_in_any_grouping() {

@@ -145,9 +145,7 @@ mod tests {
     use super::*;
 
     fn found(text: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        find(text.as_bytes(), &mut v);
-        v.iter().map(|s| text[s.start..s.end].to_string()).collect()
+        crate::detect::found(find, text)
     }
 
     #[test]
