@@ -12,6 +12,10 @@
 //! request data can never leak into another request. Only when the decision sets
 //! [`Changes::watch_response`] does the instance live on to see the response
 //! ([`Plugin::on_response`], or [`Plugin::on_event`] per SSE event then [`Plugin::on_stream_end`]).
+//! An operator may opt a plugin into `isolation = "reuse"`: then an instance whose request ended
+//! cleanly (no failure, no watched response) serves later requests with `init` already done, so
+//! `self` and statics outlive the request. Write such plugins to keep no request data and to set
+//! every per-request field at the start of [`Plugin::on_request`].
 //! Each call has a deadline (a few ms by default) and the instance a memory cap; a panic, a
 //! deadline or an invalid decision is a plugin failure that the proxy answers by the plugin's
 //! `failure = "closed" | "open"` policy.
