@@ -7,9 +7,9 @@
 //! filesystem, network, environment, clock of the wall or randomness.
 //!
 //! # Lifecycle
-//! The proxy makes a **fresh instance for every request**: [`Plugin::init`] runs with the plugin's
-//! config, then [`Plugin::on_request`]. Statics and `self` are gone when the request ends, so
-//! request data can never leak into another request. Only when the decision sets
+//! By default the proxy makes a **fresh instance for every request**: [`Plugin::init`] runs with
+//! the plugin's config, then [`Plugin::on_request`]. Statics and `self` are gone when the request
+//! ends, so request data can never leak into another request. Only when the decision sets
 //! [`Changes::watch_response`] does the instance live on to see the response
 //! ([`Plugin::on_response`], or [`Plugin::on_event`] per SSE event then [`Plugin::on_stream_end`]).
 //! An operator may opt a plugin into `isolation = "reuse"`: then an instance whose request ended
