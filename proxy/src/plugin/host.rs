@@ -12,7 +12,8 @@ use super::stats::PluginStats;
 /// Longest log line a plugin may write; the rest is cut.
 const MAX_LOG_BYTES: usize = 1024;
 
-/// The data of one plugin store (one instance, one request).
+/// The data of one plugin store: one instance, for one request (or, with `isolation = "reuse"`,
+/// for many; it holds nothing of any request).
 pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) stats: Arc<PluginStats>,
