@@ -111,6 +111,8 @@ async fn pii_stays_local_is_redacted_upstream_and_restored_for_the_client() {
     }
     assert!(seen.contains("<EMAIL_1>") && seen.contains("<PHONE_1>"), "{seen}");
     assert_eq!(s.hosted.hits(), 0, "PII never went to the hosted tier");
+    let counters = plugin_counters(&s.proxy, "tier-router").await;
+    assert_eq!(counters["reason.residency"], 2, "{counters}");
 }
 
 #[tokio::test]
@@ -131,6 +133,25 @@ async fn clean_alias_requests_go_to_their_tier() {
     let reply = post(&s.proxy, chat("smollm2", "hello", false, 0.7)).await;
     assert_eq!(reply.header("x-switchyard-upstream"), "local");
     assert_eq!(s.local.received()[1].json()["model"], "smollm2");
+
+    // The router's decisions as its counters show them (they count its route tags).
+    let counters = plugin_counters(&s.proxy, "tier-router").await;
+    assert_eq!(counters["tier.hosted"], 1, "{counters}");
+    assert_eq!(counters["tier.local"], 1, "{counters}");
+    assert_eq!(counters["reason.alias"], 2, "{counters}");
+    assert_eq!(counters["reason.passthrough"], 1, "{counters}");
+}
+
+/// One plugin's own counters, from `GET /admin/plugins`.
+async fn plugin_counters(proxy: &Proxy, name: &str) -> serde_json::Value {
+    let request = Request::get(proxy.admin_url("/admin/plugins"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let listed = client::read(client::send(request).await).await.json();
+    let plugins = listed["plugins"].as_array().cloned().unwrap_or_default();
+    let plugin = plugins.into_iter().find(|p| p["name"] == name).expect("plugin listed");
+    plugin["counters"].clone()
 }
 
 #[tokio::test]
