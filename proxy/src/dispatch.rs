@@ -270,9 +270,9 @@ async fn attempt(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
-        if let (Some(store), true) = (cache_store(outbound, status), json) {
-            store.put_json(&upstream.name, whole.clone());
-        }
+        // The upstream's own bytes are what gets cached, but only once the watching plugins let
+        // the answer through (as for streams): an escalated or aborted answer is never stored.
+        let to_store = cache_store(outbound, status).filter(|_| json).map(|s| (s, whole.clone()));
         let outcome = if watch.is_empty() {
             WholeOutcome::Send(whole)
         } else {
@@ -280,6 +280,9 @@ async fn attempt(
         };
         match outcome {
             WholeOutcome::Send(bytes) => {
+                if let Some((store, original)) = to_store {
+                    store.put_json(&upstream.name, original);
+                }
                 parts.headers.remove(header::CONTENT_LENGTH);
                 body::full(bytes)
             }
