@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-struct Target {
+struct Target<'a> {
     name: &'static str,
     url: String,
-    /// The wrk script (method, headers, body).
+    body: &'a str,
+    /// The wrk script sending `body`.
     script: PathBuf,
 }
 
@@ -53,31 +54,28 @@ fn main() -> Result<()> {
 
     let sampled = chat_body_2kb(0.7);
     let deterministic = chat_body_2kb(0.0);
-    let script = |name: &str, body: &str| -> Result<PathBuf> {
-        let path = dir.path().join(name);
-        std::fs::write(&path, wrk_script(body))?;
-        Ok(path)
-    };
-    let (plain, cached) = (script("sampled.lua", &sampled)?, script("cached.lua", &deterministic)?);
+    let (plain, cached) = (dir.path().join("sampled.lua"), dir.path().join("cached.lua"));
+    std::fs::write(&plain, wrk_script(&sampled))?;
+    std::fs::write(&cached, wrk_script(&deterministic))?;
     let at = |port: u16| format!("http://127.0.0.1:{port}/v1/chat/completions");
+    let target = |name, url, cache_hit: bool| Target {
+        name,
+        url,
+        body: if cache_hit { &deterministic } else { &sampled },
+        script: if cache_hit { cached.clone() } else { plain.clone() },
+    };
     let targets = [
-        Target {
-            name: "direct to upstream",
-            url: format!("http://{mock_addr}/v1/chat/completions"),
-            script: plain.clone(),
-        },
-        Target { name: "switchyard", url: at(18080), script: plain.clone() },
-        Target { name: "switchyard + no-op plugin", url: at(18081), script: plain.clone() },
-        Target { name: "switchyard + default chain", url: at(18082), script: plain.clone() },
-        Target { name: "switchyard + default chain, cache hit", url: at(18082), script: cached },
-        Target { name: "nginx proxy_pass", url: at(18180), script: plain },
+        target("direct to upstream", format!("http://{mock_addr}/v1/chat/completions"), false),
+        target("switchyard", at(18080), false),
+        target("switchyard + no-op plugin", at(18081), false),
+        target("switchyard + default chain", at(18082), false),
+        target("switchyard + default chain, cache hit", at(18082), true),
+        target("nginx proxy_pass", at(18180), false),
     ];
-    for (target, body) in
-        targets.iter().zip([&sampled, &sampled, &sampled, &sampled, &deterministic, &sampled])
-    {
+    for target in &targets {
         let output = Command::new("curl")
             .args(["-sf", "-D", "-", "-o", "/dev/null", "-H", "content-type: application/json"])
-            .args(["-d", body])
+            .args(["-d", target.body])
             .arg(&target.url)
             .output()?;
         if !output.status.success() {
