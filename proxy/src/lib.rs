@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`config`]: the TOML file, loaded strictly and validated as a whole.
 //! - [`server`]: listeners, TLS, HTTP/1.1 + h2, graceful shutdown. Entry point [`run`].
+//! - [`worker`]: worker threads, one event loop each, serving their connections start to finish.
 //! - [`auth`]: virtual API keys → tenants.
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
 //! - [`phases`]: the plugin chain's request phase as the pipeline sees it.
@@ -37,5 +38,6 @@ pub mod sse;
 pub mod state;
 pub mod stream_phase;
 pub mod upstream;
+pub mod worker;
 
 pub use server::{Listeners, RunError, run};

@@ -71,7 +71,11 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // This thread is worker 0; `run` starts the others, each with a runtime like this one.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async {
         let api = TcpListener::bind(config.server.listen_addr()?)
             .await

@@ -45,6 +45,12 @@ pub struct CacheLabels {
     pub result: &'static str,
 }
 
+/// Labels naming one worker thread.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerLabels {
+    pub worker: u64,
+}
+
 /// Every metric the proxy keeps.
 pub struct Metrics {
     registry: Registry,
@@ -59,6 +65,8 @@ pub struct Metrics {
     pub escalations: Family<UpstreamLabels, Counter>,
     /// Requests by what the response cache did for them.
     pub cache_requests: Family<CacheLabels, Counter>,
+    /// API connections accepted, by the worker that serves them.
+    pub connections: Family<WorkerLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -71,6 +79,12 @@ impl Default for Metrics {
         );
         let escalations = Family::<UpstreamLabels, Counter>::default();
         let cache_requests = Family::<CacheLabels, Counter>::default();
+        let connections = Family::<WorkerLabels, Counter>::default();
+        registry.register(
+            "connections",
+            "API connections accepted, by worker",
+            connections.clone(),
+        );
         registry.register("cache_requests", "Requests by cache result", cache_requests.clone());
         registry.register("requests", "Client requests answered", requests.clone());
         registry.register("escalations", "Requests escalated by a plugin", escalations.clone());
@@ -80,7 +94,15 @@ impl Default for Metrics {
             "Time until an upstream answer was committed",
             upstream_latency.clone(),
         );
-        Self { registry, requests, attempts, upstream_latency, escalations, cache_requests }
+        Self {
+            registry,
+            requests,
+            attempts,
+            upstream_latency,
+            escalations,
+            cache_requests,
+            connections,
+        }
     }
 }
 

@@ -1,23 +1,26 @@
 //! Accepting connections: HTTP/1.1 and HTTP/2 on both listeners, optional TLS on the API
-//! listener, header-read limits, and graceful shutdown with a drain deadline.
+//! listener, header-read limits, the API listener shared by the workers, and graceful shutdown
+//! with a drain deadline.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, TlsConfig};
 use crate::env::EnvSource;
+use crate::metrics::WorkerLabels;
 use crate::state::State;
-use crate::{admin, pipeline};
+use crate::{admin, pipeline, worker};
 
 /// Largest request head accepted (HTTP/1.1 read buffer), as nginx's default large buffers.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -38,6 +41,10 @@ pub enum RunError {
     Watch(String),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error("sharing the API listener with the workers: {0}")]
+    Listen(std::io::Error),
+    #[error("starting a worker thread: {0}")]
+    Worker(std::io::Error),
 }
 
 /// Which listener a connection came in on.
@@ -49,12 +56,17 @@ enum Role {
 
 /// Serves until `shutdown` resolves, then stops accepting and waits for in-flight requests and
 /// streams to finish, at most `server.drain_timeout_ms`.
+///
+/// The API listener is served by `server.workers` workers ([`crate::worker`]): the task that calls
+/// `run` is worker 0 (and also serves the admin listener); the others are threads of their own,
+/// each accepting from the same socket and serving its connections on its own event loop.
 pub async fn run(
     config: Config,
     env: &dyn EnvSource,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    let workers = config.server.worker_count();
     let state = Arc::new(State::build(&config, env).await?);
     // Kept alive for as long as the proxy runs; dropping it stops the watch.
     let _watcher = match (&state.plugins, &config.plugins) {
@@ -73,72 +85,122 @@ pub async fn run(
         .max_buf_size(MAX_HEADER_BYTES);
     builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
     let graceful = Arc::new(GracefulShutdown::new());
+    let acceptor = |role, tls| Acceptor {
+        connections: Connections {
+            role,
+            tls,
+            builder: builder.clone(),
+            state: state.clone(),
+            handshake_timeout: config.server.header_read_timeout(),
+        },
+        graceful: graceful.clone(),
+    };
+    let (api, admin) = (acceptor(Role::Api, tls), acceptor(Role::Admin, None));
+    // `stop`: accept no more connections. `drained`: the drain is over, workers may end.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let handshake_timeout = config.server.header_read_timeout();
-    let api = tokio::spawn(accept_loop(
-        listeners.api,
-        Role::Api,
-        tls,
-        builder.clone(),
-        state.clone(),
-        graceful.clone(),
-        stop_rx.clone(),
-        handshake_timeout,
-    ));
-    let admin = tokio::spawn(accept_loop(
-        listeners.admin,
-        Role::Admin,
-        None,
-        builder,
-        state,
-        graceful.clone(),
-        stop_rx,
-        handshake_timeout,
-    ));
+    let (drained_tx, drained_rx) = watch::channel(false);
+    let listener = listeners.api.into_std().map_err(RunError::Listen)?;
+    let mut threads = Vec::new();
+    let mut accepting = Vec::new();
+    for index in 1..workers {
+        let listener = listener.try_clone().map_err(RunError::Listen)?;
+        let (api, stop, mut drained) = (api.clone(), stop_rx.clone(), drained_rx.clone());
+        let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+        accepting.push(stopped_rx);
+        let serve = move || async move {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => api.accept_loop(listener, stop).await,
+                Err(e) => tracing::error!(worker = index, "cannot serve the API listener: {e}"),
+            }
+            drop(stopped_tx);
+            // Its connections keep running here until the drain is over.
+            let _ = drained.wait_for(|over| *over).await;
+        };
+        threads.push(worker::spawn(index, serve).map_err(RunError::Worker)?);
+    }
+    let listener = TcpListener::from_std(listener).map_err(RunError::Listen)?;
+    let api = tokio::spawn(api.accept_loop(listener, stop_rx.clone()));
+    let admin = tokio::spawn(admin.accept_loop(listeners.admin, stop_rx));
     shutdown.await;
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(api, admin);
-    let drain = config.server.drain_timeout();
-    // The accept loops have returned, so only connection watchers remain.
-    let Ok(graceful) = Arc::try_unwrap(graceful) else {
-        return Ok(());
-    };
-    match tokio::time::timeout(drain, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("drained"),
-        Err(_) => {
-            tracing::warn!("drain deadline of {drain:?} passed; closing remaining connections")
-        }
+    for stopped in accepting {
+        let _ = stopped.await;
+    }
+    drain(graceful, config.server.drain_timeout()).await;
+    let _ = drained_tx.send(true);
+    for thread in threads {
+        thread.join().await;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn accept_loop(
-    listener: TcpListener,
+/// Waits for every connection to finish, at most `deadline`. The accept loops have returned, so
+/// only connection watchers hold on to `graceful`.
+async fn drain(graceful: Arc<GracefulShutdown>, deadline: Duration) {
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        return tracing::warn!("cannot drain: an accept loop is still running");
+    };
+    match tokio::time::timeout(deadline, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("drained"),
+        Err(_) => {
+            tracing::warn!("drain deadline of {deadline:?} passed; closing remaining connections")
+        }
+    }
+}
+
+/// Accepts the connections of one listener on one worker and serves each on a task of that
+/// worker.
+#[derive(Clone)]
+struct Acceptor {
+    connections: Connections,
+    /// Only the accept loop holds it: the drain starts once every loop has returned.
+    graceful: Arc<GracefulShutdown>,
+}
+
+/// What serving one connection needs.
+#[derive(Clone)]
+struct Connections {
     role: Role,
     tls: Option<TlsAcceptor>,
     builder: auto::Builder<TokioExecutor>,
     state: Arc<State>,
-    graceful: Arc<GracefulShutdown>,
-    mut stop: watch::Receiver<bool>,
     handshake_timeout: Duration,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
+}
+
+impl Acceptor {
+    /// Accepts until `stop` says so (or its sender is gone).
+    async fn accept_loop(self, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = stop.changed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            if let Role::Api = self.connections.role {
+                let worker = WorkerLabels { worker: worker::current() as u64 };
+                self.connections.state.metrics.connections.get_or_create(&worker).inc();
+            }
+            let watcher = self.graceful.watcher();
+            tokio::spawn(self.connections.clone().serve(stream, peer, watcher));
+        }
+    }
+}
+
+impl Connections {
+    /// Serves one connection (after the TLS handshake, with TLS) until it closes; `watcher` lets
+    /// the drain end it.
+    async fn serve(self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+        let (role, state) = (self.role, self.state);
         let service = service_fn(move |request| {
             let state = state.clone();
             async move {
@@ -148,34 +210,27 @@ async fn accept_loop(
                 })
             }
         });
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let result = match tls {
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-                Some(acceptor) => {
-                    let stream = match tokio::time::timeout(
-                        handshake_timeout,
-                        acceptor.accept(stream),
-                    )
-                    .await
+        let result = match self.tls {
+            None => {
+                let conn = self.builder.serve_connection(TokioIo::new(stream), service);
+                watcher.watch(conn.into_owned()).await
+            }
+            Some(acceptor) => {
+                let stream =
+                    match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream))
+                        .await
                     {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, "connection ended with an error: {e}");
+                let conn = self.builder.serve_connection(TokioIo::new(stream), service);
+                watcher.watch(conn.into_owned()).await
             }
-        });
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, "connection ended with an error: {e}");
+        }
     }
 }
 

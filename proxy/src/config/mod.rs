@@ -122,6 +122,10 @@ pub struct ServerConfig {
     /// On SIGTERM/SIGINT, in-flight requests and streams get this long to finish.
     #[serde(default = "defaults::drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// Worker threads, each with its own event loop, connections and upstream pools; 0 means one
+    /// per CPU.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 /// `[server.tls]`: PEM files, relative to the configuration file.
@@ -203,6 +207,13 @@ impl ServerConfig {
     }
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)
+    }
+    /// How many workers serve the API listener: `workers`, or one per CPU when it is 0.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 }
 

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use super::{Config, Problem};
 
+/// Most worker threads `server.workers` may ask for.
+const MAX_WORKERS: usize = 256;
+
 /// Checks the configuration as a whole and returns every problem found (empty when valid).
 pub fn validate(config: &Config) -> Vec<Problem> {
     let mut out = Problems::default();
@@ -47,6 +50,9 @@ fn check_listeners(config: &Config, out: &mut Problems) {
     }
     if server.max_body_bytes == 0 {
         out.push("server.max_body_bytes", "must be greater than 0");
+    }
+    if server.workers > MAX_WORKERS {
+        out.push("server.workers", format!("must be at most {MAX_WORKERS} (0: one per CPU)"));
     }
     for (key, value) in [
         ("server.header_read_timeout_ms", server.header_read_timeout_ms),

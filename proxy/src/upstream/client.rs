@@ -13,10 +13,11 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
-/// A pooled client speaking HTTP/1.1, and h2 where TLS negotiates it.
+/// A pooled client speaking HTTP/1.1, and h2 where TLS negotiates it: one pool per worker, so a
+/// request uses connections driven by its own worker's event loop.
 #[derive(Clone)]
 pub struct HttpClient {
-    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    per_worker: Arc<[Client<HttpsConnector<HttpConnector>, Full<Bytes>>]>,
 }
 
 /// A failed exchange, classified for the fallback decision.
@@ -31,8 +32,13 @@ pub enum ClientError {
 }
 
 impl HttpClient {
-    /// Builds a client. `ca_file` adds PEM trust roots for private endpoints.
-    pub fn new(ca_file: Option<&Path>, connect_timeout: Duration) -> Result<Self, String> {
+    /// Builds a client with a pool for each of `workers`. `ca_file` adds PEM trust roots for
+    /// private endpoints.
+    pub fn new(
+        ca_file: Option<&Path>,
+        connect_timeout: Duration,
+        workers: usize,
+    ) -> Result<Self, String> {
         let tls = tls_config(ca_file)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -44,10 +50,14 @@ impl HttpClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Ok(Self { inner })
+        let per_worker = (0..workers.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build(connector.clone())
+            })
+            .collect();
+        Ok(Self { per_worker })
     }
 
     /// Sends a request and waits for the response headers.
@@ -55,7 +65,8 @@ impl HttpClient {
         &self,
         request: Request<Full<Bytes>>,
     ) -> Result<http::Response<Incoming>, ClientError> {
-        self.inner.request(request).await.map_err(|e| {
+        let client = &self.per_worker[crate::worker::current() % self.per_worker.len()];
+        client.request(request).await.map_err(|e| {
             // The source chain carries the useful detail (refused, TLS alert, ...).
             let mut detail = e.to_string();
             let mut source = std::error::Error::source(&e);

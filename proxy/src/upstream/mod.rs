@@ -31,7 +31,7 @@ pub struct Upstream {
     pub model_override: Option<String>,
     /// Models advertised for `GET /v1/models` without asking the upstream.
     pub models: Option<Vec<String>>,
-    /// Connection pool (HTTP/1.1 and, over TLS, h2 by ALPN).
+    /// Connection pools, one per worker (HTTP/1.1 and, over TLS, h2 by ALPN).
     client: HttpClient,
     /// Per-phase limits.
     pub timeouts: Timeouts,
@@ -67,15 +67,21 @@ pub struct UpstreamBuildError {
 }
 
 impl Upstream {
-    /// Builds the upstream and its client. Secrets are read from `env` here, once.
-    pub fn build(config: &UpstreamConfig, env: &dyn EnvSource) -> Result<Self, UpstreamBuildError> {
+    /// Builds the upstream and its client (a connection pool for each of `workers`). Secrets are
+    /// read from `env` here, once.
+    pub fn build(
+        config: &UpstreamConfig,
+        env: &dyn EnvSource,
+        workers: usize,
+    ) -> Result<Self, UpstreamBuildError> {
         let fail = |message: String| UpstreamBuildError { name: config.name.clone(), message };
         let timeouts = Timeouts {
             connect: Duration::from_millis(config.connect_timeout_ms),
             first_byte: Duration::from_millis(config.first_byte_timeout_ms),
             total: Duration::from_millis(config.total_timeout_ms),
         };
-        let client = HttpClient::new(config.ca_file.as_deref(), timeouts.connect).map_err(fail)?;
+        let client =
+            HttpClient::new(config.ca_file.as_deref(), timeouts.connect, workers).map_err(fail)?;
         let (authorization, disabled) = match &config.api_key_env {
             None => (None, None),
             Some(var) => match env.get(var) {
@@ -132,8 +138,9 @@ impl Upstreams {
     /// Builds every configured upstream; logs the ones that are disabled.
     pub fn build(config: &Config, env: &dyn EnvSource) -> Result<Self, UpstreamBuildError> {
         let mut upstreams = Self::default();
+        let workers = config.server.worker_count();
         for upstream_config in &config.upstreams {
-            let upstream = Arc::new(Upstream::build(upstream_config, env)?);
+            let upstream = Arc::new(Upstream::build(upstream_config, env, workers)?);
             if let Some(why) = &upstream.disabled {
                 tracing::warn!(upstream = %upstream.name, "upstream disabled: {why}");
             }
