@@ -142,12 +142,21 @@ async fn two_requests_never_share_plugin_memory() {
     let dir = plugin_dir(&[("leaky.wasm", wasm::LEAKY)]);
     let e = entry("leaky", "leaky.wasm", FailurePolicy::Closed, json!({}));
     let reg = registry(engine(8), dir.path(), vec![e]).await;
-    for secret in ["secret one", "secret two", "secret three"] {
+    for secret in ["secret one", "secret two", "secret three", "secret four"] {
         let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&[secret])).await else {
             panic!("leaky plugin must proceed");
         };
         assert_eq!(tag(&p.request, "previous"), Some(""), "saw an earlier request's data");
+        // Between requests the runtime makes a spare (instantiated, `init` done, never shown a
+        // request) and drops the used instance, as a proxy worker does while it waits.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
     }
+    // The load probe and the first request made their own instances; the later ones found a
+    // spare ready.
+    let info = &reg.list()[0];
+    assert_eq!((info.new_starts, info.ready_starts), (2, 3), "{info:?}");
 }
 
 #[tokio::test]

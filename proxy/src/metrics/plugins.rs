@@ -35,6 +35,19 @@ impl Collector for PluginCollector {
                 .encode(calls.encode_family(&[("plugin", p.name.as_str())])?)?;
         }
 
+        let mut starts = encoder.encode_descriptor(
+            "plugin_instance_starts",
+            "Request-phase instances: ready (made before the request, or reused) or new (made on its path)",
+            None,
+            MetricType::Counter,
+        )?;
+        for p in &plugins {
+            for (from, n) in [("ready", p.ready_starts), ("new", p.new_starts)] {
+                let labels = [("plugin", p.name.as_str()), ("from", from)];
+                ConstCounter::new(n).encode(starts.encode_family(&labels)?)?;
+            }
+        }
+
         let mut failures = encoder.encode_descriptor(
             "plugin_failures",
             "Plugin call failures by kind (timeout, memory, trap, invalid_decision, ...)",

@@ -1,8 +1,9 @@
 //! One compiled plugin version ([`LoadedPlugin`]) and one instance of it ([`LiveInstance`]):
 //! instantiate from the cached `InstancePre` into a new `Store`, run `init`, call hooks under the
 //! deadline, and turn every error into a [`FailureKind`]. A store that failed once is never
-//! entered again: the caller drops the instance. With `isolation = "reuse"`, instances that ended
-//! their request cleanly wait in a small idle pool for the next request instead.
+//! entered again: the caller drops the instance. Instances wait, initialised, in a small pool of
+//! ready ones: with `isolation = "fresh"` spares made off the request path that have never seen a
+//! request (each serves exactly one); with `"reuse"` instances that ended a request cleanly.
 
 use std::sync::Mutex;
 
@@ -33,15 +34,15 @@ pub struct LoadedPlugin {
     pre: PluginPre<HostState>,
     engine: Arc<PluginEngine>,
     isolation: Isolation,
-    /// Initialised instances waiting for a request (`isolation = "reuse"` only).
-    idle: Mutex<Vec<Idle>>,
+    /// Initialised instances waiting for a request.
+    ready: Mutex<Vec<Ready>>,
 }
 
-/// Most idle instances one reused plugin keeps.
-const MAX_IDLE_PER_PLUGIN: usize = 16;
+/// Most ready instances one plugin keeps.
+const MAX_READY_PER_PLUGIN: usize = 16;
 
-/// An initialised instance between two requests: it holds a pool slot, not a gate permit.
-struct Idle {
+/// An initialised instance waiting for a request: it holds a pool slot, not a gate permit.
+struct Ready {
     store: Store<HostState>,
     bindings: Plugin,
     _slot: IdleSlot,
@@ -92,7 +93,7 @@ impl LoadedPlugin {
             pre,
             engine: Arc::clone(engine),
             isolation: spec.isolation,
-            idle: Mutex::new(Vec::new()),
+            ready: Mutex::new(Vec::new()),
         })
     }
 
@@ -103,17 +104,27 @@ impl LoadedPlugin {
         PluginFailure { plugin: Arc::clone(&self.name), kind, policy: self.policy }
     }
 
-    /// Take an instance slot (waiting up to the queue timeout), instantiate a fresh instance in
-    /// a fresh store, and run `init` with the plugin's config. A reused plugin takes an idle
-    /// instance instead when it has one.
+    /// Take an instance slot (waiting up to the queue timeout) and a ready instance, or, when none
+    /// is ready, instantiate one in a fresh store and run `init` with the plugin's config. A fresh
+    /// plugin also starts making a spare for a later request, which runs when this worker next
+    /// waits (typically for the upstream), off this request's path.
     pub(crate) async fn start(self: &Arc<Self>) -> Result<LiveInstance, FailureKind> {
         let permit = self.engine.acquire().await?;
         let started = Instant::now();
-        if let Some(idle) = self.take_idle() {
-            let Idle { store, bindings, .. } = idle;
-            let plugin = Arc::clone(self);
-            return Ok(LiveInstance { store, bindings, plugin, started, _permit: permit });
+        let ready = self.take_ready();
+        if self.isolation == Isolation::Fresh {
+            self.make_spare_later();
         }
+        self.stats.record_start(ready.is_some());
+        let (store, bindings) = match ready {
+            Some(Ready { store, bindings, .. }) => (store, bindings),
+            None => self.instantiate()?,
+        };
+        Ok(LiveInstance { store, bindings, plugin: Arc::clone(self), started, _permit: permit })
+    }
+
+    /// A new instance in a new store, `init` done.
+    fn instantiate(&self) -> Result<(Store<HostState>, Plugin), FailureKind> {
         let state = HostState::new(
             Arc::clone(&self.name),
             Arc::clone(&self.stats),
@@ -125,36 +136,68 @@ impl LoadedPlugin {
             .pre
             .instantiate(&mut store)
             .map_err(|e| FailureKind::Instantiate(format!("{e:#}")))?;
-        let mut live =
-            LiveInstance { store, bindings, plugin: Arc::clone(self), started, _permit: permit };
-        let config = &self.config_json;
-        live.call(|b, s| b.call_init(s, config))?.map_err(FailureKind::PluginError)?;
-        Ok(live)
-    }
-}
-
-impl LoadedPlugin {
-    fn take_idle(&self) -> Option<Idle> {
-        if self.isolation != Isolation::Reuse {
-            return None;
-        }
-        self.idle.lock().ok()?.pop()
+        self.engine.arm_deadline(&mut store, self.limits.timeout);
+        bindings
+            .call_init(&mut store, &self.config_json)
+            .map_err(|e| classify(&store, e))?
+            .map_err(FailureKind::PluginError)?;
+        Ok((store, bindings))
     }
 
-    /// The request is done with `live`: a reused plugin's healthy instance goes back to the idle
-    /// pool (when there is room), any other instance is dropped with all its memory.
-    pub(crate) fn recycle(&self, live: LiveInstance) {
-        if self.isolation != Isolation::Reuse || live.store.data().limiter.hit {
-            return;
-        }
-        let Ok(mut idle) = self.idle.lock() else { return };
-        if idle.len() >= MAX_IDLE_PER_PLUGIN {
+    fn take_ready(&self) -> Option<Ready> {
+        self.ready.lock().ok()?.pop()
+    }
+
+    /// Keeps `instance` for a later request when there is room in this plugin's ready pool and
+    /// in the engine's budget of idle slots; drops it otherwise.
+    fn keep_ready(&self, store: Store<HostState>, bindings: Plugin) {
+        let Ok(mut ready) = self.ready.lock() else { return };
+        if ready.len() >= MAX_READY_PER_PLUGIN {
             return;
         }
         let Some(slot) = self.engine.reserve_idle() else { return };
-        let LiveInstance { store, bindings, .. } = live;
-        idle.push(Idle { store, bindings, _slot: slot });
+        ready.push(Ready { store, bindings, _slot: slot });
     }
+
+    /// Makes one spare fresh instance on a task of the current worker, unless the pool is full.
+    fn make_spare_later(self: &Arc<Self>) {
+        if self.ready.lock().map_or(true, |ready| ready.len() >= MAX_READY_PER_PLUGIN) {
+            return;
+        }
+        let plugin = Arc::clone(self);
+        tokio::spawn(async move {
+            after_ready_work().await;
+            match plugin.instantiate() {
+                Ok((store, bindings)) => plugin.keep_ready(store, bindings),
+                // The next request instantiates on its own path and reports the failure.
+                Err(kind) => tracing::debug!(plugin = %plugin.name, error = %kind, "no spare"),
+            }
+        });
+    }
+
+    /// The request is done with `live`: a reused plugin's healthy instance goes back to the ready
+    /// pool (when there is room); a fresh one is dropped, with all its memory, on a task of the
+    /// current worker (resetting the memory is off the request's path).
+    pub(crate) fn recycle(&self, live: LiveInstance) {
+        if self.isolation == Isolation::Fresh {
+            tokio::spawn(async move {
+                after_ready_work().await;
+                drop(live);
+            });
+            return;
+        }
+        if live.store.data().limiter.hit {
+            return;
+        }
+        let LiveInstance { store, bindings, .. } = live;
+        self.keep_ready(store, bindings);
+    }
+}
+
+/// Lets the tasks that are ready now run first: a task spawned while a request is on its way
+/// (its upstream exchange, its response) would otherwise run before the request's next step.
+async fn after_ready_work() {
+    tokio::task::yield_now().await;
 }
 
 /// A fresh instance of one plugin, alive for one request (and its response, if it watches it).
@@ -175,17 +218,18 @@ impl LiveInstance {
         f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, FailureKind> {
         self.plugin.engine.arm_deadline(&mut self.store, self.plugin.limits.timeout);
-        f(&self.bindings, &mut self.store).map_err(|e| self.classify(e))
+        f(&self.bindings, &mut self.store).map_err(|e| classify(&self.store, e))
     }
+}
 
-    fn classify(&self, err: wasmtime::Error) -> FailureKind {
-        if self.store.data().limiter.hit {
-            return FailureKind::MemoryCap;
-        }
-        match err.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => FailureKind::Timeout,
-            Some(trap) => FailureKind::Trap(trap.to_string()),
-            None => FailureKind::Trap(format!("{err:#}")),
-        }
+/// What a failed call on `store` was: the memory cap, the deadline, or a trap.
+fn classify(store: &Store<HostState>, err: wasmtime::Error) -> FailureKind {
+    if store.data().limiter.hit {
+        return FailureKind::MemoryCap;
+    }
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => FailureKind::Timeout,
+        Some(trap) => FailureKind::Trap(trap.to_string()),
+        None => FailureKind::Trap(format!("{err:#}")),
     }
 }

@@ -70,6 +70,10 @@ pub struct PluginInfo {
     pub loaded_at_unix_ms: u64,
     pub failure: &'static str,
     pub calls: u64,
+    /// Requests whose instance was waiting initialised (a spare, or a reused instance).
+    pub ready_starts: u64,
+    /// Requests that instantiated and initialised their instance on their own path.
+    pub new_starts: u64,
     pub failures: u64,
     pub failures_by_kind: HashMap<&'static str, u64>,
     pub p50_us: Option<f64>,
@@ -173,6 +177,8 @@ impl PluginRegistry {
                     config::FailurePolicy::Open => "open",
                 },
                 calls: p.stats.calls(),
+                ready_starts: p.stats.starts().0,
+                new_starts: p.stats.starts().1,
                 failures: p.stats.failures(),
                 failures_by_kind: p.stats.failures_by_kind().into_iter().collect(),
                 p50_us: p.stats.quantile(0.5).map(micros),

@@ -1,5 +1,5 @@
-//! Per-plugin numbers for /metrics and the admin API: calls, failures by kind, the plugin's own
-//! counters, and call time in a small lock-free log-scale histogram (p50/p99 within ~19%).
+//! Per-plugin numbers for /metrics and the admin API: calls, instance starts (ready or new),
+//! failures by kind, the plugin's own counters, and call time in a small lock-free log-scale histogram (p50/p99 within ~19%).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -17,6 +17,9 @@ const MAX_COUNTERS: usize = 64;
 #[derive(Debug)]
 pub struct PluginStats {
     calls: AtomicU64,
+    /// Requests that found an initialised instance waiting, and requests that made their own.
+    ready_starts: AtomicU64,
+    new_starts: AtomicU64,
     failures: [AtomicU64; FailureKind::COUNT],
     buckets: [AtomicU64; BUCKETS],
     counters: Mutex<BTreeMap<String, u64>>,
@@ -26,6 +29,8 @@ impl Default for PluginStats {
     fn default() -> Self {
         Self {
             calls: AtomicU64::new(0),
+            ready_starts: AtomicU64::new(0),
+            new_starts: AtomicU64::new(0),
             failures: std::array::from_fn(|_| AtomicU64::new(0)),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             counters: Mutex::new(BTreeMap::new()),
@@ -38,6 +43,13 @@ impl PluginStats {
     pub(crate) fn record_call(&self, took: Duration) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.buckets[bucket_of(took)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one request's instance: `ready` when it was waiting initialised (a spare or a reused
+    /// instance), otherwise instantiated and initialised on the request's path.
+    pub(crate) fn record_start(&self, ready: bool) {
+        let counter = if ready { &self.ready_starts } else { &self.new_starts };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn record_failure(&self, kind: &FailureKind) {
@@ -58,6 +70,11 @@ impl PluginStats {
     /// Calls so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Request instances that were ready, and ones made on the request's path.
+    pub fn starts(&self) -> (u64, u64) {
+        (self.ready_starts.load(Ordering::Relaxed), self.new_starts.load(Ordering::Relaxed))
     }
 
     /// Failures so far, all kinds.
