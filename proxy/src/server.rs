@@ -13,14 +13,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, TlsConfig};
 use crate::env::EnvSource;
 use crate::metrics::WorkerLabels;
 use crate::state::State;
-use crate::{admin, pipeline, worker};
+use crate::worker::{self, Balancer, Handoff, Slot};
+use crate::{admin, pipeline};
 
 /// Largest request head accepted (HTTP/1.1 read buffer), as nginx's default large buffers.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -85,7 +86,8 @@ pub async fn run(
         .max_buf_size(MAX_HEADER_BYTES);
     builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
     let graceful = Arc::new(GracefulShutdown::new());
-    let acceptor = |role, tls| Acceptor {
+    let (balancer, inboxes) = Balancer::new(workers);
+    let acceptor = |role, tls, balancer| Acceptor {
         connections: Connections {
             role,
             tls,
@@ -94,22 +96,27 @@ pub async fn run(
             handshake_timeout: config.server.header_read_timeout(),
         },
         graceful: graceful.clone(),
+        balancer,
     };
-    let (api, admin) = (acceptor(Role::Api, tls), acceptor(Role::Admin, None));
+    let api = acceptor(Role::Api, tls, Some(balancer));
+    let admin = acceptor(Role::Admin, None, None);
     // `stop`: accept no more connections. `drained`: the drain is over, workers may end.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drained_tx, drained_rx) = watch::channel(false);
     let listener = listeners.api.into_std().map_err(RunError::Listen)?;
     let mut threads = Vec::new();
     let mut accepting = Vec::new();
-    for index in 1..workers {
+    // Inbox i belongs to worker i.
+    let mut inboxes = inboxes.into_iter().map(Some);
+    let worker_0_inbox = inboxes.next().flatten();
+    for (index, inbox) in (1..workers).zip(inboxes) {
         let listener = listener.try_clone().map_err(RunError::Listen)?;
         let (api, stop, mut drained) = (api.clone(), stop_rx.clone(), drained_rx.clone());
         let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
         accepting.push(stopped_rx);
         let serve = move || async move {
             match TcpListener::from_std(listener) {
-                Ok(listener) => api.accept_loop(listener, stop).await,
+                Ok(listener) => api.accept_loop(listener, inbox, stop).await,
                 Err(e) => tracing::error!(worker = index, "cannot serve the API listener: {e}"),
             }
             drop(stopped_tx);
@@ -119,8 +126,8 @@ pub async fn run(
         threads.push(worker::spawn(index, serve).map_err(RunError::Worker)?);
     }
     let listener = TcpListener::from_std(listener).map_err(RunError::Listen)?;
-    let api = tokio::spawn(api.accept_loop(listener, stop_rx.clone()));
-    let admin = tokio::spawn(admin.accept_loop(listeners.admin, stop_rx));
+    let api = tokio::spawn(api.accept_loop(listener, worker_0_inbox, stop_rx.clone()));
+    let admin = tokio::spawn(admin.accept_loop(listeners.admin, None, stop_rx));
     shutdown.await;
     tracing::info!("shutting down: no new connections; draining in-flight requests");
     let _ = stop_tx.send(true);
@@ -157,6 +164,8 @@ struct Acceptor {
     connections: Connections,
     /// Only the accept loop holds it: the drain starts once every loop has returned.
     graceful: Arc<GracefulShutdown>,
+    /// Spreads the API listener's connections over the workers (`None` for the admin listener).
+    balancer: Option<Arc<Balancer>>,
 }
 
 /// What serving one connection needs.
@@ -170,13 +179,37 @@ struct Connections {
 }
 
 impl Acceptor {
-    /// Accepts until `stop` says so (or its sender is gone).
-    async fn accept_loop(self, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    /// Accepts until `stop` says so (or its sender is gone), and serves what it accepts and what
+    /// other workers hand over through `inbox`.
+    async fn accept_loop(
+        self,
+        listener: TcpListener,
+        mut inbox: Option<mpsc::UnboundedReceiver<Handoff>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         loop {
-            let (stream, peer) = tokio::select! {
+            let handed = async {
+                match inbox.as_mut() {
+                    Some(inbox) => inbox.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let (stream, peer, slot) = tokio::select! {
                 _ = stop.changed() => return,
+                Some(Handoff { stream, peer, slot }) = handed => {
+                    match TcpStream::from_std(stream) {
+                        Ok(stream) => (stream, peer, Some(slot)),
+                        Err(e) => {
+                            tracing::warn!(%peer, "cannot take over a connection: {e}");
+                            continue;
+                        }
+                    }
+                }
                 accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
+                    Ok((stream, peer)) => match self.place(stream, peer) {
+                        Some(placed) => placed,
+                        None => continue,
+                    },
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!("accept failed: {e}");
@@ -191,7 +224,38 @@ impl Acceptor {
                 self.connections.state.metrics.connections.get_or_create(&worker).inc();
             }
             let watcher = self.graceful.watcher();
-            tokio::spawn(self.connections.clone().serve(stream, peer, watcher));
+            tokio::spawn(self.connections.clone().serve(stream, peer, watcher, slot));
+        }
+    }
+
+    /// Decides which worker serves a connection this one accepted: `Some` to serve it here,
+    /// `None` when it went to another worker.
+    fn place(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<(TcpStream, SocketAddr, Option<Slot>)> {
+        let Some(balancer) = &self.balancer else {
+            return Some((stream, peer, None));
+        };
+        let slot = balancer.assign(worker::current());
+        if slot.worker() == worker::current() {
+            return Some((stream, peer, Some(slot)));
+        }
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot hand a connection over: {e}");
+                return None;
+            }
+        };
+        match balancer.hand_over(Handoff { stream, peer, slot }) {
+            Ok(()) => None,
+            // That worker has stopped: serve it here after all.
+            Err(Handoff { stream, peer, .. }) => {
+                let stream = TcpStream::from_std(stream).ok()?;
+                Some((stream, peer, Some(balancer.keep(worker::current()))))
+            }
         }
     }
 }
@@ -199,7 +263,15 @@ impl Acceptor {
 impl Connections {
     /// Serves one connection (after the TLS handshake, with TLS) until it closes; `watcher` lets
     /// the drain end it.
-    async fn serve(self, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+    async fn serve(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        watcher: Watcher,
+        slot: Option<Slot>,
+    ) {
+        // Counted against this worker until the connection ends.
+        let _slot = slot;
         let (role, state) = (self.role, self.state);
         let service = service_fn(move |request| {
             let state = state.clone();
