@@ -53,6 +53,28 @@ async fn assert_policies(
 }
 
 #[tokio::test]
+async fn the_deadline_holds_after_the_idle_ticker_parked() {
+    let dir = plugin_dir(&[("loop.wasm", wasm::BUSY_LOOP)]);
+    let mut looping = entry("loop", "loop.wasm", FailurePolicy::Closed, json!({}));
+    looping.timeout_ms = 5;
+    let engine = engine(8);
+    let reg = registry(engine.clone(), dir.path(), vec![looping]).await;
+    // No call for longer than the longest deadline: the epoch ticker parks.
+    let parked_by = Instant::now() + Duration::from_secs(3);
+    while !engine.ticker_parked() {
+        assert!(Instant::now() < parked_by, "the ticker never parked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    let RequestOutcome::Refuse(f) = reg.current().on_request(chat(&["hi"])).await else {
+        panic!("the loop must be stopped");
+    };
+    assert_eq!(f.kind, FailureKind::Timeout);
+    assert!(started.elapsed() < Duration::from_millis(150), "took {:?}", started.elapsed());
+    assert!(!engine.ticker_parked(), "a call wakes the ticker");
+}
+
+#[tokio::test]
 async fn infinite_loop_hits_the_deadline_and_other_calls_still_work() {
     let dir = plugin_dir(&[("loop.wasm", wasm::BUSY_LOOP), ("noop.wasm", wasm::NOOP)]);
     let mut looping = entry("loop", "loop.wasm", FailurePolicy::Open, json!({}));

@@ -198,11 +198,17 @@ impl PluginEngine {
         let tick = self.limits.epoch_tick.as_nanos().max(1);
         let ticks = timeout.as_nanos().div_ceil(tick) + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        self.ticker.keep_ticking();
     }
 
     /// Whether the ticker thread is alive (it stops when the engine is dropped).
     pub fn ticking(&self) -> bool {
         !self.ticker.stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether the ticker is parked because no plugin has run for a while.
+    pub fn ticker_parked(&self) -> bool {
+        self.ticker.shared.parked.load(Ordering::SeqCst)
     }
 }
 
@@ -258,32 +264,86 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Increments the engine's epoch every tick; stops when the engine is gone or on drop.
+/// Increments the engine's epoch every tick while plugins run; stops when the engine is gone or
+/// on drop. After [`Ticker::IDLE_BEFORE_PARK`] without a new call it parks (an idle proxy does not
+/// wake a thousand times a second) until the next call arms a deadline. That is longer than any
+/// deadline, so every call armed before the ticker parks has ended or been stopped by then.
 struct Ticker {
     stop: Arc<AtomicBool>,
+    shared: Arc<TickerShared>,
+}
+
+#[derive(Default)]
+struct TickerShared {
+    /// A deadline was armed since the ticker last looked.
+    armed: AtomicBool,
+    /// The ticker is parked, or about to park.
+    parked: AtomicBool,
+    thread: std::sync::OnceLock<thread::Thread>,
 }
 
 impl Ticker {
+    /// Longer than the longest deadline a plugin may have, plus the two ticks of rounding.
+    const IDLE_BEFORE_PARK: Duration = Duration::from_millis(MAX_TIMEOUT_MS + 100);
+
     fn start(engine: &Engine, tick: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(TickerShared::default());
         let weak = engine.weak();
-        let flag = Arc::clone(&stop);
+        let (flag, state) = (Arc::clone(&stop), Arc::clone(&shared));
+        let idle_ticks = Self::IDLE_BEFORE_PARK.as_nanos().div_ceil(tick.as_nanos().max(1));
         let spawned = thread::Builder::new().name("plugin-epoch".into()).spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
+            let mut idle = 0;
+            'ticking: while !flag.load(Ordering::Relaxed) {
                 thread::sleep(tick);
                 match weak.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
                 }
+                idle = if state.armed.swap(false, Ordering::SeqCst) { 0 } else { idle + 1 };
+                if idle < idle_ticks {
+                    continue;
+                }
+                state.parked.store(true, Ordering::SeqCst);
+                // A call that arms after the swap above either sees `parked` and unparks this
+                // thread, or its `armed` is seen here.
+                while !state.armed.load(Ordering::SeqCst) {
+                    if flag.load(Ordering::Relaxed) || weak.upgrade().is_none() {
+                        break 'ticking;
+                    }
+                    // Wakes now and then to notice a dropped engine.
+                    thread::park_timeout(Duration::from_secs(1));
+                }
+                state.parked.store(false, Ordering::SeqCst);
+                idle = 0;
             }
             flag.store(true, Ordering::Relaxed);
         });
-        if let Err(e) = spawned {
-            // Without a ticker no deadline fires; say so loudly, calls still run.
-            tracing::error!(error = %e, "cannot start the plugin epoch ticker");
-            stop.store(true, Ordering::Relaxed);
+        match spawned {
+            Ok(handle) => {
+                let _ = shared.thread.set(handle.thread().clone());
+            }
+            Err(e) => {
+                // Without a ticker no deadline fires; say so loudly, calls still run.
+                tracing::error!(error = %e, "cannot start the plugin epoch ticker");
+                stop.store(true, Ordering::Relaxed);
+            }
         }
-        Self { stop }
+        Self { stop, shared }
+    }
+
+    /// A deadline was just armed: make sure the epoch moves. One relaxed load on the common path.
+    fn keep_ticking(&self) {
+        let shared = &self.shared;
+        if shared.armed.load(Ordering::Relaxed) {
+            return;
+        }
+        shared.armed.store(true, Ordering::SeqCst);
+        if shared.parked.load(Ordering::SeqCst)
+            && let Some(thread) = shared.thread.get()
+        {
+            thread.unpark();
+        }
     }
 }
 
