@@ -128,7 +128,7 @@ impl PluginSet {
 
 /// One plugin's request phase. Returns the validated decision, and the instance when the decision
 /// asks to watch the response (otherwise the instance is dropped here, with all its memory).
-#[instrument(skip_all, fields(plugin = %plugin.name))]
+#[instrument(level = "debug", skip_all, fields(plugin = %plugin.name))]
 pub(crate) async fn run_one(
     plugin: &Arc<LoadedPlugin>,
     request: &LlmRequest,

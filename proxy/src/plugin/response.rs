@@ -92,7 +92,7 @@ impl ResponseWatch {
     }
 
     /// Show a whole non-streamed response to every watcher in turn.
-    #[instrument(skip_all, fields(plugins = self.watchers.len()))]
+    #[instrument(level = "debug", skip_all, fields(plugins = self.watchers.len()))]
     pub fn on_response(&mut self, mut resp: LlmResponse) -> ResponseOutcome {
         let mut edited = vec![false; resp.choices.len()];
         let mut i = 0;
