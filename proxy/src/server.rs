@@ -104,27 +104,10 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drained_tx, drained_rx) = watch::channel(false);
     let listener = listeners.api.into_std().map_err(RunError::Listen)?;
-    let mut threads = Vec::new();
-    let mut accepting = Vec::new();
-    // Inbox i belongs to worker i.
-    let mut inboxes = inboxes.into_iter().map(Some);
-    let worker_0_inbox = inboxes.next().flatten();
-    for (index, inbox) in (1..workers).zip(inboxes) {
-        let listener = listener.try_clone().map_err(RunError::Listen)?;
-        let (api, stop, mut drained) = (api.clone(), stop_rx.clone(), drained_rx.clone());
-        let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
-        accepting.push(stopped_rx);
-        let serve = move || async move {
-            match TcpListener::from_std(listener) {
-                Ok(listener) => api.accept_loop(listener, inbox, stop).await,
-                Err(e) => tracing::error!(worker = index, "cannot serve the API listener: {e}"),
-            }
-            drop(stopped_tx);
-            // Its connections keep running here until the drain is over.
-            let _ = drained.wait_for(|over| *over).await;
-        };
-        threads.push(worker::spawn(index, serve).map_err(RunError::Worker)?);
-    }
+    let mut inboxes = inboxes.into_iter();
+    let worker_0_inbox = inboxes.next();
+    let others = Workers { api: &api, listener: &listener, stop: &stop_rx, drained: &drained_rx };
+    let (threads, accepting) = others.start(inboxes)?;
     let listener = TcpListener::from_std(listener).map_err(RunError::Listen)?;
     let api = tokio::spawn(api.accept_loop(listener, worker_0_inbox, stop_rx.clone()));
     let admin = tokio::spawn(admin.accept_loop(listeners.admin, None, stop_rx));
@@ -141,6 +124,44 @@ pub async fn run(
         thread.join().await;
     }
     Ok(())
+}
+
+/// What the workers after worker 0 share with it.
+struct Workers<'a> {
+    api: &'a Acceptor,
+    listener: &'a std::net::TcpListener,
+    stop: &'a watch::Receiver<bool>,
+    drained: &'a watch::Receiver<bool>,
+}
+
+impl Workers<'_> {
+    /// Starts worker i for each inbox i (from 1): a thread that accepts from a clone of the
+    /// listener until `stop`, then keeps serving its connections until `drained`. Returns the
+    /// threads and, per worker, a receiver that resolves once its accept loop has returned.
+    fn start(
+        &self,
+        inboxes: impl Iterator<Item = mpsc::UnboundedReceiver<Handoff>>,
+    ) -> Result<(Vec<worker::Worker>, Vec<oneshot::Receiver<()>>), RunError> {
+        let (mut threads, mut accepting) = (Vec::new(), Vec::new());
+        for (index, inbox) in (1..).zip(inboxes) {
+            let listener = self.listener.try_clone().map_err(RunError::Listen)?;
+            let (api, stop) = (self.api.clone(), self.stop.clone());
+            let mut drained = self.drained.clone();
+            let (stopped_tx, stopped_rx) = oneshot::channel::<()>();
+            accepting.push(stopped_rx);
+            let serve = move || async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => api.accept_loop(listener, Some(inbox), stop).await,
+                    Err(e) => tracing::error!(worker = index, "cannot serve the API listener: {e}"),
+                }
+                drop(stopped_tx);
+                // Its connections keep running here until the drain is over.
+                let _ = drained.wait_for(|over| *over).await;
+            };
+            threads.push(worker::spawn(index, serve).map_err(RunError::Worker)?);
+        }
+        Ok((threads, accepting))
+    }
 }
 
 /// Waits for every connection to finish, at most `deadline`. The accept loops have returned, so
