@@ -5,9 +5,7 @@
 //! ready ones: with `isolation = "fresh"` spares made off the request path that have never seen a
 //! request (each serves exactly one); with `"reuse"` instances that ended a request cleanly.
 
-use std::sync::Mutex;
-
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -111,8 +109,8 @@ impl LoadedPlugin {
     pub(crate) async fn start(self: &Arc<Self>) -> Result<LiveInstance, FailureKind> {
         let permit = self.engine.acquire().await?;
         let started = Instant::now();
-        let ready = self.take_ready();
-        if self.isolation == Isolation::Fresh {
+        let (ready, room) = self.take_ready();
+        if self.isolation == Isolation::Fresh && room {
             self.make_spare_later();
         }
         self.stats.record_start(ready.is_some());
@@ -144,8 +142,11 @@ impl LoadedPlugin {
         Ok((store, bindings))
     }
 
-    fn take_ready(&self) -> Option<Ready> {
-        self.ready.lock().ok()?.pop()
+    /// A ready instance, if any, and whether the pool has room for another after taking it.
+    fn take_ready(&self) -> (Option<Ready>, bool) {
+        let Ok(mut ready) = self.ready.lock() else { return (None, false) };
+        let taken = ready.pop();
+        (taken, ready.len() < MAX_READY_PER_PLUGIN)
     }
 
     /// Keeps `instance` for a later request when there is room in this plugin's ready pool and
@@ -159,11 +160,9 @@ impl LoadedPlugin {
         ready.push(Ready { store, bindings, _slot: slot });
     }
 
-    /// Makes one spare fresh instance on a task of the current worker, unless the pool is full.
+    /// Makes one spare fresh instance on a task of the current worker (which keeps it only if
+    /// the pool still has room then).
     fn make_spare_later(self: &Arc<Self>) {
-        if self.ready.lock().map_or(true, |ready| ready.len() >= MAX_READY_PER_PLUGIN) {
-            return;
-        }
         let plugin = Arc::clone(self);
         tokio::spawn(async move {
             after_ready_work().await;
