@@ -39,19 +39,14 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
 }
 
 /// Checks `Authorization: Bearer <token>` against `admin.token_env`. Without a configured token
-/// the management endpoints stay closed.
+/// (unset or blank: see [`crate::env::EnvSource::secret`]) the management endpoints stay closed.
 fn authorize(state: &State, request: &Request<Incoming>) -> Result<(), ProxyError> {
     let Some(expected) = &state.admin_token else {
         return Err(ProxyError::Unauthorized(
             "the admin API is disabled: set admin.token_env and that environment variable".into(),
         ));
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
+    match crate::auth::bearer_token(request.headers()) {
         Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
         _ => Err(ProxyError::Unauthorized("missing or wrong admin bearer token".into())),
     }

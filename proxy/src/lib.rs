@@ -40,4 +40,4 @@ pub mod stream_phase;
 pub mod upstream;
 pub mod worker;
 
-pub use server::{Listeners, RunError, run};
+pub use server::{Listeners, RunError, run, serve};

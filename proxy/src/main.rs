@@ -51,6 +51,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { .. } => {
+            // The keys themselves live in the environment: two tenants with one key are refused
+            // here as at start (the key is never printed).
+            if let Err(error) = switchyard::auth::Tenants::build(&config, &ProcessEnv) {
+                eprintln!("{}: tenant keys:\n  {error}", config_path.display());
+                return ExitCode::FAILURE;
+            }
             println!("{}: ok", config_path.display());
             ExitCode::SUCCESS
         }
@@ -77,6 +83,10 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
+        // Plugins are compiled and probed before anything listens: a client never waits on (or
+        // loses its request to) a proxy that is still loading.
+        let state =
+            std::sync::Arc::new(switchyard::state::State::build(&config, &ProcessEnv).await?);
         let api = TcpListener::bind(config.server.listen_addr()?)
             .await
             .with_context(|| format!("binding server.listen {}", config.server.listen))?;
@@ -84,7 +94,7 @@ fn serve(config: config::Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding admin.listen {}", config.admin.listen))?;
         tracing::info!(api = %api.local_addr()?, admin = %admin.local_addr()?, "listening");
-        switchyard::run(config, &ProcessEnv, Listeners { api, admin }, shutdown_signal()).await?;
+        switchyard::serve(config, state, Listeners { api, admin }, shutdown_signal()).await?;
         Ok(())
     })
 }

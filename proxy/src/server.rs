@@ -5,9 +5,11 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -67,8 +69,20 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let workers = config.server.worker_count();
     let state = Arc::new(State::build(&config, env).await?);
+    serve(config, state, listeners, shutdown).await
+}
+
+/// [`run`] with the state already built. The binary builds the state (plugins compiled and
+/// probed) *before* it binds the listeners, so no client connects to a proxy that is still
+/// loading, or that then fails to load and exits.
+pub async fn serve(
+    config: Config,
+    state: Arc<State>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let workers = config.server.worker_count();
     // Kept alive for as long as the proxy runs; dropping it stops the watch.
     let _watcher = match (&state.plugins, &config.plugins) {
         (Some(registry), Some(section)) if section.watch => Some(
@@ -297,10 +311,21 @@ impl Connections {
         let service = service_fn(move |request| {
             let state = state.clone();
             async move {
-                Ok::<_, Infallible>(match role {
-                    Role::Api => pipeline::handle(state, request).await,
-                    Role::Admin => admin::handle(state, request).await,
-                })
+                let handled = async move {
+                    match role {
+                        Role::Api => pipeline::handle(state, request).await,
+                        Role::Admin => admin::handle(state, request).await,
+                    }
+                };
+                // A bug that panics answers this request with a 500 and keeps the connection
+                // and the worker, instead of cutting the client off without a word.
+                Ok::<_, Infallible>(AssertUnwindSafe(handled).catch_unwind().await.unwrap_or_else(
+                    |_| {
+                        tracing::error!("a request handler panicked");
+                        crate::error::ProxyError::Internal("the proxy hit a bug".into())
+                            .into_response()
+                    },
+                ))
             }
         });
         let result = match self.tls {

@@ -46,6 +46,8 @@ pub enum StateError {
     Upstream(#[from] UpstreamBuildError),
     #[error("plugins: {0}")]
     Plugins(String),
+    #[error(transparent)]
+    Tenants(#[from] crate::auth::DuplicateKey),
 }
 
 impl State {
@@ -98,10 +100,10 @@ impl State {
             text_chain,
             image_chain,
             upstreams,
-            tenants: Tenants::build(config, env),
+            tenants: Tenants::build(config, env)?,
             cache,
             metrics,
-            admin_token: config.admin.token_env.as_deref().and_then(|var| env.get(var)),
+            admin_token: config.admin.token_env.as_deref().and_then(|var| env.secret(var)),
         })
     }
 }

@@ -140,7 +140,19 @@ fn check_routing(config: &Config, out: &mut Problems) {
 
 fn check_tenants(config: &Config, out: &mut Problems) {
     let mut seen = HashSet::new();
+    let mut key_envs = std::collections::HashMap::new();
     for (i, tenant) in config.tenants.iter().enumerate() {
+        // One variable for two tenants is one key for two tenants (the values are checked at
+        // start, by `auth::Tenants::build`).
+        if let Some(first) = key_envs.insert(tenant.key_env.as_str(), i) {
+            out.push(
+                format!("tenant[{i}].key_env"),
+                format!(
+                    "`{}` is also tenant[{first}]'s key: each tenant needs its own key",
+                    tenant.key_env
+                ),
+            );
+        }
         if tenant.name.is_empty() {
             out.push(format!("tenant[{i}].name"), "must not be empty");
         } else if !seen.insert(tenant.name.as_str()) {

@@ -132,7 +132,7 @@ impl PluginEngine {
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| format!("wasmtime linker: {e}"))?;
-        let ticker = Ticker::start(&engine, limits.epoch_tick);
+        let ticker = Ticker::start(&engine, limits.epoch_tick)?;
         Ok(Arc::new(Self {
             engine,
             linker,
@@ -286,7 +286,7 @@ impl Ticker {
     /// Longer than the longest deadline a plugin may have, plus the two ticks of rounding.
     const IDLE_BEFORE_PARK: Duration = Duration::from_millis(MAX_TIMEOUT_MS + 100);
 
-    fn start(engine: &Engine, tick: Duration) -> Self {
+    fn start(engine: &Engine, tick: Duration) -> Result<Self, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(TickerShared::default());
         let weak = engine.weak();
@@ -319,17 +319,11 @@ impl Ticker {
             }
             flag.store(true, Ordering::Relaxed);
         });
-        match spawned {
-            Ok(handle) => {
-                let _ = shared.thread.set(handle.thread().clone());
-            }
-            Err(e) => {
-                // Without a ticker no deadline fires; say so loudly, calls still run.
-                tracing::error!(error = %e, "cannot start the plugin epoch ticker");
-                stop.store(true, Ordering::Relaxed);
-            }
-        }
-        Self { stop, shared }
+        // Without a ticker no deadline would ever fire: a sandbox without deadlines is refused,
+        // and the proxy does not start.
+        let handle = spawned.map_err(|e| format!("cannot start the plugin epoch ticker: {e}"))?;
+        let _ = shared.thread.set(handle.thread().clone());
+        Ok(Self { stop, shared })
     }
 
     /// A deadline was just armed: make sure the epoch moves. One relaxed load on the common path.

@@ -84,14 +84,14 @@ impl Upstream {
             HttpClient::new(config.ca_file.as_deref(), timeouts.connect, workers).map_err(fail)?;
         let (authorization, disabled) = match &config.api_key_env {
             None => (None, None),
-            Some(var) => match env.get(var) {
+            Some(var) => match env.secret(var) {
                 Some(key) => {
                     let mut value = HeaderValue::try_from(format!("Bearer {key}"))
                         .map_err(|_| fail(format!("the value of {var} is not a valid header")))?;
                     value.set_sensitive(true);
                     (Some(value), None)
                 }
-                None => (None, Some(format!("environment variable {var} is not set"))),
+                None => (None, Some(format!("environment variable {var} is not set or blank"))),
             },
         };
         Ok(Self {
