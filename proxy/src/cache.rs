@@ -15,9 +15,13 @@ use http::HeaderMap;
 use moka::sync::Cache;
 use sha2::{Digest, Sha256};
 
+use http::{HeaderName, HeaderValue};
+
 use crate::config::CacheConfig;
+use crate::error::ProxyError;
 use crate::plugin::CachePolicy;
-use crate::request::Endpoint;
+use crate::request::{Endpoint, ParsedRequest};
+use crate::upstream::Upstream;
 
 /// A cache key: sha256 over tenant, endpoint and the plugin's key.
 pub type Key = [u8; 32];
@@ -120,17 +124,22 @@ impl ResponseCache {
 
     /// The plan for a request: the merged plugin directive, unless the client's `cache-control`
     /// says otherwise (`no-store`: bypass; `no-cache`: skip the lookup, store the fresh answer).
+    /// The plugin's key only ever narrows what is shared: the host's `identity` of the request is
+    /// part of every key, so two requests that could get different answers never share an entry
+    /// whatever the plugin's key says (computed only for cacheable requests).
     pub fn plan(
         &self,
         policy: Option<&CachePolicy>,
         tenant: Option<&str>,
         endpoint: Endpoint,
         client: ClientDirective,
+        identity: impl FnOnce() -> Option<Identity>,
     ) -> Plan {
         match policy {
             Some(CachePolicy::Store { key, ttl }) if !client.no_store && !ttl.is_zero() => {
+                let Some(identity) = identity() else { return Plan::Bypass };
                 Plan::Use {
-                    key: scoped_key(tenant, endpoint, key),
+                    key: scoped_key(tenant, endpoint, &identity, key),
                     ttl: *ttl,
                     read: !client.no_cache,
                 }
@@ -197,7 +206,32 @@ impl ClientDirective {
     }
 }
 
-fn scoped_key(tenant: Option<&str>, endpoint: Endpoint, key: &str) -> Key {
+/// What the host puts into every key besides the plugin's key: a digest of everything that can
+/// change the answer — the request as forwarded ([`ParsedRequest::write_identity`]), the upstream
+/// chain it goes to, and the headers plugins add to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity([u8; 32]);
+
+impl Identity {
+    pub fn of(
+        request: &ParsedRequest,
+        chain: &[Arc<Upstream>],
+        add_headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Self, ProxyError> {
+        let mut hash = Sha256::new();
+        request.write_identity(&mut hash)?;
+        let names = chain.iter().map(|u| u.name.as_bytes());
+        let headers = add_headers.iter().flat_map(|(n, v)| [n.as_str().as_bytes(), v.as_bytes()]);
+        // Length-prefixed, so no two lists hash the same input by concatenation.
+        for part in names.chain(std::iter::once(&b"|"[..])).chain(headers) {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        Ok(Self(hash.finalize().into()))
+    }
+}
+
+fn scoped_key(tenant: Option<&str>, endpoint: Endpoint, identity: &Identity, key: &str) -> Key {
     let mut hash = Sha256::new();
     // Length-prefixed parts, so no two (tenant, endpoint, key) triples hash the same input.
     for part in [tenant.unwrap_or(""), endpoint.path(), key] {
@@ -205,6 +239,7 @@ fn scoped_key(tenant: Option<&str>, endpoint: Endpoint, key: &str) -> Key {
         hash.update(part.as_bytes());
     }
     hash.update([u8::from(tenant.is_some())]);
+    hash.update(identity.0);
     hash.finalize().into()
 }
 
@@ -217,8 +252,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Stores a whole JSON answer.
+    /// Stores a whole JSON answer, unless it is an error object (some upstreams answer 200 with
+    /// `{"error": ...}`): a failure is never served again as an answer.
     pub fn put_json(&self, upstream: &str, body: Bytes) {
+        if is_error_object(&body) {
+            tracing::debug!(%upstream, "a 200 carrying an error object is not cached");
+            return;
+        }
         self.cache.put(self.key, self.ttl, upstream, CachedBody::Json(body));
     }
 
@@ -242,10 +282,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Records one event's data; gives up (returns false) once the stream is too large to cache.
+    /// Records one event's data; gives up (returns false) once the stream is too large to cache,
+    /// or when an event is an error object: a stream that failed is never stored, even when
+    /// `[DONE]` follows the error.
     pub fn record(&mut self, data: &str) -> bool {
         self.bytes += data.len() + 16;
-        if self.bytes > self.store.cache.max_entry_bytes {
+        if self.bytes > self.store.cache.max_entry_bytes || is_error_object(data.as_bytes()) {
             return false;
         }
         self.events.push(data.to_string());
@@ -257,6 +299,17 @@ impl Recorder {
         let Self { store, upstream, events, .. } = self;
         store.cache.put(store.key, store.ttl, &upstream, CachedBody::Events(events));
     }
+}
+
+/// Whether a JSON answer or event is an OpenAI-shaped error (`{"error": ...}` at the top level).
+/// Cheap for ordinary answers: only a body that mentions `"error"` is parsed.
+fn is_error_object(json: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        error: Option<serde::de::IgnoredAny>,
+    }
+    json.windows(7).any(|w| w == b"\"error\"")
+        && serde_json::from_slice::<Probe>(json).is_ok_and(|probe| probe.error.is_some())
 }
 
 #[cfg(test)]
@@ -271,11 +324,85 @@ mod tests {
         CachePolicy::Store { key: key.into(), ttl: Duration::from_secs(60) }
     }
 
+    fn any_identity() -> Option<Identity> {
+        Some(Identity([7; 32]))
+    }
+
+    fn identity(endpoint: Endpoint, body: &str) -> Identity {
+        let parsed = ParsedRequest::parse(endpoint, Bytes::from(body.to_string())).unwrap();
+        Identity::of(&parsed, &[], &[]).unwrap()
+    }
+
+    #[test]
+    fn one_plugin_key_never_joins_requests_with_different_identities() {
+        let c = cache();
+        let plan = |id: Identity| {
+            c.plan(Some(&store("k")), None, Endpoint::Embeddings, Default::default(), || Some(id))
+        };
+        let a = identity(Endpoint::Embeddings, r#"{"model":"e","input":[[1,2,3]]}"#);
+        let b = identity(Endpoint::Embeddings, r#"{"model":"e","input":[[1,2,4]]}"#);
+        assert_ne!(plan(a), plan(b));
+        assert_eq!(plan(a), plan(a));
+    }
+
+    #[test]
+    fn the_identity_covers_every_part_but_the_framing() {
+        let chat = |extra: &str| {
+            identity(
+                Endpoint::ChatCompletions,
+                &format!(
+                    r#"{{"model":"m","messages":[{{"role":"user","content":[{{"type":"text","text":"what is this"}},{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{extra}"}}}}]}}]}}"#
+                ),
+            )
+        };
+        assert_ne!(chat("AAAA"), chat("BBBB"), "images are part of the identity");
+        let with = |fields: &str| {
+            identity(
+                Endpoint::ChatCompletions,
+                &format!(
+                    r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}]{fields}}}"#
+                ),
+            )
+        };
+        let plain = with("");
+        assert_eq!(plain, with(r#","stream":true,"stream_options":{"include_usage":true}"#));
+        for other in [
+            r#","tools":[{"type":"function","function":{"name":"f"}}]"#,
+            r#","response_format":{"type":"json_object"}"#,
+            r#","temperature":0"#,
+            r#","user":"u1""#,
+        ] {
+            assert_ne!(plain, with(other), "{other}");
+        }
+        let named = identity(
+            Endpoint::ChatCompletions,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"ann"}]}"#,
+        );
+        assert_ne!(plain, named);
+    }
+
+    #[test]
+    fn failed_answers_are_never_stored() {
+        let c = Arc::new(cache());
+        let s = Store { cache: Arc::clone(&c), key: [2; 32], ttl: Duration::from_secs(60) };
+        s.put_json("up", Bytes::from(r#"{"error":{"message":"overloaded"}}"#));
+        assert!(c.get(&[2; 32]).is_none(), "a 200 with an error object");
+        let mut recorder = s.recorder("up");
+        assert!(recorder.record(r#"{"choices":[{"delta":{"content":"Hi"}}]}"#));
+        assert!(!recorder.record(r#"{"error":{"message":"broke"}}"#), "an error event");
+        s.put_json(
+            "up",
+            Bytes::from(r#"{"choices":[{"message":{"content":"the error was mine"}}]}"#),
+        );
+        assert!(c.get(&[2; 32]).is_some(), "an answer that mentions errors is an answer");
+    }
+
     #[test]
     fn keys_are_scoped_by_tenant_and_endpoint() {
         let c = cache();
-        let plan =
-            |tenant, endpoint| c.plan(Some(&store("k")), tenant, endpoint, Default::default());
+        let plan = |tenant, endpoint| {
+            c.plan(Some(&store("k")), tenant, endpoint, Default::default(), any_identity)
+        };
         let a = plan(Some("a"), Endpoint::ChatCompletions);
         assert_ne!(a, plan(Some("b"), Endpoint::ChatCompletions));
         assert_ne!(a, plan(None, Endpoint::ChatCompletions));
@@ -287,16 +414,16 @@ mod tests {
     fn client_directives_and_policies_decide_the_plan() {
         let c = cache();
         let chat = Endpoint::ChatCompletions;
-        assert_eq!(c.plan(None, None, chat, Default::default()), Plan::Bypass);
+        assert_eq!(c.plan(None, None, chat, Default::default(), any_identity), Plan::Bypass);
         assert_eq!(
-            c.plan(Some(&CachePolicy::NoCache), None, chat, Default::default()),
+            c.plan(Some(&CachePolicy::NoCache), None, chat, Default::default(), any_identity),
             Plan::Bypass
         );
         let no_store = ClientDirective { no_store: true, no_cache: false };
-        assert_eq!(c.plan(Some(&store("k")), None, chat, no_store), Plan::Bypass);
+        assert_eq!(c.plan(Some(&store("k")), None, chat, no_store, any_identity), Plan::Bypass);
         let no_cache = ClientDirective { no_store: false, no_cache: true };
         assert!(matches!(
-            c.plan(Some(&store("k")), None, chat, no_cache),
+            c.plan(Some(&store("k")), None, chat, no_cache, any_identity),
             Plan::Use { read: false, .. }
         ));
         let mut headers = HeaderMap::new();

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use crate::body::{self, Body};
 use crate::cache::replay::{self, Replayed};
-use crate::cache::{CacheStatus, ClientDirective, Plan, Store};
+use crate::cache::{CacheStatus, ClientDirective, Identity, Plan, Store};
 use crate::dispatch::{self, Answer, Outbound};
 use crate::error::ProxyError;
 use crate::metrics::{CacheLabels, RequestLabels};
@@ -89,8 +89,22 @@ async fn serve(
     if !forward.tags.is_empty() {
         tracing::debug!(%request_id, tags = ?forward.tags, "plugin tags");
     }
-    let plan = state.cache.plan(forward.cache.as_ref(), tenant.as_deref(), endpoint, client_cache);
     let chain = route(state, endpoint, forward.route.take(), &mut parsed);
+    // The key covers the request as it will be forwarded (edits and route applied).
+    let identity = || match Identity::of(&parsed, &chain, &forward.add_headers) {
+        Ok(identity) => Some(identity),
+        Err(error) => {
+            tracing::warn!(%request_id, "not caching: {error}");
+            None
+        }
+    };
+    let plan = state.cache.plan(
+        forward.cache.as_ref(),
+        tenant.as_deref(),
+        endpoint,
+        client_cache,
+        identity,
+    );
     let mut outbound = Outbound {
         request_id,
         add_headers: &forward.add_headers,

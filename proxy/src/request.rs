@@ -256,6 +256,40 @@ impl ParsedRequest {
     }
 }
 
+impl ParsedRequest {
+    /// Writes everything in the request that can change its answer into `out`: the typed body as
+    /// it will be forwarded (after plugin edits and routing), re-serialised so that formatting does
+    /// not matter, without `stream` and `stream_options`, which only choose the framing (the cache
+    /// replays a stored answer as JSON or SSE). Token-id prompts, every content part (images,
+    /// audio, files), `name`, `tool_calls`, `tool_call_id`, `tools`, `response_format`, `user`
+    /// and every unknown field are part of it.
+    pub fn write_identity(&self, out: &mut impl std::io::Write) -> Result<(), ProxyError> {
+        fn without_framing(map: &Map<String, Value>) -> Map<String, Value> {
+            let mut map = map.clone();
+            map.remove("stream");
+            map.remove("stream_options");
+            map
+        }
+        let written = match &self.body {
+            RequestBody::Chat(r) => {
+                let mut r = r.clone();
+                r.stream = None;
+                r.extra = without_framing(&r.extra);
+                serde_json::to_writer(out, &r)
+            }
+            RequestBody::Completion(r) => {
+                let mut r = r.clone();
+                r.stream = None;
+                r.extra = without_framing(&r.extra);
+                serde_json::to_writer(out, &r)
+            }
+            RequestBody::Embedding(r) => serde_json::to_writer(out, r),
+            RequestBody::Image(r) => serde_json::to_writer(out, r),
+        };
+        written.map_err(|e| ProxyError::Internal(format!("hashing the request: {e}")))
+    }
+}
+
 /// Deserialises with the failing field's path in the error.
 fn decode<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ProxyError> {
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
