@@ -40,6 +40,9 @@ enum Failure {
     Timeout(&'static str),
     /// A 429 or 5xx, with its body so the last one can be passed through.
     Status(Box<Response<Bytes>>),
+    /// A 401 or 403: the upstream refused the proxy's own credentials. Its body is never relayed
+    /// (providers echo fragments of the key they were sent).
+    Rejected(StatusCode),
     StreamBroken(String),
 }
 
@@ -50,6 +53,7 @@ impl Failure {
             Self::Timeout(_) => "timeout",
             Self::Status(r) if r.status() == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
             Self::Status(_) => "server_error",
+            Self::Rejected(_) => "credentials_refused",
             Self::StreamBroken(_) => "stream_broken",
         }
     }
@@ -59,6 +63,7 @@ impl Failure {
             Self::Connect(e) => e.clone(),
             Self::Timeout(phase) => format!("timed out {phase}"),
             Self::Status(r) => format!("answered {}", r.status()),
+            Self::Rejected(status) => format!("refused the proxy's credentials ({status})"),
             Self::StreamBroken(e) => e.clone(),
         }
     }
@@ -238,8 +243,22 @@ async fn attempt(
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         return Err(Failure::Status(Box::new(read_error_body(response, deadline).await)));
     }
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(Failure::Rejected(status));
+    }
     let (mut parts, incoming) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    relayable_headers(&mut parts.headers);
+    // Bodies the proxy reads (streams, watched or cached answers) must be plain: it asked for
+    // `accept-encoding: identity`, and never relays a compressed body under rewritten bytes.
+    let encoded = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+    let reads_body = request.stream() || !watch.is_empty() || outbound.store.is_some();
+    if encoded && status.is_success() && reads_body {
+        let why = "the upstream compressed a body it was asked to send plain";
+        return Err(Failure::StreamBroken(why.into()));
+    }
     let is_sse = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -335,6 +354,7 @@ fn build_request(
     }
     builder
         .header("x-request-id", request_id)
+        .header(header::ACCEPT_ENCODING, "identity")
         .body(Full::new(body))
         .map_err(|e| Failure::Connect(format!("building request: {e}")))
 }
@@ -345,7 +365,7 @@ async fn read_error_body(
     deadline: Instant,
 ) -> Response<Bytes> {
     let (mut parts, incoming) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    relayable_headers(&mut parts.headers);
     parts.headers.remove(header::CONTENT_LENGTH);
     let limited = Limited::new(incoming, MAX_ERROR_BODY);
     let bytes = match timeout_at(deadline, limited.collect()).await {
@@ -355,20 +375,37 @@ async fn read_error_body(
     Response::from_parts(parts, bytes)
 }
 
-/// Removes headers that describe one connection rather than the message.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::TE,
-        header::TRAILER,
-        header::UPGRADE,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-    ] {
-        headers.remove(name);
+/// Response headers of an upstream that may reach the client. An allowlist, not a blocklist: a
+/// provider's cookies, organisation and project names, its own request ids and rate-limit state
+/// (of the proxy's key, not the client's) stay behind, and so does every hop-by-hop header,
+/// including those a `Connection` header names.
+const RELAYED_HEADERS: [HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CACHE_CONTROL,
+    header::RETRY_AFTER,
+    header::DATE,
+];
+
+/// Keeps only [`RELAYED_HEADERS`], less any that the `Connection` header names (RFC 9110 §7.6.1).
+fn relayable_headers(headers: &mut HeaderMap) {
+    let per_hop: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    let kept: Vec<(HeaderName, HeaderValue)> = RELAYED_HEADERS
+        .iter()
+        .filter(|name| !per_hop.iter().any(|hop| hop == name.as_str()))
+        .flat_map(|name| headers.get_all(name).iter().map(|v| (name.clone(), v.clone())))
+        .collect();
+    headers.clear();
+    for (name, value) in kept {
+        headers.append(name, value);
     }
-    headers.remove("keep-alive");
 }
 
 /// Fetches a GET endpoint from one upstream with its first-byte timeout; used by `/v1/models`.
@@ -392,4 +429,30 @@ pub async fn fetch_json(
         .map_err(|e| e.to_string())?
         .to_bytes();
     serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allowlisted_headers_reach_the_client() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("set-cookie", "__cf_bm=abc"),
+            ("openai-organization", "acme-internal"),
+            ("x-ratelimit-remaining-tokens", "12"),
+            ("retry-after", "3"),
+            ("connection", "keep-alive, Cache-Control"),
+            ("cache-control", "private"),
+            ("keep-alive", "timeout=5"),
+        ] {
+            headers.append(name, value.parse().unwrap());
+        }
+        relayable_headers(&mut headers);
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "retry-after"]);
+    }
 }

@@ -351,7 +351,7 @@ pub fn on_whole_response(
             if !edited.contains(&true) {
                 return WholeOutcome::Send(body);
             }
-            if let Some(slots) = value["choices"].as_array_mut() {
+            if let Some(slots) = value.get_mut("choices").and_then(Value::as_array_mut) {
                 for ((slot, text), changed) in slots.iter_mut().zip(choices).zip(edited) {
                     if changed {
                         set_choice_text(slot, text);
@@ -378,12 +378,13 @@ fn choice_text(choice: &Value) -> Option<&str> {
     choice["message"]["content"].as_str().or_else(|| choice["text"].as_str())
 }
 
+/// Never through `value[key] = ...`, which panics when the upstream sent a non-object there.
 fn set_choice_text(choice: &mut Value, text: String) {
-    if choice.get("message").is_some() {
-        choice["message"]["content"] = Value::String(text);
-    } else {
-        choice["text"] = Value::String(text);
-    }
+    let Some(choice) = choice.as_object_mut() else { return };
+    match choice.get_mut("message").and_then(Value::as_object_mut) {
+        Some(message) => message.insert("content".into(), Value::String(text)),
+        None => choice.insert("text".into(), Value::String(text)),
+    };
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use eventsource_stream::Event;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::ProxyError;
 use crate::plugin::{Delta, ErrorReply, Escalation, EventOutcome, ResponseWatch, StreamEvent};
@@ -97,8 +97,12 @@ impl StreamPhase {
                 );
                 // Flushed text comes before the finish reason the plugins already let through.
                 let mut plain = template;
-                if let Some(choice) = plain["choices"].get_mut(0) {
-                    choice["finish_reason"] = Value::Null;
+                if let Some(choice) = plain
+                    .get_mut("choices")
+                    .and_then(|c| c.get_mut(0))
+                    .and_then(Value::as_object_mut)
+                {
+                    choice.insert("finish_reason".into(), Value::Null);
                 }
                 Ok(reshape(&plain, &deltas))
             }
@@ -157,23 +161,23 @@ fn with_text(
     is_chat: bool,
     first: bool,
 ) -> Bytes {
-    let mut out = chunk.clone();
-    let mut choice = chunk["choices"][0].clone();
-    choice["index"] = json!(index);
-    choice["finish_reason"] = finish;
+    // Built through maps, never `value[key] = ...`: that panics when an upstream sent, say, a
+    // number where an object belongs.
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut out = object(Some(chunk));
+    let mut choice = object(chunk.get("choices").and_then(|c| c.get(0)));
+    choice.insert("index".into(), json!(index));
+    choice.insert("finish_reason".into(), finish);
     if is_chat {
-        if !first {
-            choice["delta"] = json!({});
-        }
-        choice["delta"]["content"] = json!(text);
+        let mut delta = if first { object(choice.get("delta")) } else { Map::new() };
+        delta.insert("content".into(), json!(text));
+        choice.insert("delta".into(), Value::Object(delta));
     } else {
-        choice["text"] = json!(text);
+        choice.insert("text".into(), json!(text));
     }
-    out["choices"] = json!([choice]);
-    if let Some(map) = out.as_object_mut() {
-        map.remove("usage");
-    }
-    Bytes::from(format!("data: {out}\n\n"))
+    out.insert("choices".into(), json!([choice]));
+    out.remove("usage");
+    Bytes::from(format!("data: {}\n\n", Value::Object(out)))
 }
 
 #[cfg(test)]
