@@ -30,7 +30,7 @@ mod instance;
 pub mod limits;
 pub mod registry;
 pub mod response;
-mod signature;
+pub mod signature;
 pub mod stats;
 mod validate;
 mod watch;

@@ -32,6 +32,10 @@ pub struct PluginRegistry {
     config: tokio::sync::Mutex<ChainConfig>,
     /// Stats per plugin name, kept across versions.
     stats: Mutex<HashMap<String, Arc<PluginStats>>>,
+    /// With `trusted_keys`: per plugin name, the highest signed version that went live since
+    /// start and its sha256. An older version is a rollback and refused; the same version with
+    /// other bytes too.
+    signed_floor: Mutex<HashMap<String, (u64, String)>>,
 }
 
 impl std::fmt::Debug for PluginRegistry {
@@ -97,6 +101,7 @@ impl PluginRegistry {
             engine,
             config: tokio::sync::Mutex::new(ChainConfig { section, entries, upstreams }),
             stats: Mutex::new(HashMap::new()),
+            signed_floor: Mutex::default(),
         }
     }
 
@@ -145,7 +150,7 @@ impl PluginRegistry {
             .find(|e| e.name == name)
             .ok_or_else(|| LoadError::UnknownPlugin(name.to_string()))?;
         let upload = Upload { name, wasm: &wasm, signature: signature.as_deref() };
-        let report = self.rebuild(&cfg, Some(upload)).await?;
+        let prepared = self.prepare(&cfg, Some(upload)).await?;
         let path = cfg.section.dir.join(&entry.file);
         let write = |p: &Path, bytes: &[u8]| -> Result<(), LoadError> {
             let tmp = p.with_extension("tmp-upload");
@@ -153,11 +158,13 @@ impl PluginRegistry {
                 LoadError::Read { plugin: name.to_string(), path: p.display().to_string(), source }
             })
         };
+        // Written first, then live: a crash or a full disk never leaves a live plugin that a
+        // restart or the directory watcher would not load again.
         if let Some(sig) = &signature {
             write(&sig_path(&path), sig)?;
         }
         write(&path, &wasm)?;
-        Ok(report)
+        Ok(self.publish(prepared))
     }
 
     /// Every plugin of the live set with its numbers, in chain order.
@@ -198,6 +205,42 @@ impl PluginRegistry {
         cfg: &ChainConfig,
         upload: Option<Upload<'_>>,
     ) -> Result<ReloadReport, LoadError> {
+        let prepared = self.prepare(cfg, upload).await?;
+        Ok(self.publish(prepared))
+    }
+
+    /// Makes the new set live.
+    fn publish(&self, prepared: Prepared) -> ReloadReport {
+        let Prepared { set, report, signed } = prepared;
+        self.current.store(Arc::new(set));
+        if let Ok(mut floor) = self.signed_floor.lock() {
+            floor.extend(signed);
+        }
+        let generation = report.generation;
+        tracing::info!(generation, took_ms = report.took_ms, compiled = ?report.compiled, "plugin set live");
+        report
+    }
+
+    /// The signed version of `name`, refused if it would roll back what already ran.
+    fn check_rollback(&self, name: &str, version: u64, sha256: &str) -> Result<(), String> {
+        let floor = self.signed_floor.lock().map_err(|_| "signature state poisoned".to_string())?;
+        match floor.get(name) {
+            Some((live, _)) if version < *live => Err(format!(
+                "version {version} is older than version {live}, which already ran (rollback)"
+            )),
+            Some((live, sha)) if version == *live && sha != sha256 => Err(format!(
+                "version {version} was already signed for other bytes; sign a new version"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Compiles and probes a new set from `cfg` (and an upload), without making it live.
+    async fn prepare(
+        &self,
+        cfg: &ChainConfig,
+        upload: Option<Upload<'_>>,
+    ) -> Result<Prepared, LoadError> {
         let started = Instant::now();
         let problems = config::validate(&cfg.section, &cfg.entries);
         if !problems.is_empty() {
@@ -208,17 +251,22 @@ impl PluginRegistry {
         let upstreams = Arc::new(cfg.upstreams.clone());
         let mut plugins = Vec::with_capacity(cfg.entries.len());
         let mut compiled = Vec::new();
+        let mut signed = Vec::new();
         for entry in &cfg.entries {
             let source = read_source(&cfg.section, entry, upload.as_ref())?;
+            let sha256 = hex(&Sha256::digest(&source.wasm));
             if !cfg.section.trusted_keys.is_empty() {
-                signature::verify(
+                let refused = |reason| LoadError::Signature { plugin: entry.name.clone(), reason };
+                let version = signature::verify(
+                    &entry.name,
                     &source.wasm,
                     source.signature.as_deref(),
                     &cfg.section.trusted_keys,
                 )
-                .map_err(|reason| LoadError::Signature { plugin: entry.name.clone(), reason })?;
+                .map_err(refused)?;
+                self.check_rollback(&entry.name, version, &sha256).map_err(refused)?;
+                signed.push((entry.name.clone(), (version, sha256.clone())));
             }
-            let sha256 = hex(&Sha256::digest(&source.wasm));
             let spec = PluginSpec {
                 name: Arc::from(entry.name.as_str()),
                 sha256,
@@ -248,15 +296,13 @@ impl PluginRegistry {
         }
         let generation = old.generation + 1;
         let names = plugins.iter().map(|p| p.name.to_string()).collect();
-        self.current.store(Arc::new(PluginSet { plugins, upstreams, generation }));
         let report = ReloadReport {
             generation,
             plugins: names,
             compiled,
             took_ms: started.elapsed().as_secs_f64() * 1e3,
         };
-        tracing::info!(generation, took_ms = report.took_ms, compiled = ?report.compiled, "plugin set live");
-        Ok(report)
+        Ok(Prepared { set: PluginSet { plugins, upstreams, generation }, report, signed })
     }
 
     /// Compile on a blocking thread: Cranelift takes tens to hundreds of ms.
@@ -274,6 +320,14 @@ impl PluginRegistry {
             Err(_) => Arc::default(),
         }
     }
+}
+
+/// A compiled and probed set that is not live yet.
+struct Prepared {
+    set: PluginSet,
+    report: ReloadReport,
+    /// Signed versions in it, for the rollback floor once it is live.
+    signed: Vec<(String, (u64, String))>,
 }
 
 /// Uploaded bytes that replace one plugin's file in this rebuild.
