@@ -15,6 +15,22 @@ pub mod mock;
 pub mod tls;
 pub mod wasm;
 
+/// A signature document for plugin `name` at `version` over `wasm`, as `switchyard plugin sign`
+/// would write it into `<file>.sig` (see docs/plugins.md, "Signing").
+pub fn sign_plugin(
+    key: &ed25519_dalek::SigningKey,
+    name: &str,
+    version: u64,
+    wasm: &[u8],
+) -> String {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let message = switchyard::plugin::signature::signed_message(name, version, wasm);
+    let signature =
+        base64::engine::general_purpose::STANDARD.encode(key.sign(message.as_bytes()).to_bytes());
+    serde_json::json!({"name": name, "version": version, "signature": signature}).to_string()
+}
+
 /// A chat request body with one user message.
 pub fn chat_body(model: &str, text: &str, stream: bool) -> String {
     serde_json::json!({

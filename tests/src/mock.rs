@@ -44,6 +44,12 @@ pub enum Behavior {
     SaysCutOff(String),
     /// Answers with these pieces joined; a stream sends one content event per piece.
     SaysInPieces(Vec<String>),
+    /// Answers every request with this status and an OpenAI error body with this message.
+    StatusSaying(u16, String),
+    /// Answers 200 with an OpenAI error object as the body (as some providers do).
+    OkWithErrorBody,
+    /// Streams: one content event, then an error event, then `[DONE]`.
+    ErrorEventMidStream,
 }
 
 /// One request as the mock received it.
@@ -205,7 +211,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let behavior = shared.behavior.lock().expect("lock").clone();
     let name = shared.name.clone();
     match behavior {
-        Behavior::Status(code) => return Ok(error(code, &name)),
+        Behavior::Status(code) => return Ok(error(code, &format!("{name} says {code}"))),
+        Behavior::StatusSaying(code, message) => return Ok(error(code, &message)),
+        Behavior::OkWithErrorBody => return Ok(error(200, &format!("{name} failed with a 200"))),
         Behavior::Stall => std::future::pending::<()>().await,
         _ => {}
     }
@@ -228,7 +236,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         "/v1/models" => json_response(json!({
             "object": "list", "data": [{"id": format!("{name}-model"), "object": "model"}],
         })),
-        _ => error(404, &name),
+        _ => error(404, &format!("{name} says 404")),
     };
     Ok(response)
 }
@@ -280,6 +288,11 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
         for piece in pieces {
             events.push(chunk(json!({"content": piece}), Value::Null));
         }
+        if behavior == Behavior::ErrorEventMidStream {
+            events.truncate(2);
+            events
+                .push("data: {\"error\":{\"message\":\"mock overloaded mid-stream\"}}\n\n".into());
+        }
         events.push(chunk(json!({}), json!(finish_reason(&behavior))));
         if behavior != Behavior::EndWithoutDone {
             events.push("data: [DONE]\n\n".to_string());
@@ -328,10 +341,14 @@ fn json_response(value: Value) -> Response<Body> {
         .expect("response")
 }
 
-fn error(code: u16, name: &str) -> Response<Body> {
+/// An OpenAI error answer, with the headers a provider adds that must not reach clients.
+fn error(code: u16, message: &str) -> Response<Body> {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({"error": {"message": format!("{name} says {code}"), "type": "mock_error", "code": code}});
+    let body = json!({"error": {"message": message, "type": "mock_error", "code": code}});
     let mut response = json_response(body);
     *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("set-cookie", http::HeaderValue::from_static("__provider=secret; HttpOnly"));
+    headers.insert("openai-organization", http::HeaderValue::from_static("acme-internal"));
     response
 }

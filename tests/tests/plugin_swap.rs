@@ -14,7 +14,7 @@ use serde_json::json;
 use switchyard::plugin::{
     FailurePolicy, LoadError, PluginRegistry, PluginsSection, RequestOutcome,
 };
-use switchyard_tests::wasm;
+use switchyard_tests::{sign_plugin, wasm};
 
 /// Concurrent request tasks during the swaps, and requests each: hundreds in flight.
 const TASKS: usize = 200;
@@ -162,12 +162,16 @@ async fn signatures_are_required_when_trusted_keys_are_set() {
 
     let wasm_bytes = std::fs::read(dir.path().join("noop.wasm")).unwrap();
     let sig_path = dir.path().join("noop.wasm.sig");
-    std::fs::write(&sig_path, other.sign(&wasm_bytes).to_bytes()).unwrap();
+    std::fs::write(&sig_path, sign_plugin(&other, "noop", 1, &wasm_bytes)).unwrap();
     let err = reg.reload().await.unwrap_err();
     assert!(matches!(err, LoadError::Signature { .. }), "untrusted signer: {err}");
 
-    // Base64 text signatures are accepted as well as raw bytes.
+    // A bare signature over the bytes (the old format) binds no name or version: refused.
     std::fs::write(&sig_path, b64.encode(key.sign(&wasm_bytes).to_bytes())).unwrap();
+    let err = reg.reload().await.unwrap_err();
+    assert!(matches!(err, LoadError::Signature { .. }), "bare signature: {err}");
+
+    std::fs::write(&sig_path, sign_plugin(&key, "noop", 1, &wasm_bytes)).unwrap();
     reg.reload().await.expect("signed plugin loads");
     assert_eq!(reg.list().len(), 1);
 
@@ -175,8 +179,18 @@ async fn signatures_are_required_when_trusted_keys_are_set() {
     let noop = std::fs::read(wasm::NOOP).unwrap();
     let err = reg.install("noop", noop.clone(), None).await.unwrap_err();
     assert!(matches!(err, LoadError::Signature { .. }), "{err}");
-    let sig = key.sign(&noop).to_bytes().to_vec();
-    reg.install("noop", noop, Some(sig)).await.expect("signed upload");
+    let sig = sign_plugin(&key, "noop", 2, &noop).into_bytes();
+    reg.install("noop", noop.clone(), Some(sig)).await.expect("signed upload");
+
+    // Version 2 ran: version 1 is a rollback, and version 2 cannot be reused for other bytes.
+    let v1 = sign_plugin(&key, "noop", 1, &wasm_bytes).into_bytes();
+    let err = reg.install("noop", wasm_bytes.clone(), Some(v1)).await.unwrap_err();
+    assert!(err.to_string().contains("rollback"), "{err}");
+    let mut other_bytes = noop;
+    other_bytes.extend_from_slice(b"\0");
+    let reused = sign_plugin(&key, "noop", 2, &other_bytes).into_bytes();
+    let err = reg.install("noop", other_bytes, Some(reused)).await.unwrap_err();
+    assert!(err.to_string().contains("already signed"), "{err}");
 }
 
 #[tokio::test]

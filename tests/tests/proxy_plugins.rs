@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use switchyard_tests::client::{self, Reply};
 use switchyard_tests::harness::{self, Proxy};
 use switchyard_tests::mock::{Behavior, MockUpstream};
-use switchyard_tests::{chat_body, wasm};
+use switchyard_tests::{chat_body, sign_plugin, wasm};
 
 const TOKEN: &str = "admin-test-token";
 const TOKEN_ENV: &str = "SY_TEST_ADMIN_TOKEN";
@@ -505,7 +505,7 @@ async fn uploads_carry_their_signature_in_a_header() {
     let noop = std::fs::read(wasm::NOOP).expect("read");
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("n.wasm"), &noop).expect("write");
-    std::fs::write(dir.path().join("n.wasm.sig"), b64.encode(key.sign(&noop).to_bytes()))
+    std::fs::write(dir.path().join("n.wasm.sig"), sign_plugin(&key, "n", 1, &noop))
         .expect("write sig");
     let section = format!(
         "[plugins]\ndir = {:?}\nwatch = false\ntrusted_keys = [\"{}\"]\n{}",
@@ -520,12 +520,27 @@ async fn uploads_carry_their_signature_in_a_header() {
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text());
     assert!(reply.json()["error"]["message"].as_str().unwrap_or("").contains("signature"));
 
-    let signature = b64.encode(key.sign(&ver).to_bytes());
+    // Signed for another plugin name: refused, though the key and bytes are right.
+    let elsewhere = sign_plugin(&key, "other", 2, &ver);
+    let headers = [("x-switchyard-signature", elsewhere.as_str())];
+    let reply = admin(&proxy, "PUT", "/admin/plugins/n", ver.clone(), Some(TOKEN), &headers).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text());
+    assert!(reply.text().contains("not `n`"), "{}", reply.text());
+
+    let signature = sign_plugin(&key, "n", 2, &ver);
     let headers = [("x-switchyard-signature", signature.as_str())];
     let reply = admin(&proxy, "PUT", "/admin/plugins/n", ver.clone(), Some(TOKEN), &headers).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(std::fs::read(dir.path().join("n.wasm")).expect("read"), ver);
     assert_eq!(std::fs::read(dir.path().join("n.wasm.sig")).expect("read"), signature.as_bytes());
+
+    // Version 1 (the original bytes, validly signed) ran before version 2: a rollback.
+    let old = sign_plugin(&key, "n", 1, &noop);
+    let headers = [("x-switchyard-signature", old.as_str())];
+    let reply = admin(&proxy, "PUT", "/admin/plugins/n", noop.clone(), Some(TOKEN), &headers).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text());
+    assert!(reply.text().contains("rollback"), "{}", reply.text());
+    assert_eq!(std::fs::read(dir.path().join("n.wasm")).expect("read"), ver, "file untouched");
     proxy.stop().await;
 }
 
