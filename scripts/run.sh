@@ -22,7 +22,8 @@ wait_ready() { # URL NAME SECONDS
   return 1
 }
 
-"$bin/switchyard-inference" --model "$model" --listen 127.0.0.1:8081 --parallel 4 --model-id smollm2 &
+"$bin/switchyard-inference" --model "$model" --listen 127.0.0.1:8081 --parallel 4 --model-id smollm2 \
+  --n-predict 512 &
 inference=$!
 trap 'kill $inference $proxy 2>/dev/null; wait 2>/dev/null' EXIT
 proxy=""

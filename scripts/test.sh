@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace --locked --exclude switchyard-inference
 scripts/test-inference.sh
+# The README's quick start, command by command, against the real model.
+scripts/test-quickstart.sh

@@ -44,6 +44,12 @@ pub struct Config {
     /// Model id reported by /v1/models and in responses; defaults to the file name.
     #[arg(long)]
     pub model_id: Option<String>,
+
+    /// Most tokens generated for a request that sets no `max_tokens` (llama-server's
+    /// `--n-predict`); 0: until the slot's context is full, as llama-server's -1. A small model
+    /// can repeat itself to the end of its context, which takes minutes on a CPU.
+    #[arg(long, default_value_t = 0)]
+    pub n_predict: u32,
 }
 
 fn default_threads() -> u32 {
@@ -63,6 +69,7 @@ impl Config {
             n_gpu_layers: 0,
             queue_size: 64,
             model_id: None,
+            n_predict: 0,
         }
     }
 

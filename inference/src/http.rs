@@ -36,6 +36,8 @@ pub struct App {
     pub model_id: String,
     /// Reported as the model's `created` in /v1/models.
     pub started: u64,
+    /// `--n-predict`: the `max_tokens` of requests that set none.
+    pub default_max_tokens: Option<u32>,
 }
 
 /// The hyper service function: never fails, errors become OpenAI-shaped responses.
@@ -130,7 +132,7 @@ async fn generate(
     app.engine.submit(Job {
         prompt: tokens,
         sampling: request.sampling,
-        max_tokens: request.max_tokens,
+        max_tokens: request.max_tokens.or(app.default_max_tokens),
         stop: request.stop,
         events,
         enqueued,

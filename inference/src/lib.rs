@@ -53,8 +53,13 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     let engine = Engine::start(&config, metrics.clone())?;
     let status = engine.status();
-    let app =
-        Arc::new(App { engine, metrics, model_id: config.model_id(), started: openai::unix_now() });
+    let app = Arc::new(App {
+        engine,
+        metrics,
+        model_id: config.model_id(),
+        started: openai::unix_now(),
+        default_max_tokens: (config.n_predict > 0).then_some(config.n_predict),
+    });
     let graceful = GracefulShutdown::new();
     let result = accept_loop(&app, &listener, &graceful, status, shutdown).await;
     drop(listener);
