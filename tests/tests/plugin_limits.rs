@@ -236,3 +236,20 @@ async fn instance_bound_waits_then_says_busy() {
     let outcome = waiter.await.expect("join");
     assert!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
 }
+
+#[tokio::test]
+async fn a_component_that_imports_anything_but_the_host_interface_is_refused() {
+    // `escape` imports an environment reader besides the plugin contract.
+    let dir = plugin_dir(&[("escape.wasm", wasm::ESCAPE)]);
+    let e = entry("escape", "escape.wasm", FailurePolicy::Open, json!({}));
+    let reg = switchyard::plugin::PluginRegistry::new(
+        engine(8),
+        switchyard::plugin::PluginsSection::new(dir.path()),
+        vec![e],
+        upstreams(),
+    );
+    let error = reg.reload().await.expect_err("an import outside the host interface must not load");
+    let message = error.to_string();
+    assert!(message.contains("escape:ambient/env"), "the refusal names the import: {message}");
+    assert!(reg.current().is_empty(), "nothing went live");
+}
