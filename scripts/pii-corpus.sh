@@ -10,6 +10,9 @@ shift
 venv=.cache/pii-venv
 req=scripts/pii-corpus/requirements.txt
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
+  if ! command -v python3 >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+  fi
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     # Debian's python3 lacks ensurepip until python3-venv is installed.
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then

@@ -80,7 +80,10 @@ def negative(rng):
     if k == 2:
         return f"{rng.randint(2019, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}{rng.choice(['Z', '.123Z', '+02:00', ''])}"
     if k == 3:
-        return rng.choice(["v", "version ", "release ", ""]) + ".".join(str(rng.randint(0, 20)) for _ in range(rng.choice([2, 3, 3, 4])))
+        # Four-part versions only with a cue: a bare `2.5.15.14` is a valid IPv4 address.
+        parts = rng.choice([2, 3, 3, 4])
+        cue = rng.choice(["v", "version ", "release ", "build "] + ([""] if parts < 4 else []))
+        return cue + ".".join(str(rng.randint(0, 20)) for _ in range(parts))
     if k == 4:
         cur = rng.choice(["$", "€", "£", "USD ", "EUR ", "CHF "])
         return f"{cur}{rng.randint(1, 9999):,}.{rng.randint(0, 99):02d}"
