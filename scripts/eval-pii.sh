@@ -30,7 +30,7 @@ if [ "$split" = heldout ] && printf '%s\n' "${args[@]+"${args[@]}"}" | grep -q -
 fi
 corpus="$(scripts/pii-corpus.sh "$split")"
 scripts/setup-wasm.sh
-echo "split $split; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); $(nproc) CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "split $split; commit $(git describe --always --dirty 2>/dev/null || echo unknown); $(nproc) CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
 exec cargo run -q -p switchyard-tests --bin pii-eval \
   --config 'profile.dev.package.switchyard-tests.opt-level=3' \
   --config 'profile.dev.package.switchyard.opt-level=3' \

@@ -25,7 +25,7 @@ import carriers
 import natural
 
 SEEDS = {"dev": 0x5EED_0DE7, "heldout": 0x5EED_4E1D, "selftest": 0x5EED_7E57}
-DEFAULTS = {"dev": (3000, 150_000), "heldout": (3000, 150_000), "selftest": (60, 3_000)}
+DEFAULTS = {"dev": (5000, 150_000), "heldout": (5000, 150_000), "selftest": (40, 0)}
 
 
 def _bytes(text, entities):

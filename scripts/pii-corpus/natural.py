@@ -4,7 +4,9 @@ that exist on the machine. Sources, each used when present:
 - `python-doc`: docstrings of the Python standard library (the running interpreter's);
 - `python-code`: the standard library's source, in blocks of 25 lines (code and comments);
 - `licenses`: /usr/share/common-licenses (Debian's base-files);
-- `rust-book`: the Rust book and reference shipped with the toolchain's docs (HTML, as text).
+- `rust-book`: the Rust book and reference shipped with the toolchain's docs (HTML, as text);
+- `logs`: the package manager's logs (/var/log/dpkg.log, /var/log/apt/term.log), 20 lines a
+  chunk: timestamps, versions, package names and paths.
 
 Chunks are split between dev and held-out by a hash of their origin, so the two splits never
 share text. Real text holds some real emails and IP addresses (license headers, examples): they
@@ -106,6 +108,18 @@ def _rust_chunks():
                     yield "rust-book", f"{sub}/{path.name}#{i}", para
 
 
+def _log_chunks():
+    for path in ("/var/log/dpkg.log", "/var/log/apt/term.log"):
+        try:
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for i in range(0, len(lines), 20):
+            block = "\n".join(lines[i : i + 20])
+            if len(block.split()) >= 20:
+                yield "logs", f"{os.path.basename(path)}#{i}", block
+
+
 def _split_of(origin):
     return "dev" if hashlib.sha256(origin.encode()).digest()[0] % 2 == 0 else "heldout"
 
@@ -141,7 +155,7 @@ def chunks(rng, split, words):
     """Natural-text chunks of `split` until about `words` words: [(source, origin, text, spans)],
     drawn evenly from each available source."""
     by_source = {}
-    for gen in (_python_chunks, _license_chunks, _rust_chunks):
+    for gen in (_python_chunks, _license_chunks, _rust_chunks, _log_chunks):
         for source, origin, text in gen():
             if _split_of(origin) != split and split in ("dev", "heldout"):
                 continue

@@ -98,9 +98,9 @@ pub fn print(s: &Scores, show: usize) {
     }
     let rest: Vec<&Counts> =
         s.phone_regions.iter().filter(|((r, _), _)| *r == 0).map(|(_, c)| c).collect();
-    print!("| | ");
+    print!("| ");
     row(&format!("other {} regions", rest.len()), &sum(rest.into_iter()));
-    print!("| | ");
+    print!("| ");
     row("all", &sum(s.phone_regions.values()));
     println!("\nCards per brand:\n");
     print!("| brand {HEAD}");
