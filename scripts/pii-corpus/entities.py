@@ -105,8 +105,20 @@ def phone(rng, region=None):
         forms["nanp-dots"] = f"{nsn[:3]}.{nsn[3:6]}.{nsn[6:]}"
         forms["nanp-1-dashes"] = f"1-{nsn[:3]}-{nsn[3:6]}-{nsn[6:]}"
         forms["nanp-paren-nospace"] = f"({nsn[:3]}){nsn[3:6]}-{nsn[6:]}"
-    name = rng.choice(sorted(forms))
+    # People mostly write their own country's national form; international forms are weighted
+    # lower (each still appears hundreds of times per split).
+    names = sorted(forms)
+    weights = [FORM_WEIGHTS.get(n, 1) for n in names]
+    name = rng.choices(names, weights)[0]
     return forms[name], _phone_meta(region, name)
+
+
+FORM_WEIGHTS = {
+    "national": 4, "national-dots": 2, "national-dashes": 2, "national-compact": 1,
+    "nanp-dashes": 2, "nanp-dots": 1, "nanp-1-dashes": 1, "nanp-paren-nospace": 1,
+    "international": 2, "e164": 1, "intl-dashes": 1, "intl-dots": 1, "intl-00": 1,
+    "intl-compact-cc": 1, "intl-trunk-0": 1,
+}
 
 
 def _phone_meta(region, form):
