@@ -223,6 +223,10 @@ pub struct Scores {
     pub natural_by_source: BTreeMap<String, (u64, u64)>,
     /// Records whose redacted text could not be mapped back (scored by value presence).
     pub unaligned: u64,
+    /// Labelled messages holding at least one entity, and those of them with every entity
+    /// caught: the share of messages that reach the upstream without any PII left.
+    pub messages_with_pii: u64,
+    pub messages_clean: u64,
     pub misses: Vec<Example>,
     pub false_positives: Vec<Example>,
 }
@@ -278,11 +282,17 @@ impl Scores {
         } else {
             self.labelled_words += r.words;
         }
+        let mut clean = true;
         for e in r.entities.iter().filter(|e| !e.incidental) {
             let (all, any) = coverage(&r.text, e.start, e.end, reds);
             let typed =
                 all && reds.iter().any(|d| d.kind == e.kind && d.start < e.end && e.start < d.end);
             self.count(r, e, all, any && !all, typed);
+            clean &= all;
+        }
+        if r.entities.iter().any(|e| !e.incidental) {
+            self.messages_with_pii += 1;
+            self.messages_clean += u64::from(clean);
         }
         for d in reds {
             let overlaps = |e: &&Entity| {

@@ -100,7 +100,10 @@ fn a_perfect_redactor_scores_one_and_none_scores_zero() {
         assert_eq!(f.fp, 0, "{t}");
         assert!(f.tp > 0, "{t}");
     }
+    assert_eq!(perfect.messages_clean, perfect.messages_with_pii);
+    assert!(perfect.messages_with_pii > 0);
     let none = score(&records, |_| None);
+    assert_eq!(none.messages_clean, 0);
     for (t, c) in &none.by_type {
         assert_eq!((c.caught, c.partial), (0, 0), "{t}");
     }

@@ -47,6 +47,14 @@ pub fn print(s: &Scores, show: usize) {
         .filter(|(t, _)| !matches!(t.as_str(), "name" | "address" | "dob"))
         .map(|(_, c)| c));
     row("**structured** (all but name, address, dob)", &structured);
+    let clean =
+        (s.messages_with_pii > 0).then(|| s.messages_clean as f64 / s.messages_with_pii as f64);
+    println!(
+        "\nMessages with PII that reach the upstream with none left: {} / {} ({})",
+        s.messages_clean,
+        s.messages_with_pii,
+        ratio(clean)
+    );
     if s.unaligned > 0 {
         println!("\n{} records could not be aligned (scored by value presence)", s.unaligned);
     }
