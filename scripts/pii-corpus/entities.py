@@ -32,15 +32,25 @@ TOP40 = [
 PHONE_TYPES = [PT.FIXED_LINE, PT.MOBILE, PT.FIXED_LINE_OR_MOBILE, PT.TOLL_FREE, PT.VOIP]
 
 
+# Numbers shorter than this (4-5 digits in a few territories: Ascension, Tristan da Cunha, the
+# Falklands, Tokelau, ...) cannot be told from any other number without context, so they are
+# left out rather than counted as misses.
+MIN_DIGITS = 6
+
+
+def _example(region, kind):
+    n = pn.example_number_for_type(region, kind)
+    return n if n is not None and len(pn.national_significant_number(n)) >= MIN_DIGITS else None
+
+
 def other_regions():
-    """libphonenumber's regions outside TOP40 that have a fixed-line or mobile example."""
+    """libphonenumber's regions outside TOP40 that have a fixed-line or mobile example of at
+    least MIN_DIGITS digits."""
     out = []
     for r in sorted(pn.SUPPORTED_REGIONS):
         if r in TOP40 or r == "001":
             continue
-        if pn.example_number_for_type(r, PT.MOBILE) or pn.example_number_for_type(
-            r, PT.FIXED_LINE
-        ):
+        if _example(r, PT.MOBILE) or _example(r, PT.FIXED_LINE):
             out.append(r)
     return out
 
@@ -73,8 +83,8 @@ def phone(rng, region=None):
     """A phone number of `region` (drawn as described at TOP40 when None), in a random form."""
     if region is None:
         region = rng.choice(TOP40) if rng.random() < 0.5 else rng.choice(OTHER_REGIONS)
-    types = [t for t in PHONE_TYPES if pn.example_number_for_type(region, t) is not None]
-    example = pn.example_number_for_type(region, rng.choice(types))
+    types = [t for t in PHONE_TYPES if _example(region, t) is not None]
+    example = _example(region, rng.choice(types))
     n = _vary(rng, example)
     meta = pn.PhoneMetadata.metadata_for_region(region)
     trunk = (meta.national_prefix or "") if meta else ""
@@ -131,7 +141,7 @@ def local_phone(rng, region=None):
     (`Phone: 456 7890`): for NANP `456-7890`, elsewhere the number after its area code."""
     if region is None:
         region = rng.choice(TOP40) if rng.random() < 0.5 else rng.choice(OTHER_REGIONS)
-    example = pn.example_number_for_type(region, PT.FIXED_LINE)
+    example = _example(region, PT.FIXED_LINE)
     if example is None:
         return phone(rng, region)
     n = _vary(rng, example)
