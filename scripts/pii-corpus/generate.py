@@ -24,7 +24,8 @@ import sys
 import carriers
 import natural
 
-SEEDS = {"dev": 0x5EED_0DE7, "heldout": 0x5EED_4E1D, "selftest": 0x5EED_7E57}
+# (selftest: the first seed from 0x5EED7E57 whose 40 messages hold every type.)
+SEEDS = {"dev": 0x5EED_0DE7, "heldout": 0x5EED_4E1D, "selftest": 0x5EED_7E58}
 DEFAULTS = {"dev": (5000, 150_000), "heldout": (5000, 150_000), "selftest": (40, 0)}
 
 
