@@ -1,6 +1,7 @@
 //! Test support for Switchyard's end-to-end tests and benchmarks.
 //!
 //! - [`mock`]: an OpenAI-compatible upstream that can be told to misbehave.
+//! - [`pii_eval`]: the PII evaluation's corpus and scoring (the program is `src/bin/pii-eval`).
 //! - [`harness`]: the proxy started in-process on 127.0.0.1:0.
 //! - [`client`]: a small HTTP client for assertions.
 //! - [`tls`]: certificates generated per run.
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod harness;
 pub mod mock;
+pub mod pii_eval;
 pub mod tls;
 pub mod wasm;
 

@@ -5,15 +5,15 @@
 //! expected answer (a placeholder or part of one shown instead of its value, or any text out of
 //! order). A **restore mismatch** is a finished choice whose text is not the expected answer
 //! (the original, with only the placeholders this request issued replaced). **Late text** is
-//! text for a choice after the event that carried its finish reason. With `scan_answer`, the
-//! expected answer is the model's text with each labelled entity masked, so a leak is also any
-//! raw entity (or part of one) shown before it could be masked.
+//! text for a choice after the event that carried its finish reason.
 
 use anyhow::bail;
 use fastrand::Rng;
 use switchyard::plugin::{EventOutcome, PluginRegistry, Proceed};
 
-use crate::{event, proceed, prose, request};
+use switchyard_tests::pii_eval::request;
+
+use crate::{event, proceed};
 
 /// Text a model might add that must pass unchanged: unknown placeholders, stray `<`.
 const TAILS: &[&str] = &[" <EMAIL_99> stays.", " a < b and <PHONE", " <", "", " <<EMAIL_>"];
@@ -28,15 +28,19 @@ struct Tally {
     late: usize,
 }
 
-/// Pseudonymize mode: the model echoes the redacted messages; placeholders must come back.
-pub async fn evaluate(reg: &PluginRegistry, rng: &mut Rng, answers: usize) -> anyhow::Result<()> {
+/// The model echoes the redacted messages (two corpus messages per request, one per choice);
+/// the placeholders must come back as the original values, whatever the event boundaries.
+pub async fn evaluate(
+    reg: &PluginRegistry,
+    rng: &mut Rng,
+    corpus: &[&str],
+    answers: usize,
+) -> anyhow::Result<()> {
     let mut t = Tally::default();
     let mut placeholders = 0;
     for _ in 0..answers {
-        let originals: Vec<String> = (0..2)
-            .map(|_| prose::message(rng, 0.9).iter().map(|p| p.text.as_str()).collect())
-            .collect();
-        let mut p = proceed(reg, request(originals.clone())).await?;
+        let originals: Vec<&str> = (0..2).map(|_| corpus[rng.usize(0..corpus.len())]).collect();
+        let mut p = proceed(reg, request(&originals)).await?;
         let tail = TAILS[rng.usize(0..TAILS.len())];
         let redacted: Vec<String> =
             p.request.messages.iter().map(|m| format!("{}{tail}", m.content)).collect();
@@ -44,59 +48,19 @@ pub async fn evaluate(reg: &PluginRegistry, rng: &mut Rng, answers: usize) -> an
         let want: Vec<String> = originals.iter().map(|o| format!("{o}{tail}")).collect();
         if p.watch.is_empty() {
             // Nothing was found, so there is nothing to restore and nothing to watch.
-            if p.request.messages.iter().any(|m| m.content.contains('<'))
-                && originals.iter().all(|o| !o.contains('<'))
-            {
-                bail!("placeholders issued but the answer is not watched");
+            if p.request.messages.iter().zip(&originals).any(|(m, o)| m.content != *o) {
+                bail!("text was edited but the answer is not watched");
             }
             continue;
         }
         play(&mut p, rng, &redacted, &want, &mut t)?;
     }
     println!(
-        "| pseudonymize: streamed answers (2 choices each) | events | `<` in answers | leaks | restore mismatches | late text |"
+        "| streamed answers (2 choices each) | events | `<` in answers | leaks | restore mismatches | late text |"
     );
     println!("|---|---|---|---|---|---|");
     println!(
         "| {} | {} | {placeholders} | {} | {} | {} |\n",
-        t.answers, t.events, t.leaks, t.mismatches, t.late
-    );
-    Ok(())
-}
-
-/// `scan_answer`: the model writes PII of its own (labelled corpus text); it must reach the
-/// client masked, never raw, however the events cut it.
-pub async fn evaluate_scan(
-    reg: &PluginRegistry,
-    rng: &mut Rng,
-    answers: usize,
-) -> anyhow::Result<()> {
-    let mut t = Tally::default();
-    let mut entities = 0;
-    for _ in 0..answers {
-        let mut p = proceed(reg, request(vec!["a question".into()])).await?;
-        let mut said = Vec::new();
-        let mut want = Vec::new();
-        for _ in 0..2 {
-            let pieces = prose::message(rng, 0.9);
-            entities += pieces.iter().filter(|p| p.label.is_some()).count();
-            said.push(pieces.iter().map(|p| p.text.as_str()).collect::<String>() + "\n");
-            let masked: String = pieces
-                .iter()
-                .map(|p| {
-                    p.label.map_or(p.text.clone(), |l| format!("[{}]", l.to_ascii_uppercase()))
-                })
-                .collect();
-            want.push(masked + "\n");
-        }
-        play(&mut p, rng, &said, &want, &mut t)?;
-    }
-    println!(
-        "| scan_answer: streamed answers (2 choices each) | events | entities in answers | leaks | mask mismatches | late text |"
-    );
-    println!("|---|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {entities} | {} | {} | {} |\n",
         t.answers, t.events, t.leaks, t.mismatches, t.late
     );
     Ok(())
