@@ -411,6 +411,32 @@ mod tests {
     }
 
     #[test]
+    fn tool_call_choices_encode_choice_and_call() {
+        let v = tool_call_choice(3, 2).unwrap();
+        assert_eq!(v, TOOL_CALL_CHOICE + 3 * 256 + 2);
+        assert_eq!(owner(v), Some(3));
+        assert_eq!(owner(3), None, "a plain choice");
+        assert_eq!(tool_call_choice(1 << 23, 0), None, "choice too large to encode");
+        assert_eq!(tool_call_choice(0, 256), None, "tool call index too large to encode");
+        let out = tool_chunk(&chunk("x", json!("stop")), &Delta { choice: v, text: "ab".into() });
+        let c = &data(&out)["choices"][0];
+        assert_eq!(c["index"], 3);
+        assert_eq!(c["finish_reason"], Value::Null);
+        assert_eq!(
+            c["delta"],
+            json!({"tool_calls": [{"index": 2, "function": {"arguments": "ab"}}]})
+        );
+    }
+
+    #[test]
+    fn a_held_choice_keeps_its_own_index_on_the_finish_chunk() {
+        let mut second = chunk("x", json!("stop"));
+        second["choices"][0]["index"] = json!(1);
+        let out = reshape(&second, &[]);
+        assert_eq!(data(&out[0])["choices"][0]["index"], 1);
+    }
+
+    #[test]
     fn completions_chunks_use_text() {
         let completion = json!({"choices": [{"index": 0, "text": "x", "finish_reason": null}]});
         let out = reshape(&completion, &[Delta { choice: 0, text: "y".into() }]);
