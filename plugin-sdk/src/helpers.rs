@@ -184,3 +184,14 @@ pub fn now_ns() -> u64 {
 pub fn is_probe(req: &crate::Request) -> bool {
     req.tags.iter().any(|(k, _)| k == "switchyard.probe")
 }
+
+/// Stream events whose `choice` has this bit set carry a fragment of a tool call's `arguments`,
+/// not choice text: `choice = TOOL_CALL_CHOICE + 256 * c + j` for tool call `j` of choice `c`.
+/// Deltas for such a choice go back into that tool call's arguments (see plugin.wit).
+pub const TOOL_CALL_CHOICE: u32 = 1 << 31;
+
+/// Whether a request entry is a conversation text (a message, prompt or input), not one of the
+/// host's `field:` entries (other text fields) or `binary:` entries (parts without text).
+pub fn is_turn(role: &str) -> bool {
+    !role.starts_with("field:") && !role.starts_with("binary:")
+}

@@ -8,6 +8,7 @@
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
 //! - [`phases`]: the plugin chain's request phase as the pipeline sees it.
 //! - [`request`]: the OpenAI request, parsed once into typed form.
+//! - [`texts`]: every text a request carries, as plugin entries, and their write-back.
 //! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback.
 //! - [`sse`]: holding a stream until its first content event, then relaying it.
 //! - [`stream_phase`]: SSE chunks through the plugins that watch a streamed response.
@@ -37,6 +38,7 @@ pub mod server;
 pub mod sse;
 pub mod state;
 pub mod stream_phase;
+pub mod texts;
 pub mod upstream;
 pub mod worker;
 

@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use crate::body::{self, Body};
 use crate::error::ProxyError;
 use crate::plugin::{
-    CachePolicy, Escalation, LlmRequest, LlmResponse, Message, PluginSet, Reply, RequestOutcome,
+    CachePolicy, Escalation, LlmRequest, LlmResponse, PluginSet, Reply, RequestOutcome,
     ResponseOutcome, ResponseWatch, Route,
 };
-use crate::request::{ContentPart, MessageContent, ParsedRequest, RequestBody};
+use crate::request::{ParsedRequest, RequestBody};
+use crate::texts::{self, Layout};
 
 /// What the chain decided for a request that goes on to an upstream.
 #[derive(Debug, Default)]
@@ -50,7 +51,8 @@ pub async fn on_request(
     if set.is_empty() {
         return Ok(RequestPhase::Forward(Box::default()));
     }
-    let outcome = set.on_request(to_plugin_request(request, tenant, headers)).await;
+    let (shown, mut layout) = to_plugin_request(request, tenant, headers);
+    let outcome = set.on_request(shown).await;
     match outcome {
         RequestOutcome::Refuse(failure) => Err(ProxyError::PluginRefused {
             status: failure.http_status(),
@@ -62,7 +64,21 @@ pub async fn on_request(
         )),
         RequestOutcome::Proceed(proceed) => {
             let proceed = *proceed;
-            apply_edits(request, &proceed.request.messages, &proceed.edited);
+            for edits in &proceed.edit_log {
+                layout.follow(edits);
+            }
+            let messages = &proceed.request.messages;
+            match texts::write_back(&mut request.body, &layout, messages, &proceed.edited) {
+                Ok(edited) => request.edited |= edited,
+                // Never forward a text that a plugin meant to change but could not.
+                Err(why) => {
+                    tracing::warn!(%why, "a plugin edit cannot be applied; request refused");
+                    return Err(ProxyError::PluginRefused {
+                        status: 500,
+                        message: format!("a plugin edit cannot be applied: {why}"),
+                    });
+                }
+            }
             let add_headers = proceed
                 .add_headers
                 .into_iter()
@@ -81,46 +97,35 @@ pub async fn on_request(
     }
 }
 
-/// The typed request as plugins see it: one `message` per editable text.
+/// The typed request as plugins see it: one `message` per text that leaves the proxy (see
+/// [`texts`]), every other parameter in `params-json`.
 fn to_plugin_request(
     request: &ParsedRequest,
     tenant: Option<&str>,
     headers: Vec<(String, String)>,
-) -> LlmRequest {
-    let (messages, params) = match &request.body {
-        RequestBody::Chat(chat) => {
-            let messages = chat
-                .messages
-                .iter()
-                .map(|m| Message {
-                    role: m.role.clone(),
-                    content: content_text(m.content.as_ref()),
-                })
-                .collect();
-            (messages, Ok(Value::Object(chat_params(chat))))
-        }
+) -> (LlmRequest, Layout) {
+    let (messages, layout) = texts::entries(&request.body);
+    let params = match &request.body {
+        RequestBody::Chat(chat) => Ok(Value::Object(chat_params(chat))),
         RequestBody::Completion(c) => {
             let mut params = c.clone();
             params.prompt = Value::Null;
-            (texts("prompt", &c.prompt), serde_json::to_value(params))
+            serde_json::to_value(params)
         }
         RequestBody::Embedding(e) => {
             let mut params = e.clone();
             params.input = Value::Null;
-            (texts("input", &e.input), serde_json::to_value(params))
+            serde_json::to_value(params)
         }
         RequestBody::Image(i) => {
             let mut params = i.clone();
             params.prompt.clear();
-            (
-                vec![Message { role: "prompt".into(), content: i.prompt.clone() }],
-                serde_json::to_value(params),
-            )
+            serde_json::to_value(params)
         }
     };
     let params_json = match params {
         Ok(Value::Object(mut map)) => {
-            // The text fields travel as `messages`; leave no placeholder behind.
+            // The endpoint's own text fields travel as `messages`; leave no placeholder behind.
             for key in ["messages", "prompt", "input", "model", "stream"] {
                 map.remove(key);
             }
@@ -128,7 +133,7 @@ fn to_plugin_request(
         }
         _ => "{}".to_string(),
     };
-    LlmRequest {
+    let request = LlmRequest {
         endpoint: request.endpoint.path().to_string(),
         model: request.model().map(str::to_string),
         stream: request.stream(),
@@ -137,7 +142,8 @@ fn to_plugin_request(
         tenant: tenant.map(str::to_string),
         headers,
         tags: Vec::new(),
-    }
+    };
+    (request, layout)
 }
 
 /// A chat request's parameters (everything but model, stream and messages) as JSON, built
@@ -161,104 +167,6 @@ fn chat_params(chat: &crate::request::ChatRequest) -> serde_json::Map<String, Va
     }
     map.extend(chat.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     map
-}
-
-/// Text of a message: the string, or the concatenated text parts.
-fn content_text(content: Option<&MessageContent>) -> String {
-    match content {
-        None => String::new(),
-        Some(MessageContent::Text(text)) => text.clone(),
-        Some(MessageContent::Parts(parts)) => {
-            parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().concat()
-        }
-    }
-}
-
-/// A prompt or input field: a string, or a list whose strings are each a message. Token-id
-/// prompts carry no text and are not shown.
-fn texts(role: &str, value: &Value) -> Vec<Message> {
-    let one = |s: &str| Message { role: role.to_string(), content: s.to_string() };
-    match value {
-        Value::String(s) => vec![one(s)],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).map(one).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Writes edited texts back. A multi-part message's edited text goes into its first text part and
-/// its other text parts are dropped, so the text the upstream sees is exactly the edited text.
-fn apply_edits(request: &mut ParsedRequest, messages: &[Message], edited: &[bool]) {
-    let changed: Vec<(usize, &str)> = edited
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| **e)
-        .filter_map(|(i, _)| Some((i, messages.get(i)?.content.as_str())))
-        .collect();
-    if changed.is_empty() {
-        return;
-    }
-    match &mut request.body {
-        RequestBody::Chat(chat) => {
-            for (i, text) in changed {
-                if let Some(message) = chat.messages.get_mut(i) {
-                    message.content = Some(match message.content.take() {
-                        Some(MessageContent::Parts(parts)) => {
-                            MessageContent::Parts(replace_parts(parts, text))
-                        }
-                        _ => MessageContent::Text(text.to_string()),
-                    });
-                }
-            }
-        }
-        RequestBody::Completion(c) => write_texts(&mut c.prompt, &changed),
-        RequestBody::Embedding(e) => write_texts(&mut e.input, &changed),
-        RequestBody::Image(image) => {
-            if let Some((0, text)) = changed.first() {
-                image.prompt = text.to_string();
-            }
-        }
-    }
-    request.edited = true;
-}
-
-fn replace_parts(parts: Vec<ContentPart>, text: &str) -> Vec<ContentPart> {
-    let mut placed = false;
-    parts
-        .into_iter()
-        .filter_map(|mut part| {
-            if part.text.is_none() {
-                return Some(part);
-            }
-            if placed {
-                return None;
-            }
-            placed = true;
-            part.text = Some(text.to_string());
-            Some(part)
-        })
-        .collect()
-}
-
-/// Mirrors [`texts`]: the i-th string of the field gets the i-th edited text.
-fn write_texts(value: &mut Value, changed: &[(usize, &str)]) {
-    match value {
-        Value::String(s) => {
-            if let Some((0, text)) = changed.first() {
-                *s = text.to_string();
-            }
-        }
-        Value::Array(items) => {
-            let mut strings = items.iter_mut().filter(|v| v.is_string());
-            let mut next = 0;
-            for (index, text) in changed {
-                if let Some(slot) = strings.nth(index - next) {
-                    *slot = Value::String(text.to_string());
-                }
-                next = index + 1;
-            }
-        }
-        _ => {}
-    }
 }
 
 /// A plugin's answer as an HTTP response: errors in OpenAI's shape, completions as a chat
@@ -327,18 +235,7 @@ pub fn on_whole_response(
         tracing::debug!(%upstream, "response is not JSON; watchers skipped");
         return WholeOutcome::Send(body);
     };
-    let choices: Vec<String> = value["choices"]
-        .as_array()
-        .map(|choices| {
-            choices.iter().map(|c| choice_text(c).unwrap_or_default().to_string()).collect()
-        })
-        .unwrap_or_default();
-    let finish_reasons = value["choices"]
-        .as_array()
-        .map(|choices| {
-            choices.iter().map(|c| c["finish_reason"].as_str().map(str::to_string)).collect()
-        })
-        .unwrap_or_default();
+    let (choices, finish_reasons, extras) = answer_texts(&value);
     let response = LlmResponse {
         upstream: upstream.to_string(),
         model: value["model"].as_str().map(str::to_string),
@@ -351,10 +248,21 @@ pub fn on_whole_response(
             if !edited.contains(&true) {
                 return WholeOutcome::Send(body);
             }
-            if let Some(slots) = value.get_mut("choices").and_then(Value::as_array_mut) {
-                for ((slot, text), changed) in slots.iter_mut().zip(choices).zip(edited) {
-                    if changed {
-                        set_choice_text(slot, text);
+            let own = choices.len() - extras.len();
+            for (k, (text, changed)) in choices.into_iter().zip(edited).enumerate() {
+                if !changed {
+                    continue;
+                }
+                match k.checked_sub(own).and_then(|x| extras.get(x)) {
+                    None => {
+                        if let Some(slot) = value.get_mut("choices").and_then(|c| c.get_mut(k)) {
+                            set_choice_text(slot, text);
+                        }
+                    }
+                    Some(path) => {
+                        if let Some(slot) = value.pointer_mut(path) {
+                            *slot = Value::String(text);
+                        }
                     }
                 }
             }
@@ -372,6 +280,40 @@ pub fn on_whole_response(
             .into_response(),
         ),
     }
+}
+
+/// The texts of a whole answer as watchers see them: each choice's text, then each tool-call's
+/// `arguments` (a field entry: its finish-reason slot names the field, `field:choices[0]....`).
+/// Returns the JSON pointers of those extra entries too, for writing their edits back.
+fn answer_texts(value: &Value) -> (Vec<String>, Vec<Option<String>>, Vec<String>) {
+    let empty = Vec::new();
+    let choices = value["choices"].as_array().unwrap_or(&empty);
+    let mut texts: Vec<String> =
+        choices.iter().map(|c| choice_text(c).unwrap_or_default().to_string()).collect();
+    let mut finish: Vec<Option<String>> =
+        choices.iter().map(|c| c["finish_reason"].as_str().map(str::to_string)).collect();
+    let mut pointers = Vec::new();
+    for (i, choice) in choices.iter().enumerate() {
+        let calls = choice["message"]["tool_calls"].as_array().unwrap_or(&empty);
+        let tool_calls = calls.iter().enumerate().map(|(j, call)| {
+            let at = format!("choices[{i}].message.tool_calls[{j}].function.arguments");
+            let pointer = format!("/choices/{i}/message/tool_calls/{j}/function/arguments");
+            (call["function"]["arguments"].as_str(), at, pointer)
+        });
+        let legacy = (
+            choice["message"]["function_call"]["arguments"].as_str(),
+            format!("choices[{i}].message.function_call.arguments"),
+            format!("/choices/{i}/message/function_call/arguments"),
+        );
+        for (text, at, pointer) in tool_calls.chain(std::iter::once(legacy)) {
+            if let Some(text) = text {
+                texts.push(text.to_string());
+                finish.push(Some(format!("{}{at}", texts::FIELD)));
+                pointers.push(pointer);
+            }
+        }
+    }
+    (texts, finish, pointers)
 }
 
 fn choice_text(choice: &Value) -> Option<&str> {
@@ -397,7 +339,7 @@ mod tests {
         let raw = r#"{"model":"m","stream":true,"temperature":0,"seed":7,"stop":["x"],
             "tools":[{"type":"function"}],"messages":[{"role":"user","content":"hi"}]}"#;
         let request = ParsedRequest::parse(Endpoint::ChatCompletions, Bytes::from(raw)).unwrap();
-        let plugin = to_plugin_request(&request, None, Vec::new());
+        let (plugin, _) = to_plugin_request(&request, None, Vec::new());
         let params: Value = serde_json::from_str(&plugin.params_json).unwrap();
         assert_eq!(
             params,

@@ -50,6 +50,10 @@ pub enum Behavior {
     OkWithErrorBody,
     /// Streams: one content event, then an error event, then `[DONE]`.
     ErrorEventMidStream,
+    /// Answers a plain chat request with exactly this body (multiple choices, tool calls).
+    Replies(Value),
+    /// Answers a streamed chat request with exactly these chunks, then `[DONE]`.
+    Chunks(Vec<Value>),
 }
 
 /// One request as the mock received it.
@@ -217,6 +221,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         Behavior::Stall => std::future::pending::<()>().await,
         _ => {}
     }
+    if let (Behavior::Replies(body), "/v1/chat/completions") = (&behavior, path.as_str()) {
+        return Ok(json_response(body.clone()));
+    }
     let response = match path.as_str() {
         "/v1/chat/completions" if request["stream"] == true => {
             chat_stream(&name, &request, behavior)
@@ -279,7 +286,10 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
         format!("data: {chunk}\n\n")
     };
     let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
-    if behavior != Behavior::StallBeforeFirstContent {
+    if let Behavior::Chunks(chunks) = &behavior {
+        events = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+        events.push("data: [DONE]\n\n".to_string());
+    } else if behavior != Behavior::StallBeforeFirstContent {
         let text = answer(name, request, &behavior);
         let pieces: Vec<&str> = match &behavior {
             Behavior::SaysInPieces(pieces) => pieces.iter().map(String::as_str).collect(),

@@ -1,7 +1,7 @@
 //! Prompt features the `auto` rules look at: approximate token count, fenced code blocks,
 //! conversation depth and hard-reasoning keywords. Cheap, allocation-light scans; no tokenizer.
 
-use switchyard_plugin_sdk::Message;
+use switchyard_plugin_sdk::{Message, is_turn};
 
 /// What the rules need to know about a prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,13 +15,16 @@ pub struct Features {
 }
 
 impl Features {
+    /// Features of the conversation: the host's other entries (`field:` tool arguments and
+    /// schemas, `binary:` parts) are not prompt turns and are left out.
     pub fn of(messages: &[Message]) -> Self {
-        let bytes: usize = messages.iter().map(|m| m.content.len()).sum();
-        let fences: usize = messages.iter().map(|m| m.content.matches("```").count()).sum();
+        let turns = || messages.iter().filter(|m| is_turn(&m.role));
+        let bytes: usize = turns().map(|m| m.content.len()).sum();
+        let fences: usize = turns().map(|m| m.content.matches("```").count()).sum();
         Self {
             approx_tokens: bytes.div_ceil(4),
             code_blocks: fences.div_ceil(2),
-            depth: messages.iter().filter(|m| m.role != "system").count(),
+            depth: turns().filter(|m| m.role != "system").count(),
         }
     }
 }
@@ -72,6 +75,10 @@ mod tests {
         assert_eq!(f.approx_tokens, bytes.div_ceil(4));
         assert_eq!(f.code_blocks, 2, "one closed block and one unclosed fence");
         assert_eq!(f.depth, 2);
+        let mut more = ms.to_vec();
+        more.push(msg("field:tools[0].function.description", "```long``` text"));
+        more.push(msg("binary:messages[1].content[1]", ""));
+        assert_eq!(Features::of(&more), f, "field and binary entries are not turns");
     }
 
     #[test]

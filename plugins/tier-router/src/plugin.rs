@@ -3,7 +3,7 @@
 
 use switchyard_plugin_sdk::{
     Changes, Config, Decision, Delta, Escalation, EventAction, Plugin, Request, Response,
-    ResponseAction, StreamEvent, counter_add, is_probe,
+    ResponseAction, StreamEvent, TOOL_CALL_CHOICE, counter_add, is_probe,
 };
 
 use crate::cascade::{Judge, Step, StreamState};
@@ -61,8 +61,13 @@ impl Plugin for TierRouter {
         if resp.upstream != cascade.from_upstream {
             return ResponseAction::Pass;
         }
+        // Entries past the choices (tool-call arguments) name their field in the finish-reason
+        // slot; only the answers themselves are judged.
         let verdict = resp.choices.iter().enumerate().find_map(|(i, text)| {
             let finish = resp.finish_reasons.get(i).cloned().flatten();
+            if finish.as_deref().is_some_and(|f| f.starts_with("field:")) {
+                return None;
+            }
             cascade.judge.whole(text, finish.as_deref())
         });
         match verdict {
@@ -75,6 +80,10 @@ impl Plugin for TierRouter {
         let Some(cascade) = self.cascade.as_mut().filter(|c| !c.escalated) else {
             return EventAction::Pass;
         };
+        // Tool-call argument fragments (the host's tool-call choices) are not the answer's text.
+        if ev.choice & TOOL_CALL_CHOICE != 0 {
+            return EventAction::Pass;
+        }
         let step = cascade.stream.on_event(
             &cascade.judge,
             ev.seq,

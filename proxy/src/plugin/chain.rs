@@ -41,6 +41,9 @@ pub struct Proceed {
     /// `edited[i]`: message `i` was changed, so rebuild its text in the upstream body. Untouched
     /// messages can pass through byte for byte.
     pub edited: Vec<bool>,
+    /// Each plugin's edits, in chain order, as that plugin addressed them (against the texts
+    /// after the earlier plugins' edits): lets the pipeline split an edited text back into parts.
+    pub edit_log: Vec<Vec<super::bindings::TextEdit>>,
     /// The last route set by any plugin; `None` keeps the default route.
     pub route: Option<Route>,
     pub cache: CachePolicy,
@@ -93,6 +96,7 @@ impl PluginSet {
     pub async fn on_request(&self, request: LlmRequest) -> RequestOutcome {
         let mut acc = Proceed {
             edited: vec![false; request.messages.len()],
+            edit_log: Vec::new(),
             request,
             route: None,
             cache: CachePolicy::Default,
@@ -164,6 +168,7 @@ fn merge(acc: &mut Proceed, c: Changes) {
         for (m, t) in acc.request.messages.iter_mut().zip(texts) {
             m.content = t;
         }
+        acc.edit_log.push(c.edits);
     }
     match c.cache {
         Some(CacheDirective::NoCache) => acc.cache = CachePolicy::NoCache,

@@ -207,8 +207,28 @@ pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<Proble
         if e.memory_mib == 0 || e.memory_mib > section.max_memory_mib {
             bad(at("memory_mib"), "must be at least 1 and at most plugins.max_memory_mib");
         }
+        if e.failure == FailurePolicy::Open
+            && is_redactor(e)
+            && e.config.get(ALLOW_FAIL_OPEN) != Some(&serde_json::Value::Bool(true))
+        {
+            bad(
+                at("failure"),
+                "pii-redact must fail closed: failing open forwards what it could not redact \
+                 (set config.allow_fail_open = true to accept that)",
+            );
+        }
     }
     problems
+}
+
+/// The `config` key that acknowledges a redactor running fail-open.
+pub const ALLOW_FAIL_OPEN: &str = "allow_fail_open";
+
+/// Whether an entry runs the built-in redactor, known by its name or its file's (the config is
+/// all `check` reads; it does not load components).
+fn is_redactor(e: &PluginEntry) -> bool {
+    let stem = e.file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    [e.name.as_str(), stem].iter().any(|n| n.replace('_', "-") == "pii-redact")
 }
 
 fn is_plain_relative(p: &Path) -> bool {

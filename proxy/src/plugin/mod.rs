@@ -37,7 +37,7 @@ mod watch;
 
 pub use bindings::{
     CacheDirective, CacheEntry, Delta, ErrorReply, Escalation, LlmRequest, LlmResponse, Message,
-    RawReply, Reply, Route, StreamEvent,
+    RawReply, Reply, Route, StreamEvent, TextEdit,
 };
 pub use chain::PluginSet;
 pub use chain::{CachePolicy, Proceed, RequestOutcome};
