@@ -179,6 +179,12 @@ pub fn now_ns() -> u64 {
     host::now_ns()
 }
 
+/// Whether this plugin runs fail-open (`[[plugin]] failure = "open"`): a redactor can refuse that
+/// in `init`. Importing this needs a host with `failure-policy` (any host of this repository).
+pub fn fails_open() -> bool {
+    host::failure_policy() == host::Failure::Open
+}
+
 /// Whether this is the proxy's probe request (tag `switchyard.probe`), sent through every new
 /// plugin version before it goes live. A plugin must handle it without failing.
 pub fn is_probe(req: &crate::Request) -> bool {

@@ -91,7 +91,9 @@ pub use bindings::switchyard::plugin::types::{
     LlmRequest as Request, LlmResponse as Response, Message, RawReply, Reply, ResponseAction,
     Route, StreamEvent, TextEdit,
 };
-pub use helpers::{Config, TOOL_CALL_CHOICE, counter_add, is_probe, is_turn, log, now_ns};
+pub use helpers::{
+    Config, TOOL_CALL_CHOICE, counter_add, fails_open, is_probe, is_turn, log, now_ns,
+};
 
 /// A plugin: one value of this type lives in each fresh instance, i.e. for one request.
 ///

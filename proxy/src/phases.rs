@@ -248,7 +248,7 @@ pub fn on_whole_response(
             if !edited.contains(&true) {
                 return WholeOutcome::Send(body);
             }
-            let own = choices.len() - extras.len();
+            let own = choices.len().saturating_sub(extras.len());
             for (k, (text, changed)) in choices.into_iter().zip(edited).enumerate() {
                 if !changed {
                     continue;

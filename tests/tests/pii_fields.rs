@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
+mod plugin_support;
+
 use serde_json::{Value, json};
 use switchyard_tests::client::{self, post};
 use switchyard_tests::harness::{Proxy, config};
@@ -259,4 +261,24 @@ async fn streamed_tool_call_arguments_are_restored_split_anywhere() {
         .await;
     assert_upstream_clean(&local);
     proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_plugin_learns_its_failure_policy_and_can_refuse_to_fail_open() {
+    use switchyard::plugin::{FailurePolicy, PluginRegistry, PluginsSection};
+    let dir = plugin_support::plugin_dir(&[("g.wasm", wasm::BINARY_GUARD)]);
+    let load = |policy, config: Value| {
+        let entry = plugin_support::entry("guard", "g.wasm", policy, config);
+        let reg = PluginRegistry::new(
+            plugin_support::engine(2),
+            PluginsSection::new(dir.path()),
+            vec![entry],
+            plugin_support::upstreams(),
+        );
+        async move { reg.reload().await.map(|_| ()).map_err(|e| e.to_string()) }
+    };
+    let err = load(FailurePolicy::Open, json!({})).await.unwrap_err();
+    assert!(err.contains("refusing to run with failure"), "{err}");
+    load(FailurePolicy::Closed, json!({})).await.unwrap();
+    load(FailurePolicy::Open, json!({"allow_fail_open": true})).await.unwrap();
 }

@@ -1,11 +1,12 @@
-//! What a plugin may import: log lines, counters and a monotonic clock, nothing else. Also the
-//! per-store state those imports and the limits need.
+//! What a plugin may import: log lines, counters, a monotonic clock and its own failure policy,
+//! nothing else. Also the per-store state those imports and the limits need.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::bindings::Level;
 use super::bindings::switchyard::plugin::{host, types};
+use super::config::FailurePolicy;
 use super::limits::MemoryLimiter;
 use super::stats::PluginStats;
 
@@ -18,11 +19,17 @@ pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) stats: Arc<PluginStats>,
     pub(crate) limiter: MemoryLimiter,
+    pub(crate) policy: FailurePolicy,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<str>, stats: Arc<PluginStats>, memory_cap: usize) -> Self {
-        Self { plugin, stats, limiter: MemoryLimiter::new(memory_cap) }
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        stats: Arc<PluginStats>,
+        memory_cap: usize,
+        policy: FailurePolicy,
+    ) -> Self {
+        Self { plugin, stats, limiter: MemoryLimiter::new(memory_cap), policy }
     }
 }
 
@@ -47,6 +54,13 @@ impl host::Host for HostState {
 
     fn counter_add(&mut self, name: String, delta: u64) {
         self.stats.counter_add(&name, delta);
+    }
+
+    fn failure_policy(&mut self) -> host::Failure {
+        match self.policy {
+            FailurePolicy::Closed => host::Failure::Closed,
+            FailurePolicy::Open => host::Failure::Open,
+        }
     }
 
     fn now_ns(&mut self) -> u64 {

@@ -127,6 +127,7 @@ impl LoadedPlugin {
             Arc::clone(&self.name),
             Arc::clone(&self.stats),
             self.limits.memory_bytes,
+            self.policy,
         );
         let mut store = self.engine.new_store(state);
         self.engine.arm_deadline(&mut store, self.limits.timeout);
