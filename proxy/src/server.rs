@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, TlsConfig};
-use crate::connection::{self, Activity, ConnectionCap};
+use crate::connection::{self, Activity, ConnectionCap, Deadlines, Expiry};
 use crate::env::EnvSource;
 use crate::metrics::WorkerLabels;
 use crate::state::State;
@@ -100,8 +100,11 @@ pub async fn run(
             tls,
             builder: builder.clone(),
             state: state.clone(),
-            first_request: config.server.header_read_timeout(),
-            idle: config.server.idle_timeout(),
+            deadlines: Deadlines {
+                first: config.server.header_read_timeout(),
+                idle: config.server.idle_timeout(),
+                send: config.server.send_timeout(),
+            },
             draining: draining.clone(),
             alive: alive.clone(),
         },
@@ -220,11 +223,9 @@ struct Connections {
     tls: Option<TlsAcceptor>,
     builder: auto::Builder<TokioExecutor>,
     state: Arc<State>,
-    /// A connection must have sent its first request head (TLS and HTTP/2 preface included)
-    /// within this (`server.header_read_timeout_ms`).
-    first_request: Duration,
-    /// A connection with no request in flight for this long is closed.
-    idle: Duration,
+    /// The first request (`server.header_read_timeout_ms`, TLS and the HTTP/2 preface included),
+    /// idleness, and a client that stops reading.
+    deadlines: Deadlines,
     /// Turns true when the proxy drains: connections finish what is in flight and close.
     draining: watch::Receiver<bool>,
     /// Held by every connection task; the drain is over when the last one is dropped.
@@ -337,13 +338,13 @@ impl Connections {
     async fn serve(self, stream: TcpStream, peer: SocketAddr, held: Held) {
         let _held = held;
         let _alive = self.alive;
-        let (activity, requests) = Activity::new();
-        let expired = connection::expired(requests, self.first_request, self.idle);
+        let (activity, watched) = Activity::new();
+        let expired = connection::expired(watched, self.deadlines);
         tokio::pin!(expired);
         let io: Box<dyn Io> = match self.tls {
             None => Box::new(stream),
             Some(acceptor) => tokio::select! {
-                () = &mut expired => return tracing::debug!(%peer, "TLS handshake timed out"),
+                _ = &mut expired => return tracing::debug!(%peer, "TLS handshake timed out"),
                 accepted = acceptor.accept(stream) => match accepted {
                     Ok(stream) => Box::new(stream),
                     Err(e) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
@@ -373,8 +374,13 @@ impl Connections {
         };
         let result = tokio::select! {
             result = conn.as_mut() => result,
-            () = &mut expired => {
-                tracing::debug!(%peer, "closing a connection that sent no request in time");
+            expiry = &mut expired => {
+                if expiry == Expiry::SendTimeout {
+                    // Dropping the connection drops its responses, their upstream bodies and
+                    // plugin instances.
+                    return tracing::debug!(%peer, "closing a connection that stopped reading");
+                }
+                tracing::debug!(%peer, "closing a connection with no request in time");
                 conn.as_mut().graceful_shutdown();
                 match tokio::time::timeout(CLOSE_GRACE, conn).await {
                     Ok(result) => result,

@@ -1,11 +1,13 @@
 //! Hostile or broken upstreams: an SSE event (or line) over `server.max_sse_event_bytes` ends the
 //! stream — a 502 before commit, the documented error event after — and drops the upstream
 //! connection; a plain body over `server.max_response_bytes` is refused or cut; and the proxy
-//! keeps serving other requests.
+//! keeps serving other requests. Also the other side of a long stream: a client that stops
+//! reading is cut off after `server.send_timeout_ms`, which frees the upstream connection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
@@ -17,6 +19,7 @@ use switchyard_tests::mock::{Behavior, MockUpstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 const LIMIT: usize = 64 * 1024;
 
@@ -174,6 +177,45 @@ async fn a_plain_body_over_the_cap_is_refused_or_cut() {
     let body = response.into_body().collect().await;
     assert!(body.is_err(), "the body is cut at the cap, not relayed whole");
     closed.recv().await.unwrap();
+    still_serves(&proxy).await;
+    proxy.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_cut_off_and_the_upstream_freed() {
+    let text = "x".repeat(4096);
+    let chunk = format!(r#"{{"choices":[{{"index":0,"delta":{{"content":"{text}"}}}}]}}"#);
+    let event = format!("data: {chunk}\n\n");
+    // Far more than every socket buffer on the way can hold.
+    let body = event.repeat(64 * 1024 * 1024 / event.len());
+    let (evil, mut closed) = hostile(SSE_HEAD, body.into_bytes()).await;
+    let (proxy, _good) = start(evil, "workers = 1\nsend_timeout_ms = 10000").await;
+
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    let request = chat_body("m", "hi", true);
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        request.len()
+    );
+    client.write_all(format!("{head}{request}").as_bytes()).await.unwrap();
+    let mut start_of_answer = [0u8; 1024];
+    let n = client.read(&mut start_of_answer).await.unwrap();
+    assert!(start_of_answer[..n].starts_with(b"HTTP/1.1 200"));
+
+    // The client reads no more: once the buffers are full, the proxy waits on it, then gives up.
+    let stopped = Instant::now();
+    closed.recv().await.expect("the proxy dropped the upstream connection");
+    // Virtual time: the send timeout (10 s) plus at most one check interval (a quarter of it), not
+    // the upstream's total timeout (600 s).
+    let after = stopped.elapsed();
+    assert!(
+        after >= Duration::from_secs(10) && after <= Duration::from_millis(12_500),
+        "{after:?}"
+    );
+    let mut rest = Vec::new();
+    let _ = client.read_to_end(&mut rest).await;
+    assert!(rest.len() < 64 * 1024 * 1024, "the client connection was closed, not served whole");
     still_serves(&proxy).await;
     proxy.stop().await;
 }

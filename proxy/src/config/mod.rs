@@ -134,6 +134,10 @@ pub struct ServerConfig {
     /// HTTP/2 alike).
     #[serde(default = "defaults::idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    /// A response that has waited this long for the client to read it is cut, and the connection
+    /// closed (nginx's `send_timeout`).
+    #[serde(default = "defaults::send_timeout_ms")]
+    pub send_timeout_ms: u64,
     /// How often an HTTP/2 connection is pinged; a peer that does not answer is closed.
     #[serde(default = "defaults::http2_keepalive_interval_ms")]
     pub http2_keepalive_interval_ms: u64,
@@ -232,6 +236,9 @@ impl ServerConfig {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
     }
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
+    }
     pub fn http2_keepalive_interval(&self) -> Duration {
         Duration::from_millis(self.http2_keepalive_interval_ms)
     }
@@ -276,6 +283,9 @@ pub mod defaults {
         10_000
     }
     pub fn idle_timeout_ms() -> u64 {
+        60_000
+    }
+    pub fn send_timeout_ms() -> u64 {
         60_000
     }
     pub fn http2_keepalive_interval_ms() -> u64 {

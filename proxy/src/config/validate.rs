@@ -61,6 +61,7 @@ fn check_listeners(config: &Config, out: &mut Problems) {
         ("server.header_read_timeout_ms", server.header_read_timeout_ms),
         ("server.body_read_timeout_ms", server.body_read_timeout_ms),
         ("server.idle_timeout_ms", server.idle_timeout_ms),
+        ("server.send_timeout_ms", server.send_timeout_ms),
         ("server.http2_keepalive_interval_ms", server.http2_keepalive_interval_ms),
         ("server.max_connections", server.max_connections as u64),
         ("server.max_sse_event_bytes", server.max_sse_event_bytes as u64),
