@@ -78,6 +78,8 @@ pub struct Outbound<'a> {
     pub metrics: &'a Metrics,
     /// Where a successful answer is cached, when the request is cacheable.
     pub store: Option<Store>,
+    /// Caps on the upstream's answer.
+    pub limits: body::ResponseLimits,
 }
 
 /// Tries each upstream of `chain` in order (with its retries) until one answers. Watching
@@ -264,9 +266,18 @@ async fn attempt(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let body = if status.is_success() && is_sse && request.stream() {
+    let streamed = status.is_success() && is_sse && request.stream();
+    let limit = outbound.limits.max_body_bytes;
+    if let Some(declared) = declared_length(&parts.headers).filter(|len| *len > limit && !streamed)
+    {
+        // Refused before anything is read, so the chain can still fall back.
+        return Err(Failure::StreamBroken(format!(
+            "its {declared}-byte body exceeds server.max_response_bytes ({limit})"
+        )));
+    }
+    let body = if streamed {
         let recorder = cache_store(outbound, status).map(|s| s.recorder(&upstream.name));
-        let events = sse::upstream_events(incoming);
+        let events = sse::upstream_events(incoming, outbound.limits.max_event_bytes);
         let committed = match sse::commit(events, first_byte_deadline, watch, recorder).await {
             Ok(committed) => committed,
             Err(sse::CommitError::Timeout) => {
@@ -280,7 +291,8 @@ async fn attempt(
         parts.headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
         committed.into_body(upstream.name.clone(), deadline)
     } else if status.is_success() && (!watch.is_empty() || outbound.store.is_some()) {
-        let whole = match read_whole(incoming, deadline).await {
+        let limit = usize::try_from(outbound.limits.max_body_bytes).unwrap_or(usize::MAX);
+        let whole = match read_whole(incoming, deadline, limit.min(MAX_WATCHED_BODY)).await {
             Ok(whole) => whole,
             Err(failure) => return Err(failure),
         };
@@ -309,11 +321,16 @@ async fn attempt(
             WholeOutcome::Escalate(escalation) => return Ok(Step::Escalate(escalation)),
         }
     } else {
-        body::with_deadline(incoming, deadline)
+        body::with_deadline(incoming, deadline, outbound.limits.max_body_bytes)
     };
     let labels = UpstreamLabels { upstream: upstream.name.clone() };
     metrics.upstream_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     Ok(Step::Respond(Response::from_parts(parts, body)))
+}
+
+/// The `content-length` an upstream declared, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// A plugin stopped a stream before commit: answer with its error, or escalate.
@@ -330,8 +347,12 @@ fn cache_store<'a>(outbound: &'a Outbound<'_>, status: StatusCode) -> Option<&'a
 }
 
 /// Reads a whole successful body for the watching plugins, within the size and time limits.
-async fn read_whole(incoming: hyper::body::Incoming, deadline: Instant) -> Result<Bytes, Failure> {
-    let limited = Limited::new(incoming, MAX_WATCHED_BODY);
+async fn read_whole(
+    incoming: hyper::body::Incoming,
+    deadline: Instant,
+    limit: usize,
+) -> Result<Bytes, Failure> {
+    let limited = Limited::new(incoming, limit);
     match timeout_at(deadline, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) => Err(Failure::StreamBroken(format!("reading the response: {e}"))),

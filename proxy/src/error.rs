@@ -61,6 +61,9 @@ pub enum ProxyError {
     /// A bug or an unexpected condition inside the proxy.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A shared resource limit is reached (the request-body budget); the client may retry.
+    #[error("{0}")]
+    Overloaded(String),
     /// Admin API: a plugin (re)load was refused (read, signature, compile, probe, config); the old
     /// set stays live. `plugin` names the culprit when there is one.
     #[error("{message}")]
@@ -96,9 +99,10 @@ impl ProxyError {
             | Self::UpstreamTimeout { .. }
             | Self::StreamInterrupted { .. }
             | Self::NoUpstream(_) => Blame::Upstream,
-            Self::Internal(_) | Self::PluginRefused { .. } | Self::PluginLoad { .. } => {
-                Blame::Proxy
-            }
+            Self::Internal(_)
+            | Self::Overloaded(_)
+            | Self::PluginRefused { .. }
+            | Self::PluginLoad { .. } => Blame::Proxy,
         }
     }
 
@@ -116,6 +120,7 @@ impl ProxyError {
             Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PluginRefused { status, .. } | Self::PluginLoad { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
@@ -138,6 +143,7 @@ impl ProxyError {
             Self::StreamInterrupted { .. } => "stream_interrupted",
             Self::Unauthorized(_) => "invalid_api_key",
             Self::Internal(_) => "internal_error",
+            Self::Overloaded(_) => "server_overloaded",
             Self::PluginRefused { .. } => "plugin_failed",
             Self::PluginLoad { status: 404, .. } => "unknown_plugin",
             Self::PluginLoad { .. } => "plugin_rejected",

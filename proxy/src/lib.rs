@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`config`]: the TOML file, loaded strictly and validated as a whole.
 //! - [`server`]: listeners, TLS, HTTP/1.1 + h2, graceful shutdown. Entry point [`run`].
+//! - [`connection`]: per-connection limits (cap, first-request and idle deadlines, file limit).
 //! - [`worker`]: worker threads, one event loop each, serving their connections start to finish.
 //! - [`auth`]: virtual API keys → tenants.
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod config;
+pub mod connection;
 pub mod dispatch;
 pub mod env;
 pub mod error;

@@ -165,7 +165,12 @@ fn chat_params(chat: &crate::request::ChatRequest) -> serde_json::Map<String, Va
     if let Some(stop) = chat.stop.as_ref().and_then(|s| serde_json::to_value(s).ok()) {
         map.insert("stop".to_string(), stop);
     }
-    map.extend(chat.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    // Unknown fields are raw JSON in the request; plugins get them parsed.
+    map.extend(
+        chat.extra.iter().filter_map(|(k, v)| {
+            Some((k.to_string(), serde_json::from_str::<Value>(v.get()).ok()?))
+        }),
+    );
     map
 }
 

@@ -71,7 +71,14 @@ async fn serve(
     }
     let shown = shown_headers(state, request.headers());
     let client_cache = ClientDirective::from_headers(request.headers());
-    let raw = body::read_limited(request, state.max_body_bytes, state.body_read_timeout).await?;
+    // The body's bytes stay reserved in the shared budget until this request is done.
+    let (raw, _reserved) = body::read_limited(
+        request,
+        state.max_body_bytes,
+        Some(&state.body_budget),
+        state.body_read_timeout,
+    )
+    .await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
     let mut forward = match &state.plugins {
         None => Forward::default(),
@@ -110,6 +117,7 @@ async fn serve(
         add_headers: &forward.add_headers,
         metrics: &state.metrics,
         store: None,
+        limits: state.response_limits,
     };
     let watch = &mut forward.watch;
     if let Plan::Use { key, ttl, read } = plan {

@@ -1,12 +1,18 @@
 //! The OpenAI request, parsed once into typed form, with the raw bytes kept for passthrough.
 //!
 //! Only the fields the proxy (and later its plugins) reason about are typed; everything else is
-//! kept in `extra` so an edited request re-serialises without losing fields. When nothing edits a
-//! request, the original bytes are forwarded unchanged.
+//! kept in `extra` as raw JSON text ([`Extra`]) so an edited request re-serialises without losing
+//! fields, and a large unknown field costs its own size in memory, not a tree of `Value`s. When
+//! nothing edits a request, the original bytes are forwarded unchanged.
+
+mod extra;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+pub use extra::Extra;
+use extra::object_with_extra;
 
 use crate::error::ProxyError;
 
@@ -98,7 +104,7 @@ pub enum RequestBody {
 }
 
 /// `POST /v1/chat/completions`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
@@ -118,37 +124,98 @@ pub struct ChatRequest {
     pub stop: Option<Stop>,
     /// Every other field, kept verbatim.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
+
+object_with_extra!(
+    ChatRequest,
+    "a chat completion request object",
+    required { model: "model", messages: "messages" },
+    optional {
+        stream: "stream",
+        temperature: "temperature",
+        top_p: "top_p",
+        n: "n",
+        max_tokens: "max_tokens",
+        seed: "seed",
+        stop: "stop"
+    }
+);
 
 /// One chat message. `content` may be null (assistant tool calls) or a list of parts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChatMessage {
     pub role: String,
-    #[serde(default)]
     pub content: Option<MessageContent>,
+    /// `name`, `tool_calls`, `tool_call_id`, ... verbatim.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
+object_with_extra!(
+    ChatMessage,
+    "a chat message object",
+    required { role: "role" },
+    optional { content: "content" }
+);
+
 /// Message content: plain text or multimodal parts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
+/// By hand rather than `untagged`, which would first copy the whole content (a multi-megabyte
+/// text or image part) into serde's internal buffer and then try each variant on it.
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Content;
+        impl<'de> serde::de::Visitor<'de> for Content {
+            type Value = MessageContent;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(text.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(text))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<MessageContent, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(MessageContent::Parts(parts))
+            }
+        }
+        deserializer.deserialize_any(Content)
+    }
+}
+
 /// One part of multimodal content; only text parts carry text the proxy looks at.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ContentPart {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// `image_url`, `input_audio`, `file`, ... verbatim.
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
+
+object_with_extra!(
+    ContentPart,
+    "a content part object",
+    required { kind: "type" },
+    optional { text: "text" }
+);
 
 /// `stop`: one sequence or several.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,7 +226,7 @@ pub enum Stop {
 }
 
 /// `POST /v1/completions`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CompletionRequest {
     pub model: String,
     /// A string, a list of strings, or token ids.
@@ -167,28 +234,49 @@ pub struct CompletionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<bool>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
+object_with_extra!(
+    CompletionRequest,
+    "a completion request object",
+    required { model: "model", prompt: "prompt" },
+    optional { stream: "stream" }
+);
+
 /// `POST /v1/embeddings`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EmbeddingRequest {
     pub model: String,
     /// A string, a list of strings, or token ids.
     pub input: Value,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
 
+object_with_extra!(
+    EmbeddingRequest,
+    "an embeddings request object",
+    required { model: "model", input: "input" },
+    optional {}
+);
+
 /// `POST /v1/images/generations`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ImageRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     pub prompt: String,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
 }
+
+object_with_extra!(
+    ImageRequest,
+    "an image generation request object",
+    required { prompt: "prompt" },
+    optional { model: "model" }
+);
 
 impl ParsedRequest {
     /// Parses `raw` as the body of `endpoint`. Malformed JSON, a missing field or a field of the
@@ -264,11 +352,11 @@ impl ParsedRequest {
     /// audio, files), `name`, `tool_calls`, `tool_call_id`, `tools`, `response_format`, `user`
     /// and every unknown field are part of it.
     pub fn write_identity(&self, out: &mut impl std::io::Write) -> Result<(), ProxyError> {
-        fn without_framing(map: &Map<String, Value>) -> Map<String, Value> {
-            let mut map = map.clone();
-            map.remove("stream");
-            map.remove("stream_options");
-            map
+        fn without_framing(extra: &Extra) -> Extra {
+            let mut extra = extra.clone();
+            extra.remove("stream");
+            extra.remove("stream_options");
+            extra
         }
         let written = match &self.body {
             RequestBody::Chat(r) => {

@@ -1,6 +1,6 @@
 //! Accepting connections: HTTP/1.1 and HTTP/2 on both listeners, optional TLS on the API
-//! listener, header-read limits, the API listener shared by the workers, and graceful shutdown
-//! with a drain deadline.
+//! listener, header-read limits, the connection cap and deadlines ([`crate::connection`]), the API
+//! listener shared by the workers, and graceful shutdown with a drain deadline.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,12 +13,12 @@ use futures_util::FutureExt;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, TlsConfig};
+use crate::connection::{self, Activity, ConnectionCap, Deadlines, Expiry};
 use crate::env::EnvSource;
 use crate::metrics::WorkerLabels;
 use crate::state::State;
@@ -27,6 +27,15 @@ use crate::{admin, pipeline};
 
 /// Largest request head accepted (HTTP/1.1 read buffer), as nginx's default large buffers.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Open admin connections at most; the admin listener is for probes, scrapers and operators.
+const ADMIN_MAX_CONNECTIONS: usize = 256;
+
+/// An HTTP/2 peer that does not answer a keep-alive ping within this is closed (hyper's default).
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a connection closed for idleness gets to say goodbye (HTTP/2 GOAWAY) before it is cut.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The two bound listeners. Binding is the caller's job so tests can use port 0.
 #[derive(Debug)]
@@ -83,6 +92,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let workers = config.server.worker_count();
+    let files = connection::raise_fd_limit();
+    tracing::info!(open_file_limit = ?files, max_connections = config.server.max_connections, "limits");
     // Kept alive for as long as the proxy runs; dropping it stops the watch.
     let _watcher = match (&state.plugins, &config.plugins) {
         (Some(registry), Some(section)) if section.watch => Some(
@@ -92,28 +103,32 @@ pub async fn serve(
         _ => None,
     };
     let tls = config.server.tls.as_ref().map(tls_acceptor).transpose()?;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.server.header_read_timeout())
-        .max_buf_size(MAX_HEADER_BYTES);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEADER_BYTES as u32);
-    let graceful = Arc::new(GracefulShutdown::new());
+    let builder = http_builder(&config);
+    // `draining`: connections are asked to finish. `alive` closes once every connection is done.
+    let (draining_tx, draining) = watch::channel(false);
+    let (alive, mut all_closed) = mpsc::channel::<()>(1);
     let (balancer, inboxes) = Balancer::new(workers);
-    let acceptor = |role, tls, balancer| Acceptor {
+    let acceptor = |role, tls, balancer, cap| Acceptor {
         connections: Connections {
             role,
             tls,
             builder: builder.clone(),
             state: state.clone(),
-            handshake_timeout: config.server.header_read_timeout(),
+            deadlines: Deadlines {
+                first: config.server.header_read_timeout(),
+                idle: config.server.idle_timeout(),
+                send: config.server.send_timeout(),
+            },
+            draining: draining.clone(),
+            alive: alive.clone(),
         },
-        graceful: graceful.clone(),
         balancer,
+        cap,
     };
-    let api = acceptor(Role::Api, tls, Some(balancer));
-    let admin = acceptor(Role::Admin, None, None);
+    let api_cap = ConnectionCap::new(config.server.max_connections);
+    let api = acceptor(Role::Api, tls, Some(balancer), api_cap);
+    let admin = acceptor(Role::Admin, None, None, ConnectionCap::new(ADMIN_MAX_CONNECTIONS));
+    drop(alive);
     // `stop`: accept no more connections. `drained`: the drain is over, workers may end.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drained_tx, drained_rx) = watch::channel(false);
@@ -132,12 +147,38 @@ pub async fn serve(
     for stopped in accepting {
         let _ = stopped.await;
     }
-    drain(graceful, config.server.drain_timeout()).await;
+    let _ = draining_tx.send(true);
+    let deadline = config.server.drain_timeout();
+    // Nothing is ever sent: `recv` returns once the last connection has dropped its sender.
+    match tokio::time::timeout(deadline, all_closed.recv()).await {
+        Ok(_) => tracing::info!("drained"),
+        Err(_) => {
+            tracing::warn!("drain deadline of {deadline:?} passed; closing remaining connections")
+        }
+    }
     let _ = drained_tx.send(true);
     for thread in threads {
         thread.join().await;
     }
     Ok(())
+}
+
+/// hyper's connection settings for both listeners: header limits, the HTTP/1.1 header-read
+/// timeout, and HTTP/2 keep-alive pings.
+fn http_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.server.header_read_timeout())
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(Some(config.server.http2_keepalive_interval()))
+        .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT);
+    builder
 }
 
 /// What the workers after worker 0 share with it.
@@ -178,29 +219,15 @@ impl Workers<'_> {
     }
 }
 
-/// Waits for every connection to finish, at most `deadline`. The accept loops have returned, so
-/// only connection watchers hold on to `graceful`.
-async fn drain(graceful: Arc<GracefulShutdown>, deadline: Duration) {
-    let Ok(graceful) = Arc::try_unwrap(graceful) else {
-        return tracing::warn!("cannot drain: an accept loop is still running");
-    };
-    match tokio::time::timeout(deadline, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("drained"),
-        Err(_) => {
-            tracing::warn!("drain deadline of {deadline:?} passed; closing remaining connections")
-        }
-    }
-}
-
 /// Accepts the connections of one listener on one worker and serves each on a task of that
 /// worker.
 #[derive(Clone)]
 struct Acceptor {
     connections: Connections,
-    /// Only the accept loop holds it: the drain starts once every loop has returned.
-    graceful: Arc<GracefulShutdown>,
     /// Spreads the API listener's connections over the workers (`None` for the admin listener).
     balancer: Option<Arc<Balancer>>,
+    /// Open connections at most on this listener, all workers together.
+    cap: ConnectionCap,
 }
 
 /// What serving one connection needs.
@@ -210,7 +237,13 @@ struct Connections {
     tls: Option<TlsAcceptor>,
     builder: auto::Builder<TokioExecutor>,
     state: Arc<State>,
-    handshake_timeout: Duration,
+    /// The first request (`server.header_read_timeout_ms`, TLS and the HTTP/2 preface included),
+    /// idleness, and a client that stops reading.
+    deadlines: Deadlines,
+    /// Turns true when the proxy drains: connections finish what is in flight and close.
+    draining: watch::Receiver<bool>,
+    /// Held by every connection task; the drain is over when the last one is dropped.
+    alive: mpsc::Sender<()>,
 }
 
 impl Acceptor {
@@ -229,11 +262,11 @@ impl Acceptor {
                     None => std::future::pending().await,
                 }
             };
-            let (stream, peer, slot) = tokio::select! {
+            let (stream, peer, slot, permit) = tokio::select! {
                 _ = stop.changed() => return,
-                Some(Handoff { stream, peer, slot }) = handed => {
+                Some(Handoff { stream, peer, slot, permit }) = handed => {
                     match TcpStream::from_std(stream) {
-                        Ok(stream) => (stream, peer, Some(slot)),
+                        Ok(stream) => (stream, peer, Some(slot), permit),
                         Err(e) => {
                             tracing::warn!(%peer, "cannot take over a connection: {e}");
                             continue;
@@ -241,10 +274,17 @@ impl Acceptor {
                     }
                 }
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => match self.place(stream, peer) {
-                        Some(placed) => placed,
-                        None => continue,
-                    },
+                    Ok((stream, peer)) => {
+                        // Over the cap the connection is closed before anything is read from it.
+                        let Some(permit) = self.cap.admit() else {
+                            tracing::debug!(%peer, "connection refused: the connection cap is reached");
+                            continue;
+                        };
+                        match self.place(stream, peer, permit) {
+                            Some(placed) => placed,
+                            None => continue,
+                        }
+                    }
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!("accept failed: {e}");
@@ -258,8 +298,8 @@ impl Acceptor {
                 let worker = WorkerLabels { worker: worker::current() as u64 };
                 self.connections.state.metrics.connections.get_or_create(&worker).inc();
             }
-            let watcher = self.graceful.watcher();
-            tokio::spawn(self.connections.clone().serve(stream, peer, watcher, slot));
+            let held = Held { _slot: slot, _permit: permit };
+            tokio::spawn(self.connections.clone().serve(stream, peer, held));
         }
     }
 
@@ -269,13 +309,14 @@ impl Acceptor {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-    ) -> Option<(TcpStream, SocketAddr, Option<Slot>)> {
+        permit: OwnedSemaphorePermit,
+    ) -> Option<(TcpStream, SocketAddr, Option<Slot>, OwnedSemaphorePermit)> {
         let Some(balancer) = &self.balancer else {
-            return Some((stream, peer, None));
+            return Some((stream, peer, None, permit));
         };
         let slot = balancer.assign(worker::current());
         if slot.worker() == worker::current() {
-            return Some((stream, peer, Some(slot)));
+            return Some((stream, peer, Some(slot), permit));
         }
         let stream = match stream.into_std() {
             Ok(stream) => stream,
@@ -284,32 +325,50 @@ impl Acceptor {
                 return None;
             }
         };
-        match balancer.hand_over(Handoff { stream, peer, slot }) {
+        match balancer.hand_over(Handoff { stream, peer, slot, permit }) {
             Ok(()) => None,
             // That worker has stopped: serve it here after all.
-            Err(Handoff { stream, peer, .. }) => {
+            Err(Handoff { stream, peer, permit, .. }) => {
                 let stream = TcpStream::from_std(stream).ok()?;
-                Some((stream, peer, Some(balancer.keep(worker::current()))))
+                Some((stream, peer, Some(balancer.keep(worker::current())), permit))
             }
         }
     }
 }
 
+/// What a connection holds until it closes: its place in the balance and under the cap.
+struct Held {
+    _slot: Option<Slot>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Either a plain TCP stream or a TLS one, so one code path serves both.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
 impl Connections {
-    /// Serves one connection (after the TLS handshake, with TLS) until it closes; `watcher` lets
-    /// the drain end it.
-    async fn serve(
-        self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        watcher: Watcher,
-        slot: Option<Slot>,
-    ) {
-        // Counted against this worker until the connection ends.
-        let _slot = slot;
+    /// Serves one connection (after the TLS handshake, with TLS) until it closes, it passes its
+    /// first-request or idle deadline, or the drain ends it.
+    async fn serve(self, stream: TcpStream, peer: SocketAddr, held: Held) {
+        let _held = held;
+        let _alive = self.alive;
+        let (activity, watched) = Activity::new();
+        let expired = connection::expired(watched, self.deadlines);
+        tokio::pin!(expired);
+        let io: Box<dyn Io> = match self.tls {
+            None => Box::new(stream),
+            Some(acceptor) => tokio::select! {
+                _ = &mut expired => return tracing::debug!(%peer, "TLS handshake timed out"),
+                accepted = acceptor.accept(stream) => match accepted {
+                    Ok(stream) => Box::new(stream),
+                    Err(e) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                },
+            },
+        };
         let (role, state) = (self.role, self.state);
         let service = service_fn(move |request| {
             let state = state.clone();
+            let in_flight = activity.begin();
             async move {
                 let handled = async move {
                     match role {
@@ -319,31 +378,42 @@ impl Connections {
                 };
                 // A bug that panics answers this request with a 500 and keeps the connection
                 // and the worker, instead of cutting the client off without a word.
-                Ok::<_, Infallible>(AssertUnwindSafe(handled).catch_unwind().await.unwrap_or_else(
-                    |_| {
+                let response =
+                    AssertUnwindSafe(handled).catch_unwind().await.unwrap_or_else(|_| {
                         tracing::error!("a request handler panicked");
                         crate::error::ProxyError::Internal("the proxy hit a bug".into())
                             .into_response()
-                    },
-                ))
+                    });
+                Ok::<_, Infallible>(response.map(|body| connection::track(body, in_flight)))
             }
         });
-        let result = match self.tls {
-            None => {
-                let conn = self.builder.serve_connection(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let mut draining = self.draining;
+        let drain = async move {
+            let signalled = draining.wait_for(|draining| *draining).await.is_ok();
+            if !signalled {
+                std::future::pending::<()>().await;
             }
-            Some(acceptor) => {
-                let stream =
-                    match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    };
-                let conn = self.builder.serve_connection(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
+        };
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            expiry = &mut expired => {
+                if expiry == Expiry::SendTimeout {
+                    // Dropping the connection drops its responses, their upstream bodies and
+                    // plugin instances.
+                    return tracing::debug!(%peer, "closing a connection that stopped reading");
+                }
+                tracing::debug!(%peer, "closing a connection with no request in time");
+                conn.as_mut().graceful_shutdown();
+                match tokio::time::timeout(CLOSE_GRACE, conn).await {
+                    Ok(result) => result,
+                    Err(_) => Ok(()),
+                }
+            }
+            () = drain => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
             }
         };
         if let Err(e) = result {

@@ -2,18 +2,20 @@
 //! stream that fails early can still fall back), then relaying it event by event, and ending a
 //! stream that breaks after commit with an OpenAI-shaped error event rather than a silent cut.
 //!
-//! Framing is parsed by `eventsource-stream`; events are re-encoded one by one as they arrive. A
-//! cached stream is replayed through the same path (see [`replayed`]), and a cacheable stream is
-//! recorded as it is relayed, then stored when it ends cleanly.
+//! Framing is parsed by [`framing`], with a cap on one event's size; events are re-encoded one by
+//! one as they arrive. A cached stream is replayed through the same path (see [`replayed`]), and a
+//! cacheable stream is recorded as it is relayed, then stored when it ends cleanly.
+
+pub mod framing;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use eventsource_stream::{Event, EventStreamError, Eventsource};
+use eventsource_stream::Event;
 use futures_util::{Stream, StreamExt};
 use http_body::Frame;
-use http_body_util::{BodyDataStream, BodyExt, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Incoming;
 use tokio::time::{Instant, timeout_at};
 
@@ -30,10 +32,38 @@ const MAX_HELD_EVENTS: usize = 64;
 /// A stream of parsed events; errors are already described for logs.
 pub type Events = Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
 
-/// The events of an upstream's SSE body.
-pub fn upstream_events(body: Incoming) -> Events {
-    let describe = |e: EventStreamError<hyper::Error>| e.to_string();
-    Box::pin(BodyDataStream::new(body).eventsource().map(move |r| r.map_err(describe)))
+/// The events of an upstream's SSE body. An event larger than `max_event_bytes` ends the stream
+/// with an error, and the upstream body is dropped (closing its connection) at once.
+pub fn upstream_events(body: Incoming, max_event_bytes: usize) -> Events {
+    struct Source {
+        /// `None` once the body ended or failed: dropping it closes the upstream connection.
+        body: Option<Incoming>,
+        framer: framing::Framer,
+        /// Reported after the events that came before it.
+        failed: Option<String>,
+    }
+    let source =
+        Source { body: Some(body), framer: framing::Framer::new(max_event_bytes), failed: None };
+    Box::pin(futures_util::stream::unfold(source, |mut source| async move {
+        loop {
+            if let Some(event) = source.framer.next_event() {
+                return Some((Ok(event), source));
+            }
+            if let Some(failed) = source.failed.take() {
+                return Some((Err(failed), source));
+            }
+            // An event left without its closing blank line is dropped, as the SSE spec says.
+            let failed = match source.body.as_mut()?.frame().await? {
+                Err(e) => e.to_string(),
+                Ok(frame) => match frame.into_data().map(|data| source.framer.feed(&data)) {
+                    Ok(Err(too_large)) => too_large.to_string(),
+                    Ok(Ok(())) | Err(_) => continue,
+                },
+            };
+            source.body = None;
+            source.failed = Some(failed);
+        }
+    }))
 }
 
 /// A stored stream's events (their `data`), followed by `[DONE]`.

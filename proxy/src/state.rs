@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::Tenants;
+use crate::body::{BodyBudget, ResponseLimits};
 use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::env::EnvSource;
@@ -18,6 +19,10 @@ pub struct State {
     pub max_body_bytes: u64,
     /// Limit for receiving a request body.
     pub body_read_timeout: Duration,
+    /// Request-body bytes buffered at once, all requests together.
+    pub body_budget: BodyBudget,
+    /// What an upstream's answer may take (event size, whole-body size).
+    pub response_limits: ResponseLimits,
     /// All upstreams by name.
     pub upstreams: Upstreams,
     /// The default chain for text endpoints: `routing.default` then `routing.fallbacks`.
@@ -97,6 +102,11 @@ impl State {
             plugin_headers,
             max_body_bytes: config.server.max_body_bytes,
             body_read_timeout: config.server.body_read_timeout(),
+            body_budget: BodyBudget::new(config.server.max_buffered_body_bytes),
+            response_limits: ResponseLimits {
+                max_event_bytes: config.server.max_sse_event_bytes,
+                max_body_bytes: config.server.max_response_bytes,
+            },
             text_chain,
             image_chain,
             upstreams,

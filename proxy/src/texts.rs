@@ -7,17 +7,16 @@
 //! empty entry per part that has no text to show (`binary:messages[1].content[0]`). So entry `i`
 //! is still `messages[i]` for a plugin that only knows chat messages. docs/plugins.md lists them.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::plugin::{Message, TextEdit};
-use crate::request::{ContentPart, MessageContent, RequestBody};
+use crate::request::{ContentPart, Extra, MessageContent, RequestBody};
 
 /// Role prefix of an entry that shows a field other than a message's content.
 pub const FIELD: &str = "field:";
 /// Role prefix of an empty entry for a part that cannot be shown as text (image, audio, file).
 pub const BINARY: &str = "binary:";
-
-static NULL: Value = Value::Null;
 
 /// One step of a field's path in the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +81,7 @@ pub fn entries(body: &RequestBody) -> (Vec<Message>, Layout) {
     let mut binaries = Vec::new();
     for field in candidates(body) {
         let Some(value) = slot(body, &field.path) else { continue };
-        let content = match (field.form, value) {
+        let content = match (field.form, &value) {
             (Form::Text, Value::String(s)) => s.clone(),
             // `serde_json::to_string`, not `Value`'s Display: that one goes through a formatter
             // in small writes.
@@ -120,13 +119,13 @@ fn candidates(body: &RequestBody) -> Vec<Field> {
         RequestBody::Chat(chat) => {
             for (i, m) in chat.messages.iter().enumerate() {
                 let at = |rest: &[Step]| [&[Key("messages"), Index(i)], rest].concat();
-                let has = |key: &str| m.extra.contains_key(key);
+                let has = |key: &str| m.extra.get(key).is_some();
                 if has("name") {
                     add(at(&[Key("name")]), Form::Text);
                 }
                 if let Some(MessageContent::Parts(parts)) = &m.content {
                     for (k, part) in parts.iter().enumerate().filter(|(_, p)| p.text.is_none()) {
-                        if part.extra.get("refusal").is_some_and(Value::is_string) {
+                        if part.extra.parse::<String>("refusal").is_some() {
                             add(at(&[Key("content"), Index(k), Key("refusal")]), Form::Text);
                         } else {
                             add(at(&[Key("content"), Index(k)]), Form::Binary);
@@ -162,27 +161,27 @@ fn candidates(body: &RequestBody) -> Vec<Field> {
         add(vec![Key("functions"), Index(k), Key("description")], Form::Text);
         add(vec![Key("functions"), Index(k), Key("parameters")], Form::Json);
     }
-    if extra.contains_key("prediction") {
+    if let Some(prediction) = extra.parse::<Value>("prediction") {
         add(vec![Key("prediction"), Key("content")], Form::Text);
-        let content = extra.get("prediction").and_then(|p| p["content"].as_array());
+        let content = prediction.get("content").and_then(Value::as_array);
         let parts = content.map_or(0, Vec::len);
         for k in 0..parts {
             add(vec![Key("prediction"), Key("content"), Index(k), Key("text")], Form::Text);
         }
     }
-    if extra.contains_key("response_format") {
+    if extra.get("response_format").is_some() {
         add(vec![Key("response_format"), Key("json_schema"), Key("description")], Form::Text);
         add(vec![Key("response_format"), Key("json_schema"), Key("schema")], Form::Json);
     }
-    for key in ["user", "metadata"].into_iter().filter(|k| extra.contains_key(*k)) {
+    for key in ["user", "metadata"].into_iter().filter(|k| extra.get(k).is_some()) {
         let form = if key == "user" { Form::Text } else { Form::Json };
         add(vec![Key(key)], form);
     }
     out
 }
 
-fn array_len(map: &Map<String, Value>, key: &str) -> usize {
-    map.get(key).and_then(Value::as_array).map_or(0, Vec::len)
+fn array_len(extra: &Extra, key: &str) -> usize {
+    extra.parse::<Vec<serde::de::IgnoredAny>>(key).map_or(0, |items| items.len())
 }
 
 /// `messages[2].tool_calls[0].function.arguments`: the shape of the 400 errors' `param`.
@@ -201,8 +200,9 @@ fn path_text(path: &[Step]) -> String {
     out
 }
 
-/// The value at `path`: typed fields are walked by hand, then the `extra` maps and their JSON.
-fn slot<'a>(body: &'a RequestBody, path: &[Step]) -> Option<&'a Value> {
+/// The value at `path`: typed fields are walked by hand, then the `extra` fields (raw JSON,
+/// parsed here) and their JSON.
+fn slot(body: &RequestBody, path: &[Step]) -> Option<Value> {
     use Step::{Index, Key};
     let (map, rest) = match (body, path) {
         (
@@ -215,7 +215,7 @@ fn slot<'a>(body: &'a RequestBody, path: &[Step]) -> Option<&'a Value> {
             let part = parts.get(*k)?;
             if rest.is_empty() {
                 // A binary part is addressed whole; nothing is read from it.
-                return Some(&NULL);
+                return Some(Value::Null);
             }
             (&part.extra, rest)
         }
@@ -228,18 +228,20 @@ fn slot<'a>(body: &'a RequestBody, path: &[Step]) -> Option<&'a Value> {
         (RequestBody::Image(i), rest) => (&i.extra, rest),
     };
     let [Key(first), rest @ ..] = rest else { return None };
-    let mut value = map.get(*first)?;
+    let top = map.parse::<Value>(first)?;
+    let mut value = &top;
     for step in rest {
         value = match step {
             Key(k) => value.get(*k)?,
             Index(i) => value.get(*i)?,
         };
     }
-    Some(value)
+    Some(value.clone())
 }
 
-/// As [`slot`], for writing.
-fn slot_mut<'a>(body: &'a mut RequestBody, path: &[Step]) -> Option<&'a mut Value> {
+/// Writes `new` at `path` (as [`slot`] finds it): the `extra` field is parsed, changed and kept
+/// as raw JSON again. `None` when the path is not there.
+fn set_slot(body: &mut RequestBody, path: &[Step], new: Value) -> Option<()> {
     use Step::{Index, Key};
     let (map, rest) = match (body, path) {
         (
@@ -260,14 +262,18 @@ fn slot_mut<'a>(body: &'a mut RequestBody, path: &[Step]) -> Option<&'a mut Valu
         (RequestBody::Image(i), rest) => (&mut i.extra, rest),
     };
     let [Key(first), rest @ ..] = rest else { return None };
-    let mut value = map.get_mut(*first)?;
+    let mut top = map.parse::<Value>(first)?;
+    let mut value = &mut top;
     for step in rest {
         value = match step {
             Key(k) => value.get_mut(*k)?,
             Index(i) => value.get_mut(*i)?,
         };
     }
-    Some(value)
+    *value = new;
+    let raw = RawValue::from_string(serde_json::to_string(&top).ok()?).ok()?;
+    map.insert((*first).to_string(), raw);
+    Some(())
 }
 
 /// Text of a message: the string, or its text parts joined; and where each joined part after
@@ -362,9 +368,8 @@ pub fn write_back(
                 .map_err(|_| format!("the edited {} is not JSON", entry.role))?,
             Form::Binary => return Err(format!("{} cannot be edited", entry.role)),
         };
-        match slot_mut(body, &field.path) {
-            Some(slot) => *slot = value,
-            None => return Err(format!("{} is gone", entry.role)),
+        if set_slot(body, &field.path, value).is_none() {
+            return Err(format!("{} is gone", entry.role));
         }
     }
     Ok(any)

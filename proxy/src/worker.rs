@@ -72,6 +72,8 @@ pub struct Handoff {
     pub stream: std::net::TcpStream,
     pub peer: SocketAddr,
     pub slot: Slot,
+    /// Its place under the listener's connection cap, taken by the worker that accepted it.
+    pub permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// One connection counted against a worker while it is served; uncounted on drop.

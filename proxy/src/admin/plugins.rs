@@ -101,7 +101,9 @@ async fn install(
 }
 
 async fn read_upload(state: &State, request: Request<Incoming>) -> Result<Bytes, ProxyError> {
-    crate::body::read_limited(request, MAX_UPLOAD_BYTES as u64, state.body_read_timeout).await
+    let read =
+        crate::body::read_limited(request, MAX_UPLOAD_BYTES as u64, None, state.body_read_timeout);
+    Ok(read.await?.0)
 }
 
 fn log_refusal(e: &crate::plugin::LoadError) {

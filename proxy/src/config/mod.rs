@@ -126,6 +126,31 @@ pub struct ServerConfig {
     /// per CPU.
     #[serde(default)]
     pub workers: usize,
+    /// Open API connections at most, all workers together; past it new connections are closed at
+    /// once, so idle or hostile clients cannot run the process out of file descriptors.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// A connection with no request in flight for this long is closed (HTTP/1.1 keep-alive and
+    /// HTTP/2 alike).
+    #[serde(default = "defaults::idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// A response that has waited this long for the client to read it is cut, and the connection
+    /// closed (nginx's `send_timeout`).
+    #[serde(default = "defaults::send_timeout_ms")]
+    pub send_timeout_ms: u64,
+    /// How often an HTTP/2 connection is pinged; a peer that does not answer is closed.
+    #[serde(default = "defaults::http2_keepalive_interval_ms")]
+    pub http2_keepalive_interval_ms: u64,
+    /// Request-body bytes buffered at once across all connections and streams; a body that would
+    /// pass it gets 503 rather than growing the process without bound.
+    #[serde(default = "defaults::max_buffered_body_bytes")]
+    pub max_buffered_body_bytes: u64,
+    /// Largest single event (or line) of an upstream's SSE stream; a larger one ends the stream.
+    #[serde(default = "defaults::max_sse_event_bytes")]
+    pub max_sse_event_bytes: usize,
+    /// Largest upstream response body that is not a stream.
+    #[serde(default = "defaults::max_response_bytes")]
+    pub max_response_bytes: u64,
 }
 
 /// `[server.tls]`: PEM files, relative to the configuration file.
@@ -208,6 +233,15 @@ impl ServerConfig {
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)
     }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
+    }
+    pub fn http2_keepalive_interval(&self) -> Duration {
+        Duration::from_millis(self.http2_keepalive_interval_ms)
+    }
     /// How many workers serve the API listener: `workers`, or one per CPU when it is 0.
     pub fn worker_count(&self) -> usize {
         match self.workers {
@@ -244,6 +278,27 @@ pub mod defaults {
     }
     pub fn drain_timeout_ms() -> u64 {
         30_000
+    }
+    pub fn max_connections() -> usize {
+        10_000
+    }
+    pub fn idle_timeout_ms() -> u64 {
+        60_000
+    }
+    pub fn send_timeout_ms() -> u64 {
+        60_000
+    }
+    pub fn http2_keepalive_interval_ms() -> u64 {
+        30_000
+    }
+    pub fn max_buffered_body_bytes() -> u64 {
+        256 * 1024 * 1024
+    }
+    pub fn max_sse_event_bytes() -> usize {
+        1024 * 1024
+    }
+    pub fn max_response_bytes() -> u64 {
+        64 * 1024 * 1024
     }
     pub fn connect_timeout_ms() -> u64 {
         2_000

@@ -54,9 +54,18 @@ fn check_listeners(config: &Config, out: &mut Problems) {
     if server.workers > MAX_WORKERS {
         out.push("server.workers", format!("must be at most {MAX_WORKERS} (0: one per CPU)"));
     }
+    if server.max_buffered_body_bytes < server.max_body_bytes {
+        out.push("server.max_buffered_body_bytes", "must be at least server.max_body_bytes");
+    }
     for (key, value) in [
         ("server.header_read_timeout_ms", server.header_read_timeout_ms),
         ("server.body_read_timeout_ms", server.body_read_timeout_ms),
+        ("server.idle_timeout_ms", server.idle_timeout_ms),
+        ("server.send_timeout_ms", server.send_timeout_ms),
+        ("server.http2_keepalive_interval_ms", server.http2_keepalive_interval_ms),
+        ("server.max_connections", server.max_connections as u64),
+        ("server.max_sse_event_bytes", server.max_sse_event_bytes as u64),
+        ("server.max_response_bytes", server.max_response_bytes),
     ] {
         if value == 0 {
             out.push(key, "must be greater than 0");
