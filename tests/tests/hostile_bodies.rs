@@ -40,13 +40,22 @@ async fn bodies_past_the_global_budget_get_503_and_the_budget_comes_back() {
     let (proxy, local) = proxy().await;
     let url = proxy.url("/v1/chat/completions");
     let small = chat_body("m", "hi", false);
-    let holders = [announce(&proxy, MIB).await, announce(&proxy, MIB).await];
+    let mut holders = vec![announce(&proxy, MIB).await, announce(&proxy, MIB).await];
 
     // Wait (on the proxy's own answers) until both announced bodies hold the whole budget.
     let refused = loop {
         let reply = post(&url, &small).await;
         if reply.status != 200 {
             break reply;
+        }
+        // A holder whose reservation lost the race against that request was answered 503 and
+        // holds nothing: announce it again.
+        for holder in &mut holders {
+            let mut byte = [0u8; 1];
+            if !matches!(holder.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            {
+                *holder = announce(&proxy, MIB).await;
+            }
         }
         tokio::task::yield_now().await;
     };
