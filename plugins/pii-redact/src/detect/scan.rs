@@ -4,7 +4,7 @@
 //! start). Each detector keeps its own cursor, so it tries exactly the positions its standalone
 //! loop (kept for the tests) would: the results are the same, byte for byte.
 
-use super::{Detectors, Kind, Span, contact, iban, is_word, net, numbers, secrets, swar};
+use super::{Detectors, Kind, Span, contact, iban, is_word, net, numbers, phone, secrets, swar};
 
 /// Class bits of a byte: which detectors may start there.
 const DIGIT: u16 = 1 << 0;
@@ -216,11 +216,11 @@ impl Scan<'_> {
             if self.on.ssn && i >= self.cur.ssn && d == 3 && after == b'-' {
                 self.cur.ssn = self.push(i, numbers::ssn_at(b, i), i + 1, Kind::Ssn);
             }
-            // A phone has a second group: some separator follows the first (the search would
-            // otherwise go on right after it).
-            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')');
+            // A phone has a second group (some separator follows the first), or is one run of
+            // 7+ digits after a cue (the search would otherwise go on right after it).
+            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')' | b'/') || d >= 7;
             if self.on.phone && i >= self.cur.phone && sep {
-                self.cur.phone = self.step(i, contact::phone_step(b, i), Kind::Phone);
+                self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
             }
         }
         if k & UPPER != 0
@@ -244,7 +244,7 @@ impl Scan<'_> {
             self.cur.ip = self.step(i, net::ip_step(b, i), Kind::Ip);
         }
         if k & PHONE != 0 && self.on.phone && i >= self.cur.phone {
-            self.cur.phone = self.step(i, contact::phone_step(b, i), Kind::Phone);
+            self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
         }
         if k & DENY != 0 && i >= self.cur.deny {
             let end = self.d.deny.at(b, i);

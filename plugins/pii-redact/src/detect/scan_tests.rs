@@ -2,7 +2,7 @@
 //! on many texts built from entities, near misses and punctuation, with and without word lists.
 
 use super::scan::all;
-use super::{Detectors, Kind, Span, WordList, contact, iban, net, numbers, secrets};
+use super::{Detectors, Kind, Span, WordList, contact, iban, net, numbers, phone, secrets};
 
 /// Every hit of the standalone loops, one detector at a time.
 fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
@@ -14,7 +14,7 @@ fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
     numbers::ssns(b, &mut v);
     contact::emails(b, &mut v);
     net::find(b, &mut v);
-    contact::phones(b, &mut v);
+    phone::phones(b, &mut v);
     d.deny.find(text, Kind::Custom(0), &mut v);
     d.names.find(text, Kind::Name, &mut v);
     v
