@@ -7,6 +7,7 @@ mod contact;
 #[allow(dead_code)]
 mod data;
 mod iban;
+mod iin;
 mod net;
 mod numbers;
 mod phone;

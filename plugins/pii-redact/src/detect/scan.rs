@@ -10,8 +10,8 @@ use super::{Detectors, Kind, Span, contact, iban, is_word, net, numbers, phone, 
 const DIGIT: u16 = 1 << 0;
 /// `a-f`, `A-F`: IPv6 groups.
 const HEX: u16 = 1 << 1;
-/// `A-Z`: IBAN country codes.
-const UPPER: u16 = 1 << 2;
+/// ASCII letters: IBAN country codes (either case).
+const LETTER: u16 = 1 << 2;
 /// `s`, `A`, `g`, `x`, `e` (token prefixes and JWTs) and `-` (PEM blocks).
 const SECRET: u16 = 1 << 3;
 const AT: u16 = 1 << 4;
@@ -36,8 +36,8 @@ pub(super) const CLASS: [u16; 256] = {
         if matches!(c, b'a'..=b'f' | b'A'..=b'F') {
             k |= HEX;
         }
-        if c.is_ascii_uppercase() {
-            k |= UPPER;
+        if c.is_ascii_alphabetic() {
+            k |= LETTER;
         }
         if matches!(c, b's' | b'A' | b'g' | b'x' | b'e' | b'-') {
             k |= SECRET;
@@ -82,7 +82,7 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
             Kind::Ssn => (mask, on.ssn) = (mask | DIGIT, true),
             Kind::Phone => (mask, on.phone) = (mask | DIGIT | PHONE, true),
             Kind::Ip => (mask, on.ip) = (mask | DIGIT | HEX | COLON, true),
-            Kind::Iban => mask |= UPPER,
+            Kind::Iban => mask |= LETTER,
             Kind::Email => mask |= AT,
             Kind::Name => names = !d.names.is_empty(),
             Kind::Custom(_) => {}
@@ -209,8 +209,8 @@ impl Scan<'_> {
             let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
             let after = byte(i + d);
             let joined = matches!(after, b' ' | b'-') && byte(i + d + 1).is_ascii_digit();
-            // A card is one run of 13+ digits or groups joined by a space or dash.
-            if self.on.card && i >= self.cur.card && (d >= 13 || joined) {
+            // A card is one run of 12+ digits or groups joined by a space or dash.
+            if self.on.card && i >= self.cur.card && (d >= 12 || joined) {
                 self.cur.card = self.step(i, numbers::card_at(b, i), Kind::Card);
             }
             if self.on.ssn && i >= self.cur.ssn && d == 3 && after == b'-' {
@@ -223,9 +223,9 @@ impl Scan<'_> {
                 self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
             }
         }
-        if k & UPPER != 0
+        if k & LETTER != 0
             && i >= self.cur.iban
-            && byte(i + 1).is_ascii_uppercase()
+            && byte(i + 1).is_ascii_alphabetic()
             && byte(i + 2).is_ascii_digit()
             && byte(i + 3).is_ascii_digit()
         {
