@@ -31,6 +31,9 @@ pub struct RawConfig {
     types: Option<Vec<String>>,
     #[serde(default)]
     names: Vec<String>,
+    /// Find person names without a list (census statistics and context); on by default.
+    #[serde(default = "yes")]
+    auto_names: bool,
     #[serde(default)]
     deny_words: Vec<String>,
     #[serde(default)]
@@ -40,6 +43,10 @@ pub struct RawConfig {
     /// Message roles to scan; absent means every message.
     #[serde(default)]
     roles: Option<Vec<String>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The checked config of one instance.
@@ -96,8 +103,14 @@ impl Settings {
             return Err(format!("invalid plugin config: {}", problems.join("; ")));
         }
         let deny = if custom_on { WordList::new(&raw.deny_words) } else { WordList::default() };
-        let detectors =
-            Detectors { enabled, names: WordList::new(&raw.names), deny, custom, custom_labels };
+        let detectors = Detectors {
+            enabled,
+            names: WordList::new(&raw.names),
+            auto_names: raw.auto_names,
+            deny,
+            custom,
+            custom_labels,
+        };
         Ok(Self { mode: raw.mode, detectors, scan_answer: raw.scan_answer, roles: raw.roles })
     }
 

@@ -10,6 +10,7 @@ mod iban;
 mod iin;
 mod net;
 mod numbers;
+mod person;
 mod phone;
 mod scan;
 #[cfg(test)]
@@ -74,6 +75,8 @@ pub struct Detectors {
     pub enabled: Vec<Kind>,
     /// Person names to find (case-insensitive whole words).
     pub names: WordList,
+    /// Also find names without a list, by census statistics and context (`Kind::Name` on).
+    pub auto_names: bool,
     /// Deny-words (type `custom`, case-insensitive whole words).
     pub deny: WordList,
     /// Custom patterns, `Kind::Custom(i + 1)`.
@@ -306,6 +309,7 @@ mod report {
         let d = Detectors {
             enabled: Kind::BUILT_IN.iter().map(|(k, _)| *k).collect(),
             custom_labels: vec!["custom".into()],
+            auto_names: true,
             ..Detectors::default()
         };
         let mut by: std::collections::BTreeMap<&str, Vec<String>> = Default::default();

@@ -4,7 +4,9 @@
 //! start). Each detector keeps its own cursor, so it tries exactly the positions its standalone
 //! loop (kept for the tests) would: the results are the same, byte for byte.
 
-use super::{Detectors, Kind, Span, contact, iban, is_word, net, numbers, phone, secrets, swar};
+use super::{
+    Detectors, Kind, Span, contact, iban, is_word, net, numbers, person, phone, secrets, swar,
+};
 
 /// Class bits of a byte: which detectors may start there.
 const DIGIT: u16 = 1 << 0;
@@ -69,6 +71,7 @@ struct Cursors {
     phone: usize,
     deny: usize,
     name: usize,
+    person: usize,
 }
 
 /// Every hit of the enabled built-in detectors and of both word lists in `b`, unresolved.
@@ -84,7 +87,12 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
             Kind::Ip => (mask, on.ip) = (mask | DIGIT | HEX | COLON, true),
             Kind::Iban => mask |= LETTER,
             Kind::Email => mask |= AT,
-            Kind::Name => names = !d.names.is_empty(),
+            Kind::Name => {
+                names = !d.names.is_empty();
+                if d.auto_names {
+                    (mask, on.person) = (mask | LETTER, true);
+                }
+            }
             Kind::Custom(_) => {}
         }
     }
@@ -156,6 +164,7 @@ struct Enabled {
     ssn: bool,
     phone: bool,
     ip: bool,
+    person: bool,
 }
 
 /// Whether the two bytes can begin a secret: `sk-`, `AKIA`/`ASIA`, `gh..`, `github_pat_`, `xox.`, `eyJ`, `-----`.
@@ -230,6 +239,9 @@ impl Scan<'_> {
             && byte(i + 3).is_ascii_digit()
         {
             self.cur.iban = self.push(i, iban::iban_at(b, i), i + 1, Kind::Iban);
+        }
+        if k & LETTER != 0 && self.on.person && i >= self.cur.person && b[i].is_ascii_uppercase() {
+            self.cur.person = self.push(i, person::name_at(b, i), i + 1, Kind::Name);
         }
         if k & AT != 0 && i >= self.cur.email {
             self.cur.email = match contact::email_at(b, i) {

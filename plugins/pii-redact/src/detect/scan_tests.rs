@@ -2,7 +2,7 @@
 //! on many texts built from entities, near misses and punctuation, with and without word lists.
 
 use super::scan::all;
-use super::{Detectors, Kind, Span, WordList, contact, iban, net, numbers, phone, secrets};
+use super::{Detectors, Kind, Span, WordList, contact, iban, net, numbers, person, phone, secrets};
 
 /// Every hit of the standalone loops, one detector at a time.
 fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
@@ -17,6 +17,9 @@ fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
     phone::phones(b, &mut v);
     d.deny.find(text, Kind::Custom(0), &mut v);
     d.names.find(text, Kind::Name, &mut v);
+    if d.auto_names {
+        person::names(b, &mut v);
+    }
     v
 }
 
@@ -53,6 +56,12 @@ fn one_pass_finds_what_each_loop_finds() {
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0",
         "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
         "Jane Doe",
+        "Hi ",
+        "Maria Garcia",
+        "Dr. ",
+        "Name: ",
+        "Grant",
+        "Park",
         "jane",
         "#deny",
         "deny",
@@ -107,6 +116,7 @@ fn one_pass_finds_what_each_loop_finds() {
         names: WordList::new(&["Jane Doe".into(), "jane".into(), "Zoë".into()]),
         deny: WordList::new(&["#deny".into(), "deny".into(), "-x".into(), "é".into()]),
         enabled: plain.enabled.clone(),
+        auto_names: true,
         custom_labels: plain.custom_labels.clone(),
         ..Detectors::default()
     };

@@ -1,0 +1,354 @@
+//! Person names without a configured list: capitalised words weighed by US census name
+//! statistics ([`super::data::names`]: first names, last names, and words that are mostly not
+//! names) and by what comes before or after them: a title (`Dr.`), a form field (`Name:`,
+//! `"first_name": "`), an introduction or greeting (`my name is`, `Hi`, `Thanks,`, `Best
+//! regards,`), or an email address (`Jane Doe <jane@...>`). Without such context, two or more
+//! capitalised words must read as first name + surname.
+
+use super::data::names::{FLAGS, HASHES};
+use super::data::street::SUFFIXES;
+#[cfg(test)]
+use super::{Kind, Span};
+use super::{before, is_word};
+
+const FIRST: u8 = 1;
+const LAST: u8 = 2;
+const COMMON: u8 = 4;
+
+/// Every name in `b` (the standalone form of [`name_at`], for tests).
+#[cfg(test)]
+pub fn names(b: &[u8], out: &mut Vec<Span>) {
+    let mut i = 0;
+    while i < b.len() {
+        match name_at(b, i) {
+            Some(end) => {
+                out.push(Span { start: i, end, kind: Kind::Name });
+                i = end;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+/// Most words of one name (`Mary Ann J. Smith-Jones` is four).
+const MAX_WORDS: usize = 4;
+
+/// The name that starts at `i` (an upper-case ASCII letter at a word start), if one does: its end.
+pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
+    if !b.get(i)?.is_ascii_uppercase() || before(b, i).is_some_and(is_word) {
+        return None;
+    }
+    let mut flags = [0u8; MAX_WORDS];
+    let mut ends = [0usize; MAX_WORDS];
+    let mut n = 0;
+    let mut j = i;
+    while n < MAX_WORDS {
+        let Some((end, f)) = word(b, j) else { break };
+        flags[n] = f;
+        ends[n] = end;
+        n += 1;
+        // A middle initial (`J.`) and a space, or a space, then the next capitalised word.
+        let mut k = end;
+        if b.get(k) == Some(&b' ')
+            && b.get(k + 1).is_some_and(u8::is_ascii_uppercase)
+            && b.get(k + 2) == Some(&b'.')
+            && b.get(k + 3) == Some(&b' ')
+        {
+            k += 3;
+        }
+        if b.get(k) != Some(&b' ') || !b.get(k + 1).is_some_and(u8::is_ascii_uppercase) {
+            break;
+        }
+        j = k + 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    let end = ends[n - 1];
+    let cue = cue_before(b, i).max(if display_name(b, end) { FIELD } else { NONE });
+    let (f, first, last) = (&flags[..n], flags[0], flags[n - 1]);
+    let plain = |x: u8| x & COMMON != 0 && x & (FIRST | LAST) == 0;
+    let known = |x: u8| x & (FIRST | LAST) != 0;
+    // A single unknown word is a name only where a greeting would end: `Hi Priya,`.
+    let closed = matches!(b.get(end), None | Some(b',' | b'!' | b'.' | b'\n' | b'\r' | b')'));
+    let ok = match cue {
+        // Anything capitalised after a title, but a run of plain words.
+        TITLE => !f.iter().all(|x| plain(*x)),
+        // After a form field: two words, not all plain, or one that is a name.
+        FIELD => (n > 1 && !f.iter().all(|x| plain(*x))) || known(first) && first & COMMON == 0,
+        // After a greeting or an introduction: a name, or an unknown word that ends the phrase.
+        MEDIUM => {
+            first & COMMON == 0 && (known(first) || n > 1 || closed)
+                || (known(first) && n > 1 && last & LAST != 0)
+        }
+        // Alone: first name and surname, not place words.
+        _ => {
+            n >= 2
+                && first & FIRST != 0
+                && last & COMMON == 0
+                && last & (LAST | FIRST) != 0
+                && (first & COMMON == 0 || last & LAST != 0)
+                && !f[1..].iter().any(|x| *x & STREET != 0)
+        }
+    };
+    ok.then_some(ends[n - 1])
+}
+
+/// A word that is a street or place type (`Park`, `Street`), in the flags of [`word`].
+const STREET: u8 = 8;
+
+/// A capitalised word at `j`: its end and flags. Letters (ASCII or not), with inner `'` or `-`
+/// before a capital (`O'Brien`, `Jean-Luc`); not all capitals, not a single letter.
+fn word(b: &[u8], j: usize) -> Option<(usize, u8)> {
+    if !b.get(j)?.is_ascii_uppercase() {
+        return None;
+    }
+    let mut k = j + 1;
+    let mut lower = false;
+    while let Some(&c) = b.get(k) {
+        if c.is_ascii_lowercase() || c >= 0x80 {
+            lower = true;
+        } else if !(c.is_ascii_uppercase()
+            || matches!(c, b'\'' | b'-') && b.get(k + 1).is_some_and(u8::is_ascii_uppercase))
+        {
+            break;
+        }
+        k += 1;
+    }
+    if !lower || k - j < 2 || b.get(k).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+        return None;
+    }
+    let w = &b[j..k];
+    // Inner capitals only as in `McDonald`, `MacLeod`, `DeShawn`, `O'Brien`, `Jean-Luc`, not
+    // in identifiers (`TestModel`).
+    let camel = w.iter().enumerate().skip(1).any(|(p, c)| {
+        c.is_ascii_uppercase()
+            && !matches!(w[p - 1], b'\'' | b'-')
+            && p != 2
+            && !(p == 3 && w.starts_with(b"Mac"))
+    });
+    if camel {
+        return None;
+    }
+    let mut f = flags(w);
+    if street(w) {
+        f |= STREET;
+    }
+    Some((k, f))
+}
+
+/// The census/common-word flags of `w` (ASCII case ignored): 0 when unknown.
+pub fn flags(w: &[u8]) -> u8 {
+    let h = w.iter().fold(0x811c_9dc5_u32, |h, c| {
+        (h ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
+    });
+    HASHES.binary_search(&h).ok().and_then(|k| FLAGS.get(k).copied()).unwrap_or(0)
+}
+
+/// Whether `w` is a USPS street suffix (`Street`, `Park`, `Ave`).
+pub fn street(w: &[u8]) -> bool {
+    let mut lower = [0u8; 16];
+    let Some(dst) = lower.get_mut(..w.len()) else { return false };
+    for (d, s) in dst.iter_mut().zip(w) {
+        *d = s.to_ascii_lowercase();
+    }
+    SUFFIXES.binary_search_by(|s| s.as_bytes().cmp(dst)).is_ok()
+}
+
+/// How strongly the text before a name says one follows.
+const NONE: u8 = 0;
+const MEDIUM: u8 = 1;
+const FIELD: u8 = 2;
+const TITLE: u8 = 3;
+
+/// Titles and name fields (the text before ends with one of these): a name follows. Compared
+/// lower-case, with quotes dropped and `_` read as a space (`"first_name": "` reads
+/// `first name:`).
+const TITLES: &[&[u8]] = &[
+    b"mr",
+    b"mr.",
+    b"mrs",
+    b"mrs.",
+    b"ms",
+    b"ms.",
+    b"miss",
+    b"mx",
+    b"mx.",
+    b"dr",
+    b"dr.",
+    b"prof",
+    b"prof.",
+    b"sir",
+    b"dame",
+    b"madam",
+    b"mme",
+    b"mlle",
+    b"herr",
+    b"frau",
+    b"sr.",
+    b"sra.",
+    b"mister",
+    b"doctor",
+    b"professor",
+    b"my name is",
+    b"name is",
+    b"name:",
+    b"name =",
+    b"name=",
+    b"surname:",
+    b"nom:",
+    b"vorname:",
+    b"nachname:",
+    b"nombre:",
+];
+
+/// Form fields that often hold a name: one may follow (compared as [`TITLES`]).
+const FIELDS: &[&[u8]] = &[
+    b"contact:",
+    b"customer:",
+    b"from:",
+    b"to:",
+    b"cc:",
+    b"attn:",
+    b"attn",
+    b"attention:",
+    b"author:",
+    b"signed:",
+    b"patient:",
+    b"employee:",
+    b"client:",
+    b"applicant:",
+    b"guest:",
+    b"passenger:",
+    b"holder:",
+    b"cardholder:",
+    b"beneficiary:",
+    b"recipient:",
+    b"sender:",
+    b"owner:",
+    b"signed by",
+    b"written by",
+];
+
+/// Greetings, introductions and sign-offs: a name may follow.
+const MEDIUM_CUES: &[&[u8]] = &[
+    b"i'm",
+    b"i am",
+    b"this is",
+    b"call me",
+    b"hi",
+    b"hello",
+    b"hey",
+    b"dear",
+    b"thanks,",
+    b"thanks",
+    b"thank you,",
+    b"thank you",
+    b"regards,",
+    b"cheers,",
+    b"best,",
+    b"sincerely,",
+    b"yours,",
+    b"wishes,",
+    b"love,",
+    b"\n--",
+    b"met with",
+    b"spoke with",
+    b"spoke to",
+    b"talked to",
+    b"cc",
+];
+
+/// The strongest cue that the text before `i` ends with.
+fn cue_before(b: &[u8], i: usize) -> u8 {
+    // The last 32 bytes, lower case, quotes dropped, `_`/`-` as spaces (not `--`), trailing
+    // spaces and line breaks trimmed.
+    let mut buf = [0u8; 32];
+    let mut n = 0;
+    let from = i.saturating_sub(buf.len());
+    for &c in &b[from..i] {
+        let c = match c {
+            b'"' | b'\'' if !(n > 0 && buf[n - 1] == b'i') => continue,
+            b'_' => b' ',
+            c => c.to_ascii_lowercase(),
+        };
+        buf[n] = c;
+        n += 1;
+    }
+    while n > 0 && matches!(buf[n - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        n -= 1;
+    }
+    let text = &buf[..n];
+    let at_word = |cue: &[u8]| {
+        text.ends_with(cue)
+            && (text.len() == cue.len() && from == 0
+                || !text[..text.len() - cue.len()].last().is_some_and(u8::is_ascii_alphanumeric))
+    };
+    if TITLES.iter().any(|c| at_word(c)) {
+        TITLE
+    } else if FIELDS.iter().any(|c| at_word(c)) {
+        FIELD
+    } else if MEDIUM_CUES.iter().any(|c| at_word(c)) {
+        MEDIUM
+    } else {
+        NONE
+    }
+}
+
+/// `Jane Doe <jane@example.com>`, `"Jane Doe" <...@...>`: the name of an email address.
+fn display_name(b: &[u8], end: usize) -> bool {
+    let mut k = end + usize::from(b.get(end) == Some(&b'"'));
+    k += usize::from(b.get(k) == Some(&b' '));
+    b.get(k) == Some(&b'<')
+        && b[k..].iter().take(80).take_while(|c| **c != b'>').any(|c| *c == b'@')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::detect::found;
+
+    #[test]
+    fn names_in_context() {
+        for (t, want) in [
+            ("Hi Jane, the order shipped.", "Jane"),
+            ("Dear Mr. Smith, thank you", "Smith"),
+            ("My name is Priya Raman and I", "Priya Raman"),
+            ("Best regards,\nJane Doe\nAcme", "Jane Doe"),
+            ("Thanks, Jane", "Jane"),
+            ("{\"first_name\": \"Wojciech\", ", "Wojciech"),
+            ("Name: Chidi Okafor\n", "Chidi Okafor"),
+            ("From: Jane Doe <jane@example.com>", "Jane Doe"),
+            ("I met Maria Garcia yesterday", "Maria Garcia"),
+            ("ask John F. Kennedy about", "John F. Kennedy"),
+            ("Contact: Sean O'Brien", "Sean O'Brien"),
+            ("signed by Ronald McDonald.", "Ronald McDonald"),
+            ("cc Anne-Marie Dupont", "Anne-Marie Dupont"),
+        ] {
+            assert_eq!(found(names, t), [want], "{t}");
+        }
+    }
+
+    #[test]
+    fn capitalised_words_alone_are_not_names() {
+        for t in [
+            "The Customer Service team",
+            "Hi Team, the build is green.",
+            "Dear Customer,",
+            "Welcome to New York City",
+            "Grant Park is open",
+            "I'm Sorry about that",
+            "See the Release Notes",
+            "Virginia Beach",
+            "const CLIENT: Token = 1",
+            "MODEL_NAME=SomeNewModel",
+            "this is Unix-specific",
+            "efficiency -- Python itself",
+            "the so-called Kullback-Leibler divergence",
+            "Will you send the Monday Report?",
+        ] {
+            assert!(found(names, t).is_empty(), "{t}: {:?}", found(names, t));
+        }
+    }
+}
