@@ -5,7 +5,8 @@
 //! loop (kept for the tests) would: the results are the same, byte for byte.
 
 use super::{
-    Detectors, Kind, Span, contact, iban, is_word, net, numbers, person, phone, secrets, swar,
+    Detectors, Kind, Span, address, contact, dob, iban, is_word, net, numbers, person, phone,
+    secrets, swar,
 };
 
 /// Class bits of a byte: which detectors may start there.
@@ -72,6 +73,8 @@ struct Cursors {
     deny: usize,
     name: usize,
     person: usize,
+    address: usize,
+    dob: usize,
 }
 
 /// Every hit of the enabled built-in detectors and of both word lists in `b`, unresolved.
@@ -93,6 +96,8 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
                     (mask, on.person) = (mask | LETTER, true);
                 }
             }
+            Kind::Address => (mask, on.address) = (mask | DIGIT | LETTER, true),
+            Kind::Dob => (mask, on.dob) = (mask | DIGIT | LETTER, true),
             Kind::Custom(_) => {}
         }
     }
@@ -165,6 +170,8 @@ struct Enabled {
     phone: bool,
     ip: bool,
     person: bool,
+    address: bool,
+    dob: bool,
 }
 
 /// Whether the two bytes can begin a secret: `sk-`, `AKIA`/`ASIA`, `gh..`, `github_pat_`, `xox.`, `eyJ`, `-----`.
@@ -242,6 +249,17 @@ impl Scan<'_> {
         }
         if k & LETTER != 0 && self.on.person && i >= self.cur.person && b[i].is_ascii_uppercase() {
             self.cur.person = self.push(i, person::name_at(b, i), i + 1, Kind::Name);
+        }
+        let word_start = k & (DIGIT | LETTER) != 0 && (b[i].is_ascii_alphanumeric());
+        if word_start && self.on.address && i >= self.cur.address {
+            self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
+        }
+        if word_start
+            && self.on.dob
+            && i >= self.cur.dob
+            && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
+        {
+            self.cur.dob = self.push(i, dob::dob_at(b, i), i + 1, Kind::Dob);
         }
         if k & AT != 0 && i >= self.cur.email {
             self.cur.email = match contact::email_at(b, i) {

@@ -2,7 +2,10 @@
 //! on many texts built from entities, near misses and punctuation, with and without word lists.
 
 use super::scan::all;
-use super::{Detectors, Kind, Span, WordList, contact, iban, net, numbers, person, phone, secrets};
+use super::{
+    Detectors, Kind, Span, WordList, address, contact, dob, iban, net, numbers, person, phone,
+    secrets,
+};
 
 /// Every hit of the standalone loops, one detector at a time.
 fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
@@ -15,6 +18,8 @@ fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
     contact::emails(b, &mut v);
     net::find(b, &mut v);
     phone::phones(b, &mut v);
+    address::addresses(b, &mut v);
+    dob::dobs(b, &mut v);
     d.deny.find(text, Kind::Custom(0), &mut v);
     d.names.find(text, Kind::Name, &mut v);
     if d.auto_names {
@@ -58,6 +63,12 @@ fn one_pass_finds_what_each_loop_finds() {
         "Jane Doe",
         "Hi ",
         "Maria Garcia",
+        "221B Baker Street",
+        "Hauptstraße 12",
+        ", 10115 Berlin",
+        "DOB: ",
+        "15/03/1985",
+        "March 15, 1985",
         "Dr. ",
         "Name: ",
         "Grant",
