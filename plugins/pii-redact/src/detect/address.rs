@@ -8,7 +8,7 @@
 use super::person::street;
 #[cfg(test)]
 use super::{Kind, Span};
-use super::{before, is_word};
+use super::{before, fields, is_word};
 
 /// Every address in `b` (the standalone form of [`address_at`], for tests).
 #[cfg(test)]
@@ -100,6 +100,10 @@ const TYPE_FIRST: &[&[u8]] = &[
     b"largo",
     b"ul.",
     b"ulica",
+    b"am",
+    b"an der",
+    b"auf der",
+    b"im",
 ];
 
 /// Endings of German, Dutch and Nordic street names (`Hauptstraße`, `Keizersgracht`,
@@ -137,7 +141,8 @@ const ENDINGS: &[&[u8]] = &[
 fn word(b: &[u8], j: usize) -> usize {
     let mut k = j;
     while let Some(&c) = b.get(k) {
-        if c.is_ascii_alphabetic() || c >= 0x80 || (c == b'\'' && k > j) {
+        let inner = k > j && b.get(k + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n >= 0x80);
+        if c.is_ascii_alphabetic() || c >= 0x80 || (matches!(c, b'\'' | b'-') && inner) {
             k += 1;
         } else {
             break;
@@ -184,7 +189,7 @@ fn number_first(b: &[u8], i: usize) -> Option<usize> {
             }
             k = e;
         }
-        return end.map(|e| rest(b, e).unwrap_or(e));
+        return end.map(|e| fields::next_line(b, rest(b, e).unwrap_or(e)));
     }
     // 1-4 name words (capitalised, ordinals `5th`, directionals `W`), then a suffix.
     let mut k = j;
@@ -208,8 +213,8 @@ fn number_first(b: &[u8], i: usize) -> Option<usize> {
         if n > 0 && street(w.strip_suffix(b".").unwrap_or(w)) {
             let end = directional(b, e);
             return match rest(b, end) {
-                Some(r) => Some(r),
-                None if is(w, STRONG) => Some(end),
+                Some(r) => Some(fields::next_line(b, r)),
+                None if is(w, STRONG) => Some(fields::next_line(b, end)),
                 None => None,
             };
         }
@@ -270,7 +275,7 @@ fn name_first(b: &[u8], i: usize) -> Option<usize> {
             if b.get(d).is_some_and(|c| is_word(*c)) {
                 return None;
             }
-            return Some(rest(b, d).unwrap_or(d));
+            return Some(fields::next_line(b, rest(b, d).unwrap_or(d)));
         }
         if !b.get(next).is_some_and(|c| c.is_ascii_alphabetic() || *c >= 0x80) {
             return None;
@@ -310,13 +315,8 @@ fn rest(b: &[u8], e: usize) -> Option<usize> {
         let s = c + 2;
         if b.get(s..s + 2).is_some_and(|x| x.iter().all(u8::is_ascii_uppercase))
             && b.get(s + 2) == Some(&b' ')
-            && let Some((5, z)) = run(b, s + 3, u8::is_ascii_digit)
+            && let Some(z) = zip(b, s + 3)
         {
-            let z = if b.get(z) == Some(&b'-') {
-                run(b, z + 1, u8::is_ascii_digit).filter(|(n, _)| *n == 4).map_or(z, |(_, e)| e)
-            } else {
-                z
-            };
             return Some(z);
         }
     }
@@ -328,19 +328,54 @@ fn rest(b: &[u8], e: usize) -> Option<usize> {
     (end > e).then_some(end)
 }
 
-/// 1-3 capitalised words of a city: the end.
+/// A US ZIP code (`62704`, `62704-1234`) or a Canadian postcode (`M2L 3N1`) at `j`: its end.
+fn zip(b: &[u8], j: usize) -> Option<usize> {
+    if let Some((5, z)) = run(b, j, u8::is_ascii_digit) {
+        return Some(match b.get(z) {
+            Some(b'-') => {
+                run(b, z + 1, u8::is_ascii_digit).filter(|(n, _)| *n == 4).map_or(z, |(_, e)| e)
+            }
+            _ => z,
+        });
+    }
+    let p = b.get(j..j + 7)?;
+    let shape = p[0].is_ascii_uppercase()
+        && p[1].is_ascii_digit()
+        && p[2].is_ascii_uppercase()
+        && p[3] == b' '
+        && p[4].is_ascii_digit()
+        && p[5].is_ascii_uppercase()
+        && p[6].is_ascii_digit();
+    (shape && !b.get(j + 7).is_some_and(|c| is_word(*c))).then_some(j + 7)
+}
+
+/// 1-4 words of a city (capitalised, or joining words: `Sarnow bei Anklam`), and a province
+/// code in parentheses (`Genoa (KM)`): the end.
 fn city(b: &[u8], j: usize) -> usize {
     let mut end = word(b, j);
-    for _ in 0..2 {
-        if b.get(end) == Some(&b' ') && b.get(end + 1).is_some_and(u8::is_ascii_uppercase) {
-            let w = word(b, end + 1);
-            if b[end + 1..w].iter().all(u8::is_ascii_uppercase) {
-                break; // a state or postcode, not part of the city
-            }
-            end = w;
-        } else {
+    for _ in 0..3 {
+        if b.get(end) != Some(&b' ') {
             break;
         }
+        let w = word(b, end + 1);
+        let x = &b[end + 1..w];
+        let joining: [&[u8]; 9] =
+            [b"bei", b"am", b"an", b"der", b"de", b"la", b"sur", b"upon", b"on"];
+        let capital = x.first().is_some_and(u8::is_ascii_uppercase);
+        if capital && x.iter().all(u8::is_ascii_uppercase) {
+            break; // a state or postcode, not part of the city
+        }
+        if !(capital || joining.contains(&x) && b.get(w) == Some(&b' ')) {
+            break;
+        }
+        end = w;
+    }
+    // `(KM)`: an Italian province.
+    if b.get(end..end + 2) == Some(b" (")
+        && b.get(end + 4) == Some(&b')')
+        && b[end + 2..end + 4].iter().all(u8::is_ascii_uppercase)
+    {
+        end += 5;
     }
     end.max(j)
 }

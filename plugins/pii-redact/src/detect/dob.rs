@@ -27,12 +27,34 @@ pub fn dob_at(b: &[u8], i: usize) -> Option<usize> {
     if !(c.is_ascii_digit() || c.is_ascii_uppercase()) || before(b, i).is_some_and(is_word) {
         return None;
     }
+    let end = date_len(b, i)?;
+    cue_before(b, i).then_some(end)
+}
+
+/// The end of the date that starts at `i`, cue or not.
+pub fn date_len(b: &[u8], i: usize) -> Option<usize> {
+    let c = *b.get(i)?;
     let end = if c.is_ascii_digit() {
-        numeric(b, i).or_else(|| day_month(b, i))
+        numeric(b, i).or_else(|| day_month(b, i)).or_else(|| day_mon_year(b, i))
     } else {
         month_day(b, i)
     }?;
-    (right_ok(b, end) && cue_before(b, i)).then_some(end)
+    right_ok(b, end).then_some(end)
+}
+
+/// `06-Jan-1981`, `19-Apr-1947`, `8 Jan 46`.
+fn day_mon_year(b: &[u8], i: usize) -> Option<usize> {
+    let (d, j) = digits(b, i, 1, 2)?;
+    let sep = *b.get(j)?;
+    if !(1..=31).contains(&d) || !matches!(sep, b'-' | b'/' | b' ') {
+        return None;
+    }
+    let k = month(b, j + 1)?;
+    if b.get(k) != Some(&sep) {
+        return None;
+    }
+    let (_, end) = digits(b, k + 1, 2, 4)?;
+    (end - k - 1 != 3).then_some(end)
 }
 
 /// A run of 1 to `max` digits at `j`: (value, end).
@@ -145,6 +167,7 @@ fn month_day(b: &[u8], i: usize) -> Option<usize> {
 const CUES: &[&[u8]] = &[
     b"dob",
     b"d.o.b",
+    b"d.o.b.",
     b"date of birth",
     b"birth date",
     b"birthdate",
@@ -202,6 +225,8 @@ mod tests {
             ("Birthday: 3rd May 1990", "3rd May 1990"),
             ("\"dob\": \"1990-05-03\"", "1990-05-03"),
             ("née le 12 mars 1970", ""),
+            ("DOB = 08-Jan-1946", "08-Jan-1946"),
+            ("Patient: C. Childress (d.o.b. 07-Sep-1984)", "07-Sep-1984"),
         ] {
             let got = found(dobs, t);
             if want.is_empty() {

@@ -8,6 +8,7 @@ mod contact;
 #[allow(dead_code)]
 mod data;
 mod dob;
+mod fields;
 mod iban;
 mod iin;
 mod net;

@@ -55,11 +55,12 @@ pub fn phone_step(b: &[u8], i: usize) -> Result<usize, usize> {
     }
 }
 
-/// A phone may not continue a word, a number, or a dotted/dashed token or reference (`#`).
+/// A phone may not continue a word, a number, or a dotted/dashed token or reference (`#`). A
+/// `,` may come before (a CSV field): `1,234,567` is no phone by its groups.
 fn start_ok(b: &[u8], i: usize) -> bool {
     match before(b, i) {
         None => true,
-        Some(p) => !is_word(p) && !matches!(p, b'-' | b'.' | b'/' | b'+' | b',' | b'$' | b'#'),
+        Some(p) => !is_word(p) && !matches!(p, b'-' | b'.' | b'/' | b'+' | b'$' | b'#'),
     }
 }
 
@@ -75,6 +76,7 @@ const DOT: u8 = 4;
 const SLASH: u8 = 8;
 
 /// A run of digit groups, as read.
+#[derive(Clone, Copy)]
 struct Groups {
     digits: [u8; MAX_DIGITS],
     n: usize,
@@ -192,8 +194,24 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
     let cue = cue_before(b, i);
     let ok = if plus {
         international(&g, d, cue)
-    } else if d.starts_with(b"00") && g.sizes[0] >= 2 && !g.paren && g.seps & DOT == 0 {
-        international(&g, &d[2..], cue)
+    } else if d.starts_with(b"00")
+        && g.sizes[0] >= 2
+        && g.n_groups >= 2
+        && !g.paren
+        && g.seps & DOT == 0
+        && (cue || !words_before(b, i, NOT_CUES))
+    {
+        // The calling code's group without the `00` (`00358 13 1010255`, `00 49 30 1234567`).
+        let mut rest = g;
+        rest.digits.copy_within(2.., 0);
+        rest.n -= 2;
+        if rest.sizes[0] == 2 {
+            rest.sizes.copy_within(1.., 0);
+            rest.n_groups -= 1;
+        } else {
+            rest.sizes[0] -= 2;
+        }
+        international(&rest, rest.digits(), cue)
     } else {
         national(b, i, &g, cue)
     };
@@ -243,9 +261,10 @@ fn nsn_ok(r: &Region, nsn: &[u8]) -> bool {
 /// Whether some region dials `d` as a national number (its trunk prefix, if it has one, then a
 /// national significant number).
 pub fn national_number(d: &[u8]) -> bool {
+    // North American numbers are written without their trunk `1` as often as with it.
     REGIONS.iter().any(|r| match d.strip_prefix(r.trunk.as_bytes()) {
-        Some(nsn) if !r.trunk.is_empty() => nsn_ok(r, nsn),
-        _ => r.trunk.is_empty() && nsn_ok(r, d),
+        Some(nsn) if !r.trunk.is_empty() => nsn_ok(r, nsn) || r.cc == 1 && nsn_ok(r, d),
+        _ => (r.trunk.is_empty() || r.cc == 1) && nsn_ok(r, d),
     })
 }
 
@@ -259,7 +278,7 @@ fn national(b: &[u8], i: usize, g: &Groups, cue: bool) -> bool {
         return false;
     }
     if cue {
-        return (6..=15).contains(&d.len()) && (sizes.len() > 1 || d.len() >= 7);
+        return (6..=15).contains(&d.len());
     }
     if sizes.len() < 2
         || g.seps & SLASH != 0 && slash_misplaced(b, i)
@@ -288,12 +307,14 @@ fn national(b: &[u8], i: usize, g: &Groups, cue: bool) -> bool {
         && sizes.len() <= 7
         && dots_ok
         && (8..=14).contains(&d.len());
-    // `12 345 678`: thousands, not a phone; `08180-08558`: a reference.
-    let thousands = sizes[0] <= 2 && d[0] != b'0' && sizes[1..].iter().all(|s| *s == 3);
+    // `12 345 678`, `305 017 572`: thousands, not a phone; `08180-08558`: a reference;
+    // `4375 9441 3641`: a card-like fragment.
+    let thousands = sizes[0] <= 3 && d[0] != b'0' && sizes[1..].iter().all(|s| *s == 3);
+    let quads = sizes.len() >= 3 && sizes.iter().all(|s| *s == 4);
     let zero_second = g.seps == DASH && sizes.len() == 2 && d[usize::from(sizes[0])] == b'0';
     // `1203-1204`, `1990-2000`: a range.
     let range = g.seps == DASH && sizes.len() == 2 && sizes[0] == sizes[1] && d[0] != b'0';
-    grouping && !thousands && !zero_second && !range && national_number(d)
+    grouping && !thousands && !quads && !zero_second && !range && national_number(d)
 }
 
 /// A `/` only after the first group (`030/1234567`), not in dates or fractions.
@@ -371,6 +392,16 @@ const CUES: &[&[u8]] = &[
     b"portable",
     b"cellulare",
     b"ring me",
+    b"number is",
+    b"my number",
+    b"direct line",
+    b"line is",
+    b"office:",
+    b"office is",
+    b"landline",
+    b"callback",
+    b"call back",
+    b"telephone",
 ];
 
 /// Words before a number that say it is something else (an order, a reference, an amount).
@@ -402,7 +433,6 @@ const NOT_CUES: &[&[u8]] = &[
     b"balance",
     b"no.",
     b"nr",
-    b"number",
     b"code",
     b"pin",
     b"eur",
@@ -410,9 +440,33 @@ const NOT_CUES: &[&[u8]] = &[
     b"gbp",
 ];
 
-/// Whether a cue comes shortly before `i`, with no digit between.
+/// Whether a cue comes shortly before `i`, with no digit between: a cue word, or a one-letter
+/// label of a signature or form at the start of a line or after `|` or `or` (`P 9214-7500`,
+/// `M: 50150046`, `| T: ...`).
 fn cue_before(b: &[u8], i: usize) -> bool {
-    words_before(b, i, CUES)
+    words_before(b, i, CUES) || letter_label(b, i)
+}
+
+/// `P `, `M: `, `| T: ` right before `i`.
+fn letter_label(b: &[u8], i: usize) -> bool {
+    let mut k = i;
+    while k > 0 && b[k - 1] == b' ' {
+        k -= 1;
+    }
+    if k > 0 && b[k - 1] == b':' {
+        k -= 1;
+    }
+    if k == i || k == 0 || !matches!(b[k - 1], b'P' | b'M' | b'T' | b'F' | b'O' | b'W' | b'H') {
+        return false;
+    }
+    let l = k - 1;
+    match before(b, l) {
+        None | Some(b'\n') => true,
+        Some(b' ') => {
+            b[..l].ends_with(b"| ") || b[..l].ends_with(b"or ") || b[..l].ends_with("· ".as_bytes())
+        }
+        _ => false,
+    }
 }
 
 /// Whether one of `words` comes shortly before `i` (as a word start), with no digit between.
@@ -489,6 +543,12 @@ mod tests {
             ("Mobile 0176 12345678", "0176 12345678"),
             ("WhatsApp: 612 34 56 78", "612 34 56 78"),
             ("fax (030) 1234-567", "(030) 1234-567"),
+            ("CFO\nP 9214-7500", "9214-7500"),
+            ("a@b.io or M: 50150046", "50150046"),
+            ("the new number for the office is 721-542-5678", "721-542-5678"),
+            ("My direct line is 722.65.61.40", "722.65.61.40"),
+            ("Telephone: 00358 13 1010255", "00358 13 1010255"),
+            ("x,(601)-4713387", "(601)-4713387"),
         ] {
             assert_eq!(found(phones, t), [p], "{t}");
         }

@@ -5,8 +5,8 @@
 //! loop (kept for the tests) would: the results are the same, byte for byte.
 
 use super::{
-    Detectors, Kind, Span, address, contact, dob, iban, is_word, net, numbers, person, phone,
-    secrets, swar,
+    Detectors, Kind, Span, address, contact, dob, fields, iban, is_word, net, numbers, person,
+    phone, secrets, swar,
 };
 
 /// Class bits of a byte: which detectors may start there.
@@ -42,7 +42,21 @@ pub(super) const CLASS: [u16; 256] = {
         if c.is_ascii_alphabetic() {
             k |= LETTER;
         }
-        if matches!(c, b's' | b'A' | b'g' | b'x' | b'e' | b'-') {
+        if matches!(
+            c,
+            b's' | b'A'
+                | b'g'
+                | b'x'
+                | b'e'
+                | b'-'
+                | b'r'
+                | b'n'
+                | b'p'
+                | b'h'
+                | b'd'
+                | b'S'
+                | b'k'
+        ) {
             k |= SECRET;
         }
         if c == b'@' {
@@ -75,6 +89,7 @@ struct Cursors {
     person: usize,
     address: usize,
     dob: usize,
+    field: usize,
 }
 
 /// Every hit of the enabled built-in detectors and of both word lists in `b`, unresolved.
@@ -83,9 +98,9 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
     let (mut mask, mut on, mut names) = (0, Enabled::default(), false);
     for k in &d.enabled {
         match k {
-            Kind::Secret => mask |= SECRET,
+            Kind::Secret => (mask, on.secret) = (mask | SECRET, true),
             Kind::Card => (mask, on.card) = (mask | DIGIT, true),
-            Kind::Ssn => (mask, on.ssn) = (mask | DIGIT, true),
+            Kind::Ssn => (mask, on.ssn, on.ssn_field) = (mask | DIGIT, true, true),
             Kind::Phone => (mask, on.phone) = (mask | DIGIT | PHONE, true),
             Kind::Ip => (mask, on.ip) = (mask | DIGIT | HEX | COLON, true),
             Kind::Iban => mask |= LETTER,
@@ -100,6 +115,11 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
             Kind::Dob => (mask, on.dob) = (mask | DIGIT | LETTER, true),
             Kind::Custom(_) => {}
         }
+    }
+    // Field values: any of their kinds on (names only with `auto_names`).
+    on.fields = on.ssn_field || on.dob || on.address || on.person || on.secret;
+    if on.fields {
+        mask |= DIGIT | LETTER;
     }
     let deny = !d.deny.is_empty();
     // With word lists, a table of this scan's classes; without, the built-in table will do.
@@ -172,15 +192,26 @@ struct Enabled {
     person: bool,
     address: bool,
     dob: bool,
+    /// Field values (by key or column) of these kinds.
+    fields: bool,
+    secret: bool,
+    ssn_field: bool,
 }
 
 /// Whether the two bytes can begin a secret: `sk-`, `AKIA`/`ASIA`, `gh..`, `github_pat_`, `xox.`, `eyJ`, `-----`.
 fn second_ok(first: u8, second: u8) -> bool {
     matches!(
         (first, second),
-        (b's', b'k')
-            | (b'A', b'K' | b'S')
-            | (b'g', b'h' | b'i')
+        (b's', b'k' | b'h')
+            | (b'A', b'K' | b'S' | b'I')
+            | (b'g', b'h' | b'i' | b'l')
+            | (b'r', b'k')
+            | (b'n', b'p')
+            | (b'p', b'y')
+            | (b'h', b'f')
+            | (b'd', b'o')
+            | (b'S', b'G')
+            | (b'k', b'e')
             | (b'x', b'o')
             | (b'e', b'y')
             | (b'-', b'-')
@@ -233,8 +264,8 @@ impl Scan<'_> {
                 self.cur.ssn = self.push(i, numbers::ssn_at(b, i), i + 1, Kind::Ssn);
             }
             // A phone has a second group (some separator follows the first), or is one run of
-            // 7+ digits after a cue (the search would otherwise go on right after it).
-            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')' | b'/') || d >= 7;
+            // 6+ digits after a cue (the search would otherwise go on right after it).
+            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')' | b'/') || d >= 6;
             if self.on.phone && i >= self.cur.phone && sep {
                 self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
             }
@@ -251,6 +282,24 @@ impl Scan<'_> {
             self.cur.person = self.push(i, person::name_at(b, i), i + 1, Kind::Name);
         }
         let word_start = k & (DIGIT | LETTER) != 0 && (b[i].is_ascii_alphanumeric());
+        if word_start && self.on.fields && i >= self.cur.field {
+            self.cur.field = match fields::value_at(b, i) {
+                Some((kind, end)) => {
+                    let on = match kind {
+                        Kind::Name => self.on.person,
+                        Kind::Ssn => self.on.ssn_field,
+                        Kind::Dob => self.on.dob,
+                        Kind::Secret => self.on.secret,
+                        _ => self.on.address,
+                    };
+                    if on {
+                        self.hits.push(Span { start: i, end, kind });
+                    }
+                    end
+                }
+                None => i + 1,
+            };
+        }
         if word_start && self.on.address && i >= self.cur.address {
             self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
         }

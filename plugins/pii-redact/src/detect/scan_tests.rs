@@ -3,8 +3,8 @@
 
 use super::scan::all;
 use super::{
-    Detectors, Kind, Span, WordList, address, contact, dob, iban, net, numbers, person, phone,
-    secrets,
+    Detectors, Kind, Span, WordList, address, contact, dob, fields, iban, net, numbers, person,
+    phone, secrets,
 };
 
 /// Every hit of the standalone loops, one detector at a time.
@@ -20,6 +20,9 @@ fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
     phone::phones(b, &mut v);
     address::addresses(b, &mut v);
     dob::dobs(b, &mut v);
+    let mut f = Vec::new();
+    fields::values(b, &mut f);
+    v.extend(f.into_iter().filter(|s| s.kind != Kind::Name || d.auto_names));
     d.deny.find(text, Kind::Custom(0), &mut v);
     d.names.find(text, Kind::Name, &mut v);
     if d.auto_names {
@@ -69,6 +72,13 @@ fn one_pass_finds_what_each_loop_finds() {
         "DOB: ",
         "15/03/1985",
         "March 15, 1985",
+        "\nname;ssn\n",
+        "Ann Lee;",
+        "078051120",
+        "[10:01] ",
+        "keld: ",
+        "SSN: ",
+        "\"",
         "Dr. ",
         "Name: ",
         "Grant",
