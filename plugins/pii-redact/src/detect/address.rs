@@ -240,30 +240,33 @@ fn directional(b: &[u8], e: usize) -> usize {
 
 /// `Hauptstraße 12`, `Berliner Straße 5a`, `Via Roma 10`, `Calle Mayor 5`.
 fn name_first(b: &[u8], i: usize) -> Option<usize> {
-    if !b[i].is_ascii_uppercase() {
+    // A house number follows on the same line, within a few words.
+    let ahead = &b[i..b.len().min(i + 64)];
+    if !b[i].is_ascii_uppercase()
+        || !ahead.iter().take_while(|c| **c != b'\n').any(u8::is_ascii_digit)
+    {
         return None;
     }
     let mut k = i;
-    let mut typed = false;
+    let first = word(b, i);
     for n in 0..4 {
         let e = word(b, k);
-        if e == k {
-            return None;
-        }
-        let w = &b[k..e];
-        let lower: &[u8] = w;
-        // A compound (`Hauptstraße`), or `Straße` after a word (`Berliner Straße`).
-        let alone: [&[u8]; 3] = [b"stra\xc3\x9fe", b"strasse", b"str."];
-        typed |= (n == 0 && is(w, TYPE_FIRST))
-            || (n > 0 && is(w, &alone))
-            || ENDINGS.iter().any(|x| {
-                lower.len() > x.len() && lower[lower.len() - x.len()..].eq_ignore_ascii_case(x)
-            });
-        if b.get(e) != Some(&b' ') {
+        if e == k || b.get(e) != Some(&b' ') {
             return None;
         }
         let next = e + 1;
-        if typed && b.get(next).is_some_and(u8::is_ascii_digit) {
+        // Whether the words read make a street: asked only when a number follows.
+        let typed = || {
+            let w = &b[k..e];
+            // A compound (`Hauptstraße`), or `Straße` after a word (`Berliner Straße`).
+            let alone: [&[u8]; 3] = [b"stra\xc3\x9fe", b"strasse", b"str."];
+            is(&b[i..first], TYPE_FIRST)
+                || (n > 0 && is(w, &alone))
+                || ENDINGS
+                    .iter()
+                    .any(|x| w.len() > x.len() && w[w.len() - x.len()..].eq_ignore_ascii_case(x))
+        };
+        if b.get(next).is_some_and(u8::is_ascii_digit) && typed() {
             let d = next + b[next..].iter().take(5).take_while(|c| c.is_ascii_digit()).count();
             if d - next > 4 {
                 return None;

@@ -115,9 +115,15 @@ const MONTHS: &[&[u8]] = &[
 
 /// A month name at `j` (either case, optionally abbreviated with a `.`): its end.
 fn month(b: &[u8], j: usize) -> Option<usize> {
-    let n = b.get(j..)?.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    let n = b.get(j..)?.iter().take(10).take_while(|c| c.is_ascii_alphabetic()).count();
     let w = &b[j..j + n];
-    if !MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m)) {
+    if !(3..=9).contains(&n)
+        || !matches!(
+            w[0].to_ascii_lowercase(),
+            b'j' | b'f' | b'm' | b'a' | b's' | b'o' | b'n' | b'd'
+        )
+        || !MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m))
+    {
         return None;
     }
     Some(j + n + usize::from(n <= 4 && b.get(j + n) == Some(&b'.')))

@@ -188,7 +188,11 @@ fn key_before(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
     }
     if k == 0 || !matches!(b[k - 1], b':' | b'=') {
         // `SSN 782113628`, `born 03-Aug-1984`: some keys need no colon.
-        return if k < spaced { bare_key(b, k) } else { None };
+        return if k < spaced && bare_end(&b[k.saturating_sub(8)..k]) {
+            bare_key(b, k)
+        } else {
+            None
+        };
     }
     k -= 1;
     while k > 0 && matches!(b[k - 1], b' ' | b'"') {
@@ -221,14 +225,35 @@ fn key_word(b: &[u8], k: usize) -> Option<What> {
     }
     // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `).
     let text = &buf[..m];
+    let last = *text.last()?;
     KEYS.iter()
         .filter(|(key, _)| {
-            text.ends_with(key)
+            key.last() == Some(&last)
+                && text.ends_with(key)
                 && (text.len() == key.len()
                     || !text[text.len() - key.len() - 1].is_ascii_alphabetic())
         })
         .max_by_key(|(key, _)| key.len())
         .map(|(_, w)| *w)
+}
+
+/// Whether `tail` (the bytes before a space) ends like a key that needs no colon: a quick
+/// test before [`bare_key`], which most words fail.
+fn bare_end(tail: &[u8]) -> bool {
+    let ends: &[&[u8]] = match tail.last().map(u8::to_ascii_lowercase) {
+        Some(b'n') => &[b"ssn", b"born"],
+        Some(b'b') => &[b"dob", b"d.o.b"],
+        Some(b'.') => &[b"d.o.b.", b"ty no."],
+        Some(b't') => &[b"live at", b"ives at", b"ving at", b"side at", b"ides at"],
+        Some(b's') => &[b"ress is"],
+        Some(b'o') => &[b"oved to"],
+        Some(b'r') => &[b"number", b"bearer"],
+        Some(b'h') => &[b"birth"],
+        Some(b'y') => &[b"birthday"],
+        _ => return false,
+    };
+    ends.iter()
+        .any(|e| tail.len() >= e.len() && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e))
 }
 
 /// `SSN 782113628`, `born 03-Aug-1984`, `(d.o.b. 9/22/75)`: a key word that ends at `k`.
@@ -283,6 +308,9 @@ fn column(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
     }
     while let [rest @ .., b' ' | b'"'] = t {
         t = rest;
+    }
+    if t.len() > MAX_KEY {
+        return None; // a line of prose, not a header
     }
     let what = key_word(t, t.len())?;
     // The whole column name is the key (`name`, not `file name`).

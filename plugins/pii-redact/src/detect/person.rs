@@ -40,11 +40,13 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
     }
     let mut flags = [0u8; MAX_WORDS];
     let mut ends = [0usize; MAX_WORDS];
+    let mut starts = [0usize; MAX_WORDS];
     let mut n = 0;
     let mut j = i;
     while n < MAX_WORDS {
         let Some((end, f)) = word(b, j) else { break };
         flags[n] = f;
+        starts[n] = j;
         ends[n] = end;
         n += 1;
         // A middle initial (`J.`) and a space, or a space, then the next capitalised word.
@@ -65,9 +67,14 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     let end = ends[n - 1];
-    let cue = cue_before(b, i).max(if display_name(b, end) { FIELD } else { NONE });
     let (f, first, last) = (&flags[..n], flags[0], flags[n - 1]);
     let plain = |x: u8| x & COMMON != 0 && x & (FIRST | LAST) == 0;
+    // Common words alone (`The`, `Please`) are no name, whatever comes before: most
+    // capitalised words end here, before the cue is looked for.
+    if f.iter().all(|x| plain(*x)) {
+        return None;
+    }
+    let cue = cue_before(b, i).max(if display_name(b, end) { FIELD } else { NONE });
     let known = |x: u8| x & (FIRST | LAST) != 0;
     // A single unknown word is a name only where a greeting would end: `Hi Priya,`.
     let closed = matches!(b.get(end), None | Some(b',' | b'!' | b'.' | b'\n' | b'\r' | b')'));
@@ -88,14 +95,11 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
                 && last & COMMON == 0
                 && last & (LAST | FIRST) != 0
                 && (first & COMMON == 0 || last & LAST != 0)
-                && !f[1..].iter().any(|x| *x & STREET != 0)
+                && !(1..n).any(|x| street(&b[starts[x]..ends[x]]))
         }
     };
     ok.then_some(ends[n - 1])
 }
-
-/// A word that is a street or place type (`Park`, `Street`), in the flags of [`word`].
-const STREET: u8 = 8;
 
 /// A capitalised word at `j`: its end and flags. Letters (ASCII or not), with inner `'` or `-`
 /// before a capital (`O'Brien`, `Jean-Luc`); not all capitals, not a single letter.
@@ -130,11 +134,7 @@ fn word(b: &[u8], j: usize) -> Option<(usize, u8)> {
     if camel {
         return None;
     }
-    let mut f = flags(w);
-    if street(w) {
-        f |= STREET;
-    }
-    Some((k, f))
+    Some((k, flags(w)))
 }
 
 /// The census/common-word flags of `w` (ASCII case ignored): 0 when unknown.
@@ -279,8 +279,10 @@ fn cue_before(b: &[u8], i: usize) -> u8 {
         n -= 1;
     }
     let text = &buf[..n];
+    let last = text.last().copied();
     let at_word = |cue: &[u8]| {
-        text.ends_with(cue)
+        cue.last().copied() == last
+            && text.ends_with(cue)
             && (text.len() == cue.len() && from == 0
                 || !text[..text.len() - cue.len()].last().is_some_and(u8::is_ascii_alphanumeric))
     };

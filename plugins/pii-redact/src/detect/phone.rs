@@ -477,10 +477,12 @@ fn words_before(b: &[u8], i: usize, words: &[&[u8]]) -> bool {
     let tail = window.iter().rposition(|c| c.is_ascii_digit() || *c == b'\n').map_or(0, |p| p + 1);
     let w = &window[tail..];
     (0..w.len()).any(|k| {
-        (k == 0 && from + tail == 0
-            || !w.get(k.wrapping_sub(1)).is_some_and(|c| c.is_ascii_alphabetic()))
+        let first = w[k].to_ascii_lowercase();
+        first.is_ascii_alphabetic()
+            && !(k > 0 && w[k - 1].is_ascii_alphabetic())
             && words.iter().any(|cue| {
-                w.get(k..k + cue.len()).is_some_and(|s| s.eq_ignore_ascii_case(cue))
+                cue[0] == first
+                    && w.get(k..k + cue.len()).is_some_and(|s| s.eq_ignore_ascii_case(cue))
                     && !w
                         .get(k + cue.len())
                         .is_some_and(|c| c.is_ascii_alphabetic() && cue.len() < 4)
