@@ -179,9 +179,10 @@ def names_table():
     for n in list(flags):
         # A name's expected Zipf frequency as a name (about one token in a thousand is a
         # person's name), against its Zipf frequency as any word: 2+ higher means the word is
-        # mostly not a name (`will`, `may`, `hope`, `grant`).
+        # mostly not a name (`will`, `may`, `hope`, `grant`). Rare words (Zipf under 4) never are.
         as_name = math.log10(max(share[n], 0.0005) / 100) + 6
-        if zipf_frequency(n, "en") - as_name > 2:
+        word = zipf_frequency(n, "en")
+        if word >= 4 and word - as_name > 2:
             flags[n] |= 4
             common += 1
     words = 0

@@ -133,18 +133,26 @@ pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {
     {
         return Some((Kind::Name, end));
     }
+    if let Some(end) = person::lower_intro_at(b, i) {
+        return Some((Kind::Name, end));
+    }
     let (what, quoted, delim) = key_before(b, i).or_else(|| column(b, i))?;
     let end = value_end(b, i, quoted, delim);
     let v = &b[i..end];
     match what {
         // The whole value, or its part before a comma (`ZAKARIYA NOUR, DOB 1987-03-16`).
+        // The whole value, or its part before a parenthesis or a comma (`ZAKARIYA NOUR, DOB
+        // 1987-03-16`, `Yazzie, Michael (d.o.b. ...)`).
         What::Name => {
-            let cut = v.iter().position(|c| *c == b',').map_or(end, |p| i + p);
-            if name_ok(v) {
-                Some((Kind::Name, end))
-            } else {
-                name_ok(&b[i..cut]).then_some((Kind::Name, cut))
-            }
+            let trim = |mut e: usize| {
+                while e > i && matches!(b[e - 1], b' ' | b',') {
+                    e -= 1;
+                }
+                e
+            };
+            let paren = trim(v.iter().position(|c| *c == b'(').map_or(end, |p| i + p));
+            let comma = trim(v.iter().position(|c| *c == b',').map_or(end, |p| i + p));
+            [end, paren, comma].into_iter().find(|&e| name_ok(&b[i..e])).map(|e| (Kind::Name, e))
         }
         What::Ssn => ssn_len(v).map(|n| (Kind::Ssn, i + n)),
         What::Dob => dob::date_len(b, i).map(|e| (Kind::Dob, e)),
@@ -347,11 +355,13 @@ fn name_ok(v: &[u8]) -> bool {
         let letters = w
             .iter()
             .all(|c| c.is_ascii_alphabetic() || *c >= 0x80 || matches!(c, b'\'' | b'-' | b'.'));
-        if !letters || !capital(w) {
+        let f = person::flags(w);
+        // Lower case only for known names (`carol harris`).
+        if !letters || !(capital(w) || f & 3 != 0 && f & 4 == 0) {
             return false;
         }
-        let f = person::flags(w);
-        if f & 4 != 0 && f & 3 == 0 {
+        // Common words count against a name even when some people bear them (`Client`).
+        if f & 4 != 0 {
             plain += 1;
         }
         words += 1;
@@ -364,7 +374,17 @@ pub fn capital(w: &[u8]) -> bool {
     match w {
         [c, ..] if c.is_ascii_uppercase() => true,
         [0xc3, c, ..] => (0x80..=0x9e).contains(c) && *c != 0x97,
-        [0xc4 | 0xc5, c, ..] => c % 2 == 0,
+        [hi @ (0xc4 | 0xc5), lo, ..] => {
+            let cp = (u32::from(*hi & 0x1f) << 6) | u32::from(*lo & 0x3f);
+            // Latin Extended-A pairs capitals and small letters; the parity of capitals flips
+            // after `ĸ` and after `ŉ`.
+            match cp {
+                0x100..=0x137 | 0x14a..=0x177 => cp % 2 == 0,
+                0x139..=0x148 | 0x179..=0x17e => cp % 2 == 1,
+                0x178 => true,
+                _ => false,
+            }
+        }
         _ => false,
     }
 }
@@ -512,6 +532,7 @@ mod tests {
             ("DOB = 08-Jan-1946", Kind::Dob, "08-Jan-1946"),
             ("Client: Brian Britt, born 03-Aug-1984", Kind::Dob, "03-Aug-1984"),
             ("[17:03] keld: hi", Kind::Name, "keld"),
+            ("hey, this is estrella lopez", Kind::Name, "estrella lopez"),
             (
                 "aws_secret_access_key = 8mAoRDK8txalTYV4nm8n0QSTSS02c2sU++f2sVYA\n",
                 Kind::Secret,
@@ -546,6 +567,7 @@ mod tests {
             "[10:00] Agent: hello",
             "id,name\n1,build\n",
             "SSN: unknown",
+            "client = Client(",
             "MAC address: 00:1B:44:11:3A:B7",
             "token: required",
             "password: changeme",

@@ -42,7 +42,11 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
     let mut ends = [0usize; MAX_WORDS];
     let mut starts = [0usize; MAX_WORDS];
     let mut n = 0;
-    let mut j = i;
+    // A first initial (`S. Tyler`): part of the name, not one of its words.
+    let lead = b.get(i + 1) == Some(&b'.')
+        && b.get(i + 2) == Some(&b' ')
+        && b.get(i + 3..).is_some_and(super::fields::capital);
+    let mut j = if lead { i + 3 } else { i };
     while n < MAX_WORDS {
         let Some((end, f)) = word(b, j) else { break };
         flags[n] = f;
@@ -58,7 +62,7 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
         {
             k += 3;
         }
-        if b.get(k) != Some(&b' ') || !b.get(k + 1).is_some_and(u8::is_ascii_uppercase) {
+        if b.get(k) != Some(&b' ') || !b.get(k + 1..).is_some_and(super::fields::capital) {
             break;
         }
         j = k + 1;
@@ -75,6 +79,11 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     let cue = cue_before(b, i).max(if display_name(b, end) { FIELD } else { NONE });
+    if lead {
+        // `Thanks,⏎S. Tyler`, `Patient: C. Childress`: an initial and a surname after a cue.
+        let ok = cue >= MEDIUM && !plain(first) || last & LAST != 0 && last & COMMON == 0;
+        return ok.then_some(end);
+    }
     let known = |x: u8| x & (FIRST | LAST) != 0;
     // A single unknown word is a name only where a greeting would end: `Hi Priya,`.
     let closed = matches!(b.get(end), None | Some(b',' | b'!' | b'.' | b'\n' | b'\r' | b')'));
@@ -94,7 +103,7 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
                 && first & FIRST != 0
                 && last & COMMON == 0
                 && last & (LAST | FIRST) != 0
-                && (first & COMMON == 0 || last & LAST != 0)
+                && (first & COMMON == 0 || last & LAST != 0 && ends[0] - starts[0] >= 3)
                 && !(1..n).any(|x| street(&b[starts[x]..ends[x]]))
         }
     };
@@ -104,10 +113,10 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
 /// A capitalised word at `j`: its end and flags. Letters (ASCII or not), with inner `'` or `-`
 /// before a capital (`O'Brien`, `Jean-Luc`); not all capitals, not a single letter.
 fn word(b: &[u8], j: usize) -> Option<(usize, u8)> {
-    if !b.get(j)?.is_ascii_uppercase() {
+    if !super::fields::capital(b.get(j..)?) {
         return None;
     }
-    let mut k = j + 1;
+    let mut k = j + if b[j] < 0x80 { 1 } else { 2 };
     let mut lower = false;
     while let Some(&c) = b.get(k) {
         if c.is_ascii_lowercase() || c >= 0x80 {
@@ -135,6 +144,45 @@ fn word(b: &[u8], j: usize) -> Option<(usize, u8)> {
         return None;
     }
     Some((k, flags(w)))
+}
+
+/// A name written in lower case after an introduction (`hi, this is estrella lopez`, `I'm
+/// annika yilmaz`): a known first name that is not a common word, then up to two surnames or
+/// unknown words. Its end.
+pub fn lower_intro_at(b: &[u8], i: usize) -> Option<usize> {
+    if !b.get(i)?.is_ascii_lowercase() {
+        return None;
+    }
+    let tail = &b[i.saturating_sub(12)..i];
+    let intros: [&[u8]; 7] =
+        [b"this is ", b"i'm ", b"i am ", b" im ", b" its ", b"it's ", b"name is "];
+    if !intros
+        .iter()
+        .any(|x| tail.len() >= x.len() && tail[tail.len() - x.len()..].eq_ignore_ascii_case(x))
+    {
+        return None;
+    }
+    let lower_word = |j: usize| {
+        let n = b[j..].iter().take(24).take_while(|c| c.is_ascii_lowercase()).count();
+        (n >= 2 && !b.get(j + n).is_some_and(|c| is_word(*c))).then_some(j + n)
+    };
+    let mut end = lower_word(i)?;
+    let f = flags(&b[i..end]);
+    if f & FIRST == 0 || f & COMMON != 0 {
+        return None;
+    }
+    for _ in 0..2 {
+        if b.get(end) != Some(&b' ') {
+            break;
+        }
+        let Some(e) = lower_word(end + 1) else { break };
+        let g = flags(&b[end + 1..e]);
+        if g & COMMON != 0 || g & FIRST != 0 && g & LAST == 0 {
+            break;
+        }
+        end = e;
+    }
+    Some(end)
 }
 
 /// The census/common-word flags of `w` (ASCII case ignored): 0 when unknown.
@@ -234,6 +282,10 @@ const FIELDS: &[&[u8]] = &[
 const MEDIUM_CUES: &[&[u8]] = &[
     b"i'm",
     b"i am",
+    b"hi its",
+    b"hey its",
+    b"hi it's",
+    b"hey it's",
     b"this is",
     b"call me",
     b"hi",
@@ -244,6 +296,15 @@ const MEDIUM_CUES: &[&[u8]] = &[
     b"thanks",
     b"thank you,",
     b"thank you",
+    b"gr\xc3\xbc\xc3\x9fen",
+    b"gr\xc3\xbc\xc3\x9fe",
+    b"cordialement",
+    b"saludos",
+    b"atentamente",
+    b"groeten",
+    b"h\xc3\xa4lsningar",
+    b"pozdrawiam",
+    b"saluti",
     b"regards,",
     b"cheers,",
     b"best,",
@@ -269,6 +330,8 @@ fn cue_before(b: &[u8], i: usize) -> u8 {
     for &c in &b[from..i] {
         let c = match c {
             b'"' | b'\'' if !(n > 0 && buf[n - 1] == b'i') => continue,
+            // Quoted email lines (`> Regards,⏎> Jane`).
+            b'>' => continue,
             b'_' => b' ',
             c => c.to_ascii_lowercase(),
         };
@@ -327,6 +390,9 @@ mod tests {
             ("Contact: Sean O'Brien", "Sean O'Brien"),
             ("signed by Ronald McDonald.", "Ronald McDonald"),
             ("cc Anne-Marie Dupont", "Anne-Marie Dupont"),
+            ("Thanks,\nS. Tyler", "S. Tyler"),
+            ("> Regards,\n> Ine Ødegaard", "Ine Ødegaard"),
+            ("Mit freundlichen Grüßen\nAmira Khalil", "Amira Khalil"),
         ] {
             assert_eq!(found(names, t), [want], "{t}");
         }
