@@ -240,11 +240,9 @@ fn directional(b: &[u8], e: usize) -> usize {
 
 /// `Hauptstraße 12`, `Berliner Straße 5a`, `Via Roma 10`, `Calle Mayor 5`.
 fn name_first(b: &[u8], i: usize) -> Option<usize> {
-    // A house number follows on the same line, within a few words.
-    let ahead = &b[i..b.len().min(i + 64)];
-    if !b[i].is_ascii_uppercase()
-        || !ahead.iter().take_while(|c| **c != b'\n').any(u8::is_ascii_digit)
-    {
+    // A house number follows within a few words (a branch-free test the compiler vectorises).
+    let ahead = &b[i..b.len().min(i + 48)];
+    if !b[i].is_ascii_uppercase() || !ahead.iter().fold(false, |d, c| d | c.is_ascii_digit()) {
         return None;
     }
     let mut k = i;

@@ -157,7 +157,10 @@ pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {
         What::Ssn => ssn_len(v).map(|n| (Kind::Ssn, i + n)),
         What::Dob => dob::date_len(b, i).map(|e| (Kind::Dob, e)),
         What::Secret => token_len(&b[i..]).map(|n| (Kind::Secret, i + n)),
-        What::Address => address_ok(v).then_some((Kind::Address, next_line(b, end))),
+        What::Address => {
+            let end = sentence_end(b, i, end);
+            address_ok(&b[i..end]).then_some((Kind::Address, next_line(b, end)))
+        }
     }
 }
 
@@ -406,6 +409,21 @@ fn ssn_len(v: &[u8]) -> Option<usize> {
         _ => return None,
     };
     (!v.get(n).is_some_and(u8::is_ascii_alphanumeric)).then_some(n)
+}
+
+/// Where a sentence ends in `i..end`: at `. ` or `; ` after a word of 4+ letters or a number
+/// (`Culgoa SA 0845. Seen on ...`), not after an abbreviation (`St. Martin`).
+fn sentence_end(b: &[u8], i: usize, end: usize) -> usize {
+    (i..end)
+        .find(|&k| {
+            let stop = b[k] == b';'
+                || b[k] == b'.' && b.get(k + 1) == Some(&b' ') && {
+                    let w = b[i..k].iter().rev().take_while(|c| c.is_ascii_alphanumeric()).count();
+                    w >= 4 || b[k - w..k].iter().all(u8::is_ascii_digit)
+                };
+            stop && k > i
+        })
+        .unwrap_or(end)
 }
 
 /// A value that goes on on the next line when that line reads as the rest of an address (a

@@ -37,8 +37,9 @@ pub enum Kind {
     Ip,
     /// A date of birth (a date after a cue).
     Dob,
-    Phone,
+    /// Before phones: an address holds postcodes that can read as phone numbers.
     Address,
+    Phone,
     Custom(usize),
     Name,
 }

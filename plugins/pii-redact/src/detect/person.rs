@@ -150,7 +150,12 @@ fn word(b: &[u8], j: usize) -> Option<(usize, u8)> {
 /// annika yilmaz`): a known first name that is not a common word, then up to two surnames or
 /// unknown words. Its end.
 pub fn lower_intro_at(b: &[u8], i: usize) -> Option<usize> {
-    if !b.get(i)?.is_ascii_lowercase() {
+    // Every introduction ends in `s `, `m ` or `'m ` (`this is `, `I am `, `I'm `).
+    if !b.get(i)?.is_ascii_lowercase()
+        || i < 3
+        || b[i - 1] != b' '
+        || !matches!(b[i - 2].to_ascii_lowercase(), b's' | b'm')
+    {
         return None;
     }
     let tail = &b[i.saturating_sub(12)..i];
@@ -320,14 +325,39 @@ const MEDIUM_CUES: &[&[u8]] = &[
     b"cc",
 ];
 
+/// Bit `c`: some cue ends with byte `c` (lower case); most words before a capital fail here.
+const CUE_LAST: [bool; 256] = {
+    let mut t = [false; 256];
+    let lists: [&[&[u8]]; 3] = [TITLES, FIELDS, MEDIUM_CUES];
+    let mut l = 0;
+    while l < lists.len() {
+        let mut k = 0;
+        while k < lists[l].len() {
+            let cue = lists[l][k];
+            t[cue[cue.len() - 1] as usize] = true;
+            k += 1;
+        }
+        l += 1;
+    }
+    t
+};
+
 /// The strongest cue that the text before `i` ends with.
 fn cue_before(b: &[u8], i: usize) -> u8 {
+    let from = i.saturating_sub(32);
+    let raw = &b[from..i];
+    let mut p = raw.len();
+    while p > 0 && matches!(raw[p - 1], b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\'' | b'>') {
+        p -= 1;
+    }
+    if p == 0 && from > 0 || p > 0 && !CUE_LAST[usize::from(raw[p - 1].to_ascii_lowercase())] {
+        return NONE;
+    }
     // The last 32 bytes, lower case, quotes dropped, `_`/`-` as spaces (not `--`), trailing
     // spaces and line breaks trimmed.
     let mut buf = [0u8; 32];
     let mut n = 0;
-    let from = i.saturating_sub(buf.len());
-    for &c in &b[from..i] {
+    for &c in raw {
         let c = match c {
             b'"' | b'\'' if !(n > 0 && buf[n - 1] == b'i') => continue,
             // Quoted email lines (`> Regards,⏎> Jane`).

@@ -286,8 +286,8 @@ fn national(b: &[u8], i: usize, g: &Groups, cue: bool) -> bool {
     {
         return false;
     }
-    // `123-45-6789` is the shape of a US SSN.
-    if g.seps == DASH && sizes == [3, 2, 4] {
+    // `123-45-6789` is the shape of a US SSN, `30118-3599` of a ZIP+4 code.
+    if g.seps == DASH && (sizes == [3, 2, 4] || sizes == [5, 4]) {
         return false;
     }
     let nanp = (sizes == [3, 3, 4] || (sizes == [1, 3, 3, 4] && d[0] == b'1'))
