@@ -5,7 +5,7 @@
 //! regards,`), or an email address (`Jane Doe <jane@...>`). Without such context, two or more
 //! capitalised words must read as first name + surname.
 
-use super::data::names::{FLAGS, HASHES};
+use super::data::names::{BUCKETS, ENTRIES};
 use super::data::street::SUFFIXES;
 #[cfg(test)]
 use super::{Kind, Span};
@@ -190,12 +190,18 @@ pub fn lower_intro_at(b: &[u8], i: usize) -> Option<usize> {
     Some(end)
 }
 
-/// The census/common-word flags of `w` (ASCII case ignored): 0 when unknown.
+/// The census/common-word flags of `w` (ASCII case ignored): 0 when unknown. One bucket of
+/// the generated table is read (see tools/gen_tables.py for why buckets).
 pub fn flags(w: &[u8]) -> u8 {
     let h = w.iter().fold(0x811c_9dc5_u32, |h, c| {
         (h ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
     });
-    HASHES.binary_search(&h).ok().and_then(|k| FLAGS.get(k).copied()).unwrap_or(0)
+    let b = (h >> 20) as usize;
+    let (Some(&lo), Some(&hi)) = (BUCKETS.get(b), BUCKETS.get(b + 1)) else { return 0 };
+    ENTRIES
+        .get(usize::from(lo)..usize::from(hi))
+        .and_then(|bucket| bucket.iter().find(|e| *e >> 3 == h >> 3))
+        .map_or(0, |e| (e & 7) as u8)
 }
 
 /// Whether `w` is a USPS street suffix (`Street`, `Park`, `Ave`).
