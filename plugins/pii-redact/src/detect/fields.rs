@@ -121,6 +121,26 @@ const KEYS: &[(&[u8], What)] = &[
 /// The longest field name read.
 const MAX_KEY: usize = 32;
 
+/// A cheap test of what comes before `i`: whether a field value may start there (after a
+/// delimiter, a quote, a line start, `: `, `= `, `] `, or a word that can end a key or an
+/// introduction). Most word starts in prose fail it, and [`value_at`] is not called.
+pub fn may_start(b: &[u8], i: usize) -> bool {
+    let Some(&p) = i.checked_sub(1).and_then(|k| b.get(k)) else { return true };
+    if p != b' ' {
+        return matches!(p, b'"' | b'\t' | b',' | b';' | b'|' | b'\n' | b':' | b'=' | b'\'');
+    }
+    match i.checked_sub(2).map(|k| b[k]) {
+        Some(b':' | b'=' | b'"' | b']' | b' ' | b'\t' | b',') | None => true,
+        Some(c) => {
+            matches!(
+                c.to_ascii_lowercase(),
+                b'n' | b'b' | b'.' | b't' | b's' | b'o' | b'r' | b'h' | b'y' | b'm'
+            ) && (bare_end(&b[i.saturating_sub(9)..i - 1])
+                || i >= 3 && matches!(c.to_ascii_lowercase(), b's' | b'm'))
+        }
+    }
+}
+
 /// The entity whose value starts at `i` (a letter or digit at a word start) by its field: its
 /// kind and end.
 pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {

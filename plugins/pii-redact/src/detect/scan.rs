@@ -282,7 +282,7 @@ impl Scan<'_> {
             self.cur.person = self.push(i, person::name_at(b, i), i + 1, Kind::Name);
         }
         let word_start = k & (DIGIT | LETTER) != 0 && (b[i].is_ascii_alphanumeric());
-        if word_start && self.on.fields && i >= self.cur.field {
+        if word_start && self.on.fields && i >= self.cur.field && fields::may_start(b, i) {
             self.cur.field = match fields::value_at(b, i) {
                 Some((kind, end)) => {
                     let on = match kind {
