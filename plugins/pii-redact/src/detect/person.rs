@@ -359,6 +359,15 @@ fn cue_before(b: &[u8], i: usize) -> u8 {
     if p == 0 && from > 0 || p > 0 && !CUE_LAST[usize::from(raw[p - 1].to_ascii_lowercase())] {
         return NONE;
     }
+    // After a full stop only a title can be the cue (`Dr.`, `Mrs.`): the end of a sentence is
+    // the common case, and needs no closer look.
+    if p > 0 && raw[p - 1] == b'.' {
+        let w = raw[..p - 1].iter().rev().take_while(|c| c.is_ascii_alphabetic()).count();
+        let word = &raw[p - 1 - w..p];
+        let before_ok = p - 1 - w == 0 || !raw[p - 2 - w].is_ascii_alphanumeric();
+        let title = before_ok && TITLES.iter().any(|t| t.eq_ignore_ascii_case(word));
+        return if title { TITLE } else { NONE };
+    }
     // The last 32 bytes, lower case, quotes dropped, `_`/`-` as spaces (not `--`), trailing
     // spaces and line breaks trimmed.
     let mut buf = [0u8; 32];

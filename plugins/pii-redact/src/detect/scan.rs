@@ -300,7 +300,12 @@ impl Scan<'_> {
                 None => i + 1,
             };
         }
-        if word_start && self.on.address && i >= self.cur.address {
+        // Addresses start at a house number or a capital (lower-case words are most words).
+        if word_start
+            && self.on.address
+            && i >= self.cur.address
+            && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
+        {
             self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
         }
         if word_start
