@@ -141,6 +141,25 @@ mod tests {
     }
 
     #[test]
+    fn new_types_get_placeholders_and_tags() {
+        let r = req(&[
+            "Hi, I'm Jane Doe. DOB: 15/03/1985. I live at 221B Baker Street, London NW1 6XE.",
+        ]);
+        let (d, counts) = decide(&settings("{}"), &mut Vault::default(), &r).unwrap();
+        assert_eq!(apply(&r, &d), ["Hi, I'm <NAME_1>. DOB: <DOB_1>. I live at <ADDRESS_1>."]);
+        assert_eq!((counts["name"], counts["dob"], counts["address"]), (1, 1, 1));
+        let Decision::Proceed(c) = d else { unreachable!() };
+        assert!(c.tags.contains(&("pii.address".into(), "1".into())));
+        assert!(c.tags.contains(&("pii.dob".into(), "1".into())));
+        let off = settings(r#"{"auto_names": false, "types": ["email", "dob"]}"#);
+        let (d, _) = decide(&off, &mut Vault::default(), &r).unwrap();
+        assert_eq!(
+            apply(&r, &d),
+            ["Hi, I'm Jane Doe. DOB: <DOB_1>. I live at 221B Baker Street, London NW1 6XE."]
+        );
+    }
+
+    #[test]
     fn mask_does_not_watch() {
         let r = req(&["ssn 123-45-6789"]);
         let (d, _) = decide(&settings(r#"{"mode":"mask"}"#), &mut Vault::default(), &r).unwrap();
