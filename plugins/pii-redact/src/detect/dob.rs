@@ -115,15 +115,19 @@ const MONTHS: &[&[u8]] = &[
 
 /// A month name at `j` (either case, optionally abbreviated with a `.`): its end.
 fn month(b: &[u8], j: usize) -> Option<usize> {
-    let n = b.get(j..)?.iter().take(10).take_while(|c| c.is_ascii_alphabetic()).count();
+    // Every month starts with one of twelve 3-letter abbreviations: most words stop here.
+    let head = b.get(j..j + 3)?;
+    let abbr = [head[0], head[1], head[2]].map(|c| c.to_ascii_lowercase());
+    let firsts: [&[u8; 3]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    if !firsts.iter().any(|m| **m == abbr) {
+        return None;
+    }
+    let n = b[j..].iter().take(10).take_while(|c| c.is_ascii_alphabetic()).count();
     let w = &b[j..j + n];
-    if !(3..=9).contains(&n)
-        || !matches!(
-            w[0].to_ascii_lowercase(),
-            b'j' | b'f' | b'm' | b'a' | b's' | b'o' | b'n' | b'd'
-        )
-        || !MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m))
-    {
+    if !(3..=9).contains(&n) || !MONTHS.iter().any(|m| w.eq_ignore_ascii_case(m)) {
         return None;
     }
     Some(j + n + usize::from(n <= 4 && b.get(j + n) == Some(&b'.')))
