@@ -31,6 +31,8 @@ enum What {
     Dob,
     Address,
     Secret,
+    Phone,
+    Card,
 }
 
 /// Field names, normalised (lower case, `_`/`-` as spaces), and what they hold.
@@ -109,6 +111,20 @@ const KEYS: &[(&[u8], What)] = &[
     (b"passwd", What::Secret),
     (b"pwd", What::Secret),
     (b"bearer", What::Secret),
+    (b"phone", What::Phone),
+    (b"phone number", What::Phone),
+    (b"telephone", What::Phone),
+    (b"tel", What::Phone),
+    (b"mobile", What::Phone),
+    (b"cell", What::Phone),
+    (b"fax", What::Phone),
+    (b"contact number", What::Phone),
+    (b"card", What::Card),
+    (b"card number", What::Card),
+    (b"card no", What::Card),
+    (b"cc number", What::Card),
+    (b"credit card", What::Card),
+    (b"pan", What::Card),
     (b"live at", What::Address),
     (b"lives at", What::Address),
     (b"living at", What::Address),
@@ -177,6 +193,8 @@ pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {
         What::Ssn => ssn_len(v).map(|n| (Kind::Ssn, i + n)),
         What::Dob => dob::date_len(b, i).map(|e| (Kind::Dob, e)),
         What::Secret => token_len(&b[i..]).map(|n| (Kind::Secret, i + n)),
+        What::Phone => digits_len(v, 5, 15, false).map(|n| (Kind::Phone, i + n)),
+        What::Card => digits_len(v, 12, 19, true).map(|n| (Kind::Card, i + n)),
         What::Address => {
             let end = sentence_end(b, i, end);
             address_ok(&b[i..end]).then_some((Kind::Address, next_line(b, end)))
@@ -485,6 +503,33 @@ pub fn next_line(b: &[u8], end: usize) -> usize {
     if ok { e } else { end }
 }
 
+/// A number as a field value (a phone's `+`, digits, spaces, `-`, `.`, `/`, parentheses): `min`
+/// to `max` digits and nothing else in the value; a card's must pass Luhn. Its length.
+fn digits_len(v: &[u8], min: usize, max: usize, card: bool) -> Option<usize> {
+    let n = v
+        .iter()
+        .take_while(|c| {
+            c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'/' | b'(' | b')' | b'+')
+        })
+        .count();
+    let mut t = &v[..n];
+    while let [rest @ .., b' ' | b'-' | b'.' | b'/' | b'('] = t {
+        t = rest;
+    }
+    let mut digits = [0u8; 20];
+    let mut d = 0;
+    for c in t.iter().filter(|c| c.is_ascii_digit()) {
+        if d == digits.len() {
+            return None;
+        }
+        digits[d] = *c;
+        d += 1;
+    }
+    let whole = n == v.len() || !v[n].is_ascii_alphanumeric();
+    let ok = whole && (min..=max).contains(&d) && (!card || super::numbers::luhn(&digits[..d]));
+    ok.then_some(t.len())
+}
+
 /// A credential as a field value: 12+ bytes of letters, digits and `_-+/=.:`, with a digit
 /// and a letter, or both cases. Its length.
 fn token_len(v: &[u8]) -> Option<usize> {
@@ -570,6 +615,8 @@ mod tests {
             ("DOB = 08-Jan-1946", Kind::Dob, "08-Jan-1946"),
             ("Client: Brian Britt, born 03-Aug-1984", Kind::Dob, "03-Aug-1984"),
             ("[17:03] keld: hi", Kind::Name, "keld"),
+            ("email,phone\na@b.io,3214567\n", Kind::Phone, "3214567"),
+            ("{\"card_number\": \"6759569649382\"}", Kind::Card, "6759569649382"),
             ("hey, this is estrella lopez", Kind::Name, "estrella lopez"),
             (
                 "aws_secret_access_key = 8mAoRDK8txalTYV4nm8n0QSTSS02c2sU++f2sVYA\n",
@@ -609,6 +656,8 @@ mod tests {
             "MAC address: 00:1B:44:11:3A:B7",
             "token: required",
             "password: changeme",
+            "phone: none",
+            "card: 1234 5678 9012 3456",
         ] {
             assert!(found(t).is_empty(), "{t}: {:?}", found(t));
         }

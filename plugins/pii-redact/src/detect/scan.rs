@@ -117,7 +117,8 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
         }
     }
     // Field values: any of their kinds on (names only with `auto_names`).
-    on.fields = on.ssn_field || on.dob || on.address || on.person || on.secret;
+    on.fields =
+        on.ssn_field || on.dob || on.address || on.person || on.secret || on.phone || on.card;
     if on.fields {
         mask |= DIGIT | LETTER;
     }
@@ -290,6 +291,8 @@ impl Scan<'_> {
                         Kind::Ssn => self.on.ssn_field,
                         Kind::Dob => self.on.dob,
                         Kind::Secret => self.on.secret,
+                        Kind::Phone => self.on.phone,
+                        Kind::Card => self.on.card,
                         _ => self.on.address,
                     };
                     if on {
