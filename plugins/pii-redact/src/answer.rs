@@ -163,6 +163,32 @@ mod tests {
     }
 
     #[test]
+    fn every_type_split_at_every_byte_is_restored() {
+        let mut v = Vault::default();
+        let values = [
+            ("name", "Jane Doe"),
+            ("address", "221B Baker Street, London NW1 6XE"),
+            ("dob", "15/03/1985"),
+            ("phone", "+46 (0)8 123 456 78"),
+            ("card", "6011 0000 0000 0004"),
+            ("iban", "de89 3704 0044 0532 0130 00"),
+        ];
+        let mut text = String::from("Reply: ");
+        let mut want = text.clone();
+        for (label, value) in values {
+            let p = v.placeholder(label, value);
+            text.push_str(&format!("{p}, "));
+            want.push_str(&format!("{value}, "));
+        }
+        let fix = Fixer { vault: &v, mask: None };
+        for i in 0..=text.len() {
+            stream(fix, &[&text[..i], &text[i..]], &want);
+        }
+        let bytes: Vec<String> = text.chars().map(String::from).collect();
+        stream(fix, &bytes.iter().map(String::as_str).collect::<Vec<_>>(), &want);
+    }
+
+    #[test]
     fn plain_text_passes_untouched() {
         let v = vault();
         let fix = Fixer { vault: &v, mask: None };

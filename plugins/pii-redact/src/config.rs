@@ -31,15 +31,30 @@ pub struct RawConfig {
     types: Option<Vec<String>>,
     #[serde(default)]
     names: Vec<String>,
+    /// Find person names without a list (census statistics and context); on by default.
+    #[serde(default = "yes")]
+    auto_names: bool,
     #[serde(default)]
     deny_words: Vec<String>,
     #[serde(default)]
     custom_patterns: BTreeMap<String, String>,
     #[serde(default)]
     scan_answer: bool,
-    /// Message roles to scan; absent means every message.
+    /// Message roles to scan; absent means every message. `field:` entries (tool-call arguments,
+    /// tool descriptions, `name`, ...) are always scanned.
     #[serde(default)]
     roles: Option<Vec<String>>,
+    /// Refuse requests that carry parts the host cannot show as text (images, audio, files).
+    #[serde(default)]
+    refuse_binary: bool,
+    /// Acknowledge running under `failure = "open"`: a redactor that fails open forwards the
+    /// request unredacted whenever it fails, so without this key `init` refuses to run so.
+    #[serde(default)]
+    allow_fail_open: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The checked config of one instance.
@@ -49,6 +64,8 @@ pub struct Settings {
     pub detectors: Detectors,
     pub scan_answer: bool,
     pub roles: Option<Vec<String>>,
+    pub refuse_binary: bool,
+    pub allow_fail_open: bool,
 }
 
 impl Settings {
@@ -96,14 +113,32 @@ impl Settings {
             return Err(format!("invalid plugin config: {}", problems.join("; ")));
         }
         let deny = if custom_on { WordList::new(&raw.deny_words) } else { WordList::default() };
-        let detectors =
-            Detectors { enabled, names: WordList::new(&raw.names), deny, custom, custom_labels };
-        Ok(Self { mode: raw.mode, detectors, scan_answer: raw.scan_answer, roles: raw.roles })
+        let detectors = Detectors {
+            enabled,
+            names: WordList::new(&raw.names),
+            auto_names: raw.auto_names,
+            deny,
+            custom,
+            custom_labels,
+        };
+        Ok(Self {
+            mode: raw.mode,
+            detectors,
+            scan_answer: raw.scan_answer,
+            roles: raw.roles,
+            refuse_binary: raw.refuse_binary,
+            allow_fail_open: raw.allow_fail_open,
+        })
     }
 
-    /// Whether messages of this role are scanned.
+    /// Whether entries of this role are scanned: every `field:` entry (text outside the messages
+    /// never escapes a role filter), no `binary:` entry (it has no text), and the configured roles.
     pub fn scans(&self, role: &str) -> bool {
-        self.roles.as_ref().is_none_or(|r| r.iter().any(|x| x == role))
+        if role.starts_with("field:") {
+            return true;
+        }
+        !role.starts_with("binary:")
+            && self.roles.as_ref().is_none_or(|r| r.iter().any(|x| x == role))
     }
 }
 

@@ -14,7 +14,7 @@ mod vault;
 
 use switchyard_plugin_sdk::{
     Config, Decision, Delta, EventAction, Plugin, Request, Response, ResponseAction, StreamEvent,
-    TextEdit, counter_add,
+    TextEdit, counter_add, fails_open,
 };
 
 use answer::{Fixer, Step, StreamFixer};
@@ -38,6 +38,11 @@ fn fixer<'a>(settings: &'a Settings, vault: &'a Vault) -> Fixer<'a> {
 impl Plugin for PiiRedact {
     fn init(&mut self, config: Config) -> Result<(), String> {
         self.settings = Settings::from_json(config.as_str())?;
+        if fails_open() && !self.settings.allow_fail_open {
+            return Err("a redactor that fails open forwards unredacted text whenever it fails: \
+                 refusing failure = \"open\" (set allow_fail_open = true to accept that)"
+                .into());
+        }
         Ok(())
     }
 

@@ -28,6 +28,20 @@ pub fn decide(
     vault: &mut Vault,
     req: &Request,
 ) -> Result<(Decision, Counts), String> {
+    if s.refuse_binary {
+        let binary: Vec<&str> =
+            req.messages.iter().filter_map(|m| m.role.strip_prefix("binary:")).collect();
+        if !binary.is_empty() {
+            let mut parts = binary.join(", ");
+            if parts.len() > MAX_TYPES_TEXT {
+                parts.truncate(parts.floor_char_boundary(MAX_TYPES_TEXT));
+                parts.push_str(", ...");
+            }
+            let message = format!("request refused: parts that cannot be redacted ({parts})");
+            let counts = Counts::from([("binary".to_string(), binary.len() as u64)]);
+            return Ok((Decision::error(400, "policy_violation", &message), counts));
+        }
+    }
     let labels = &s.detectors.custom_labels;
     let mut counts = Counts::new();
     let mut found = Vec::new();
@@ -141,6 +155,25 @@ mod tests {
     }
 
     #[test]
+    fn new_types_get_placeholders_and_tags() {
+        let r = req(&[
+            "Hi, I'm Jane Doe. DOB: 15/03/1985. I live at 221B Baker Street, London NW1 6XE.",
+        ]);
+        let (d, counts) = decide(&settings("{}"), &mut Vault::default(), &r).unwrap();
+        assert_eq!(apply(&r, &d), ["Hi, I'm <NAME_1>. DOB: <DOB_1>. I live at <ADDRESS_1>."]);
+        assert_eq!((counts["name"], counts["dob"], counts["address"]), (1, 1, 1));
+        let Decision::Proceed(c) = d else { unreachable!() };
+        assert!(c.tags.contains(&("pii.address".into(), "1".into())));
+        assert!(c.tags.contains(&("pii.dob".into(), "1".into())));
+        let off = settings(r#"{"auto_names": false, "types": ["email", "dob"]}"#);
+        let (d, _) = decide(&off, &mut Vault::default(), &r).unwrap();
+        assert_eq!(
+            apply(&r, &d),
+            ["Hi, I'm Jane Doe. DOB: <DOB_1>. I live at 221B Baker Street, London NW1 6XE."]
+        );
+    }
+
+    #[test]
     fn mask_does_not_watch() {
         let r = req(&["ssn 123-45-6789"]);
         let (d, _) = decide(&settings(r#"{"mode":"mask"}"#), &mut Vault::default(), &r).unwrap();
@@ -174,6 +207,30 @@ mod tests {
         r.messages[0].role = "system".into();
         let (d, _) = decide(&settings(r#"{"roles":["user"]}"#), &mut Vault::default(), &r).unwrap();
         assert_eq!(apply(&r, &d), ["a@b.io", "<EMAIL_1>"]);
+    }
+
+    #[test]
+    fn field_entries_are_scanned_whatever_roles_say_and_binary_parts_can_be_refused() {
+        let mut r = req(&["hi"]);
+        r.messages.push(Message {
+            role: "field:messages[0].tool_calls[0].function.arguments".into(),
+            content: r#"{"to":"ann@example.com"}"#.into(),
+        });
+        r.messages
+            .push(Message { role: "binary:messages[0].content[1]".into(), content: String::new() });
+        let s = settings(r#"{"roles":["user"]}"#);
+        let (d, counts) = decide(&s, &mut Vault::default(), &r).unwrap();
+        assert_eq!(counts.get("email"), Some(&1), "{counts:?}");
+        assert!(!apply(&r, &d)[1].contains("ann@example.com"));
+
+        let s = settings(r#"{"refuse_binary":true}"#);
+        let (d, _) = decide(&s, &mut Vault::default(), &r).unwrap();
+        let Decision::Respond(Reply::Error(e)) = d else { panic!("{d:?}") };
+        assert_eq!((e.status, e.kind.as_str()), (400, "policy_violation"));
+        assert!(e.message.contains("messages[0].content[1]"), "{}", e.message);
+        r.messages.pop();
+        let (d, _) = decide(&s, &mut Vault::default(), &r).unwrap();
+        assert!(matches!(d, Decision::Proceed(_)), "no binary part: proceeds");
     }
 }
 

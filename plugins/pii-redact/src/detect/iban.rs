@@ -1,51 +1,14 @@
 //! IBANs: country code, check digits and account, by country length and the mod-97 checksum.
 
+use super::data::iban::FORMATS;
 #[cfg(test)]
 use super::{Kind, Span};
 use super::{before, is_word, right_ok};
 
-/// IBAN lengths of common countries; other country codes accept 15 to 34 characters.
-const IBAN_LEN: &[(&[u8; 2], usize)] = &[
-    (b"AT", 20),
-    (b"BE", 16),
-    (b"BG", 22),
-    (b"CH", 21),
-    (b"CY", 28),
-    (b"CZ", 24),
-    (b"DE", 22),
-    (b"DK", 18),
-    (b"EE", 20),
-    (b"ES", 24),
-    (b"FI", 18),
-    (b"FR", 27),
-    (b"GB", 22),
-    (b"GR", 27),
-    (b"HR", 21),
-    (b"HU", 28),
-    (b"IE", 22),
-    (b"IS", 26),
-    (b"IT", 27),
-    (b"LI", 21),
-    (b"LT", 20),
-    (b"LU", 20),
-    (b"LV", 21),
-    (b"MT", 31),
-    (b"NL", 18),
-    (b"NO", 15),
-    (b"PL", 28),
-    (b"PT", 25),
-    (b"RO", 24),
-    (b"SA", 24),
-    (b"SE", 24),
-    (b"SI", 19),
-    (b"SK", 24),
-    (b"TR", 26),
-    (b"AE", 23),
-];
-
-/// IBANs: country code, 2 check digits, then upper-case letters and digits, unbroken or in
-/// groups of four separated by single spaces; the length must fit the country and the mod-97
-/// checksum must hold. (The standalone form of [`iban_at`], for tests.)
+/// IBANs: a country of the IBAN registry ([`super::data::iban`]), 2 check digits, then the
+/// country's BBAN (its length, and digits and letters where the registry says), in any case,
+/// unbroken or split by single spaces anywhere; the mod-97 checksum must hold. (The standalone
+/// form of [`iban_at`], for tests.)
 #[cfg(test)]
 pub fn ibans(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
@@ -60,45 +23,40 @@ pub fn ibans(b: &[u8], out: &mut Vec<Span>) {
     }
 }
 
-/// The end of the IBAN that starts at `i` (an upper-case letter at a word start), if one does.
+/// The end of the IBAN that starts at `i` (a letter at a word start), if one does.
 pub fn iban_at(b: &[u8], i: usize) -> Option<usize> {
-    let head = b.get(i..i + 15).is_some_and(|h| {
-        h[0].is_ascii_uppercase()
-            && h[1].is_ascii_uppercase()
-            && h[2].is_ascii_digit()
-            && h[3].is_ascii_digit()
-    });
-    if !head || before(b, i).is_some_and(is_word) {
+    let head = b.get(i..i + 4)?;
+    if !(head[0].is_ascii_alphabetic()
+        && head[1].is_ascii_alphabetic()
+        && head[2].is_ascii_digit()
+        && head[3].is_ascii_digit())
+        || before(b, i).is_some_and(is_word)
+    {
         return None;
     }
-    let alnum = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
-    // Candidate ends (byte offset, characters so far) at each group boundary, longest last. At
-    // most 34 characters in groups of four: 9 groups, no allocation.
-    let (mut chars, mut n_chars) = ([0u8; 34], 0);
-    let (mut ends, mut n_ends) = ([(0usize, 0usize); 9], 0);
-    let mut j = i;
-    loop {
-        let g = j;
-        while j < b.len() && alnum(b[j]) && n_chars < 34 {
-            chars[n_chars] = b[j];
-            n_chars += 1;
-            j += 1;
+    let cc = [head[0].to_ascii_uppercase(), head[1].to_ascii_uppercase()];
+    let &(_, len, classes) = FORMATS.iter().find(|(c, _, _)| **c == cc)?;
+    let len = usize::from(len);
+    let mut chars = [0u8; 34];
+    let (mut n, mut j) = (0, i);
+    while n < len {
+        match b.get(j) {
+            Some(c) if c.is_ascii_alphanumeric() => {
+                chars[n] = c.to_ascii_uppercase();
+                n += 1;
+                j += 1;
+            }
+            // One space between groups of any size, not before the end.
+            Some(b' ') if n >= 2 && b.get(j + 1).is_some_and(u8::is_ascii_alphanumeric) => j += 1,
+            _ => return None,
         }
-        let len = j - g;
-        ends[n_ends] = (j, n_chars);
-        n_ends += 1;
-        let spaced = b.get(j) == Some(&b' ') && b.get(j + 1).copied().is_some_and(alnum);
-        // A grouped IBAN has groups of exactly four, but the last.
-        if !spaced || len != 4 || n_chars >= 34 || n_ends == ends.len() {
-            break;
-        }
-        j += 1;
     }
-    let want = IBAN_LEN.iter().find(|(cc, _)| cc[..] == b[i..i + 2]).map(|(_, n)| *n);
-    ends[..n_ends].iter().rev().find_map(|&(end, n)| {
-        let len_ok = want.map_or((15..=34).contains(&n), |w| w == n);
-        (len_ok && right_ok(b, end) && mod97(&chars[..n])).then_some(end)
-    })
+    let shape = chars[4..len].iter().zip(classes.bytes()).all(|(c, k)| match k {
+        b'n' => c.is_ascii_digit(),
+        b'a' => c.is_ascii_uppercase(),
+        _ => true,
+    });
+    (shape && right_ok(b, j) && mod97(&chars[..len])).then_some(j)
 }
 
 /// ISO 13616 check: move the first four characters to the end, letters as 10..35, mod 97 == 1.
@@ -127,6 +85,10 @@ mod tests {
             "DE89370400440532013000",
             "GB82 WEST 1234 5698 7654 32",
             "NL91ABNA0417164300",
+            "de89 3704 0044 0532 0130 00",
+            "De89370400440532013000",
+            "FR14 20041 01005 0500013M026 06",
+            "gb82west12345698765432",
         ] {
             assert_eq!(found(ibans, &format!("to {i} NOW")), [i]);
         }

@@ -2,10 +2,19 @@
 //! lists and custom patterns, and the overlap resolution that turns their hits into one sorted,
 //! non-overlapping list of spans.
 
+mod address;
 mod contact;
+// Generated tables carry columns not every detector reads (a region's name, local lengths).
+#[allow(dead_code)]
+mod data;
+mod dob;
+mod fields;
 mod iban;
+mod iin;
 mod net;
 mod numbers;
+mod person;
+mod phone;
 mod scan;
 #[cfg(test)]
 mod scan_tests;
@@ -26,6 +35,10 @@ pub enum Kind {
     Ssn,
     Email,
     Ip,
+    /// A date of birth (a date after a cue).
+    Dob,
+    /// Before phones: an address holds postcodes that can read as phone numbers.
+    Address,
     Phone,
     Custom(usize),
     Name,
@@ -33,7 +46,7 @@ pub enum Kind {
 
 impl Kind {
     /// The built-in types, in the order the config names them.
-    pub const BUILT_IN: [(Kind, &'static str); 8] = [
+    pub const BUILT_IN: [(Kind, &'static str); 10] = [
         (Kind::Email, "email"),
         (Kind::Phone, "phone"),
         (Kind::Card, "card"),
@@ -42,6 +55,8 @@ impl Kind {
         (Kind::Ip, "ip"),
         (Kind::Secret, "secret"),
         (Kind::Name, "name"),
+        (Kind::Address, "address"),
+        (Kind::Dob, "dob"),
     ];
 
     /// The type's lower-case label (tags, counters, config): `email`, ..., or a custom name.
@@ -69,6 +84,8 @@ pub struct Detectors {
     pub enabled: Vec<Kind>,
     /// Person names to find (case-insensitive whole words).
     pub names: WordList,
+    /// Also find names without a list, by census statistics and context (`Kind::Name` on).
+    pub auto_names: bool,
     /// Deny-words (type `custom`, case-insensitive whole words).
     pub deny: WordList,
     /// Custom patterns, `Kind::Custom(i + 1)`.
@@ -246,6 +263,7 @@ mod speed {
             ["Jane Doe", "John Smith", "Maria Garcia", "Wei Zhang"].map(String::from).into();
         let mut d = Detectors {
             enabled: vec![],
+            auto_names: std::env::var("PII_AUTO_NAMES").is_ok(),
             names: WordList::new(&names),
             custom_labels: vec!["custom".into()],
             ..Detectors::default()
@@ -284,4 +302,188 @@ pub(crate) fn found(find: fn(&[u8], &mut Vec<Span>), text: &str) -> Vec<String> 
     let mut spans = Vec::new();
     find(text.as_bytes(), &mut spans);
     spans.iter().map(|s| text[s.start..s.end].to_string()).collect()
+}
+
+#[cfg(test)]
+mod report {
+    use super::*;
+
+    /// Hits per type on a text without PII, per 10,000 words, with examples:
+    /// `PII_TEXT=file cargo test -p pii-redact -- --ignored --nocapture hits_per_type`.
+    #[test]
+    #[ignore]
+    fn hits_per_type() {
+        let Ok(path) = std::env::var("PII_TEXT") else { return };
+        let text = std::fs::read_to_string(path).unwrap();
+        let words = text.split_whitespace().count();
+        let d = Detectors {
+            enabled: Kind::BUILT_IN.iter().map(|(k, _)| *k).collect(),
+            custom_labels: vec!["custom".into()],
+            auto_names: true,
+            ..Detectors::default()
+        };
+        let mut by: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for s in d.scan(&text) {
+            let from = text.floor_char_boundary(s.start.saturating_sub(25));
+            let to = text.ceil_char_boundary((s.end + 10).min(text.len()));
+            let ctx =
+                format!("{}[{}]{}", &text[from..s.start], &text[s.start..s.end], &text[s.end..to]);
+            by.entry(s.kind.label(&d.custom_labels)).or_default().push(ctx.replace('\n', "⏎"));
+        }
+        println!("{words} words");
+        for (k, v) in by {
+            println!("{k}: {} ({:.2} per 10k words)", v.len(), v.len() as f64 * 1e4 / words as f64);
+            for e in v.iter().take(40) {
+                println!("    {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod corpus {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Recall and precision on a split of the PII evaluation corpus (scripts/pii-corpus.sh):
+    /// `PII_CORPUS=.cache/pii-corpus/dev.jsonl cargo test -p pii-redact -- --ignored
+    /// --nocapture corpus_scores`. An entity counts as found when hits cover it whole (any
+    /// type: nothing of it leaks) and as typed when one hit of its own type covers it.
+    #[test]
+    #[ignore]
+    fn corpus_scores() {
+        let Ok(path) = std::env::var("PII_CORPUS") else { return };
+        let show: usize = std::env::var("PII_SHOW").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let d = Detectors {
+            enabled: Kind::BUILT_IN.iter().map(|(k, _)| *k).collect(),
+            custom_labels: vec!["custom".into()],
+            auto_names: true,
+            ..Detectors::default()
+        };
+        // type -> (entities, found, typed); type -> false hits; per phone region (n, found).
+        let mut rec: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
+        let mut fp: BTreeMap<String, u32> = BTreeMap::new();
+        let mut fp_nat: BTreeMap<String, u32> = BTreeMap::new();
+        let mut region: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        let mut fmt: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        let mut misses: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut fps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let (mut words_nat, mut bytes) = (0u64, 0usize);
+        let mut el = std::time::Duration::ZERO;
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let m: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = m["text"].as_str().unwrap();
+            let natural = m["kind"] == "natural";
+            bytes += text.len();
+            let t = std::time::Instant::now();
+            let hits = d.scan(text);
+            el += t.elapsed();
+            let ents = m["entities"].as_array().unwrap();
+            if natural {
+                words_nat += m["words"].as_u64().unwrap();
+            }
+            for e in ents {
+                let (s, x) =
+                    (e["start"].as_u64().unwrap() as usize, e["end"].as_u64().unwrap() as usize);
+                let ty = e["type"].as_str().unwrap().to_string();
+                let covered = (s..x).all(|p| {
+                    text.as_bytes()[p].is_ascii_whitespace()
+                        || hits.iter().any(|h| h.start <= p && p < h.end)
+                });
+                let typed = hits
+                    .iter()
+                    .any(|h| h.start <= s && x <= h.end && h.kind.label(&d.custom_labels) == ty);
+                if natural {
+                    continue;
+                }
+                let r = rec.entry(ty.clone()).or_default();
+                r.0 += 1;
+                r.1 += u32::from(covered);
+                r.2 += u32::from(typed);
+                let f =
+                    fmt.entry(format!("{ty}/{}", e["format"].as_str().unwrap_or("?"))).or_default();
+                f.0 += 1;
+                f.1 += u32::from(covered);
+                if ty == "phone" {
+                    let g =
+                        region.entry(e["region"].as_str().unwrap_or("?").to_string()).or_default();
+                    g.0 += 1;
+                    g.1 += u32::from(covered);
+                }
+                if !covered {
+                    let from = text.floor_char_boundary(s.saturating_sub(30));
+                    misses
+                        .entry(ty)
+                        .or_default()
+                        .push(format!("{}[{}]", &text[from..s], &text[s..x]).replace('\n', "⏎"));
+                }
+            }
+            for h in &hits {
+                let hit_any = ents.iter().any(|e| {
+                    let (s, x) = (
+                        e["start"].as_u64().unwrap() as usize,
+                        e["end"].as_u64().unwrap() as usize,
+                    );
+                    h.start < x && s < h.end
+                });
+                if !hit_any {
+                    let label = h.kind.label(&d.custom_labels).to_string();
+                    *(if natural { &mut fp_nat } else { &mut fp })
+                        .entry(label.clone())
+                        .or_default() += 1;
+                    let from = text.floor_char_boundary(h.start.saturating_sub(30));
+                    let to = text.ceil_char_boundary((h.end + 15).min(text.len()));
+                    fps.entry(label).or_default().push(
+                        format!(
+                            "{}[{}]{}",
+                            &text[from..h.start],
+                            &text[h.start..h.end],
+                            &text[h.end..to]
+                        )
+                        .replace('\n', "⏎"),
+                    );
+                }
+            }
+        }
+        println!(
+            "| type | entities | recall (nothing leaks) | recall (own type) | false hits in labelled | false hits per 10k natural words |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for (ty, (n, f, t)) in &rec {
+            let fpn = fp_nat.get(ty).copied().unwrap_or(0);
+            println!(
+                "| {ty} | {n} | {:.3} | {:.3} | {} | {:.2} |",
+                f64::from(*f) / f64::from(*n),
+                f64::from(*t) / f64::from(*n),
+                fp.get(ty).copied().unwrap_or(0),
+                f64::from(fpn) * 1e4 / words_nat as f64
+            );
+        }
+        println!(
+            "natural words: {words_nat}; scan alone {:.1} MB/s natively ({bytes} bytes in {el:?})",
+            bytes as f64 / el.as_secs_f64() / 1e6
+        );
+        let mut worst: Vec<_> = region.iter().filter(|(_, (n, f))| f < n).collect();
+        worst.sort_by_key(|(_, (n, f))| std::cmp::Reverse(n - f));
+        println!(
+            "phone regions with misses ({} regions in all): {:?}",
+            region.len(),
+            worst.iter().take(40).collect::<Vec<_>>()
+        );
+        let mut fm: Vec<_> = fmt.iter().filter(|(_, (n, f))| f < n).collect();
+        fm.sort_by_key(|(_, (n, f))| std::cmp::Reverse(n - f));
+        println!("formats with misses: {:?}", fm.iter().take(40).collect::<Vec<_>>());
+        for (ty, v) in misses.iter() {
+            println!("missed {ty}:");
+            for m in v.iter().take(show) {
+                println!("    {m}");
+            }
+        }
+        for (ty, v) in fps.iter() {
+            println!("false {ty}:");
+            for m in v.iter().take(show) {
+                println!("    {m}");
+            }
+        }
+    }
 }

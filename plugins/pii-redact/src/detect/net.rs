@@ -40,10 +40,29 @@ pub fn ip_step(b: &[u8], i: usize) -> Result<usize, usize> {
     if b.get(i + hex) != Some(&b':') && b.get(i + digits) != Some(&b'.') {
         return Err(skip(b, i));
     }
-    if let Some(end) = ipv6_at(b, i).or_else(|| ipv4_at(b, i)) {
+    if let Some(end) = ipv6_at(b, i) {
         return Ok(end);
     }
-    Err(skip(b, i))
+    match ipv4_at(b, i) {
+        // `version 5.19.18.4`, `release 4.20.10.6`: a version number, not an address.
+        Some(end) if !after_version_word(b, i) => Ok(end),
+        Some(end) => Err(end),
+        None => Err(skip(b, i)),
+    }
+}
+
+/// Whether `version`, `release`, `build`, `firmware` or `v` comes right before `i`.
+fn after_version_word(b: &[u8], i: usize) -> bool {
+    let mut k = i;
+    while k > 0 && matches!(b[k - 1], b' ' | b':' | b'=' | b'(') {
+        k -= 1;
+    }
+    let head = &b[k.saturating_sub(9)..k];
+    [&b"version"[..], b"release", b"build", b"firmware", b"ver", b"v"].iter().any(|w| {
+        head.len() >= w.len()
+            && head[head.len() - w.len()..].eq_ignore_ascii_case(w)
+            && !head[..head.len() - w.len()].last().is_some_and(|c| c.is_ascii_alphabetic())
+    })
 }
 
 /// Where the search goes on after no address started at `i`: after a `:`, past the word that

@@ -2,7 +2,7 @@
 
 #[cfg(test)]
 use super::{Kind, Span};
-use super::{before, is_word, right_ok};
+use super::{before, iin, is_word, right_ok};
 
 /// A number may not continue a word or a dotted/dashed token.
 fn start_ok(b: &[u8], i: usize) -> bool {
@@ -16,9 +16,10 @@ fn end_ok(b: &[u8], end: usize) -> bool {
             && b.get(end + 1).is_some_and(u8::is_ascii_digit))
 }
 
-/// Payment cards: 13 to 19 digits starting with 2-6, either unbroken or in groups of 4 to 6
-/// separated by single spaces or dashes (one kind per number), passing the Luhn check.
-/// (The standalone form of [`card_at`], for tests.)
+/// Payment cards: 12 to 19 digits with the leading digits and length of a brand
+/// ([`super::iin`]), unbroken or in groups (the first of 4+ digits, the others of 1+) split by
+/// single spaces or by dashes (one kind per number), passing the Luhn check. (The standalone
+/// form of [`card_at`], for tests.)
 #[cfg(test)]
 pub fn cards(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
@@ -50,12 +51,29 @@ pub fn card_at(b: &[u8], i: usize) -> Result<usize, usize> {
     }
     let (end, digits, groups_ok) = digit_groups(b, i);
     let n = digits.len();
-    let card = (13..=19).contains(&n)
+    // One unbroken run of 12-13 digits is a barcode or an id more often than a card (old Visa
+    // 13-digit numbers excepted); EAN/ISBN/UPC numbers are not cards.
+    let unbroken_short = end - i == n && (n == 12 || n == 13 && digits[0] != b'4');
+    let card = (12..=19).contains(&n)
         && groups_ok
-        && (b'2'..=b'6').contains(&digits[0])
+        && !unbroken_short
+        && !barcode_before(b, i)
+        && iin::brand_ok(digits.as_slice())
         && luhn(digits.as_slice())
         && end_ok(b, end);
     if card { Ok(end) } else { Err(end.max(i + 1)) }
+}
+
+/// Whether `EAN`, `ISBN`, `UPC` or `GTIN` comes right before `i`.
+fn barcode_before(b: &[u8], i: usize) -> bool {
+    let mut k = i;
+    while k > 0 && matches!(b[k - 1], b' ' | b':' | b'-' | b'#') {
+        k -= 1;
+    }
+    let head = &b[k.saturating_sub(6)..k];
+    [&b"ean"[..], b"isbn", b"upc", b"gtin", b"ean13"]
+        .iter()
+        .any(|w| head.len() >= w.len() && head[head.len() - w.len()..].eq_ignore_ascii_case(w))
 }
 
 /// Up to 20 digits, without allocating.
@@ -78,7 +96,7 @@ impl std::ops::Deref for Digits {
 }
 
 /// Reads digits in groups from `i`: (end, the digits, whether the grouping looks like a card:
-/// one run, or groups of 4 to 6 split by one kind of separator).
+/// one run, or a group of 4+ then groups of 1 to 8, split by one kind of separator).
 fn digit_groups(b: &[u8], i: usize) -> (usize, Digits, bool) {
     let mut digits = Digits { buf: [0; 20], len: 0 };
     let mut sep: Option<u8> = None;
@@ -92,7 +110,7 @@ fn digit_groups(b: &[u8], i: usize) -> (usize, Digits, bool) {
             j += 1;
         }
         groups += 1;
-        groups_ok &= (4..=6).contains(&(j - g));
+        groups_ok &= (if groups == 1 { 4..=8 } else { 1..=8 }).contains(&(j - g));
         let next = b.get(j).copied();
         let continues = matches!(next, Some(b' ' | b'-'))
             && sep.is_none_or(|s| Some(s) == next)
@@ -163,9 +181,21 @@ mod tests {
 
     #[test]
     fn cards_pass_luhn_in_any_grouping() {
-        for c in
-            ["4111111111111111", "4111 1111 1111 1111", "5500-0000-0000-0004", "3782 822463 10005"]
-        {
+        for c in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "5500-0000-0000-0004",
+            "3782 822463 10005",
+            "3056 930902 5904",
+            "2221 0000 0000 0009",
+            "6200 0000 0000 0005",
+            "6011 0000 0000 0004",
+            "3530 1113 3330 0000",
+            "2200 0000 0000 0004",
+            "4111 11 1111 1111 11",
+            "6759 5286 2445 0",
+            "2204 6069 4593 9237 4",
+        ] {
             assert_eq!(found(cards, &format!("pay with {c}.")), [c]);
         }
         for t in [
@@ -173,6 +203,7 @@ mod tests {
             "order 1234567890123456",
             "4111 1111-1111 1111",
             "14111111111111111",
+            "7111 1111 1111 1114",
         ] {
             assert!(found(cards, t).is_empty(), "{t}");
         }

@@ -4,14 +4,17 @@
 //! start). Each detector keeps its own cursor, so it tries exactly the positions its standalone
 //! loop (kept for the tests) would: the results are the same, byte for byte.
 
-use super::{Detectors, Kind, Span, contact, iban, is_word, net, numbers, secrets, swar};
+use super::{
+    Detectors, Kind, Span, address, contact, dob, fields, iban, is_word, net, numbers, person,
+    phone, secrets, swar,
+};
 
 /// Class bits of a byte: which detectors may start there.
 const DIGIT: u16 = 1 << 0;
 /// `a-f`, `A-F`: IPv6 groups.
 const HEX: u16 = 1 << 1;
-/// `A-Z`: IBAN country codes.
-const UPPER: u16 = 1 << 2;
+/// ASCII letters: IBAN country codes (either case).
+const LETTER: u16 = 1 << 2;
 /// `s`, `A`, `g`, `x`, `e` (token prefixes and JWTs) and `-` (PEM blocks).
 const SECRET: u16 = 1 << 3;
 const AT: u16 = 1 << 4;
@@ -36,10 +39,24 @@ pub(super) const CLASS: [u16; 256] = {
         if matches!(c, b'a'..=b'f' | b'A'..=b'F') {
             k |= HEX;
         }
-        if c.is_ascii_uppercase() {
-            k |= UPPER;
+        if c.is_ascii_alphabetic() {
+            k |= LETTER;
         }
-        if matches!(c, b's' | b'A' | b'g' | b'x' | b'e' | b'-') {
+        if matches!(
+            c,
+            b's' | b'A'
+                | b'g'
+                | b'x'
+                | b'e'
+                | b'-'
+                | b'r'
+                | b'n'
+                | b'p'
+                | b'h'
+                | b'd'
+                | b'S'
+                | b'k'
+        ) {
             k |= SECRET;
         }
         if c == b'@' {
@@ -69,6 +86,10 @@ struct Cursors {
     phone: usize,
     deny: usize,
     name: usize,
+    person: usize,
+    address: usize,
+    dob: usize,
+    field: usize,
 }
 
 /// Every hit of the enabled built-in detectors and of both word lists in `b`, unresolved.
@@ -77,16 +98,29 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
     let (mut mask, mut on, mut names) = (0, Enabled::default(), false);
     for k in &d.enabled {
         match k {
-            Kind::Secret => mask |= SECRET,
+            Kind::Secret => (mask, on.secret) = (mask | SECRET, true),
             Kind::Card => (mask, on.card) = (mask | DIGIT, true),
-            Kind::Ssn => (mask, on.ssn) = (mask | DIGIT, true),
+            Kind::Ssn => (mask, on.ssn, on.ssn_field) = (mask | DIGIT, true, true),
             Kind::Phone => (mask, on.phone) = (mask | DIGIT | PHONE, true),
             Kind::Ip => (mask, on.ip) = (mask | DIGIT | HEX | COLON, true),
-            Kind::Iban => mask |= UPPER,
+            Kind::Iban => mask |= LETTER,
             Kind::Email => mask |= AT,
-            Kind::Name => names = !d.names.is_empty(),
+            Kind::Name => {
+                names = !d.names.is_empty();
+                if d.auto_names {
+                    (mask, on.person) = (mask | LETTER, true);
+                }
+            }
+            Kind::Address => (mask, on.address) = (mask | DIGIT | LETTER, true),
+            Kind::Dob => (mask, on.dob) = (mask | DIGIT | LETTER, true),
             Kind::Custom(_) => {}
         }
+    }
+    // Field values: any of their kinds on (names only with `auto_names`).
+    on.fields =
+        on.ssn_field || on.dob || on.address || on.person || on.secret || on.phone || on.card;
+    if on.fields {
+        mask |= DIGIT | LETTER;
     }
     let deny = !d.deny.is_empty();
     // With word lists, a table of this scan's classes; without, the built-in table will do.
@@ -156,15 +190,29 @@ struct Enabled {
     ssn: bool,
     phone: bool,
     ip: bool,
+    person: bool,
+    address: bool,
+    dob: bool,
+    /// Field values (by key or column) of these kinds.
+    fields: bool,
+    secret: bool,
+    ssn_field: bool,
 }
 
 /// Whether the two bytes can begin a secret: `sk-`, `AKIA`/`ASIA`, `gh..`, `github_pat_`, `xox.`, `eyJ`, `-----`.
 fn second_ok(first: u8, second: u8) -> bool {
     matches!(
         (first, second),
-        (b's', b'k')
-            | (b'A', b'K' | b'S')
-            | (b'g', b'h' | b'i')
+        (b's', b'k' | b'h')
+            | (b'A', b'K' | b'S' | b'I')
+            | (b'g', b'h' | b'i' | b'l')
+            | (b'r', b'k')
+            | (b'n', b'p')
+            | (b'p', b'y')
+            | (b'h', b'f')
+            | (b'd', b'o')
+            | (b'S', b'G')
+            | (b'k', b'e')
             | (b'x', b'o')
             | (b'e', b'y')
             | (b'-', b'-')
@@ -209,27 +257,66 @@ impl Scan<'_> {
             let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
             let after = byte(i + d);
             let joined = matches!(after, b' ' | b'-') && byte(i + d + 1).is_ascii_digit();
-            // A card is one run of 13+ digits or groups joined by a space or dash.
-            if self.on.card && i >= self.cur.card && (d >= 13 || joined) {
+            // A card is one run of 12+ digits or groups joined by a space or dash.
+            if self.on.card && i >= self.cur.card && (d >= 12 || joined) {
                 self.cur.card = self.step(i, numbers::card_at(b, i), Kind::Card);
             }
             if self.on.ssn && i >= self.cur.ssn && d == 3 && after == b'-' {
                 self.cur.ssn = self.push(i, numbers::ssn_at(b, i), i + 1, Kind::Ssn);
             }
-            // A phone has a second group: some separator follows the first (the search would
-            // otherwise go on right after it).
-            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')');
+            // A phone has a second group (some separator follows the first), or is one run of
+            // 6+ digits after a cue (the search would otherwise go on right after it).
+            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')' | b'/') || d >= 6;
             if self.on.phone && i >= self.cur.phone && sep {
-                self.cur.phone = self.step(i, contact::phone_step(b, i), Kind::Phone);
+                self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
             }
         }
-        if k & UPPER != 0
+        if k & LETTER != 0
             && i >= self.cur.iban
-            && byte(i + 1).is_ascii_uppercase()
+            && byte(i + 1).is_ascii_alphabetic()
             && byte(i + 2).is_ascii_digit()
             && byte(i + 3).is_ascii_digit()
         {
             self.cur.iban = self.push(i, iban::iban_at(b, i), i + 1, Kind::Iban);
+        }
+        if k & LETTER != 0 && self.on.person && i >= self.cur.person && b[i].is_ascii_uppercase() {
+            self.cur.person = self.push(i, person::name_at(b, i), i + 1, Kind::Name);
+        }
+        let word_start = k & (DIGIT | LETTER) != 0 && (b[i].is_ascii_alphanumeric());
+        if word_start && self.on.fields && i >= self.cur.field && fields::may_start(b, i) {
+            self.cur.field = match fields::value_at(b, i) {
+                Some((kind, end)) => {
+                    let on = match kind {
+                        Kind::Name => self.on.person,
+                        Kind::Ssn => self.on.ssn_field,
+                        Kind::Dob => self.on.dob,
+                        Kind::Secret => self.on.secret,
+                        Kind::Phone => self.on.phone,
+                        Kind::Card => self.on.card,
+                        _ => self.on.address,
+                    };
+                    if on {
+                        self.hits.push(Span { start: i, end, kind });
+                    }
+                    end
+                }
+                None => i + 1,
+            };
+        }
+        // Addresses start at a house number or a capital (lower-case words are most words).
+        if word_start
+            && self.on.address
+            && i >= self.cur.address
+            && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
+        {
+            self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
+        }
+        if word_start
+            && self.on.dob
+            && i >= self.cur.dob
+            && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
+        {
+            self.cur.dob = self.push(i, dob::dob_at(b, i), i + 1, Kind::Dob);
         }
         if k & AT != 0 && i >= self.cur.email {
             self.cur.email = match contact::email_at(b, i) {
@@ -244,7 +331,7 @@ impl Scan<'_> {
             self.cur.ip = self.step(i, net::ip_step(b, i), Kind::Ip);
         }
         if k & PHONE != 0 && self.on.phone && i >= self.cur.phone {
-            self.cur.phone = self.step(i, contact::phone_step(b, i), Kind::Phone);
+            self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
         }
         if k & DENY != 0 && i >= self.cur.deny {
             let end = self.d.deny.at(b, i);

@@ -2,7 +2,10 @@
 //! on many texts built from entities, near misses and punctuation, with and without word lists.
 
 use super::scan::all;
-use super::{Detectors, Kind, Span, WordList, contact, iban, net, numbers, secrets};
+use super::{
+    Detectors, Kind, Span, WordList, address, contact, dob, fields, iban, net, numbers, person,
+    phone, secrets,
+};
 
 /// Every hit of the standalone loops, one detector at a time.
 fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
@@ -14,9 +17,17 @@ fn standalone(d: &Detectors, text: &str) -> Vec<Span> {
     numbers::ssns(b, &mut v);
     contact::emails(b, &mut v);
     net::find(b, &mut v);
-    contact::phones(b, &mut v);
+    phone::phones(b, &mut v);
+    address::addresses(b, &mut v);
+    dob::dobs(b, &mut v);
+    let mut f = Vec::new();
+    fields::values(b, &mut f);
+    v.extend(f.into_iter().filter(|s| s.kind != Kind::Name || d.auto_names));
     d.deny.find(text, Kind::Custom(0), &mut v);
     d.names.find(text, Kind::Name, &mut v);
+    if d.auto_names {
+        person::names(b, &mut v);
+    }
     v
 }
 
@@ -53,6 +64,25 @@ fn one_pass_finds_what_each_loop_finds() {
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0",
         "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
         "Jane Doe",
+        "Hi ",
+        "Maria Garcia",
+        "221B Baker Street",
+        "Hauptstraße 12",
+        ", 10115 Berlin",
+        "DOB: ",
+        "15/03/1985",
+        "March 15, 1985",
+        "\nname;ssn\n",
+        "Ann Lee;",
+        "078051120",
+        "[10:01] ",
+        "keld: ",
+        "SSN: ",
+        "\"",
+        "Dr. ",
+        "Name: ",
+        "Grant",
+        "Park",
         "jane",
         "#deny",
         "deny",
@@ -107,6 +137,7 @@ fn one_pass_finds_what_each_loop_finds() {
         names: WordList::new(&["Jane Doe".into(), "jane".into(), "Zoë".into()]),
         deny: WordList::new(&["#deny".into(), "deny".into(), "-x".into(), "é".into()]),
         enabled: plain.enabled.clone(),
+        auto_names: true,
         custom_labels: plain.custom_labels.clone(),
         ..Detectors::default()
     };

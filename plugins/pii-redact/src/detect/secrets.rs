@@ -32,7 +32,32 @@ const RULES: &[Rule] = &[
     (b"xoxp-", token_byte, 10),
     (b"xoxr-", token_byte, 10),
     (b"xoxs-", token_byte, 10),
+    // Stripe, GitLab, npm, PyPI, Hugging Face, DigitalOcean, SendGrid, Google, Shopify, Mailgun.
+    (b"sk_live_", token_byte, 20),
+    (b"sk_test_", token_byte, 20),
+    (b"rk_live_", token_byte, 20),
+    (b"rk_test_", token_byte, 20),
+    (b"glpat-", token_byte, 20),
+    (b"npm_", alnum, 36),
+    (b"pypi-", token_byte, 50),
+    (b"hf_", alnum, 30),
+    (b"dop_v1_", hex, 64),
+    (b"SG.", dotted, 60),
+    (b"AIza", token_byte, 35),
+    (b"shpss_", hex, 32),
+    (b"shpat_", hex, 32),
+    (b"shpca_", hex, 32),
+    (b"shppa_", hex, 32),
+    (b"key-", hex, 32),
 ];
+
+fn hex(c: u8) -> bool {
+    c.is_ascii_hexdigit()
+}
+
+fn dotted(c: u8) -> bool {
+    token_byte(c) || c == b'.'
+}
 
 fn upper_alnum(c: u8) -> bool {
     c.is_ascii_uppercase() || c.is_ascii_digit()
@@ -65,11 +90,14 @@ pub fn find(b: &[u8], out: &mut Vec<Span>) {
     }
 }
 
-/// The end of the secret that starts at `i`, if one does. Only `s`, `A`, `g`, `x`, `e` (at a
-/// word start) and `-` can start one; the scanner calls this at those bytes alone.
+/// The end of the secret that starts at `i`, if one does. Only the first bytes of the
+/// prefixes above, `e` (at a word start) and `-` can start one; the scanner calls this at
+/// those bytes alone.
 pub fn at(b: &[u8], i: usize) -> Option<usize> {
     match b.get(i)? {
-        b's' | b'A' | b'g' | b'x' => token_at(b, i),
+        b's' | b'A' | b'g' | b'x' | b'r' | b'n' | b'p' | b'h' | b'd' | b'S' | b'k' => {
+            token_at(b, i)
+        }
         b'-' => pem_at(b, i),
         b'e' => jwt_at(b, i),
         _ => None,

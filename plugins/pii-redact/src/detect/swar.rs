@@ -30,12 +30,11 @@ pub fn word(x: u64) -> u64 {
     (x & HIGH) | (ascii & !(x & HIGH))
 }
 
-/// Bytes that may start a built-in entity at a word start: digits, upper-case letters, and the
-/// lower-case `a`-`g`, `s`, `x` (hex digits of IPv6, token prefixes, `eyJ` of JWTs). A superset
-/// of the word bytes with a built-in class in `scan::CLASS`.
+/// Bytes that may start a built-in entity at a word start: digits and ASCII letters (IBANs in
+/// either case, names, hex digits of IPv6, token prefixes). The word bytes with a built-in
+/// class in `scan::CLASS`.
 pub fn word_class(x: u64) -> u64 {
-    let lower = within(x, b'a', b'g') | eq(x, b's') | eq(x, b'x');
-    (within(x, b'0', b'9') | within(x, b'A', b'Z') | lower) & !(x & HIGH)
+    (within(x, b'0', b'9') | within(x, b'A', b'Z') | within(x, b'a', b'z')) & !(x & HIGH)
 }
 
 /// Non-word bytes that may start a built-in entity: `@`, `-`, `+`, `(`, `:`.

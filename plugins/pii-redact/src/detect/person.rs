@@ -1,0 +1,467 @@
+//! Person names without a configured list: capitalised words weighed by US census name
+//! statistics ([`super::data::names`]: first names, last names, and words that are mostly not
+//! names) and by what comes before or after them: a title (`Dr.`), a form field (`Name:`,
+//! `"first_name": "`), an introduction or greeting (`my name is`, `Hi`, `Thanks,`, `Best
+//! regards,`), or an email address (`Jane Doe <jane@...>`). Without such context, two or more
+//! capitalised words must read as first name + surname.
+
+use super::data::names::{BUCKETS, ENTRIES};
+use super::data::street::SUFFIXES;
+#[cfg(test)]
+use super::{Kind, Span};
+use super::{before, is_word};
+
+const FIRST: u8 = 1;
+const LAST: u8 = 2;
+const COMMON: u8 = 4;
+
+/// Every name in `b` (the standalone form of [`name_at`], for tests).
+#[cfg(test)]
+pub fn names(b: &[u8], out: &mut Vec<Span>) {
+    let mut i = 0;
+    while i < b.len() {
+        match name_at(b, i) {
+            Some(end) => {
+                out.push(Span { start: i, end, kind: Kind::Name });
+                i = end;
+            }
+            None => i += 1,
+        }
+    }
+}
+
+/// Most words of one name (`Mary Ann J. Smith-Jones` is four).
+const MAX_WORDS: usize = 4;
+
+/// The name that starts at `i` (an upper-case ASCII letter at a word start), if one does: its end.
+pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
+    if !b.get(i)?.is_ascii_uppercase() || before(b, i).is_some_and(is_word) {
+        return None;
+    }
+    let mut flags = [0u8; MAX_WORDS];
+    let mut ends = [0usize; MAX_WORDS];
+    let mut starts = [0usize; MAX_WORDS];
+    let mut n = 0;
+    // A first initial (`S. Tyler`): part of the name, not one of its words.
+    let lead = b.get(i + 1) == Some(&b'.')
+        && b.get(i + 2) == Some(&b' ')
+        && b.get(i + 3..).is_some_and(super::fields::capital);
+    let mut j = if lead { i + 3 } else { i };
+    while n < MAX_WORDS {
+        let Some((end, f)) = word(b, j) else { break };
+        flags[n] = f;
+        starts[n] = j;
+        ends[n] = end;
+        n += 1;
+        // A middle initial (`J.`) and a space, or a space, then the next capitalised word.
+        let mut k = end;
+        if b.get(k) == Some(&b' ')
+            && b.get(k + 1).is_some_and(u8::is_ascii_uppercase)
+            && b.get(k + 2) == Some(&b'.')
+            && b.get(k + 3) == Some(&b' ')
+        {
+            k += 3;
+        }
+        if b.get(k) != Some(&b' ') || !b.get(k + 1..).is_some_and(super::fields::capital) {
+            break;
+        }
+        j = k + 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    let end = ends[n - 1];
+    let (f, first, last) = (&flags[..n], flags[0], flags[n - 1]);
+    let plain = |x: u8| x & COMMON != 0 && x & (FIRST | LAST) == 0;
+    // Common words alone (`The`, `Please`) are no name, whatever comes before: most
+    // capitalised words end here, before the cue is looked for.
+    if f.iter().all(|x| plain(*x)) {
+        return None;
+    }
+    let cue = cue_before(b, i).max(if display_name(b, end) { FIELD } else { NONE });
+    if lead {
+        // `Thanks,⏎S. Tyler`, `Patient: C. Childress`: an initial and a surname after a cue.
+        let ok = cue >= MEDIUM && !plain(first) || last & LAST != 0 && last & COMMON == 0;
+        return ok.then_some(end);
+    }
+    let known = |x: u8| x & (FIRST | LAST) != 0;
+    // A single unknown word is a name only where a greeting would end: `Hi Priya,`.
+    let closed = matches!(b.get(end), None | Some(b',' | b'!' | b'.' | b'\n' | b'\r' | b')'));
+    let ok = match cue {
+        // Anything capitalised after a title, but a run of plain words.
+        TITLE => !f.iter().all(|x| plain(*x)),
+        // After a form field: two words, not all plain, or one that is a name.
+        FIELD => (n > 1 && !f.iter().all(|x| plain(*x))) || known(first) && first & COMMON == 0,
+        // After a greeting or an introduction: a name, or an unknown word that ends the phrase.
+        MEDIUM => {
+            first & COMMON == 0 && (known(first) || n > 1 || closed)
+                || (known(first) && n > 1 && last & LAST != 0)
+        }
+        // Alone: first name and surname, not place words.
+        _ => {
+            n >= 2
+                && first & FIRST != 0
+                && last & COMMON == 0
+                && last & (LAST | FIRST) != 0
+                && (first & COMMON == 0 || last & LAST != 0 && ends[0] - starts[0] >= 3)
+                && !(1..n).any(|x| street(&b[starts[x]..ends[x]]))
+        }
+    };
+    ok.then_some(ends[n - 1])
+}
+
+/// A capitalised word at `j`: its end and flags. Letters (ASCII or not), with inner `'` or `-`
+/// before a capital (`O'Brien`, `Jean-Luc`); not all capitals, not a single letter.
+fn word(b: &[u8], j: usize) -> Option<(usize, u8)> {
+    if !super::fields::capital(b.get(j..)?) {
+        return None;
+    }
+    let mut k = j + if b[j] < 0x80 { 1 } else { 2 };
+    let mut lower = false;
+    while let Some(&c) = b.get(k) {
+        if c.is_ascii_lowercase() || c >= 0x80 {
+            lower = true;
+        } else if !(c.is_ascii_uppercase()
+            || matches!(c, b'\'' | b'-') && b.get(k + 1).is_some_and(u8::is_ascii_uppercase))
+        {
+            break;
+        }
+        k += 1;
+    }
+    if !lower || k - j < 2 || b.get(k).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
+        return None;
+    }
+    let w = &b[j..k];
+    // Inner capitals only as in `McDonald`, `MacLeod`, `DeShawn`, `O'Brien`, `Jean-Luc`, not
+    // in identifiers (`TestModel`).
+    let camel = w.iter().enumerate().skip(1).any(|(p, c)| {
+        c.is_ascii_uppercase()
+            && !matches!(w[p - 1], b'\'' | b'-')
+            && p != 2
+            && !(p == 3 && w.starts_with(b"Mac"))
+    });
+    if camel {
+        return None;
+    }
+    Some((k, flags(w)))
+}
+
+/// A name written in lower case after an introduction (`hi, this is estrella lopez`, `I'm
+/// annika yilmaz`): a known first name that is not a common word, then up to two surnames or
+/// unknown words. Its end.
+pub fn lower_intro_at(b: &[u8], i: usize) -> Option<usize> {
+    // Every introduction ends in `s `, `m ` or `'m ` (`this is `, `I am `, `I'm `).
+    if !b.get(i)?.is_ascii_lowercase()
+        || i < 3
+        || b[i - 1] != b' '
+        || !matches!(b[i - 2].to_ascii_lowercase(), b's' | b'm')
+    {
+        return None;
+    }
+    let tail = &b[i.saturating_sub(12)..i];
+    let intros: [&[u8]; 7] =
+        [b"this is ", b"i'm ", b"i am ", b" im ", b" its ", b"it's ", b"name is "];
+    if !intros
+        .iter()
+        .any(|x| tail.len() >= x.len() && tail[tail.len() - x.len()..].eq_ignore_ascii_case(x))
+    {
+        return None;
+    }
+    let lower_word = |j: usize| {
+        let n = b[j..].iter().take(24).take_while(|c| c.is_ascii_lowercase()).count();
+        (n >= 2 && !b.get(j + n).is_some_and(|c| is_word(*c))).then_some(j + n)
+    };
+    let mut end = lower_word(i)?;
+    let f = flags(&b[i..end]);
+    if f & FIRST == 0 || f & COMMON != 0 {
+        return None;
+    }
+    for _ in 0..2 {
+        if b.get(end) != Some(&b' ') {
+            break;
+        }
+        let Some(e) = lower_word(end + 1) else { break };
+        let g = flags(&b[end + 1..e]);
+        if g & COMMON != 0 || g & FIRST != 0 && g & LAST == 0 {
+            break;
+        }
+        end = e;
+    }
+    Some(end)
+}
+
+/// The census/common-word flags of `w` (ASCII case ignored): 0 when unknown. One bucket of
+/// the generated table is read (see tools/gen_tables.py for why buckets).
+pub fn flags(w: &[u8]) -> u8 {
+    let h = w.iter().fold(0x811c_9dc5_u32, |h, c| {
+        (h ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
+    });
+    let b = (h >> 20) as usize;
+    let (Some(&lo), Some(&hi)) = (BUCKETS.get(b), BUCKETS.get(b + 1)) else { return 0 };
+    ENTRIES
+        .get(usize::from(lo)..usize::from(hi))
+        .and_then(|bucket| bucket.iter().find(|e| *e >> 3 == h >> 3))
+        .map_or(0, |e| (e & 7) as u8)
+}
+
+/// Whether `w` is a USPS street suffix (`Street`, `Park`, `Ave`).
+pub fn street(w: &[u8]) -> bool {
+    let mut lower = [0u8; 16];
+    let Some(dst) = lower.get_mut(..w.len()) else { return false };
+    for (d, s) in dst.iter_mut().zip(w) {
+        *d = s.to_ascii_lowercase();
+    }
+    SUFFIXES.binary_search_by(|s| s.as_bytes().cmp(dst)).is_ok()
+}
+
+/// How strongly the text before a name says one follows.
+const NONE: u8 = 0;
+const MEDIUM: u8 = 1;
+const FIELD: u8 = 2;
+const TITLE: u8 = 3;
+
+/// Titles and name fields (the text before ends with one of these): a name follows. Compared
+/// lower-case, with quotes dropped and `_` read as a space (`"first_name": "` reads
+/// `first name:`).
+const TITLES: &[&[u8]] = &[
+    b"mr",
+    b"mr.",
+    b"mrs",
+    b"mrs.",
+    b"ms",
+    b"ms.",
+    b"miss",
+    b"mx",
+    b"mx.",
+    b"dr",
+    b"dr.",
+    b"prof",
+    b"prof.",
+    b"sir",
+    b"dame",
+    b"madam",
+    b"mme",
+    b"mlle",
+    b"herr",
+    b"frau",
+    b"sr.",
+    b"sra.",
+    b"mister",
+    b"doctor",
+    b"professor",
+    b"my name is",
+    b"name is",
+    b"name:",
+    b"name =",
+    b"name=",
+    b"surname:",
+    b"nom:",
+    b"vorname:",
+    b"nachname:",
+    b"nombre:",
+];
+
+/// Form fields that often hold a name: one may follow (compared as [`TITLES`]).
+const FIELDS: &[&[u8]] = &[
+    b"contact:",
+    b"customer:",
+    b"from:",
+    b"to:",
+    b"cc:",
+    b"attn:",
+    b"attn",
+    b"attention:",
+    b"author:",
+    b"signed:",
+    b"patient:",
+    b"employee:",
+    b"client:",
+    b"applicant:",
+    b"guest:",
+    b"passenger:",
+    b"holder:",
+    b"cardholder:",
+    b"beneficiary:",
+    b"recipient:",
+    b"sender:",
+    b"owner:",
+    b"signed by",
+    b"written by",
+];
+
+/// Greetings, introductions and sign-offs: a name may follow.
+const MEDIUM_CUES: &[&[u8]] = &[
+    b"i'm",
+    b"i am",
+    b"hi its",
+    b"hey its",
+    b"hi it's",
+    b"hey it's",
+    b"this is",
+    b"call me",
+    b"hi",
+    b"hello",
+    b"hey",
+    b"dear",
+    b"thanks,",
+    b"thanks",
+    b"thank you,",
+    b"thank you",
+    b"gr\xc3\xbc\xc3\x9fen",
+    b"gr\xc3\xbc\xc3\x9fe",
+    b"cordialement",
+    b"saludos",
+    b"atentamente",
+    b"groeten",
+    b"h\xc3\xa4lsningar",
+    b"pozdrawiam",
+    b"saluti",
+    b"regards,",
+    b"cheers,",
+    b"best,",
+    b"sincerely,",
+    b"yours,",
+    b"wishes,",
+    b"love,",
+    b"\n--",
+    b"met with",
+    b"spoke with",
+    b"spoke to",
+    b"talked to",
+    b"cc",
+];
+
+/// Bit `c`: some cue ends with byte `c` (lower case); most words before a capital fail here.
+const CUE_LAST: [bool; 256] = {
+    let mut t = [false; 256];
+    let lists: [&[&[u8]]; 3] = [TITLES, FIELDS, MEDIUM_CUES];
+    let mut l = 0;
+    while l < lists.len() {
+        let mut k = 0;
+        while k < lists[l].len() {
+            let cue = lists[l][k];
+            t[cue[cue.len() - 1] as usize] = true;
+            k += 1;
+        }
+        l += 1;
+    }
+    t
+};
+
+/// The strongest cue that the text before `i` ends with.
+fn cue_before(b: &[u8], i: usize) -> u8 {
+    let from = i.saturating_sub(32);
+    let raw = &b[from..i];
+    let mut p = raw.len();
+    while p > 0 && matches!(raw[p - 1], b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\'' | b'>') {
+        p -= 1;
+    }
+    if p == 0 && from > 0 || p > 0 && !CUE_LAST[usize::from(raw[p - 1].to_ascii_lowercase())] {
+        return NONE;
+    }
+    // After a full stop only a title can be the cue (`Dr.`, `Mrs.`): the end of a sentence is
+    // the common case, and needs no closer look.
+    if p > 0 && raw[p - 1] == b'.' {
+        let w = raw[..p - 1].iter().rev().take_while(|c| c.is_ascii_alphabetic()).count();
+        let word = &raw[p - 1 - w..p];
+        let before_ok = p - 1 - w == 0 || !raw[p - 2 - w].is_ascii_alphanumeric();
+        let title = before_ok && TITLES.iter().any(|t| t.eq_ignore_ascii_case(word));
+        return if title { TITLE } else { NONE };
+    }
+    // The last 32 bytes, lower case, quotes dropped, `_`/`-` as spaces (not `--`), trailing
+    // spaces and line breaks trimmed.
+    let mut buf = [0u8; 32];
+    let mut n = 0;
+    for &c in raw {
+        let c = match c {
+            b'"' | b'\'' if !(n > 0 && buf[n - 1] == b'i') => continue,
+            // Quoted email lines (`> Regards,⏎> Jane`).
+            b'>' => continue,
+            b'_' => b' ',
+            c => c.to_ascii_lowercase(),
+        };
+        buf[n] = c;
+        n += 1;
+    }
+    while n > 0 && matches!(buf[n - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        n -= 1;
+    }
+    let text = &buf[..n];
+    let last = text.last().copied();
+    let at_word = |cue: &[u8]| {
+        cue.last().copied() == last
+            && text.ends_with(cue)
+            && (text.len() == cue.len() && from == 0
+                || !text[..text.len() - cue.len()].last().is_some_and(u8::is_ascii_alphanumeric))
+    };
+    if TITLES.iter().any(|c| at_word(c)) {
+        TITLE
+    } else if FIELDS.iter().any(|c| at_word(c)) {
+        FIELD
+    } else if MEDIUM_CUES.iter().any(|c| at_word(c)) {
+        MEDIUM
+    } else {
+        NONE
+    }
+}
+
+/// `Jane Doe <jane@example.com>`, `"Jane Doe" <...@...>`: the name of an email address.
+fn display_name(b: &[u8], end: usize) -> bool {
+    let mut k = end + usize::from(b.get(end) == Some(&b'"'));
+    k += usize::from(b.get(k) == Some(&b' '));
+    b.get(k) == Some(&b'<')
+        && b[k..].iter().take(80).take_while(|c| **c != b'>').any(|c| *c == b'@')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::detect::found;
+
+    #[test]
+    fn names_in_context() {
+        for (t, want) in [
+            ("Hi Jane, the order shipped.", "Jane"),
+            ("Dear Mr. Smith, thank you", "Smith"),
+            ("My name is Priya Raman and I", "Priya Raman"),
+            ("Best regards,\nJane Doe\nAcme", "Jane Doe"),
+            ("Thanks, Jane", "Jane"),
+            ("{\"first_name\": \"Wojciech\", ", "Wojciech"),
+            ("Name: Chidi Okafor\n", "Chidi Okafor"),
+            ("From: Jane Doe <jane@example.com>", "Jane Doe"),
+            ("I met Maria Garcia yesterday", "Maria Garcia"),
+            ("ask John F. Kennedy about", "John F. Kennedy"),
+            ("Contact: Sean O'Brien", "Sean O'Brien"),
+            ("signed by Ronald McDonald.", "Ronald McDonald"),
+            ("cc Anne-Marie Dupont", "Anne-Marie Dupont"),
+            ("Thanks,\nS. Tyler", "S. Tyler"),
+            ("> Regards,\n> Ine Ødegaard", "Ine Ødegaard"),
+            ("Mit freundlichen Grüßen\nAmira Khalil", "Amira Khalil"),
+        ] {
+            assert_eq!(found(names, t), [want], "{t}");
+        }
+    }
+
+    #[test]
+    fn capitalised_words_alone_are_not_names() {
+        for t in [
+            "The Customer Service team",
+            "Hi Team, the build is green.",
+            "Dear Customer,",
+            "Welcome to New York City",
+            "Grant Park is open",
+            "I'm Sorry about that",
+            "See the Release Notes",
+            "Virginia Beach",
+            "const CLIENT: Token = 1",
+            "MODEL_NAME=SomeNewModel",
+            "this is Unix-specific",
+            "efficiency -- Python itself",
+            "the so-called Kullback-Leibler divergence",
+            "Will you send the Monday Report?",
+        ] {
+            assert!(found(names, t).is_empty(), "{t}: {:?}", found(names, t));
+        }
+    }
+}
