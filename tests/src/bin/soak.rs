@@ -261,7 +261,9 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         audit(&local, &hosted);
         if Instant::now() >= next_tick {
             eprintln!("soak: {:>4} s, RSS {} KiB", start.elapsed().as_secs(), rss_kib()?);
-            next_tick += duration / 10;
+            while next_tick <= Instant::now() {
+                next_tick += duration / 10;
+            }
         }
     }
     let rss_end_loaded = rss_kib()?;
