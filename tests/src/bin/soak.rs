@@ -457,7 +457,11 @@ async fn one(
                     header(&headers, "x-switchyard-upstream")
                 ))
             } else if got != format!("local heard: {text}") {
-                Verdict::Wrong(format!("PII answer {got:?} for {text:?}"))
+                // The end of the body says how a cut-off stream ended (an error event or none).
+                let raw = String::from_utf8_lossy(&body);
+                let tail: String =
+                    raw.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+                Verdict::Wrong(format!("PII answer {got:?} for {text:?}; body ends {tail:?}"))
             } else {
                 Verdict::Ok
             };
@@ -753,7 +757,7 @@ fn report(r: &Report) -> bool {
         r.load
     );
     for line in examples.iter().take(10).chain(r.leaks.iter().take(5)) {
-        let short: String = line.chars().take(300).collect();
+        let short: String = line.chars().take(900).collect();
         eprintln!("failure: {short}");
     }
     checks.iter().all(|(_, _, pass)| *pass)
