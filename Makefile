@@ -1,5 +1,5 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run test check setup fmt clippy bench fetch-model test-inference bench-inference gpu-check-inference
+.PHONY: run test check setup fmt clippy bench soak fetch-model test-inference bench-inference gpu-check-inference
 
 # Build and start the main job: the inference service on the embedded default model and the proxy
 # with the example config in front of it.
@@ -24,6 +24,11 @@ clippy:
 
 bench:
 	scripts/bench-proxy.sh
+
+# The default chain under mixed load for 10 minutes (scripts/soak.sh SECONDS for another length):
+# upstream killed and restarted, 20 hot swaps; fails on a failed request, a PII leak, RSS growth.
+soak:
+	scripts/soak.sh
 
 # The embedded default model (SmolLM2-135M-Instruct Q4_1) into .cache/models/.
 fetch-model:

@@ -54,6 +54,9 @@ pub enum Behavior {
     Replies(Value),
     /// Answers a streamed chat request with exactly these chunks, then `[DONE]`.
     Chunks(Vec<Value>),
+    /// Answers normally, but a stream whose last user message contains "slowly" waits this long
+    /// before each event (one mock serves fast and slow clients at once, as in the soak).
+    SlowIfAsked(Duration),
 }
 
 /// One request as the mock received it.
@@ -76,6 +79,8 @@ struct Shared {
     name: String,
     behavior: Mutex<Behavior>,
     received: Mutex<Vec<Received>>,
+    /// Set by [`MockUpstream::kill`]: every open connection is closed.
+    killed: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running mock upstream on 127.0.0.1.
@@ -117,6 +122,7 @@ impl MockUpstream {
             name: name.to_string(),
             behavior: Mutex::new(behavior),
             received: Mutex::new(Vec::new()),
+            killed: tokio::sync::watch::Sender::new(false),
         });
         let task = tokio::spawn(accept(listener, shared.clone(), None));
         Self { addr, shared, task, ca_file: None, scheme: "http", _dir: None }
@@ -170,6 +176,29 @@ impl MockUpstream {
             .unwrap_or_default()
     }
 
+    /// Takes the requests received so far, so that a long run's record stays small.
+    pub fn drain_received(&self) -> Vec<Received> {
+        std::mem::take(&mut *self.shared.received.lock().expect("lock"))
+    }
+
+    /// Stops listening and closes every open connection (streams in flight break), as a crashed
+    /// upstream would. Cleartext mocks only.
+    pub fn kill(&self) {
+        self.task.abort();
+        self.shared.killed.send_replace(true);
+    }
+
+    /// Listens again on the same address after [`kill`](Self::kill).
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(self.addr)?;
+        let listener = socket.listen(1024)?;
+        self.shared.killed.send_replace(false);
+        self.task = tokio::spawn(accept(listener, self.shared.clone(), None));
+        Ok(())
+    }
+
     /// How many requests it received.
     pub fn hits(&self) -> usize {
         self.shared.received.lock().expect("lock").len()
@@ -186,16 +215,24 @@ async fn accept(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let tls = tls.clone();
+        let mut killed = shared.killed.subscribe();
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(shared.clone(), req));
             let builder = auto::Builder::new(TokioExecutor::new());
-            let _ = match tls {
-                None => builder.serve_connection(TokioIo::new(stream), service).await,
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => builder.serve_connection(TokioIo::new(stream), service).await,
-                    Err(_) => return,
-                },
+            let serve = async {
+                let _ = match tls {
+                    None => builder.serve_connection(TokioIo::new(stream), service).await,
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => builder.serve_connection(TokioIo::new(stream), service).await,
+                        Err(_) => return,
+                    },
+                };
             };
+            // Dropping the connection future closes the socket.
+            tokio::select! {
+                () = serve => {}
+                _ = killed.wait_for(|k| *k) => {}
+            }
         });
     }
 }
@@ -280,6 +317,12 @@ fn chat_completion(name: &str, request: &Value, behavior: &Behavior) -> Value {
 }
 
 fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body> {
+    let behavior = match behavior {
+        Behavior::SlowIfAsked(delay) if reply_text(name, request).contains("slowly") => {
+            Behavior::SlowEvents(delay)
+        }
+        other => other,
+    };
     let chunk = |delta: Value, finish: Value| {
         let chunk = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0,
             "model": request["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
