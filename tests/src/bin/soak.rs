@@ -409,7 +409,18 @@ async fn one(
     n: usize,
 ) -> Result<(Verdict, bool)> {
     let url = &ctx.proxy_url;
+    // A plugin that misses its deadline after a stream was committed ends it with an error event
+    // (fail-closed): a 200 whose body carries `plugin_failed ... (timeout)`, counted like a 500
+    // for the same reason, not as a wrong answer.
+    let deadline_mid_stream = |body: &[u8]| {
+        let text = String::from_utf8_lossy(body);
+        (text.contains("\"plugin_failed\"") && text.contains("(timeout)"))
+            .then(|| Verdict::PluginDeadline(format!("mid-stream: {text}")))
+    };
     let expect_echo = |headers: &http::HeaderMap, body: &[u8], text: &str| -> Verdict {
+        if let Some(verdict) = deadline_mid_stream(body) {
+            return verdict;
+        }
         let got = answer_of(headers, body);
         let streamed = header(headers, "content-type").starts_with("text/event-stream");
         if streamed && !String::from_utf8_lossy(body).contains("data: [DONE]") {
@@ -451,7 +462,9 @@ async fn one(
                 return Ok((status_failed(status, &body), false));
             }
             let got = answer_of(&headers, &body);
-            let verdict = if header(&headers, "x-switchyard-upstream") != "local" {
+            let verdict = if let Some(verdict) = deadline_mid_stream(&body) {
+                verdict
+            } else if header(&headers, "x-switchyard-upstream") != "local" {
                 Verdict::Wrong(format!(
                     "PII answered by {:?}",
                     header(&headers, "x-switchyard-upstream")
