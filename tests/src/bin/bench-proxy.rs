@@ -50,7 +50,10 @@ fn main() -> Result<()> {
         &default_chain_section(&plugins)?,
     )?;
     let nginx = spawn_nginx(dir.path(), &mock_addr)?;
-    std::thread::sleep(Duration::from_millis(800));
+    // A proxy listens only once its plugins are compiled and probed: wait for each to answer.
+    for port in [18080u16, 18081, 18082, 18180] {
+        wait_until_listening(port, Duration::from_secs(120))?;
+    }
 
     let sampled = chat_body_2kb(0.7);
     let deterministic = chat_body_2kb(0.0);
@@ -147,6 +150,18 @@ fn spawn_mock(bin_dir: &Path) -> Result<Guard> {
         .spawn()
         .context("starting mock-upstream (build it with the same profile)")?;
     Ok(Guard(child))
+}
+
+/// Polls until something accepts connections on 127.0.0.1:`port`.
+fn wait_until_listening(port: u16, limit: Duration) -> Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!("nothing listens on 127.0.0.1:{port} after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 fn read_listening(child: &mut Child) -> Result<String> {
