@@ -21,6 +21,17 @@ const MAX_TAGS: usize = 48;
 /// What was found in one request: type label -> count.
 pub type Counts = BTreeMap<String, u64>;
 
+/// `items` joined by ", ", cut at [`MAX_TYPES_TEXT`] bytes: the host bounds error messages
+/// (1 KiB), and many long type names or part paths must not break a refusal.
+fn bounded_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut list = items.collect::<Vec<_>>().join(", ");
+    if list.len() > MAX_TYPES_TEXT {
+        list.truncate(list.floor_char_boundary(MAX_TYPES_TEXT));
+        list.push_str(", ...");
+    }
+    list
+}
+
 /// The decision for `req`, and the counts per type (for the plugin's counters). An error when
 /// the request holds more entities than one decision can edit.
 pub fn decide(
@@ -32,11 +43,7 @@ pub fn decide(
         let binary: Vec<&str> =
             req.messages.iter().filter_map(|m| m.role.strip_prefix("binary:")).collect();
         if !binary.is_empty() {
-            let mut parts = binary.join(", ");
-            if parts.len() > MAX_TYPES_TEXT {
-                parts.truncate(parts.floor_char_boundary(MAX_TYPES_TEXT));
-                parts.push_str(", ...");
-            }
+            let parts = bounded_list(binary.iter().copied());
             let message = format!("request refused: parts that cannot be redacted ({parts})");
             let counts = Counts::from([("binary".to_string(), binary.len() as u64)]);
             return Ok((Decision::error(400, "policy_violation", &message), counts));
@@ -60,13 +67,7 @@ pub fn decide(
     }
     let total: u64 = counts.values().sum();
     if total > 0 && s.mode == Mode::Block {
-        let mut types = counts.keys().map(String::as_str).collect::<Vec<_>>().join(", ");
-        // The host bounds error messages (1 KiB); many long custom type names must not break it.
-        if types.len() > MAX_TYPES_TEXT {
-            let cut = types.floor_char_boundary(MAX_TYPES_TEXT);
-            types.truncate(cut);
-            types.push_str(", ...");
-        }
+        let types = bounded_list(counts.keys().map(String::as_str));
         let message = format!("request refused: it contains personal data or secrets ({types})");
         return Ok((Decision::error(400, "policy_violation", &message), counts));
     }
