@@ -1,5 +1,5 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run test check setup fmt clippy bench soak fetch-model test-inference bench-inference gpu-check-inference
+.PHONY: run test check setup fmt clippy bench bench-streams bench-stall soak fetch-model test-inference bench-inference gpu-check-inference
 
 # Build and start the main job: the inference service on the embedded default model and the proxy
 # with the example config in front of it.
@@ -24,6 +24,14 @@ clippy:
 
 bench:
 	scripts/bench-proxy.sh
+
+# 10,000 concurrent long streams through the default chain, with and without pii-redact watching.
+bench-streams:
+	scripts/bench-streams.sh
+
+# Plain requests beside a plugin that runs to its deadline on the same worker: p50/p99/max.
+bench-stall:
+	scripts/bench-stall.sh
 
 # The default chain under mixed load for 10 minutes (scripts/soak.sh SECONDS for another length):
 # upstream killed and restarted, 20 hot swaps; fails on a failed request, a PII leak, RSS growth.

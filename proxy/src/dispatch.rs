@@ -307,7 +307,7 @@ async fn attempt(
         let outcome = if watch.is_empty() {
             WholeOutcome::Send(whole)
         } else {
-            phases::on_whole_response(watch, &upstream.name, status.as_u16(), whole)
+            phases::on_whole_response(watch, &upstream.name, status.as_u16(), whole).await
         };
         match outcome {
             WholeOutcome::Send(bytes) => {

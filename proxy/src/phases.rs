@@ -230,7 +230,7 @@ pub enum WholeOutcome {
 
 /// Shows a whole response to the watching plugins and applies their edits to its choice texts
 /// (`message.content` for chat, `text` for completions).
-pub fn on_whole_response(
+pub async fn on_whole_response(
     watch: &mut ResponseWatch,
     upstream: &str,
     status: u16,
@@ -248,7 +248,7 @@ pub fn on_whole_response(
         choices,
         finish_reasons,
     };
-    match watch.on_response(response) {
+    match watch.on_response(response).await {
         ResponseOutcome::Send { choices, edited } => {
             if !edited.contains(&true) {
                 return WholeOutcome::Send(body);

@@ -120,14 +120,14 @@ pub async fn commit(
                 break Err(CommitError::Broken(format!("upstream sent an error event: {message}")));
             }
             (EventKind::Preamble, _) | (_, None) => vec![encode(&event)],
-            (EventKind::Done, Some(phase)) => match phase.end() {
+            (EventKind::Done, Some(phase)) => match phase.end().await {
                 Ok(mut flushed) => {
                     flushed.push(encode(&event));
                     flushed
                 }
                 Err(stop) => break Err(CommitError::Stopped(stop)),
             },
-            (EventKind::Content, Some(phase)) => match phase.event(&event, false) {
+            (EventKind::Content, Some(phase)) => match phase.event(&event, false).await {
                 Ok(None) => vec![encode(&event)],
                 Ok(Some(chunks)) => chunks,
                 Err(stop) => break Err(CommitError::Stopped(stop)),
@@ -198,7 +198,7 @@ impl Relay {
             }
             let events = self.events.as_mut()?;
             let failure = match timeout_at(self.deadline, events.next()).await {
-                Ok(Some(Ok(event))) => match self.relay(&event) {
+                Ok(Some(Ok(event))) => match self.relay(&event).await {
                     Ok(()) => continue,
                     Err(stop) => {
                         self.events = None;
@@ -224,17 +224,17 @@ impl Relay {
     }
 
     /// Queues what one upstream event becomes for the client.
-    fn relay(&mut self, event: &Event) -> Result<(), Stop> {
+    async fn relay(&mut self, event: &Event) -> Result<(), Stop> {
         record(&mut self.recorder, event);
         let done = event.data == "[DONE]";
         self.done_seen |= done;
         match self.phase.as_mut() {
             None => self.queue.push_back(encode(event)),
             Some(phase) if done => {
-                self.queue.extend(phase.end()?);
+                self.queue.extend(phase.end().await?);
                 self.queue.push_back(encode(event));
             }
-            Some(phase) => match phase.event(event, true)? {
+            Some(phase) => match phase.event(event, true).await? {
                 None => self.queue.push_back(encode(event)),
                 Some(chunks) => self.queue.extend(chunks),
             },

@@ -115,11 +115,15 @@ impl StreamPhase {
     /// Runs a chunk through the plugins. `Ok(None)`: not a text chunk, send it as it came.
     /// `Ok(Some(chunks))`: send these instead (none while a plugin holds text back). A chunk
     /// that carries several choices goes through the plugins one choice at a time.
-    pub fn event(&mut self, event: &Event, committed: bool) -> Result<Option<Vec<Bytes>>, Stop> {
+    pub async fn event(
+        &mut self,
+        event: &Event,
+        committed: bool,
+    ) -> Result<Option<Vec<Bytes>>, Stop> {
         let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else { return Ok(None) };
         let count = chunk["choices"].as_array().map_or(0, Vec::len);
         if count <= 1 {
-            return self.one(chunk, committed);
+            return self.one(chunk, committed).await;
         }
         let mut out = Vec::new();
         let mut changed = false;
@@ -132,7 +136,7 @@ impl StreamPhase {
                     map.remove("usage");
                 }
             }
-            match self.one(single.clone(), committed)? {
+            match self.one(single.clone(), committed).await? {
                 None => out.push(sse(&single)),
                 Some(chunks) => {
                     changed = true;
@@ -145,7 +149,7 @@ impl StreamPhase {
 
     /// [`Self::event`] for a chunk with at most one choice: its tool-call argument fragments
     /// first (each as the event of a tool-call choice, see [`TOOL_CALL_CHOICE`]), then its text.
-    fn one(&mut self, mut chunk: Value, committed: bool) -> Result<Option<Vec<Bytes>>, Stop> {
+    async fn one(&mut self, mut chunk: Value, committed: bool) -> Result<Option<Vec<Bytes>>, Stop> {
         let Some(choice) = chunk["choices"].get(0) else { return Ok(None) };
         let index = choice["index"].as_u64().unwrap_or(0) as u32;
         let finish_reason = choice["finish_reason"].as_str().map(str::to_string);
@@ -154,8 +158,10 @@ impl StreamPhase {
             let mut finish = chunk.clone();
             finish["choices"][0]["delta"] = json!({});
             chunk["choices"][0]["finish_reason"] = Value::Null;
-            let mut out = self.one(chunk.clone(), committed)?;
-            let last = self.one(finish.clone(), committed)?;
+            // Each half has no fragments and a finish reason, or fragments and none: no deeper
+            // recursion than this one level (boxed, as async recursion must be).
+            let mut out = Box::pin(self.one(chunk.clone(), committed)).await?;
+            let last = Box::pin(self.one(finish.clone(), committed)).await?;
             if out.is_none() && last.is_none() {
                 return Ok(None);
             }
@@ -163,9 +169,9 @@ impl StreamPhase {
             return Ok(Some([first, last.unwrap_or_else(|| vec![sse(&finish)])].concat()));
         }
         let mut out = Vec::new();
-        let fragments_changed = self.fragments(&mut chunk, index, committed)?;
+        let fragments_changed = self.fragments(&mut chunk, index, committed).await?;
         if let Some(reason) = &finish_reason {
-            out.extend(self.close_tool_calls(&chunk, index, reason, committed)?);
+            out.extend(self.close_tool_calls(&chunk, index, reason, committed).await?);
         }
         let choice = &chunk["choices"][0];
         let text = text_of(choice).unwrap_or_default().to_string();
@@ -174,7 +180,7 @@ impl StreamPhase {
             let input =
                 StreamEvent { seq: self.seq, committed, choice: index, text, finish_reason };
             self.seq += 1;
-            self.watch.on_event(input)
+            self.watch.on_event(input).await
         } else {
             EventOutcome::Pass
         };
@@ -195,7 +201,12 @@ impl StreamPhase {
 
     /// Shows each `delta.tool_calls[j].function.arguments` fragment of choice `index` to the
     /// plugins and writes back what they emit; true when a fragment changed.
-    fn fragments(&mut self, chunk: &mut Value, index: u32, committed: bool) -> Result<bool, Stop> {
+    async fn fragments(
+        &mut self,
+        chunk: &mut Value,
+        index: u32,
+        committed: bool,
+    ) -> Result<bool, Stop> {
         // `pointer_mut`, not `chunk[..][..]`: indexing a number panics, indexing a null inserts.
         let Some(calls) =
             chunk.pointer_mut("/choices/0/delta/tool_calls").and_then(Value::as_array_mut)
@@ -220,7 +231,7 @@ impl StreamPhase {
             };
             self.seq += 1;
             self.open_tool_calls.insert(choice);
-            match self.watch.on_event(input) {
+            match self.watch.on_event(input).await {
                 EventOutcome::Pass => {}
                 EventOutcome::Emit(deltas) => {
                     let text: String = deltas
@@ -239,7 +250,7 @@ impl StreamPhase {
 
     /// Choice `index` finished: its tool calls' arguments end too, so what the plugins hold of
     /// them is flushed (as tool-call chunks) before the finish reason goes out.
-    fn close_tool_calls(
+    async fn close_tool_calls(
         &mut self,
         chunk: &Value,
         index: u32,
@@ -262,7 +273,7 @@ impl StreamPhase {
                 finish_reason: Some(reason.to_string()),
             };
             self.seq += 1;
-            match self.watch.on_event(input) {
+            match self.watch.on_event(input).await {
                 EventOutcome::Pass => {}
                 EventOutcome::Emit(deltas) => out.extend(self.emit(&plain, &deltas)),
                 other => return Err(stop(other)),
@@ -288,8 +299,8 @@ impl StreamPhase {
     }
 
     /// The upstream stream ended (`[DONE]`): what the plugins held back, as chunks.
-    pub fn end(&mut self) -> Result<Vec<Bytes>, Stop> {
-        match self.watch.on_stream_end() {
+    pub async fn end(&mut self) -> Result<Vec<Bytes>, Stop> {
+        match self.watch.on_stream_end().await {
             EventOutcome::Pass => Ok(Vec::new()),
             EventOutcome::Emit(deltas) if deltas.is_empty() => Ok(Vec::new()),
             EventOutcome::Emit(deltas) => {

@@ -26,7 +26,8 @@ impl Proxy {
 
     /// Starts the proxy with `config` and the given environment for secrets.
     pub async fn start_with_env(config: &str, env: HashMap<String, String>) -> Self {
-        let config = switchyard::config::parse(config, "<test>", Path::new("."))
+        let config = with_test_pool(config);
+        let config = switchyard::config::parse(&config, "<test>", Path::new("."))
             .unwrap_or_else(|e| panic!("test config invalid: {:?}", e.problems));
         let api = TcpListener::bind("127.0.0.1:0").await.expect("bind api");
         let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
@@ -73,6 +74,15 @@ impl Proxy {
             task.await.expect("proxy task").expect("proxy run");
         }
     }
+}
+
+/// `config` with a plugin pool of [`crate::TEST_POOL`] slots unless it sets its own size.
+fn with_test_pool(config: &str) -> String {
+    if config.contains("max_instances") {
+        return config.to_string();
+    }
+    let pool = format!("[plugins]\nmax_instances = {}\n", crate::TEST_POOL);
+    config.replacen("[plugins]\n", &pool, 1)
 }
 
 /// A config with the given upstreams (`(name, base_url, extra TOML lines)`) and routing lines.

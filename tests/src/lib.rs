@@ -3,6 +3,7 @@
 //! - [`mock`]: an OpenAI-compatible upstream that can be told to misbehave.
 //! - [`pii_eval`]: the PII evaluation's corpus and scoring (the program is `src/bin/pii-eval`).
 //! - [`harness`]: the proxy started in-process on 127.0.0.1:0.
+//! - [`procs`]: the mock upstream and the proxy as child processes, for benchmarks.
 //! - [`client`]: a small HTTP client for assertions.
 //! - [`tls`]: certificates generated per run.
 //! - [`wasm`]: paths of the test and built-in plugins as components, built by build.rs.
@@ -14,6 +15,7 @@ pub mod client;
 pub mod harness;
 pub mod mock;
 pub mod pii_eval;
+pub mod procs;
 pub mod tls;
 pub mod wasm;
 
@@ -31,6 +33,15 @@ pub fn sign_plugin(
     let signature =
         base64::engine::general_purpose::STANDARD.encode(key.sign(message.as_bytes()).to_bytes());
     serde_json::json!({"name": name, "version": version, "signature": signature}).to_string()
+}
+
+/// Plugin pool slots for the proxies and engines tests start (the default is 12,288). A test
+/// binary runs several at once, and every slot costs memory mappings (docs/plugins.md, "Limits").
+pub const TEST_POOL: u32 = 256;
+
+/// The default plugin engine limits with a [`TEST_POOL`]-slot pool.
+pub fn test_engine_limits() -> switchyard::plugin::EngineLimits {
+    switchyard::plugin::EngineLimits { max_instances: TEST_POOL, ..Default::default() }
 }
 
 /// A chat request body with one user message.

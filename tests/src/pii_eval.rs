@@ -423,7 +423,7 @@ pub async fn redact(
             choices: tokens.clone(),
             finish_reasons: vec![Some("stop".into()); tokens.len()],
         };
-        match p.watch.on_response(resp) {
+        match p.watch.on_response(resp).await {
             ResponseOutcome::Send { choices, .. } if choices.len() == tokens.len() => {
                 restore.extend(tokens.into_iter().zip(choices));
             }

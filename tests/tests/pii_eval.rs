@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use switchyard::plugin::{
-    EngineLimits, FailurePolicy, PluginEngine, PluginEntry, PluginRegistry, PluginsSection,
+    FailurePolicy, PluginEngine, PluginEntry, PluginRegistry, PluginsSection,
 };
 use switchyard_tests::pii_eval::{self, Record, Redaction, Scores, align, placeholders};
 use switchyard_tests::wasm;
@@ -158,7 +158,7 @@ async fn the_plugin_output_aligns_for_every_record() {
     let mut e = PluginEntry::new("pii-redact", "p.wasm", FailurePolicy::Closed);
     e.timeout_ms = 1000; // the most a config allows: a loaded CI machine must not fail this
     e.config = pii_eval::shipped_config(&toml).unwrap();
-    let engine = PluginEngine::new(EngineLimits::default()).unwrap();
+    let engine = PluginEngine::new(switchyard_tests::test_engine_limits()).unwrap();
     let reg =
         PluginRegistry::new(engine, PluginsSection::new(dir.path()), vec![e], Default::default());
     reg.reload().await.unwrap();

@@ -281,7 +281,7 @@ async fn choices_of_a_stream_are_restored_separately() {
             text: text.into(),
             finish_reason: finish.map(str::to_string),
         };
-        match p.watch.on_event(ev) {
+        match p.watch.on_event(ev).await {
             EventOutcome::Pass => seen[choice as usize].push_str(text),
             EventOutcome::Emit(ds) => {
                 for d in ds {
@@ -293,7 +293,7 @@ async fn choices_of_a_stream_are_restored_separately() {
         }
     }
     assert_eq!(seen, ["x a@b.io z".to_string(), "y ".to_string()]);
-    let EventOutcome::Emit(rest) = p.watch.on_stream_end() else { panic!() };
+    let EventOutcome::Emit(rest) = p.watch.on_stream_end().await else { panic!() };
     assert_eq!(rest.len(), 1);
     assert_eq!((rest[0].choice, rest[0].text.as_str()), (1, "<PHONE_1"), "unfinished: as it came");
 }

@@ -37,7 +37,7 @@ async fn whole_response_is_rewritten() {
         choices: vec!["hello there".into(), "ünïcode".into()],
         finish_reasons: vec![Some("stop".into()), None],
     };
-    match p.watch.on_response(resp) {
+    match p.watch.on_response(resp).await {
         ResponseOutcome::Send { choices, edited } => {
             assert_eq!(choices, vec!["HELLO THERE".to_string(), "ÜNÏCODE".to_string()]);
             assert_eq!(edited, vec![true, true]);
@@ -51,29 +51,34 @@ async fn stream_events_are_replaced_held_and_flushed() {
     let mut p = watched(FailurePolicy::Closed).await;
     let delta = |t: &str| vec![Delta { choice: 0, text: t.into() }];
     assert!(
-        matches!(p.watch.on_event(event(0, false, "ab")), EventOutcome::Emit(d) if d == delta("AB"))
+        matches!(p.watch.on_event(event(0, false, "ab")).await, EventOutcome::Emit(d) if d == delta("AB"))
     );
     assert!(
-        matches!(p.watch.on_event(event(1, true, "HOLD me")), EventOutcome::Emit(d) if d.is_empty())
+        matches!(p.watch.on_event(event(1, true, "HOLD me")).await, EventOutcome::Emit(d) if d.is_empty())
     );
     assert!(
-        matches!(p.watch.on_event(event(2, true, "cd")), EventOutcome::Emit(d) if d == delta("CD"))
+        matches!(p.watch.on_event(event(2, true, "cd")).await, EventOutcome::Emit(d) if d == delta("CD"))
     );
-    assert!(matches!(p.watch.on_stream_end(), EventOutcome::Emit(d) if d == delta("HOLD me")));
+    assert!(
+        matches!(p.watch.on_stream_end().await, EventOutcome::Emit(d) if d == delta("HOLD me"))
+    );
 }
 
 #[tokio::test]
 async fn escalation_only_before_commit() {
     let mut p = watched(FailurePolicy::Open).await;
-    match p.watch.on_event(event(0, false, "ESCALATE")) {
+    match p.watch.on_event(event(0, false, "ESCALATE")).await {
         EventOutcome::Escalate { escalation, .. } => assert_eq!(escalation.upstream, "big"),
         other => panic!("{other:?}"),
     }
     // After commit the same ask is an invalid decision; fail-open drops the watcher and passes.
-    assert!(matches!(p.watch.on_event(event(1, true, "ESCALATE")), EventOutcome::Pass));
+    assert!(matches!(p.watch.on_event(event(1, true, "ESCALATE")).await, EventOutcome::Pass));
     assert!(p.watch.is_empty());
     assert!(matches!(&p.watch.skipped[0].kind, FailureKind::InvalidDecision(_)));
 
     let mut closed = watched(FailurePolicy::Closed).await;
-    assert!(matches!(closed.watch.on_event(event(0, true, "ESCALATE")), EventOutcome::Refuse(_)));
+    assert!(matches!(
+        closed.watch.on_event(event(0, true, "ESCALATE")).await,
+        EventOutcome::Refuse(_)
+    ));
 }

@@ -190,6 +190,49 @@ async fn each_failure_kind_fail_open_forwards_unchanged_and_is_counted() {
     s.proxy.stop().await;
 }
 
+/// Plugin slots in use, from the admin listener's /metrics.
+async fn instances_in_use(proxy: &Proxy) -> i64 {
+    let text = client::get(&proxy.admin_url("/metrics")).await.text();
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    gauge("switchyard_plugin_instances_max") - gauge("switchyard_plugin_instances_free")
+}
+
+#[tokio::test] // one thread: the proxy's only worker, the clients and the upstream share it
+async fn a_plugin_running_to_its_deadline_never_stalls_its_worker() {
+    // One worker serves the API and the admin listener. The looper spins on requests that say
+    // "spin" for 1 s of its own run time; while it does, the same worker answers /metrics and a
+    // plain request. A plugin call that kept the worker's event loop (as before plugin calls
+    // yielded at each epoch tick) would let neither through until the spinner had failed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(wasm::BUSY_LOOP, dir.path().join("loop.wasm")).expect("copy plugin");
+    let local = MockUpstream::start("local", Behavior::Normal).await;
+    let config = harness::config(&[("local", &local.base_url(), "")], "default = \"local\"")
+        .replace("[server]\n", "[server]\nworkers = 1\n");
+    let plugins = plugin("looper", "loop.wasm", "closed", 1000, "{ trigger = \"spin\" }");
+    let section = format!("[plugins]\ndir = {:?}\n{plugins}", dir.path().display().to_string());
+    let proxy = Proxy::start(&format!("{config}\n{section}")).await;
+    let url = proxy.url("/v1/chat/completions");
+
+    let spinner = {
+        let url = url.clone();
+        tokio::spawn(async move { client::post(&url, &chat_body("m", "spin please", false)).await })
+    };
+    // The spinner holds an instance once its plugin call has begun.
+    while instances_in_use(&proxy).await == 0 {
+        assert!(!spinner.is_finished(), "the spinner ended before its plugin ran");
+        tokio::task::yield_now().await;
+    }
+    let plain = client::post(&url, &chat_body("m", "just a question", false)).await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.text());
+    assert!(!spinner.is_finished(), "the plain request waited for the spinning plugin");
+    assert_refused_by(&spinner.await.expect("spinner"), "looper", "timeout");
+    assert_eq!(local.hits(), 1, "only the plain request went upstream");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_proxy_keeps_serving_while_a_plugin_loops() {
     // Loops (until its 50 ms deadline) only on requests that say "spin".

@@ -161,14 +161,14 @@ async fn a_residency_tag_keeps_the_request_local_with_no_hosted_fallback() {
 /// Loads the router with `config` against upstreams `local` and `hosted`: the load error, if any.
 async fn load_error(config: serde_json::Value) -> Option<String> {
     use switchyard::plugin::{
-        EngineLimits, FailurePolicy, PluginEngine, PluginEntry, PluginRegistry, PluginsSection,
+        FailurePolicy, PluginEngine, PluginEntry, PluginRegistry, PluginsSection,
     };
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(switchyard_tests::wasm::TIER_ROUTER, dir.path().join("r.wasm")).unwrap();
     let mut entry = PluginEntry::new("tier-router", "r.wasm", FailurePolicy::Open);
     entry.timeout_ms = 200;
     entry.config = config.as_object().unwrap().clone();
-    let engine = PluginEngine::new(EngineLimits::default()).unwrap();
+    let engine = PluginEngine::new(switchyard_tests::test_engine_limits()).unwrap();
     let upstreams = ["local", "hosted"].map(String::from).into_iter().collect();
     let registry =
         PluginRegistry::new(engine, PluginsSection::new(dir.path()), vec![entry], upstreams);

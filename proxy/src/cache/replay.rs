@@ -54,7 +54,7 @@ pub async fn serve(entry: &Cached, stream: bool, watch: &mut ResponseWatch) -> R
         let bytes = if watch.is_empty() {
             json
         } else {
-            match phases::on_whole_response(watch, &entry.upstream, 200, json) {
+            match phases::on_whole_response(watch, &entry.upstream, 200, json).await {
                 WholeOutcome::Send(bytes) => bytes,
                 WholeOutcome::Answer(response) => return Replayed::Answer(response),
                 WholeOutcome::Escalate(escalation) => return Replayed::Escalate(escalation),

@@ -111,6 +111,12 @@ impl Collector for PluginCollector {
                 MetricType::Gauge,
             )?,
         )?;
+        ConstGauge::new(engine.memory_in_use() as i64).encode(encoder.encode_descriptor(
+            "plugin_memory_bytes",
+            "Linear memory all plugin instances hold now (bounded by plugins.memory_budget_mib)",
+            None,
+            MetricType::Gauge,
+        )?)?;
         Ok(())
     }
 }

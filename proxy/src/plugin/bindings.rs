@@ -5,6 +5,9 @@ wasmtime::component::bindgen!({
     path: "../plugin-sdk/wit",
     world: "plugin",
     additional_derives: [PartialEq, Eq],
+    // Exports are called with `call_async`: a long call yields to the worker's event loop at each
+    // epoch tick instead of stalling its other connections. Imports stay plain functions.
+    exports: { default: async },
 });
 
 // The world's `use types.{...}` already puts the request/decision/response types at this level.

@@ -140,7 +140,7 @@ pub(crate) async fn run_one(
 ) -> Result<(Decision, Option<super::instance::LiveInstance>), PluginFailure> {
     let waited = Instant::now();
     let mut live = plugin.start().await.map_err(|k| plugin.failure(k))?;
-    let result = live.call(|b, s| b.call_on_request(s, request));
+    let result = live.on_request(request).await;
     plugin.stats.record_call(live.started.elapsed());
     tracing::trace!(queue_us = (live.started - waited).as_micros() as u64, "plugin call done");
     let decision = result

@@ -32,6 +32,10 @@ pub struct PluginsSection {
     /// Upper bound for any plugin's `memory_mib` (the pool's slot size).
     #[serde(default = "default_max_memory_mib")]
     pub max_memory_mib: u32,
+    /// Linear memory of all plugin instances together; past it new instances and `memory.grow`
+    /// fail as busy (503).
+    #[serde(default = "default_memory_budget_mib")]
+    pub memory_budget_mib: u32,
     /// Request headers shown to plugins (for example a routing hint). Credentials
     /// (`authorization`, `cookie`, `proxy-authorization`) are never shown.
     #[serde(default)]
@@ -103,6 +107,7 @@ impl PluginsSection {
             max_instances: default_max_instances(),
             queue_timeout_ms: default_queue_timeout_ms(),
             max_memory_mib: default_max_memory_mib(),
+            memory_budget_mib: default_memory_budget_mib(),
             headers: Vec::new(),
         }
     }
@@ -113,6 +118,7 @@ impl PluginsSection {
             max_instances: self.max_instances,
             queue_timeout: std::time::Duration::from_millis(self.queue_timeout_ms),
             max_memory_bytes: (self.max_memory_mib as usize) << 20,
+            memory_budget_bytes: (self.memory_budget_mib as usize) << 20,
             ..EngineLimits::default()
         }
     }
@@ -139,7 +145,10 @@ fn yes() -> bool {
 fn default_max_instances() -> u32 {
     // A watching plugin (pii-redact restoring placeholders) holds its instance for the whole
     // response, so this is also the bound on such requests in flight.
-    256
+    super::limits::default_max_instances()
+}
+fn default_memory_budget_mib() -> u32 {
+    u32::try_from(EngineLimits::default().memory_budget_bytes >> 20).unwrap_or(u32::MAX)
 }
 fn default_queue_timeout_ms() -> u64 {
     50
@@ -153,6 +162,13 @@ fn default_timeout_ms() -> u64 {
 fn default_memory_mib() -> u32 {
     16
 }
+
+/// Most instance slots a pool may have. Each slot's fiber stack is two memory mappings (the
+/// stack and its guard page) and each live memory up to two more: Linux allows a process 65,530
+/// mappings by default (`vm.max_map_count`).
+const MAX_INSTANCES: u32 = 20_000;
+/// Most address space (MiB) the pool's memory slots may reserve; x86-64 gives a process 128 TiB.
+const MAX_RESERVED_MIB: u64 = 16 << 20;
 
 /// Check `[plugins]` and every `[[plugin]]`; returns every problem, not just the first.
 pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<Problem> {
@@ -174,14 +190,25 @@ pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<Proble
             bad(format!("plugins.headers[{i}]"), "credentials are never shown to plugins");
         }
     }
-    if !(1..=4096).contains(&section.max_instances) {
-        bad("plugins.max_instances".into(), "must be between 1 and 4096");
+    if !(1..=MAX_INSTANCES).contains(&section.max_instances) {
+        bad("plugins.max_instances".into(), "must be between 1 and 20000");
     }
     if section.queue_timeout_ms > 10_000 {
         bad("plugins.queue_timeout_ms".into(), "must be at most 10000");
     }
     if !(1..=4096).contains(&section.max_memory_mib) {
         bad("plugins.max_memory_mib".into(), "must be between 1 and 4096");
+    }
+    // Every pool slot reserves `max_memory_mib` of address space (not memory).
+    let reserved = u64::from(section.max_instances) * u64::from(section.max_memory_mib);
+    if reserved > MAX_RESERVED_MIB {
+        bad(
+            "plugins.max_instances".into(),
+            "times plugins.max_memory_mib must be at most 16 TiB of address space",
+        );
+    }
+    if !(16..=1 << 20).contains(&section.memory_budget_mib) {
+        bad("plugins.memory_budget_mib".into(), "must be between 16 and 1048576");
     }
     let mut names = HashSet::new();
     for (i, e) in entries.iter().enumerate() {

@@ -1,13 +1,12 @@
 //! What a plugin may import: log lines, counters, a monotonic clock and its own failure policy,
 //! nothing else. Also the per-store state those imports and the limits need.
 
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::Arc;
 
 use super::bindings::Level;
 use super::bindings::switchyard::plugin::{host, types};
 use super::config::FailurePolicy;
-use super::limits::MemoryLimiter;
+use super::limits::{CallClock, MemoryLimiter, monotonic_ns};
 use super::stats::PluginStats;
 
 /// Longest log line a plugin may write; the rest is cut.
@@ -19,6 +18,8 @@ pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     pub(crate) stats: Arc<PluginStats>,
     pub(crate) limiter: MemoryLimiter,
+    /// The run-time budget of the call in progress.
+    pub(crate) clock: CallClock,
     pub(crate) policy: FailurePolicy,
 }
 
@@ -26,10 +27,10 @@ impl HostState {
     pub(crate) fn new(
         plugin: Arc<str>,
         stats: Arc<PluginStats>,
-        memory_cap: usize,
+        limiter: MemoryLimiter,
         policy: FailurePolicy,
     ) -> Self {
-        Self { plugin, stats, limiter: MemoryLimiter::new(memory_cap), policy }
+        Self { plugin, stats, limiter, clock: CallClock::default(), policy }
     }
 }
 
@@ -64,8 +65,6 @@ impl host::Host for HostState {
     }
 
     fn now_ns(&mut self) -> u64 {
-        static START: OnceLock<Instant> = OnceLock::new();
-        let start = START.get_or_init(Instant::now);
-        u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        monotonic_ns()
     }
 }

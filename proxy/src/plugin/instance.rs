@@ -12,7 +12,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::{
+    Decision, Delta, EventAction, LlmRequest, LlmResponse, Plugin, PluginPre, ResponseAction,
+    StreamEvent,
+};
 use super::config::{FailurePolicy, Isolation};
 use super::error::{FailureKind, PluginFailure};
 use super::host::HostState;
@@ -116,28 +119,30 @@ impl LoadedPlugin {
         self.stats.record_start(ready.is_some());
         let (store, bindings) = match ready {
             Some(Ready { store, bindings, .. }) => (store, bindings),
-            None => self.instantiate()?,
+            None => self.instantiate().await?,
         };
         Ok(LiveInstance { store, bindings, plugin: Arc::clone(self), started, _permit: permit })
     }
 
     /// A new instance in a new store, `init` done.
-    fn instantiate(&self) -> Result<(Store<HostState>, Plugin), FailureKind> {
+    async fn instantiate(&self) -> Result<(Store<HostState>, Plugin), FailureKind> {
         let state = HostState::new(
             Arc::clone(&self.name),
             Arc::clone(&self.stats),
-            self.limits.memory_bytes,
+            self.engine.memory_limiter(self.limits.memory_bytes),
             self.policy,
         );
         let mut store = self.engine.new_store(state);
         self.engine.arm_deadline(&mut store, self.limits.timeout);
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| FailureKind::Instantiate(format!("{e:#}")))?;
+        let bindings = match self.pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(_) if store.data().limiter.over_budget => return Err(FailureKind::Busy),
+            Err(e) => return Err(FailureKind::Instantiate(format!("{e:#}"))),
+        };
         self.engine.arm_deadline(&mut store, self.limits.timeout);
         bindings
             .call_init(&mut store, &self.config_json)
+            .await
             .map_err(|e| classify(&store, e))?
             .map_err(FailureKind::PluginError)?;
         Ok((store, bindings))
@@ -167,7 +172,7 @@ impl LoadedPlugin {
         let plugin = Arc::clone(self);
         tokio::spawn(async move {
             after_ready_work().await;
-            match plugin.instantiate() {
+            match plugin.instantiate().await {
                 Ok((store, bindings)) => plugin.keep_ready(store, bindings),
                 // The next request instantiates on its own path and reports the failure.
                 Err(kind) => tracing::debug!(plugin = %plugin.name, error = %kind, "no spare"),
@@ -186,7 +191,8 @@ impl LoadedPlugin {
             });
             return;
         }
-        if live.store.data().limiter.hit {
+        let limiter = &live.store.data().limiter;
+        if limiter.hit || limiter.over_budget {
             return;
         }
         let LiveInstance { store, bindings, .. } = live;
@@ -212,18 +218,53 @@ pub(crate) struct LiveInstance {
 }
 
 impl LiveInstance {
-    /// Call one hook under the plugin's deadline. On `Err` the instance must be dropped.
-    pub(crate) fn call<R>(
+    /// `on-request` under the plugin's deadline. On `Err` (of any hook) drop the instance.
+    pub(crate) async fn on_request(
         &mut self,
-        f: impl FnOnce(&Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> Result<R, FailureKind> {
+        request: &LlmRequest,
+    ) -> Result<Result<Decision, String>, FailureKind> {
+        self.arm();
+        let result = self.bindings.call_on_request(&mut self.store, request).await;
+        result.map_err(|e| classify(&self.store, e))
+    }
+
+    /// `on-response` under the plugin's deadline.
+    pub(crate) async fn on_response(
+        &mut self,
+        response: &LlmResponse,
+    ) -> Result<ResponseAction, FailureKind> {
+        self.arm();
+        let result = self.bindings.call_on_response(&mut self.store, response).await;
+        result.map_err(|e| classify(&self.store, e))
+    }
+
+    /// `on-event` under the plugin's deadline.
+    pub(crate) async fn on_event(
+        &mut self,
+        event: &StreamEvent,
+    ) -> Result<EventAction, FailureKind> {
+        self.arm();
+        let result = self.bindings.call_on_event(&mut self.store, event).await;
+        result.map_err(|e| classify(&self.store, e))
+    }
+
+    /// `on-stream-end` under the plugin's deadline.
+    pub(crate) async fn on_stream_end(&mut self) -> Result<Vec<Delta>, FailureKind> {
+        self.arm();
+        let result = self.bindings.call_on_stream_end(&mut self.store).await;
+        result.map_err(|e| classify(&self.store, e))
+    }
+
+    fn arm(&mut self) {
         self.plugin.engine.arm_deadline(&mut self.store, self.plugin.limits.timeout);
-        f(&self.bindings, &mut self.store).map_err(|e| classify(&self.store, e))
     }
 }
 
 /// What a failed call on `store` was: the memory cap, the deadline, or a trap.
 fn classify(store: &Store<HostState>, err: wasmtime::Error) -> FailureKind {
+    if store.data().limiter.over_budget {
+        return FailureKind::Busy;
+    }
     if store.data().limiter.hit {
         return FailureKind::MemoryCap;
     }

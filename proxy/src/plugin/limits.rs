@@ -1,16 +1,20 @@
 //! Every sandbox limit in one place: the pooling allocator (bounded instances and memories), the
-//! epoch deadline of each call and the ticker thread that drives it, the memory cap of each store,
-//! the bound on concurrent instances (wait, then busy), and the size bounds on decisions.
-//! Plugins also get no ambient capabilities: the linker offers only the `host` interface.
+//! run-time deadline of each call (epoch ticks, with a yield to the worker's event loop at each
+//! tick) and the ticker thread that drives it, the memory cap of each store and the memory budget
+//! of all of them, the bound on concurrent instances (wait, then busy), and the size bounds on
+//! decisions. Plugins also get no ambient capabilities: the linker offers only the `host`
+//! interface.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 
 use super::bindings::Plugin;
 use super::error::FailureKind;
@@ -58,19 +62,29 @@ pub struct EngineLimits {
     /// Bytes of each pooled memory kept resident and zeroed with memset on reuse instead of
     /// being returned to the kernel: fewer page faults on the fresh instance of the next request.
     pub keep_resident_bytes: usize,
+    /// Linear memory of all instances together. A `memory.grow` (or an instantiation) past it is
+    /// refused and the call fails as busy: the runtime is saturated, not the plugin broken.
+    pub memory_budget_bytes: usize,
 }
 
 impl Default for EngineLimits {
     fn default() -> Self {
         Self {
-            max_instances: 256,
+            max_instances: default_max_instances(),
             queue_timeout: Duration::from_millis(50),
             max_memory_bytes: 64 << 20,
             epoch_tick: Duration::from_millis(1),
-            keep_resident_bytes: 256 << 10,
+            // Nothing: a slot keeps what it kept resident for as long as the proxy runs, and
+            // after a burst of 10,000 streams that was 2.5 GB at 256 KiB per slot.
+            keep_resident_bytes: 0,
+            memory_budget_bytes: 8 << 30,
         }
     }
 }
+
+/// Pool slots set aside for idle instances of `isolation = "reuse"` plugins (and fresh spares),
+/// beyond the live instances' `max_instances`.
+const IDLE_SLOTS: u32 = 256;
 
 /// Limits of one plugin's calls.
 #[derive(Debug, Clone, Copy)]
@@ -88,8 +102,10 @@ pub struct PluginEngine {
     linker: Linker<HostState>,
     limits: EngineLimits,
     gate: Arc<Semaphore>,
-    /// Idle instances kept for reuse, over all plugins; at most `max_instances`.
+    /// Idle instances kept for reuse, over all plugins; at most [`IDLE_SLOTS`].
     idle: Arc<AtomicUsize>,
+    /// Bytes of linear memory all stores hold together (see `memory_budget_bytes`).
+    memory_used: Arc<AtomicUsize>,
     ticker: Ticker,
 }
 
@@ -103,10 +119,13 @@ impl PluginEngine {
     /// Build the engine, the linker and the ticker thread.
     pub fn new(limits: EngineLimits) -> Result<Arc<Self>, String> {
         let mut pool = PoolingAllocationConfig::new();
-        // Slots for the live instances (as many as the gate's permits) and as many again for idle
-        // instances of `isolation = "reuse"` plugins, which hold a slot but no permit.
-        let n = limits.max_instances.saturating_mul(2);
+        // Slots for the live instances (as many as the gate's permits) and for idle instances of
+        // `isolation = "reuse"` plugins, which hold a slot but no permit.
+        let n = limits.max_instances.saturating_add(IDLE_SLOTS);
         pool.total_component_instances(n)
+            // A store keeps the fiber stack of its first call until it is dropped (wasmtime
+            // caches it for the next call), so every slot needs one.
+            .total_stacks(n)
             // A component from wit-component holds the plugin module plus small shim modules.
             .total_core_instances(n.saturating_mul(4))
             .max_core_instances_per_component(4)
@@ -125,6 +144,9 @@ impl PluginEngine {
             // proxy runs on). Measured in BENCHMARKS.md ("Plugins").
             .signals_based_traps(false)
             .memory_guard_size(0)
+            // A slot is as large as the largest memory a plugin may have, not wasmtime's 4 GiB
+            // default: tens of thousands of slots then fit the address space.
+            .memory_reservation(limits.max_memory_bytes as u64)
             .epoch_interruption(true)
             .parallel_compilation(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -132,12 +154,14 @@ impl PluginEngine {
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| format!("wasmtime linker: {e}"))?;
+        warn_if_mappings_short(n);
         let ticker = Ticker::start(&engine, limits.epoch_tick)?;
         Ok(Arc::new(Self {
             engine,
             linker,
             gate: Arc::new(Semaphore::new(limits.max_instances as usize)),
             idle: Arc::new(AtomicUsize::new(0)),
+            memory_used: Arc::new(AtomicUsize::new(0)),
             limits,
             ticker,
         }))
@@ -172,7 +196,7 @@ impl PluginEngine {
 
     /// Reserves one of the pool slots set aside for idle instances; `None` when all are taken.
     pub(crate) fn reserve_idle(&self) -> Option<IdleSlot> {
-        let max = self.limits.max_instances as usize;
+        let max = IDLE_SLOTS as usize;
         self.idle
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
             .ok()
@@ -184,20 +208,40 @@ impl PluginEngine {
         self.gate.available_permits()
     }
 
-    /// A fresh store for one plugin instance, with its memory cap installed.
+    /// A memory limiter for one store: its own cap, and its share of the engine's budget.
+    pub(crate) fn memory_limiter(&self, cap: usize) -> MemoryLimiter {
+        MemoryLimiter {
+            cap,
+            hit: false,
+            over_budget: false,
+            held: 0,
+            budget: self.limits.memory_budget_bytes,
+            used: Arc::clone(&self.memory_used),
+        }
+    }
+
+    /// Bytes of linear memory all instances hold right now (for /metrics and benchmarks).
+    pub fn memory_in_use(&self) -> usize {
+        self.memory_used.load(Ordering::Relaxed)
+    }
+
+    /// A fresh store for one plugin instance, with its memory cap installed and its calls'
+    /// deadline driven by the epoch: at each tick a running call either yields to the worker's
+    /// event loop or, past its budget, is interrupted.
     pub(crate) fn new_store(&self, state: HostState) -> Store<HostState> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().clock.tick()));
         store
     }
 
-    /// Arm the deadline of the next call: `timeout` rounded up to whole ticks, plus one because
-    /// the current tick may be about to end. So a call is stopped after `timeout` at the earliest
-    /// and `timeout + 2 ticks` at the latest (plus scheduling delay).
+    /// Arm the deadline of the next call: it may run for `timeout` of its own time. Time spent
+    /// yielded to other connections does not count, so a busy worker does not make a plugin time
+    /// out; the check comes at each tick, so a call is stopped after `timeout` at the earliest
+    /// and about one tick later at the latest (plus scheduling delay).
     pub(crate) fn arm_deadline(&self, store: &mut Store<HostState>, timeout: Duration) {
-        let tick = self.limits.epoch_tick.as_nanos().max(1);
-        let ticks = timeout.as_nanos().div_ceil(tick) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.data_mut().clock.arm(timeout);
+        store.set_epoch_deadline(1);
         self.ticker.keep_ticking();
     }
 
@@ -209,6 +253,54 @@ impl PluginEngine {
     /// Whether the ticker is parked because no plugin has run for a while.
     pub fn ticker_parked(&self) -> bool {
         self.ticker.shared.parked.load(Ordering::SeqCst)
+    }
+}
+
+/// Memory mappings one live instance adds (its linear memory: copy-on-write image, written
+/// pages, reserved rest), and the ones every slot has from the start (fiber stack + guard page).
+const MAPPINGS_PER_LIVE_INSTANCE: u64 = 4;
+const MAPPINGS_PER_SLOT: u64 = 2;
+/// Mappings of everything else (code, threads, heap), with room to spare.
+const MAPPINGS_BESIDE_THE_POOL: u64 = 8192;
+
+/// The most instances wanted by default: a watching plugin holds its instance for the whole
+/// response, and LLM streams last seconds to minutes, so the pool is sized for 10,000 concurrent
+/// watched streams. Slots cost address space, not memory; the memory budget bounds what they use.
+const WANTED_INSTANCES: u32 = 12_288;
+
+/// `max_instances` by default: [`WANTED_INSTANCES`], or as many as the process's memory mappings
+/// allow with every one in use (about 9,400 at Linux's default `vm.max_map_count` of 65,530).
+pub fn default_max_instances() -> u32 {
+    let Some(limit) = max_map_count() else { return WANTED_INSTANCES };
+    let per_instance = MAPPINGS_PER_SLOT + MAPPINGS_PER_LIVE_INSTANCE;
+    let beside = MAPPINGS_BESIDE_THE_POOL + u64::from(IDLE_SLOTS) * MAPPINGS_PER_SLOT;
+    let fits = limit.saturating_sub(beside) / per_instance;
+    u32::try_from(fits).unwrap_or(u32::MAX).clamp(256, WANTED_INSTANCES)
+}
+
+fn max_map_count() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?.trim().parse().ok()
+}
+
+/// Linux bounds the memory mappings of a process (`vm.max_map_count`, 65,530 by default); past
+/// it `mmap` and `mprotect` fail and the proxy aborts on its next allocation. A pool whose every
+/// slot in use would need more says so at start, with the fix, as Elasticsearch does.
+fn warn_if_mappings_short(slots: u32) {
+    let Some(limit) = max_map_count() else { return };
+    let slots = u64::from(slots);
+    let needed =
+        slots * (MAPPINGS_PER_SLOT + MAPPINGS_PER_LIVE_INSTANCE) + MAPPINGS_BESIDE_THE_POOL;
+    if needed > limit {
+        let fits = limit.saturating_sub(slots * MAPPINGS_PER_SLOT + MAPPINGS_BESIDE_THE_POOL)
+            / MAPPINGS_PER_LIVE_INSTANCE;
+        tracing::warn!(
+            max_instances = slots,
+            vm_max_map_count = limit,
+            instances_that_fit = fits,
+            "plugins.max_instances needs about {needed} memory mappings when every slot is in \
+             use; raise vm.max_map_count (sysctl -w vm.max_map_count=262144) or lower \
+             plugins.max_instances"
+        );
     }
 }
 
@@ -224,24 +316,30 @@ impl Drop for IdleSlot {
     }
 }
 
-/// Caps one store's linear memory; remembers when it said no so the failure is reported as
-/// [`FailureKind::MemoryCap`] rather than a bare trap.
+/// Caps one store's linear memory and charges it to the engine's budget; remembers when it said
+/// no so the failure is reported as [`FailureKind::MemoryCap`] (or busy, for the budget) rather
+/// than a bare trap.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     cap: usize,
     pub(crate) hit: bool,
+    pub(crate) over_budget: bool,
+    /// Bytes this store's memory holds, charged to `used`; given back on drop.
+    held: usize,
+    budget: usize,
+    used: Arc<AtomicUsize>,
 }
 
-impl MemoryLimiter {
-    pub(crate) fn new(cap: usize) -> Self {
-        Self { cap, hit: false }
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.used.fetch_sub(self.held, Ordering::AcqRel);
     }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -251,6 +349,20 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             // otherwise abort with an anonymous `unreachable`.
             wasmtime::bail!("memory cap of {} bytes exceeded", self.cap);
         }
+        // Instantiation asks for the initial size as a grow from 0: charged the same way.
+        let more = desired.saturating_sub(current.max(self.held));
+        let budget = self.budget;
+        let charged = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                n.checked_add(more).filter(|&total| total <= budget)
+            })
+            .is_ok();
+        if !charged {
+            self.over_budget = true;
+            wasmtime::bail!("the plugin memory budget of {budget} bytes is in use");
+        }
+        self.held += more;
         Ok(true)
     }
 
@@ -261,6 +373,55 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
+    }
+}
+
+/// Nanoseconds on a process-wide monotonic clock (for plugins' `now-ns` and call budgets).
+pub(crate) fn monotonic_ns() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The run-time budget of the call in progress on one store. At each epoch tick the call is
+/// charged the time it ran since the previous tick (or since it was resumed) and then yields to
+/// the worker's event loop, so a plugin that runs to its deadline delays the other connections of
+/// its worker by at most one tick at a time. Past the budget it is interrupted.
+#[derive(Debug, Default)]
+pub(crate) struct CallClock {
+    budget_ns: u64,
+    used_ns: u64,
+    /// When the slice being charged began: the call's start or the last tick.
+    slice_start: u64,
+    /// When the call was last resumed after a yield; written by the yield's future.
+    resumed: Arc<AtomicU64>,
+}
+
+impl CallClock {
+    fn arm(&mut self, budget: Duration) {
+        self.budget_ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+        self.used_ns = 0;
+        self.slice_start = monotonic_ns();
+        self.resumed.store(0, Ordering::Relaxed);
+    }
+
+    /// An epoch tick came while the guest ran.
+    fn tick(&mut self) -> UpdateDeadline {
+        let now = monotonic_ns();
+        let ran_since = self.slice_start.max(self.resumed.load(Ordering::Relaxed));
+        self.used_ns = self.used_ns.saturating_add(now.saturating_sub(ran_since));
+        self.slice_start = now;
+        if self.used_ns >= self.budget_ns {
+            return UpdateDeadline::Interrupt;
+        }
+        let resumed = Arc::clone(&self.resumed);
+        UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                resumed.store(monotonic_ns(), Ordering::Relaxed);
+            }),
+        )
     }
 }
 

@@ -93,13 +93,13 @@ impl ResponseWatch {
 
     /// Show a whole non-streamed response to every watcher in turn.
     #[instrument(level = "debug", skip_all, fields(plugins = self.watchers.len()))]
-    pub fn on_response(&mut self, mut resp: LlmResponse) -> ResponseOutcome {
+    pub async fn on_response(&mut self, mut resp: LlmResponse) -> ResponseOutcome {
         let mut edited = vec![false; resp.choices.len()];
         let mut i = 0;
         while i < self.watchers.len() {
             let w = &mut self.watchers[i];
             let started = Instant::now();
-            let result = w.call(|b, s| b.call_on_response(s, &resp));
+            let result = w.on_response(&resp).await;
             w.plugin.stats.record_call(started.elapsed());
             let action = match result {
                 Ok(ResponseAction::Edit(edits)) => {
@@ -142,7 +142,7 @@ impl ResponseWatch {
     }
 
     /// Show one SSE event to every watcher in turn.
-    pub fn on_event(&mut self, ev: StreamEvent) -> EventOutcome {
+    pub async fn on_event(&mut self, ev: StreamEvent) -> EventOutcome {
         let mut current: Option<Vec<Delta>> = None;
         let mut i = 0;
         while i < self.watchers.len() {
@@ -154,7 +154,7 @@ impl ResponseWatch {
             let mut changed = current.is_some();
             let mut dropped = false;
             for input in inputs {
-                match self.step(i, input) {
+                match self.step(i, input).await {
                     Ok(Step::Out(ds, c)) => {
                         out.extend(ds);
                         changed |= c;
@@ -180,7 +180,7 @@ impl ResponseWatch {
     }
 
     /// The stream ended: flush what each watcher held, through the watchers after it.
-    pub fn on_stream_end(&mut self) -> EventOutcome {
+    pub async fn on_stream_end(&mut self) -> EventOutcome {
         let mut carried: Vec<Delta> = Vec::new();
         let mut i = 0;
         let end = StreamEvent {
@@ -193,7 +193,7 @@ impl ResponseWatch {
         'watchers: while i < self.watchers.len() {
             let mut out = Vec::new();
             for d in &carried {
-                match self.step(i, derived(&end, d)) {
+                match self.step(i, derived(&end, d)).await {
                     Ok(Step::Out(ds, _)) => out.extend(ds),
                     Ok(Step::Stop(outcome)) => return outcome,
                     Err(Some(refusal)) => return EventOutcome::Refuse(refusal),
@@ -201,7 +201,7 @@ impl ResponseWatch {
                     Err(None) => continue 'watchers,
                 }
             }
-            let flushed = self.watchers[i].call(|b, s| b.call_on_stream_end(s)).and_then(|ds| {
+            let flushed = self.watchers[i].on_stream_end().await.and_then(|ds| {
                 validate::deltas(&ds).map(|()| ds).map_err(FailureKind::InvalidDecision)
             });
             match flushed {
@@ -222,10 +222,10 @@ impl ResponseWatch {
 
     /// Run watcher `i` on one event. `Err(Some)` = fail-closed refusal; `Err(None)` = the watcher
     /// failed open and was removed.
-    fn step(&mut self, i: usize, input: StreamEvent) -> Result<Step, Option<PluginFailure>> {
+    async fn step(&mut self, i: usize, input: StreamEvent) -> Result<Step, Option<PluginFailure>> {
         let committed = input.committed;
         let w = &mut self.watchers[i];
-        let action = w.call(|b, s| b.call_on_event(s, &input)).and_then(|a| {
+        let action = w.on_event(&input).await.and_then(|a| {
             let check = match &a {
                 EventAction::Replace(ds) => validate::deltas(ds),
                 EventAction::Abort(e) => validate::error_reply(e),

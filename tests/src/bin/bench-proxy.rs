@@ -11,10 +11,14 @@
 //! and installs nginx and wrk).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use switchyard_tests::procs::{
+    Guard, default_chain_section, flag, median, plugin_dir, read_listening, spawn_mock,
+    spawn_switchyard, wait_until_listening,
+};
 
 struct Target<'a> {
     name: &'static str,
@@ -36,7 +40,7 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let bin_dir = std::env::current_exe()?.parent().context("exe dir")?.to_path_buf();
 
-    let mut mock = spawn_mock(&bin_dir)?;
+    let mut mock = spawn_mock(&bin_dir, &[])?;
     let mock_addr = read_listening(&mut mock.0)?;
     let plugins = plugin_dir(dir.path())?;
     let switchyard = spawn_switchyard(&bin_dir, dir.path(), &mock_addr, 18080, "")?;
@@ -122,67 +126,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn flag(name: &str, default: u64) -> Result<u64> {
-    match std::env::args().skip_while(|a| a != name).nth(1) {
-        Some(value) => value.parse().with_context(|| format!("{name} takes a whole number")),
-        None => Ok(default),
-    }
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: nginx's master must stop its workers, switchyard drains.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_mock(bin_dir: &Path) -> Result<Guard> {
-    let child = Command::new(bin_dir.join("mock-upstream"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting mock-upstream (build it with the same profile)")?;
-    Ok(Guard(child))
-}
-
-/// Polls until something accepts connections on 127.0.0.1:`port`.
-fn wait_until_listening(port: u16, limit: Duration) -> Result<()> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if std::time::Instant::now() > deadline {
-            bail!("nothing listens on 127.0.0.1:{port} after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-fn read_listening(child: &mut Child) -> Result<String> {
-    use std::io::BufRead;
-    let stdout = child.stdout.take().context("mock stdout")?;
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line)?;
-    line.trim().strip_prefix("listening ").map(str::to_string).context("mock did not start")
-}
-
-/// A plugin dir holding the `noop` component and the built-ins that tests/build.rs built.
-fn plugin_dir(dir: &Path) -> Result<PathBuf> {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins)?;
-    let noop = ("noop.wasm", switchyard_tests::wasm::NOOP);
-    for (file, built) in switchyard_tests::wasm::BUILT_IN.iter().chain([&noop]) {
-        std::fs::copy(built, plugins.join(file)).with_context(|| format!("copying {built}"))?;
-    }
-    Ok(plugins)
-}
-
 /// The no-op plugin, fail-closed, so any plugin failure would show up as a non-2xx in wrk and
 /// stop the run.
 fn noop_section(plugins: &Path) -> String {
@@ -191,45 +134,6 @@ fn noop_section(plugins: &Path) -> String {
          file = \"noop.wasm\"\nfailure = \"closed\"\ntimeout_ms = 100\n",
         plugins.display().to_string()
     )
-}
-
-/// The plugin part of the repository's `switchyard.toml` (from `[plugins]` on: the chain the
-/// quick start runs), with its directory pointed at `plugins`.
-fn default_chain_section(plugins: &Path) -> Result<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path:?}"))?;
-    let start = text.find("\n[plugins]\n").context("switchyard.toml has no [plugins]")?;
-    let dir = format!("dir = {:?}\nwatch = false", plugins.display().to_string());
-    Ok(text[start..].replacen("dir = \".cache/plugins\"", &dir, 1))
-}
-
-/// Switchyard on `port` (admin `port + 10`) with `section` appended to its config, in front of
-/// the mock as both `local` and `hosted` (the upstreams the default chain routes to).
-fn spawn_switchyard(
-    bin_dir: &Path,
-    dir: &Path,
-    mock: &str,
-    port: u16,
-    section: &str,
-) -> Result<Guard> {
-    let config = dir.join(format!("switchyard-{port}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
-             [[upstream]]\nname = \"local\"\nbase_url = \"http://{mock}/v1\"\n\
-             [[upstream]]\nname = \"hosted\"\nbase_url = \"http://{mock}/v1\"\n\
-             [routing]\ndefault = \"local\"\n{section}",
-            admin = port + 10
-        ),
-    )?;
-    let child = Command::new(bin_dir.join("switchyard"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("SWITCHYARD_LOG", "warn")
-        .spawn()
-        .context("starting switchyard")?;
-    Ok(Guard(child))
 }
 
 fn spawn_nginx(dir: &Path, mock: &str) -> Result<Guard> {

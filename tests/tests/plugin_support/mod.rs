@@ -24,7 +24,7 @@ pub fn engine(max_instances: u32) -> Arc<PluginEngine> {
     PluginEngine::new(EngineLimits {
         max_instances,
         queue_timeout: Duration::from_millis(50),
-        ..EngineLimits::default()
+        ..switchyard_tests::test_engine_limits()
     })
     .expect("engine")
 }

@@ -126,14 +126,22 @@ pub async fn proceed(reg: &PluginRegistry, req: LlmRequest) -> anyhow::Result<Bo
 }
 
 /// Feeds one event to the watch.
-pub fn event(p: &mut Proceed, seq: u32, choice: u32, text: &str, finish: bool) -> EventOutcome {
-    p.watch.on_event(StreamEvent {
-        seq,
-        committed: seq > 0,
-        choice,
-        text: text.to_string(),
-        finish_reason: finish.then(|| "stop".to_string()),
-    })
+pub async fn event(
+    p: &mut Proceed,
+    seq: u32,
+    choice: u32,
+    text: &str,
+    finish: bool,
+) -> EventOutcome {
+    p.watch
+        .on_event(StreamEvent {
+            seq,
+            committed: seq > 0,
+            choice,
+            text: text.to_string(),
+            finish_reason: finish.then(|| "stop".to_string()),
+        })
+        .await
 }
 
 /// Time of the whole plugin call (instance, init, on-request with redaction) on one message of

@@ -53,7 +53,7 @@ pub async fn evaluate(
             }
             continue;
         }
-        play(&mut p, rng, &redacted, &want, &mut t)?;
+        play(&mut p, rng, &redacted, &want, &mut t).await?;
     }
     println!(
         "| streamed answers (2 choices each) | events | `<` in answers | leaks | restore mismatches | late text |"
@@ -68,7 +68,7 @@ pub async fn evaluate(
 
 /// Streams `said` (one text per choice) in random pieces, interleaved, the last piece of each
 /// choice with its finish reason, and checks what a client would see against `want`.
-fn play(
+async fn play(
     p: &mut Proceed,
     rng: &mut Rng,
     said: &[String],
@@ -93,7 +93,7 @@ fn play(
         };
         let piece = queues[c].pop().unwrap_or_default();
         let last = queues[c].is_empty();
-        let outcome = event(p, seq, c as u32, &piece, last);
+        let outcome = event(p, seq, c as u32, &piece, last).await;
         seq += 1;
         t.events += 1;
         match outcome {
@@ -116,7 +116,7 @@ fn play(
             t.leaks += 1;
         }
     }
-    if let EventOutcome::Emit(ds) = p.watch.on_stream_end() {
+    if let EventOutcome::Emit(ds) = p.watch.on_stream_end().await {
         t.late += ds.iter().filter(|d| !d.text.is_empty()).count();
         for d in ds {
             if let Some(s) = seen.get_mut(d.choice as usize) {

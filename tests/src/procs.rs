@@ -1,0 +1,125 @@
+//! Child processes for the benchmark programs: the mock upstream and Switchyard itself started
+//! from the binaries next to the running program, a plugin directory with the built components,
+//! the default chain of `switchyard.toml`, and the small helpers every benchmark needs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+pub fn flag(name: &str, default: u64) -> Result<u64> {
+    match std::env::args().skip_while(|a| a != name).nth(1) {
+        Some(value) => value.parse().with_context(|| format!("{name} takes a whole number")),
+        None => Ok(default),
+    }
+}
+
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// A child process, stopped (SIGTERM, then waited for) on drop.
+pub struct Guard(pub Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: nginx's master must stop its workers, switchyard drains.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `mock-upstream` program next to the running one, with `args`; read its address with
+/// [`read_listening`].
+pub fn spawn_mock(bin_dir: &Path, args: &[&str]) -> Result<Guard> {
+    let child = Command::new(bin_dir.join("mock-upstream"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting mock-upstream (build it with the same profile)")?;
+    Ok(Guard(child))
+}
+
+/// Polls until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_until_listening(port: u16, limit: Duration) -> Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!("nothing listens on 127.0.0.1:{port} after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+pub fn read_listening(child: &mut Child) -> Result<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().context("mock stdout")?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    line.trim().strip_prefix("listening ").map(str::to_string).context("mock did not start")
+}
+
+/// A plugin dir holding the `noop` test component and the built-ins that tests/build.rs built.
+pub fn plugin_dir(dir: &Path) -> Result<PathBuf> {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    let noop = ("noop.wasm", crate::wasm::NOOP);
+    for (file, built) in crate::wasm::BUILT_IN.iter().chain([&noop]) {
+        std::fs::copy(built, plugins.join(file)).with_context(|| format!("copying {built}"))?;
+    }
+    Ok(plugins)
+}
+
+/// The plugin part of the repository's `switchyard.toml` (from `[plugins]` on: the chain the
+/// quick start runs), with its directory pointed at `plugins`.
+pub fn default_chain_section(plugins: &Path) -> Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path:?}"))?;
+    let start = text.find("\n[plugins]\n").context("switchyard.toml has no [plugins]")?;
+    let dir = format!("dir = {:?}\nwatch = false", plugins.display().to_string());
+    Ok(text[start..].replacen("dir = \".cache/plugins\"", &dir, 1))
+}
+
+/// Switchyard on `port` (admin `port + 10`) with `section` appended to its config, in front of
+/// the mock as both `local` and `hosted` (the upstreams the default chain routes to).
+pub fn spawn_switchyard(
+    bin_dir: &Path,
+    dir: &Path,
+    mock: &str,
+    port: u16,
+    section: &str,
+) -> Result<Guard> {
+    spawn_switchyard_with(bin_dir, dir, mock, port, "", section)
+}
+
+/// As [`spawn_switchyard`], with `server` lines added to its `[server]` table.
+pub fn spawn_switchyard_with(
+    bin_dir: &Path,
+    dir: &Path,
+    mock: &str,
+    port: u16,
+    server: &str,
+    section: &str,
+) -> Result<Guard> {
+    let config = dir.join(format!("switchyard-{port}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server}\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n\
+             [[upstream]]\nname = \"local\"\nbase_url = \"http://{mock}/v1\"\n\
+             [[upstream]]\nname = \"hosted\"\nbase_url = \"http://{mock}/v1\"\n\
+             [routing]\ndefault = \"local\"\n{section}",
+            admin = port + 10
+        ),
+    )?;
+    let child = Command::new(bin_dir.join("switchyard"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SWITCHYARD_LOG", "warn")
+        .spawn()
+        .context("starting switchyard")?;
+    Ok(Guard(child))
+}
