@@ -76,6 +76,7 @@ pub fn decide(
     }
     let mut changes = Changes::new();
     if s.mode == Mode::Pseudonymize && total > 0 {
+        vault.reserve(total as usize);
         for m in &req.messages {
             vault.reserve_existing(&m.content);
         }
@@ -89,7 +90,11 @@ pub fn decide(
                     Mode::Pseudonymize => vault.placeholder(label, &text[sp.start..sp.end]),
                     _ => format!("[{}]", label.to_ascii_uppercase()),
                 };
-                changes = changes.edit(TextEdit::new(*i, sp.start..sp.end, &replacement));
+                // The host bounds texts far below 4 GiB; saturate as `TextEdit::new` does.
+                let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+                let (message, start, end) = (at(*i), at(sp.start), at(sp.end));
+                // Built in place: the placeholder string moves in instead of being copied.
+                changes = changes.edit(TextEdit { message, start, end, replacement });
             }
         }
     }

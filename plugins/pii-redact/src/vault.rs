@@ -9,9 +9,9 @@ use std::collections::{HashMap, HashSet};
 pub struct Vault {
     /// placeholder -> original value
     originals: HashMap<String, String>,
-    /// label -> the placeholders of that type, so the same value gets the same placeholder.
-    /// Keyed by label first, so a lookup needs no allocation.
-    issued: HashMap<String, Issued>,
+    /// The placeholders of each type, so the same value gets the same placeholder. A list: a
+    /// request holds a handful of types, and a comparison of labels costs less than a hash.
+    issued: Vec<Issued>,
     /// The longest placeholder, in bytes: bounds how much a stream holds back.
     longest: usize,
     /// Placeholder-shaped text the request already held (`<EMAIL_1>` typed by the user): never
@@ -22,6 +22,9 @@ pub struct Vault {
 /// The placeholders of one type.
 #[derive(Debug, Default)]
 struct Issued {
+    /// The type's label (lower case), and its placeholders' name (upper case).
+    label: String,
+    upper: String,
     /// The last number used.
     number: usize,
     /// value -> placeholder
@@ -29,27 +32,36 @@ struct Issued {
 }
 
 impl Vault {
+    /// Room for `n` more placeholders, so issuing them never rehashes the map.
+    pub fn reserve(&mut self, n: usize) {
+        self.originals.reserve(n);
+    }
+
     /// The placeholder for `value` of type `label` (lower-case), issuing one when new.
     pub fn placeholder(&mut self, label: &str, value: &str) -> String {
-        if let Some(p) = self.issued.get(label).and_then(|t| t.by_value.get(value)) {
+        let Vault { issued, taken, originals, longest } = self;
+        let k = match issued.iter().position(|t| t.label == label) {
+            Some(k) => k,
+            None => {
+                let upper = label.to_ascii_uppercase();
+                issued.push(Issued { label: label.to_string(), upper, ..Issued::default() });
+                issued.len() - 1
+            }
+        };
+        let Some(of_type) = issued.get_mut(k) else { return String::new() };
+        if let Some(p) = of_type.by_value.get(value) {
             return p.clone();
         }
-        let Vault { issued, taken, .. } = self;
-        let of_type = match issued.get_mut(label) {
-            Some(t) => t,
-            None => issued.entry(label.to_string()).or_default(),
-        };
-        let upper = label.to_ascii_uppercase();
         let p = loop {
             of_type.number += 1;
-            let p = format!("<{upper}_{}>", of_type.number);
-            if !taken.contains(&p) {
+            let p = numbered(&of_type.upper, of_type.number);
+            if taken.is_empty() || !taken.contains(&p) {
                 break p;
             }
         };
         of_type.by_value.insert(value.to_string(), p.clone());
-        self.longest = self.longest.max(p.len());
-        self.originals.insert(p.clone(), value.to_string());
+        *longest = (*longest).max(p.len());
+        originals.insert(p.clone(), value.to_string());
         p
     }
 
@@ -141,6 +153,27 @@ impl Vault {
     }
 }
 
+/// `<UPPER_n>`, written without the formatting machinery (one of these per entity).
+fn numbered(upper: &str, n: usize) -> String {
+    let mut digits = [0u8; 20];
+    let (mut k, mut x) = (digits.len(), n);
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    let mut p = String::with_capacity(upper.len() + 3 + digits.len() - k);
+    p.push('<');
+    p.push_str(upper);
+    p.push('_');
+    p.extend(digits[k..].iter().map(|d| char::from(*d)));
+    p.push('>');
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +185,9 @@ mod tests {
         assert_eq!(v.placeholder("email", "c@d.io"), "<EMAIL_2>");
         assert_eq!(v.placeholder("email", "a@b.io"), "<EMAIL_1>");
         assert_eq!(v.placeholder("phone", "555-123-4567"), "<PHONE_1>");
+        for n in 2..=120 {
+            assert_eq!(v.placeholder("phone", &n.to_string()), format!("<PHONE_{n}>"));
+        }
         assert_eq!(
             v.restore("x <EMAIL_2> <EMAIL_1><PHONE_1> <EMAIL_3> <<EMAIL_1>"),
             "x c@d.io a@b.io555-123-4567 <EMAIL_3> <a@b.io"

@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 use super::Span;
+use super::index::ByByte;
 use super::{Kind, dob, is_word, person};
 
 /// Every field value in `b` (the standalone form of [`value_at`], for tests).
@@ -133,6 +134,20 @@ const KEYS: &[(&[u8], What)] = &[
     (b"address is", What::Address),
     (b"moved to", What::Address),
 ];
+
+/// The field names alone, in [`KEYS`] order.
+const KEY_WORDS: [&[u8]; KEYS.len()] = {
+    let mut out: [&[u8]; KEYS.len()] = [b""; KEYS.len()];
+    let mut i = 0;
+    while i < KEYS.len() {
+        out[i] = KEYS[i].0;
+        i += 1;
+    }
+    out
+};
+
+/// The field names by last byte: a key is only compared where the text ends with its last byte.
+const KEYS_BY_LAST: ByByte<{ KEYS.len() }> = ByByte::new(&KEY_WORDS, false);
 
 /// The longest field name read.
 const MAX_KEY: usize = 32;
@@ -264,6 +279,11 @@ fn key_word(b: &[u8], k: usize) -> Option<What> {
         n += 1;
     }
     let raw = &b[j..k];
+    // Most texts before a `:` end in a byte no key ends with: no need to read further.
+    let norm = |c: u8| if matches!(c, b'_' | b'-') { b' ' } else { c.to_ascii_lowercase() };
+    if KEYS_BY_LAST.positions(norm(*raw.last()?)).is_empty() {
+        return None;
+    }
     let mut m = 0;
     for &c in raw {
         buf[m] = match c {
@@ -275,10 +295,12 @@ fn key_word(b: &[u8], k: usize) -> Option<What> {
     // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `).
     let text = &buf[..m];
     let last = *text.last()?;
-    KEYS.iter()
+    KEYS_BY_LAST
+        .positions(last)
+        .iter()
+        .filter_map(|&p| KEYS.get(usize::from(p)))
         .filter(|(key, _)| {
-            key.last() == Some(&last)
-                && text.ends_with(key)
+            text.ends_with(key)
                 && (text.len() == key.len()
                     || !text[text.len() - key.len() - 1].is_ascii_alphabetic())
         })

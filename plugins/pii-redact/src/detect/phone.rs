@@ -8,6 +8,7 @@
 //! `ext. 12`) belongs to the number.
 
 use super::data::phone::{PREFIXES, REGIONS, Region};
+use super::index::ByByte;
 #[cfg(test)]
 use super::{Kind, Span};
 use super::{before, is_word, right_ok};
@@ -199,7 +200,7 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
         && g.n_groups >= 2
         && !g.paren
         && g.seps & DOT == 0
-        && (cue || !words_before(b, i, NOT_CUES))
+        && (cue || !words_before(b, i, &NOT_CUES_BY_FIRST))
     {
         // The calling code's group without the `00` (`00358 13 1010255`, `00 49 30 1234567`).
         let mut rest = g;
@@ -282,7 +283,7 @@ fn national(b: &[u8], i: usize, g: &Groups, cue: bool) -> bool {
     }
     if sizes.len() < 2
         || g.seps & SLASH != 0 && slash_misplaced(b, i)
-        || words_before(b, i, NOT_CUES)
+        || words_before(b, i, &NOT_CUES_BY_FIRST)
     {
         return false;
     }
@@ -440,11 +441,16 @@ const NOT_CUES: &[&[u8]] = &[
     b"gbp",
 ];
 
+/// The cue lists by first byte: at each word start only the cues with its first letter are
+/// compared.
+const CUES_BY_FIRST: ByByte<{ CUES.len() }> = ByByte::new(CUES, true);
+const NOT_CUES_BY_FIRST: ByByte<{ NOT_CUES.len() }> = ByByte::new(NOT_CUES, true);
+
 /// Whether a cue comes shortly before `i`, with no digit between: a cue word, or a one-letter
 /// label of a signature or form at the start of a line or after `|` or `or` (`P 9214-7500`,
 /// `M: 50150046`, `| T: ...`).
 fn cue_before(b: &[u8], i: usize) -> bool {
-    words_before(b, i, CUES) || letter_label(b, i)
+    words_before(b, i, &CUES_BY_FIRST) || letter_label(b, i)
 }
 
 /// `P `, `M: `, `| T: ` right before `i`.
@@ -470,7 +476,7 @@ fn letter_label(b: &[u8], i: usize) -> bool {
 }
 
 /// Whether one of `words` comes shortly before `i` (as a word start), with no digit between.
-fn words_before(b: &[u8], i: usize, words: &[&[u8]]) -> bool {
+fn words_before<const N: usize>(b: &[u8], i: usize, words: &ByByte<N>) -> bool {
     let from = i.saturating_sub(32);
     let window = &b[from..i];
     // Only the text after the last digit or line of another entry counts.
@@ -480,9 +486,8 @@ fn words_before(b: &[u8], i: usize, words: &[&[u8]]) -> bool {
         let first = w[k].to_ascii_lowercase();
         first.is_ascii_alphabetic()
             && !(k > 0 && w[k - 1].is_ascii_alphabetic())
-            && words.iter().any(|cue| {
-                cue[0] == first
-                    && w.get(k..k + cue.len()).is_some_and(|s| s.eq_ignore_ascii_case(cue))
+            && words.with(first).any(|cue| {
+                w.get(k..k + cue.len()).is_some_and(|s| s.eq_ignore_ascii_case(cue))
                     && !w
                         .get(k + cue.len())
                         .is_some_and(|c| c.is_ascii_alphabetic() && cue.len() < 4)
