@@ -126,7 +126,8 @@ impl Vault {
     pub fn reserve_existing(&mut self, text: &str) {
         let b = text.as_bytes();
         let mut from = 0;
-        while let Some(off) = b.get(from..).and_then(|r| r.iter().position(|c| *c == b'<')) {
+        // `str::find` of an ASCII char is core's word-at-a-time memchr, not a byte loop.
+        while let Some(off) = text.get(from..).and_then(|r| r.find('<')) {
             let at = from + off;
             from = at + 1;
             let name = b[at + 1..]

@@ -257,8 +257,6 @@ fn name_first(b: &[u8], i: usize) -> Option<usize> {
     }
     let mut k = i;
     let first = word(b, i);
-    // Whether the first word is a street type (`Via Roma 10`): the same for every word read.
-    let type_first = is(&b[i..first], &TYPE_FIRST_BY_FIRST);
     for n in 0..4 {
         let e = word(b, k);
         if e == k || b.get(e) != Some(&b' ') {
@@ -276,7 +274,7 @@ fn name_first(b: &[u8], i: usize) -> Option<usize> {
                     .any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
             };
             let last = w.last().map_or(0, u8::to_ascii_lowercase);
-            type_first
+            is(&b[i..first], &TYPE_FIRST_BY_FIRST)
                 || (n > 0 && alone(w))
                 || ENDINGS_BY_LAST
                     .with(last)
