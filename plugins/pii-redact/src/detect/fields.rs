@@ -267,42 +267,27 @@ fn key_before(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
 
 /// The key that ends at `k` (normalised and looked up).
 fn key_word(b: &[u8], k: usize) -> Option<What> {
-    let mut buf = [0u8; MAX_KEY];
-    let mut n = 0;
     let mut j = k;
-    while j > 0 && n < MAX_KEY {
+    while j > 0 && k - j < MAX_KEY {
         let c = b[j - 1];
         if !(c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-' | b'.') || c >= 0x80) {
             break;
         }
         j -= 1;
-        n += 1;
     }
     let raw = &b[j..k];
-    // Most texts before a `:` end in a byte no key ends with: no need to read further.
+    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied.
     let norm = |c: u8| if matches!(c, b'_' | b'-') { b' ' } else { c.to_ascii_lowercase() };
-    if KEYS_BY_LAST.positions(norm(*raw.last()?)).is_empty() {
-        return None;
-    }
-    let mut m = 0;
-    for &c in raw {
-        buf[m] = match c {
-            b'_' | b'-' => b' ',
-            c => c.to_ascii_lowercase(),
-        };
-        m += 1;
-    }
-    // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `).
-    let text = &buf[..m];
-    let last = *text.last()?;
+    // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `); only keys
+    // that end with its last byte are compared.
     KEYS_BY_LAST
-        .positions(last)
+        .positions(norm(*raw.last()?))
         .iter()
         .filter_map(|&p| KEYS.get(usize::from(p)))
         .filter(|(key, _)| {
-            text.ends_with(key)
-                && (text.len() == key.len()
-                    || !text[text.len() - key.len() - 1].is_ascii_alphabetic())
+            let Some(from) = raw.len().checked_sub(key.len()) else { return false };
+            raw[from..].iter().zip(key.iter()).all(|(c, x)| norm(*c) == *x)
+                && (from == 0 || !raw[from - 1].is_ascii_alphabetic())
         })
         .max_by_key(|(key, _)| key.len())
         .map(|(_, w)| *w)

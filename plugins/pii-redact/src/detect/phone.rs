@@ -7,7 +7,7 @@
 //! `mobile`, `fax`, `WhatsApp`, ...), where shorter local numbers count too. An extension (`x123`,
 //! `ext. 12`) belongs to the number.
 
-use super::data::phone::{PREFIXES, REGIONS, Region};
+use super::data::phone::{NATIONAL, PREFIXES, REGIONS, Region};
 use super::index::ByByte;
 #[cfg(test)]
 use super::{Kind, Span};
@@ -249,23 +249,23 @@ fn number(d: &[u8]) -> u32 {
     d.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'))
 }
 
-/// Whether region `r` has national significant numbers of `nsn`'s length and first digits.
-fn nsn_ok(r: &Region, nsn: &[u8]) -> bool {
+/// Whether `forms` ((length, prefix set) pairs) allow `nsn`'s length and first three digits.
+fn forms_ok(forms: &[(u8, u16)], nsn: &[u8]) -> bool {
     let Some(p) = nsn.get(..3) else { return false };
     let p = number(p) as usize;
-    r.forms.iter().any(|&(len, set)| {
+    forms.iter().any(|&(len, set)| {
         usize::from(len) == nsn.len()
             && PREFIXES.get(usize::from(set)).is_some_and(|bits| bits[p / 8] >> (p % 8) & 1 == 1)
     })
 }
 
 /// Whether some region dials `d` as a national number (its trunk prefix, if it has one, then a
-/// national significant number).
+/// national significant number; North American numbers with or without their trunk `1`). The
+/// generated [`NATIONAL`] table holds the union of the regions per written prefix, so this reads
+/// five entries instead of every region.
 pub fn national_number(d: &[u8]) -> bool {
-    // North American numbers are written without their trunk `1` as often as with it.
-    REGIONS.iter().any(|r| match d.strip_prefix(r.trunk.as_bytes()) {
-        Some(nsn) if !r.trunk.is_empty() => nsn_ok(r, nsn) || r.cc == 1 && nsn_ok(r, d),
-        _ => (r.trunk.is_empty() || r.cc == 1) && nsn_ok(r, d),
+    NATIONAL.iter().any(|(prefix, forms)| {
+        d.strip_prefix(prefix.as_bytes()).is_some_and(|nsn| forms_ok(forms, nsn))
     })
 }
 
@@ -505,6 +505,37 @@ fn end_ok(b: &[u8], end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rule [`NATIONAL`] is the union of, region by region.
+    fn national_by_region(d: &[u8]) -> bool {
+        let nsn_ok = |r: &Region, nsn: &[u8]| forms_ok(r.forms, nsn);
+        REGIONS.iter().any(|r| match d.strip_prefix(r.trunk.as_bytes()) {
+            Some(nsn) if !r.trunk.is_empty() => nsn_ok(r, nsn) || r.cc == 1 && nsn_ok(r, d),
+            _ => (r.trunk.is_empty() || r.cc == 1) && nsn_ok(r, d),
+        })
+    }
+
+    #[test]
+    fn the_national_table_is_the_union_of_the_regions() {
+        let mut x: u64 = 0x5eed;
+        let (mut yes, mut no) = (0, 0);
+        for n in 0..200_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let len = 4 + (x >> 59) as usize % 14;
+            // Lead with a trunk prefix often, as national numbers do.
+            let lead: &[u8] = [&b""[..], b"0", b"1", b"8", b"06"][n % 5];
+            let mut d = lead.to_vec();
+            let mut y = x;
+            while d.len() < len {
+                d.push(b'0' + (y % 10) as u8);
+                y /= 10;
+            }
+            let want = national_by_region(&d);
+            assert_eq!(national_number(&d), want, "{}", String::from_utf8_lossy(&d));
+            if want { yes += 1 } else { no += 1 }
+        }
+        assert!(yes > 1000 && no > 1000, "both outcomes tried: {yes} / {no}");
+    }
 
     use crate::detect::found;
 
