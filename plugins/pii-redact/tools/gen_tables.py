@@ -8,7 +8,10 @@ refresh is a re-run and a reviewable diff.
 
 - phone.rs: every region of libphonenumber's metadata (PyPI `phonenumbers`): calling code,
   national (trunk) prefix, national significant number lengths, and per length the 3-digit
-  prefixes the region's number pattern allows (see phone_prefixes.py).
+  prefixes the region's number pattern allows (see phone_prefixes.py); and `NATIONAL`, per
+  prefix written before a national number (none, or a trunk prefix), the union of those sets
+  over the regions dialled that way, so a national number is checked in five lookups.
+  `python3 -c "import gen_tables; gen_tables.phones()"` rewrites phone.rs alone.
 - iban.rs: the IBAN registry (PyPI `schwifty`): per country the IBAN length and the BBAN's
   character classes per position.
 - names.rs: US Census 1990 name statistics (PyPI `names`): first names (all) and the 20,000
