@@ -7,7 +7,8 @@
 //! Run: `scripts/eval-pii.sh [--split dev|heldout] [--show N]` (the script makes the corpus).
 //! Direct: `pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only]
 //! [--calls N] [--plugin FILE]` (`--plugin`: another build of the component than the tests' own;
-//! `--calls`: calls per 2 KB row of the throughput table, 2000 by default).
+//! `--calls`: calls per 2 KB row of the throughput table, 2000 by default; `--baseline`: with
+//! `--bench-only`, time that build too, alternating call by call).
 
 mod report;
 mod stream;
@@ -38,6 +39,9 @@ struct Args {
     calls: usize,
     /// Another build of the component (to time a before and an after in one session).
     plugin: Option<PathBuf>,
+    /// A second build timed call by call alternately with the first (`--bench-only`): on a shared
+    /// machine, the only fair before/after.
+    baseline: Option<PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -48,6 +52,7 @@ fn args() -> anyhow::Result<Args> {
         bench: true,
         bench_only: false,
         calls: 2000,
+        baseline: None,
         plugin: None,
     };
     let mut it = std::env::args().skip(1);
@@ -60,8 +65,9 @@ fn args() -> anyhow::Result<Args> {
             "--bench-only" => a.bench_only = true,
             "--calls" => a.calls = it.next().context("--calls N")?.parse::<usize>()?.max(10),
             "--plugin" => a.plugin = Some(it.next().context("--plugin FILE")?.into()),
+            "--baseline" => a.baseline = Some(it.next().context("--baseline FILE")?.into()),
             other => bail!(
-                "unknown argument {other:?}; usage: pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only] [--calls N] [--plugin FILE]"
+                "unknown argument {other:?}; usage: pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only] [--calls N] [--plugin FILE] [--baseline FILE]"
             ),
         }
     }
@@ -93,9 +99,17 @@ async fn run(a: Args) -> anyhow::Result<()> {
     );
     let dir = tempfile::tempdir()?;
     std::fs::copy(&plugin, dir.path().join("p.wasm"))?;
-    let reg = registry(dir.path(), config).await?;
+    let reg = registry(dir.path(), config.clone()).await?;
     if a.bench_only {
-        return bench_table(&reg, &records, a.calls).await;
+        let mut regs = vec![("this build".to_string(), reg)];
+        if let Some(base) = &a.baseline {
+            let dir = tempfile::tempdir()?;
+            std::fs::copy(base, dir.path().join("p.wasm"))?;
+            let name = format!("baseline {}", base.display());
+            regs.insert(0, (name, registry(dir.path(), config).await?));
+            return bench_table(&regs, &records, a.calls).await;
+        }
+        return bench_table(&regs, &records, a.calls).await;
     }
     let mut scores = Scores::default();
     for batch in records.chunks(BATCH) {
@@ -116,22 +130,67 @@ async fn run(a: Args) -> anyhow::Result<()> {
         stream::evaluate(&reg, &mut Rng::with_seed(0x5eed), &texts, a.stream).await?;
     }
     if a.bench {
-        bench_table(&reg, &records, a.calls).await?;
+        bench_table(&[("this build".to_string(), reg)], &records, a.calls).await?;
     }
     Ok(())
 }
 
+/// How many entities the plugin found in `req` (its `pii` tag).
+async fn entities(reg: &PluginRegistry, req: &LlmRequest) -> anyhow::Result<String> {
+    let found = proceed(reg, req.clone()).await?;
+    let tag = found.request.tags.iter().find(|(k, _)| k == "pii");
+    Ok(tag.map_or("0".into(), |(_, v)| v.clone()))
+}
+
+/// One row of the throughput table.
+fn row(
+    what: &str,
+    name: &str,
+    bytes: usize,
+    entities: &str,
+    times: &[(Duration, Duration)],
+    floor: &[(Duration, Duration)],
+) {
+    let pick = |v: &[(Duration, Duration)], f: fn(&(Duration, Duration)) -> Duration, q: usize| {
+        let mut x: Vec<Duration> = v.iter().map(f).collect();
+        x.sort_unstable();
+        x.get((x.len() * q / 100).min(x.len().saturating_sub(1))).copied().unwrap_or_default()
+    };
+    let (wall, wall99) = (pick(times, |t| t.0, 50), pick(times, |t| t.0, 99));
+    let (cpu, base) = (pick(times, |t| t.1, 50), pick(floor, |t| t.1, 50));
+    let own = cpu.saturating_sub(base);
+    // The quietest tenth of both: on a shared machine, closer to what the work itself costs.
+    let quiet = pick(times, |t| t.1, 10).saturating_sub(pick(floor, |t| t.1, 10));
+    let mbs = bytes as f64 / own.as_secs_f64().max(1e-9) / 1e6;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "| {what} | {name} | {:.1} KB | {entities} | {} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.0}** | {:.0} | {mbs:.1} |",
+        bytes as f64 / 1024.0,
+        times.len(),
+        us(wall),
+        us(wall99),
+        us(cpu),
+        us(base),
+        us(own),
+        us(quiet),
+    );
+}
+
 /// The throughput table: messages made of labelled corpus messages (dense with PII), then of
 /// natural-text chunks (ordinary text, next to no PII).
-async fn bench_table(reg: &PluginRegistry, records: &[Record], calls: usize) -> anyhow::Result<()> {
+async fn bench_table(
+    regs: &[(String, PluginRegistry)],
+    records: &[Record],
+    calls: usize,
+) -> anyhow::Result<()> {
     println!(
-        "| text | body | entities found | calls | wall median µs | wall p99 µs | CPU median µs | empty message (floor): CPU median µs | in-plugin: CPU µs (median − floor) | in-plugin, quietest tenth: CPU p10 − floor p10 µs | MB/s (in-plugin median) |"
+        "| text | plugin | body | entities found | calls | wall median µs | wall p99 µs | CPU median µs | empty message (floor): CPU median µs | in-plugin: CPU µs (median − floor) | in-plugin, quietest tenth: CPU p10 − floor p10 µs | MB/s (in-plugin median) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (what, kind) in [("PII-dense (labelled)", "labelled"), ("ordinary (natural)", "natural")] {
         let texts: Vec<&str> =
             records.iter().filter(|r| r.kind == kind).map(|r| r.text.as_str()).collect();
-        throughput(reg, what, &texts, calls).await?;
+        throughput(regs, what, &texts, calls).await?;
     }
     println!();
     Ok(())
@@ -180,7 +239,7 @@ pub fn event(p: &mut Proceed, seq: u32, choice: u32, text: &str, finish: bool) -
 /// time (the call runs on this thread): wall time on a shared machine also counts the time other
 /// processes held the core. Alternating, text and floor see the same machine state.
 async fn throughput(
-    reg: &PluginRegistry,
+    regs: &[(String, PluginRegistry)],
     what: &str,
     corpus: &[&str],
     calls: usize,
@@ -199,49 +258,24 @@ async fn throughput(
         }
         let req = pii_eval::request(&[text.as_str()]);
         let empty = pii_eval::request(&[""]);
-        let found = proceed(reg, req.clone()).await?;
-        let entities = found
-            .request
-            .tags
-            .iter()
-            .find(|(k, _)| k == "pii")
-            .map_or("0".into(), |(_, v)| v.clone());
-        drop(found);
-        // (wall, CPU) of the text's calls, and of the empty message's.
-        let mut times: Vec<(Duration, Duration)> = Vec::with_capacity(calls);
-        let mut floor: Vec<(Duration, Duration)> = Vec::with_capacity(calls);
+        // Per plugin: (wall, CPU) of the text's calls, and of the empty message's.
+        type Samples = Vec<(Duration, Duration)>;
+        let mut samples: Vec<(Samples, Samples)> = vec![Default::default(); regs.len()];
         for _ in 0..calls {
-            for (r, out) in [(&empty, &mut floor), (&req, &mut times)] {
-                let r = r.clone();
-                let (t, cpu) = (Instant::now(), cpu_time::ThreadTime::now());
-                let p = proceed(reg, r).await?;
-                out.push((t.elapsed(), cpu.elapsed()));
-                drop(p);
+            for ((_, reg), (times, floor)) in regs.iter().zip(samples.iter_mut()) {
+                for (r, out) in [(&empty, &mut *floor), (&req, &mut *times)] {
+                    let r = r.clone();
+                    let (t, cpu) = (Instant::now(), cpu_time::ThreadTime::now());
+                    let p = proceed(reg, r).await?;
+                    out.push((t.elapsed(), cpu.elapsed()));
+                    drop(p);
+                }
             }
         }
-        let median =
-            |v: &[(Duration, Duration)], f: fn(&(Duration, Duration)) -> Duration, q: usize| {
-                let mut x: Vec<Duration> = v.iter().map(f).collect();
-                x.sort_unstable();
-                x[(x.len() * q / 100).min(x.len() - 1)]
-            };
-        let (wall, wall99) = (median(&times, |t| t.0, 50), median(&times, |t| t.0, 99));
-        let (cpu, base) = (median(&times, |t| t.1, 50), median(&floor, |t| t.1, 50));
-        let own = cpu.saturating_sub(base);
-        // The quietest tenth of both: on a shared machine, closer to what the work itself costs.
-        let quiet = median(&times, |t| t.1, 10).saturating_sub(median(&floor, |t| t.1, 10));
-        let mbs = text.len() as f64 / own.as_secs_f64().max(1e-9) / 1e6;
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        println!(
-            "| {what} | {:.1} KB | {entities} | {calls} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.0}** | {:.0} | {mbs:.1} |",
-            text.len() as f64 / 1024.0,
-            us(wall),
-            us(wall99),
-            us(cpu),
-            us(base),
-            us(own),
-            us(quiet),
-        );
+        for ((name, reg), (times, floor)) in regs.iter().zip(&samples) {
+            let entities = entities(reg, &req).await?;
+            row(what, name, text.len(), &entities, times, floor);
+        }
     }
     Ok(())
 }
