@@ -10,7 +10,8 @@ refresh is a re-run and a reviewable diff.
   national (trunk) prefix, national significant number lengths, and per length the 3-digit
   prefixes the region's number pattern allows (see phone_prefixes.py); and `NATIONAL`, per
   prefix written before a national number (none, or a trunk prefix), the union of those sets
-  over the regions dialled that way, so a national number is checked in five lookups.
+  over the regions dialled that way, so a national number is checked in five lookups; and the
+  set of calling codes (`CALLING_CODES`).
   `python3 -c "import gen_tables; gen_tables.phones()"` rewrites phone.rs alone.
 - iban.rs: the IBAN registry (PyPI `schwifty`): per country the IBAN length and the BBAN's
   character classes per position.
@@ -130,6 +131,13 @@ def phones():
         f = ", ".join(f"({n}, {i})" for n, i in forms)
         out += f'    ("{key}", &[{f}]),\n'
     out += "];\n\n"
+    codes = bytearray(125)
+    for _, cc, _, _, _ in regions:
+        codes[cc // 8] |= 1 << (cc % 8)
+    out += (
+        "/// Bit `c` (byte `c / 8`, bit `c % 8`): `c` is a country calling code of some region.\n"
+        "pub static CALLING_CODES: [u8; 125] = [" + ", ".join(str(b) for b in codes) + "];\n\n"
+    )
     out += (
         "/// Bit `p` (byte `p / 8`, bit `p % 8`): numbers may start with the 3 digits `p`.\n"
         f"pub static PREFIXES: [[u8; 125]; {len(sets)}] = [\n"

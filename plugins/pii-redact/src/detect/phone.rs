@@ -7,7 +7,9 @@
 //! `mobile`, `fax`, `WhatsApp`, ...), where shorter local numbers count too. An extension (`x123`,
 //! `ext. 12`) belongs to the number.
 
-use super::data::phone::{NATIONAL, PREFIXES, REGIONS, Region};
+use super::data::phone::{CALLING_CODES, NATIONAL, PREFIXES};
+#[cfg(test)]
+use super::data::phone::{REGIONS, Region};
 use super::index::ByByte;
 #[cfg(test)]
 use super::{Kind, Span};
@@ -228,17 +230,24 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
 fn international(g: &Groups, d: &[u8], cue: bool) -> bool {
     let sizes = g.sizes();
     // Small territories have 4-5 digit numbers (`+683 7012`): written after their calling code.
-    let short =
-        d.len() == 7 && sizes.len() >= 2 && regions(&d[..usize::from(sizes[0])]).next().is_some();
+    let short = d.len() == 7 && sizes.len() >= 2 && calling_code(&d[..usize::from(sizes[0])]);
     if !(8..=15).contains(&d.len()) && !short {
         return false;
     }
     let shaped =
         sizes.len() == 1 || (sizes[0] <= 4 && sizes.last().is_some_and(|s| *s >= 2) || cue);
-    shaped && (1..=3).any(|k| regions(&d[..k]).next().is_some())
+    shaped && (1..=3).any(|k| calling_code(&d[..k]))
+}
+
+/// Whether the ASCII digits `cc` are some region's calling code (none starts with `0`).
+fn calling_code(cc: &[u8]) -> bool {
+    let code = number(cc) as usize;
+    cc.first().is_some_and(|c| *c != b'0')
+        && CALLING_CODES.get(code / 8).is_some_and(|bits| bits >> (code % 8) & 1 == 1)
 }
 
 /// The regions of calling code `cc` (ASCII digits).
+#[cfg(test)]
 fn regions(cc: &[u8]) -> impl Iterator<Item = &'static Region> {
     let code = number(cc);
     let real = cc.first().is_some_and(|c| *c != b'0');
@@ -513,6 +522,20 @@ mod tests {
             Some(nsn) if !r.trunk.is_empty() => nsn_ok(r, nsn) || r.cc == 1 && nsn_ok(r, d),
             _ => (r.trunk.is_empty() || r.cc == 1) && nsn_ok(r, d),
         })
+    }
+
+    #[test]
+    fn the_calling_code_set_is_the_regions_codes() {
+        for n in 0..1000 {
+            for width in 1..=3 {
+                let s = format!("{n:0width$}");
+                if s.len() == width {
+                    let want = regions(s.as_bytes()).next().is_some();
+                    assert_eq!(calling_code(s.as_bytes()), want, "{s}");
+                }
+            }
+        }
+        assert!(calling_code(b"44") && calling_code(b"1") && !calling_code(b"044"));
     }
 
     #[test]
