@@ -9,7 +9,7 @@ use super::index::ByByte;
 use super::person::street;
 #[cfg(test)]
 use super::{Kind, Span};
-use super::{before, fields, is_word};
+use super::{before, fields, is_word, swar};
 
 /// Every address in `b` (the standalone form of [`address_at`], for tests).
 #[cfg(test)]
@@ -250,9 +250,9 @@ fn directional(b: &[u8], e: usize) -> usize {
 
 /// `Hauptstraße 12`, `Berliner Straße 5a`, `Via Roma 10`, `Calle Mayor 5`.
 fn name_first(b: &[u8], i: usize) -> Option<usize> {
-    // A house number follows within a few words (a branch-free test the compiler vectorises).
+    // A house number follows within a few words (eight bytes at a time).
     let ahead = &b[i..b.len().min(i + 48)];
-    if !b[i].is_ascii_uppercase() || !ahead.iter().fold(false, |d, c| d | c.is_ascii_digit()) {
+    if !b[i].is_ascii_uppercase() || !swar::has_digit(ahead) {
         return None;
     }
     let mut k = i;
