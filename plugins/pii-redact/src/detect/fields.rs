@@ -14,7 +14,7 @@ use super::{Kind, dob, is_word, person};
 pub fn values(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
-        match value_at(b, i) {
+        match value_at(b, i, &mut None) {
             Some((kind, end)) => {
                 out.push(Span { start: i, end, kind });
                 i = end;
@@ -172,9 +172,26 @@ pub fn may_start(b: &[u8], i: usize) -> bool {
     }
 }
 
+/// What [`column`] needs of a text's first line (a CSV/TSV header), read once per text: where
+/// it ends (`None`: no line break in its first KiB) and its first delimiter.
+#[derive(Clone, Copy)]
+pub struct Header {
+    end: Option<usize>,
+    delim: Option<u8>,
+}
+
+impl Header {
+    fn of(b: &[u8]) -> Self {
+        let end = b.iter().take(1024).position(|c| *c == b'\n');
+        let first = |e: usize| b[..e].iter().find(|c| matches!(c, b',' | b';' | b'\t' | b'|'));
+        Self { end, delim: end.and_then(first).copied() }
+    }
+}
+
 /// The entity whose value starts at `i` (a letter or digit at a word start) by its field: its
-/// kind and end.
-pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {
+/// kind and end. `header`: the text's [`Header`] once it was read (a scan keeps it; `None`
+/// at first).
+pub fn value_at(b: &[u8], i: usize, header: &mut Option<Header>) -> Option<(Kind, usize)> {
     if !b.get(i)?.is_ascii_alphanumeric() || i > 0 && is_word(b[i - 1]) {
         return None;
     }
@@ -187,7 +204,7 @@ pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {
     if let Some(end) = person::lower_intro_at(b, i) {
         return Some((Kind::Name, end));
     }
-    let (what, quoted, delim) = key_before(b, i).or_else(|| column(b, i))?;
+    let (what, quoted, delim) = key_before(b, i).or_else(|| column(b, i, header))?;
     let end = value_end(b, i, quoted, delim);
     let v = &b[i..end];
     match what {
@@ -320,7 +337,7 @@ fn bare_key(b: &[u8], k: usize) -> Option<(What, bool, Option<u8>)> {
 
 /// A CSV/TSV row's field at `i`, under a header line (the text's first line) that names its
 /// column: what the column holds, whether the value is quoted, the delimiter.
-fn column(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
+fn column(b: &[u8], i: usize, header: &mut Option<Header>) -> Option<(What, bool, Option<u8>)> {
     let quoted = i > 0 && b[i - 1] == b'"';
     let k = i - usize::from(quoted);
     // Only at a line start or after a delimiter; rows and headers of up to 1 KiB.
@@ -329,7 +346,8 @@ fn column(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
     }
     let from = k.saturating_sub(1024);
     let line = from + b[from..k].iter().rposition(|c| *c == b'\n').map(|p| p + 1)?;
-    let header_end = b.iter().take(1024).position(|c| *c == b'\n')?;
+    let h = *header.get_or_insert_with(|| Header::of(b));
+    let header_end = h.end?;
     if line <= header_end {
         return None; // the header itself
     }
@@ -341,7 +359,7 @@ fn column(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
         }
         d
     } else {
-        *header.iter().find(|c| matches!(c, b',' | b';' | b'\t' | b'|'))?
+        h.delim?
     };
     if !header.contains(&delim) {
         return None;
