@@ -3,8 +3,10 @@
 //! schemas, `prediction`, `user`, completions prompts and suffixes, embeddings inputs and image
 //! prompts never reaches the recording mock upstream; placeholders the answer carries in its
 //! content or in tool-call arguments come back restored, and every choice of a multi-choice answer
-//! (whole or streamed, several choices in one chunk included) is restored. Parts that cannot be
-//! read (images) are shown to plugins as `binary:` entries, so a fail-closed plugin can refuse them.
+//! (whole or streamed, several choices in one chunk included) is restored; a value restored into
+//! tool-call arguments is JSON-escaped there (quotes, backslashes, line breaks), whole or split
+//! over argument fragments. Parts that cannot be read (images) are shown to plugins as `binary:`
+//! entries, so a fail-closed plugin can refuse them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
@@ -21,6 +23,15 @@ const PHONE: &str = "+44 20 7946 0958";
 
 /// A proxy in front of `local` whose chain is `plugins` (`(name, component)`), each fail-closed.
 async fn proxy(local: &MockUpstream, plugins: &[(&str, &str)]) -> (Proxy, tempfile::TempDir) {
+    proxy_with(local, plugins, "").await
+}
+
+/// [`proxy`], each plugin's entry ending with `extra` (a `config = ...` line).
+async fn proxy_with(
+    local: &MockUpstream,
+    plugins: &[(&str, &str)],
+    extra: &str,
+) -> (Proxy, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&[("local", &local.base_url(), "")], "default = \"local\"")
         + &format!("\n[plugins]\ndir = {:?}\nwatch = false\n", dir.path().display().to_string());
@@ -28,7 +39,7 @@ async fn proxy(local: &MockUpstream, plugins: &[(&str, &str)]) -> (Proxy, tempfi
         let file = format!("{}.wasm", name.replace('-', "_"));
         std::fs::copy(built, dir.path().join(&file)).unwrap();
         cfg += &format!(
-            "\n[[plugin]]\nname = \"{name}\"\nfile = \"{file}\"\nfailure = \"closed\"\ntimeout_ms = 500\n"
+            "\n[[plugin]]\nname = \"{name}\"\nfile = \"{file}\"\nfailure = \"closed\"\ntimeout_ms = 500\n{extra}\n"
         );
     }
     (Proxy::start(&cfg).await, dir)
@@ -281,4 +292,85 @@ async fn a_plugin_learns_its_failure_policy_and_can_refuse_to_fail_open() {
     assert!(err.contains("refusing to run with failure"), "{err}");
     load(FailurePolicy::Closed, json!({})).await.unwrap();
     load(FailurePolicy::Open, json!({"allow_fail_open": true})).await.unwrap();
+}
+
+/// A value with a quote, a backslash and a tab (a custom type), and a private key block (line
+/// breaks): restored into tool-call arguments, each must be written escaped.
+const PASSWORD: &str = "PW-a\"b\\c\td";
+const KEY: &str =
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
+
+async fn redacting_passwords(local: &MockUpstream) -> (Proxy, tempfile::TempDir) {
+    let config = r#"config = { custom_patterns = { pw = 'PW-[a-z"\\\t]+' } }"#;
+    proxy_with(local, &[("pii-redact", wasm::PII_REDACT)], config).await
+}
+
+fn password_request(stream: bool) -> String {
+    json!({"model": "m", "stream": stream, "messages": [{"role": "user",
+        "content": format!("Store {PASSWORD} and this key:\n{KEY}\nfor {EMAIL}")}]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn values_restored_into_tool_call_arguments_are_json_escaped() {
+    let args = r#"{"password":"<PW_1>","key":"<SECRET_1>","owner":"<EMAIL_1>"}"#;
+    let answer = json!({
+        "id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+            "content": "Stored <PW_1>.", "tool_calls": [{"id": "t1", "type": "function",
+                "function": {"name": "store", "arguments": args}}]}}]
+    });
+    let local = MockUpstream::start("local", Behavior::Replies(answer)).await;
+    let (proxy, _dir) = redacting_passwords(&local).await;
+    let reply = post(&proxy.url("/v1/chat/completions"), &password_request(false)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = assert_upstream_clean(&local).to_string();
+    assert!(!seen.contains("PW-a") && !seen.contains("MIIEpAIB"), "raw value upstream: {seen}");
+    let got = reply.json();
+    let message = &got["choices"][0]["message"];
+    let raw_args = message["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
+    let args: Value = serde_json::from_str(raw_args).expect("the arguments stay valid JSON");
+    assert_eq!(args, json!({"password": PASSWORD, "key": KEY, "owner": EMAIL}), "{raw_args}");
+    assert_eq!(message["content"], format!("Stored {PASSWORD}."), "content: the value as is");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn values_restored_into_streamed_arguments_are_json_escaped_split_anywhere() {
+    let local = MockUpstream::start("local", Behavior::Normal).await;
+    let (proxy, _dir) = redacting_passwords(&local).await;
+    let args = r#"{"password":"<PW_1>","key":"<SECRET_1>"}"#;
+    let want = json!({"password": PASSWORD, "key": KEY});
+    let mut cuts: Vec<Vec<&str>> = (0..=args.len()).map(|i| vec![&args[..i], &args[i..]]).collect();
+    cuts.push(args.split_inclusive(['_', '<']).collect());
+    for pieces in cuts {
+        let chunk = |delta: Value, finish: Value| {
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        };
+        let call = |a: &str| json!({"tool_calls": [{"index": 0, "function": {"arguments": a}}]});
+        let mut chunks = vec![chunk(
+            json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "t1",
+                   "type": "function", "function": {"name": "store", "arguments": ""}}]}),
+            Value::Null,
+        )];
+        chunks.extend(pieces.iter().map(|p| chunk(call(p), Value::Null)));
+        chunks.push(chunk(json!({}), json!("tool_calls")));
+        local.set_behavior(Behavior::Chunks(chunks));
+        let reply = post(&proxy.url("/v1/chat/completions"), &password_request(true)).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let mut got = String::new();
+        for data in client::sse_data(&reply.body) {
+            let Ok(v) = serde_json::from_str::<Value>(&data) else { continue };
+            let delta = &v["choices"][0]["delta"];
+            if let Some(piece) = delta["tool_calls"][0]["function"]["arguments"].as_str() {
+                got.push_str(piece);
+                assert!(!got.contains("<PW") && !got.contains("<SEC"), "{pieces:?}: {got}");
+            }
+        }
+        let parsed: Value = serde_json::from_str(&got)
+            .unwrap_or_else(|e| panic!("{pieces:?}: arguments not JSON ({e}): {got}"));
+        assert_eq!(parsed, want, "{pieces:?}");
+    }
+    proxy.stop().await;
 }

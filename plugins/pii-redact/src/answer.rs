@@ -5,6 +5,10 @@
 //! `<` that could still become a placeholder (at most one placeholder's length); with
 //! `scan_answer`, the current line (an entity never spans a newline, except a private key block,
 //! held through its END line). Held text is released when the choice finishes or the stream ends.
+//!
+//! Tool-call arguments (a whole answer's `field:` entries, a stream's tool-call choices) are JSON
+//! text: placeholders there are restored JSON-escaped (see [`crate::vault::Original::in_json`]),
+//! also when a placeholder arrives split over several argument fragments.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -22,32 +26,40 @@ pub struct Fixer<'a> {
 
 impl Fixer<'_> {
     /// The edits that fix a whole text: masks and restored placeholders, sorted, disjoint.
-    pub fn edits(&self, text: &str) -> Vec<(Range<usize>, String)> {
+    /// `json`: the text is JSON (tool-call arguments), so values are written JSON-escaped.
+    pub fn edits(&self, text: &str, json: bool) -> Vec<(Range<usize>, String)> {
         let mut out = Vec::new();
         let spans = self.mask.map(|d| d.scan(text)).unwrap_or_default();
         let mut last = 0;
         for s in &spans {
-            self.restore_edits(text, last..s.start, &mut out);
+            self.restore_edits(text, last..s.start, json, &mut out);
             let labels = self.mask.map(|d| d.custom_labels.as_slice()).unwrap_or_default();
             out.push((s.start..s.end, format!("[{}]", s.kind.label(labels).to_ascii_uppercase())));
             last = s.end;
         }
-        self.restore_edits(text, last..text.len(), &mut out);
+        self.restore_edits(text, last..text.len(), json, &mut out);
         out
     }
 
-    fn restore_edits(&self, text: &str, r: Range<usize>, out: &mut Vec<(Range<usize>, String)>) {
+    fn restore_edits(
+        &self,
+        text: &str,
+        r: Range<usize>,
+        json: bool,
+        out: &mut Vec<(Range<usize>, String)>,
+    ) {
         let Some(part) = text.get(r.clone()) else { return };
         for (at, original) in self.vault.occurrences(part) {
-            out.push((r.start + at.start..r.start + at.end, original.to_string()));
+            let value = if json { original.in_json().into_owned() } else { original.text.clone() };
+            out.push((r.start + at.start..r.start + at.end, value));
         }
     }
 
-    /// The whole text, fixed.
-    pub fn apply(&self, text: &str) -> String {
+    /// The whole text, fixed (`json`: as for [`Self::edits`]).
+    pub fn apply(&self, text: &str, json: bool) -> String {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
-        for (r, replacement) in self.edits(text) {
+        for (r, replacement) in self.edits(text, json) {
             out.push_str(&text[last..r.start]);
             out.push_str(&replacement);
             last = r.end;
@@ -93,27 +105,36 @@ pub struct StreamFixer {
 
 impl StreamFixer {
     /// One event's text for `choice`; `finished` when it carries the choice's finish reason (no
-    /// more text will come for it, so everything held is released).
-    pub fn event(&mut self, fix: Fixer<'_>, choice: u32, text: &str, finished: bool) -> Step {
+    /// more text will come for it, so everything held is released). `json`: the choice's text
+    /// is JSON (a tool call's arguments).
+    pub fn event(
+        &mut self,
+        fix: Fixer<'_>,
+        choice: u32,
+        text: &str,
+        finished: bool,
+        json: bool,
+    ) -> Step {
         let pending = self.pending.entry(choice).or_default();
         let untouched = pending.is_empty();
         pending.push_str(text);
         let cut = if finished { pending.len() } else { fix.safe_len(pending) };
         let rest = pending.split_off(cut);
         let released = std::mem::replace(pending, rest);
-        let out = fix.apply(&released);
+        let out = fix.apply(&released, json);
         if untouched && pending.is_empty() && out == text {
             return Step::Pass;
         }
         Step::Emit(out)
     }
 
-    /// The stream ended: every choice's held text, fixed, in choice order.
-    pub fn end(&mut self, fix: Fixer<'_>) -> Vec<(u32, String)> {
+    /// The stream ended: every choice's held text, fixed, in choice order (`json` says which
+    /// choices are JSON text).
+    pub fn end(&mut self, fix: Fixer<'_>, json: impl Fn(u32) -> bool) -> Vec<(u32, String)> {
         std::mem::take(&mut self.pending)
             .into_iter()
             .filter(|(_, t)| !t.is_empty())
-            .map(|(c, t)| (c, fix.apply(&t)))
+            .map(|(c, t)| (c, fix.apply(&t, json(c))))
             .collect()
     }
 }
@@ -135,13 +156,13 @@ mod tests {
         let mut s = StreamFixer::default();
         let mut sent = String::new();
         for p in pieces {
-            match s.event(fix, 0, p, false) {
+            match s.event(fix, 0, p, false, false) {
                 Step::Pass => sent.push_str(p),
                 Step::Emit(t) => sent.push_str(&t),
             }
             assert!(want.starts_with(&sent), "leak: {sent:?} after {pieces:?}");
         }
-        for (_, t) in s.end(fix) {
+        for (_, t) in s.end(fix, |_| false) {
             sent.push_str(&t);
         }
         assert_eq!(sent, want, "{pieces:?}");
@@ -189,15 +210,56 @@ mod tests {
     }
 
     #[test]
+    fn tool_call_arguments_get_values_json_escaped_split_anywhere() {
+        let mut v = Vault::default();
+        let value = "PW-a\"b\\c\n-----END";
+        let p = v.placeholder("pw", value);
+        let e = v.placeholder("email", "jane@example.com");
+        let fix = Fixer { vault: &v, mask: None };
+        let args = format!(r#"{{"secret":"{p}","to":"{e}","note":"<b>"}}"#);
+        let want = serde_json::json!({"secret": value, "to": "jane@example.com", "note": "<b>"});
+        let whole = fix.apply(&args, true);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&whole).unwrap(), want, "{whole}");
+        assert!(fix.apply(&args, false).contains(value), "plain text gets the value as is");
+        // Streamed as fragments of a tool call's arguments: cut anywhere, the client only ever
+        // holds a prefix of the escaped arguments, and the whole parses to the values.
+        let run = |pieces: &[&str]| {
+            let mut s = StreamFixer::default();
+            let mut sent = String::new();
+            for piece in pieces {
+                match s.event(fix, 1 << 31, piece, false, true) {
+                    Step::Pass => sent.push_str(piece),
+                    Step::Emit(t) => sent.push_str(&t),
+                }
+                assert!(whole.starts_with(&sent), "leak: {sent:?} after {pieces:?}");
+            }
+            for (c, t) in s.end(fix, |c| c & 1 << 31 != 0) {
+                assert_eq!(c, 1 << 31);
+                sent.push_str(&t);
+            }
+            assert_eq!(sent, whole, "{pieces:?}");
+        };
+        for i in 0..=args.len() {
+            run(&[&args[..i], &args[i..]]);
+        }
+        let bytes: Vec<String> = args.chars().map(String::from).collect();
+        run(&bytes.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn plain_text_passes_untouched() {
         let v = vault();
         let fix = Fixer { vault: &v, mask: None };
         let mut s = StreamFixer::default();
-        assert_eq!(s.event(fix, 0, "hello ", false), Step::Pass);
-        assert_eq!(s.event(fix, 0, "wor<E", false), Step::Emit("wor".into()));
-        assert_eq!(s.event(fix, 1, "other", false), Step::Pass, "choices are separate");
-        assert_eq!(s.event(fix, 0, "MAIL", true), Step::Emit("<EMAIL".into()), "finish releases");
-        assert!(s.end(fix).is_empty());
+        assert_eq!(s.event(fix, 0, "hello ", false, false), Step::Pass);
+        assert_eq!(s.event(fix, 0, "wor<E", false, false), Step::Emit("wor".into()));
+        assert_eq!(s.event(fix, 1, "other", false, false), Step::Pass, "choices are separate");
+        assert_eq!(
+            s.event(fix, 0, "MAIL", true, false),
+            Step::Emit("<EMAIL".into()),
+            "finish releases"
+        );
+        assert!(s.end(fix, |_| false).is_empty());
     }
 
     #[test]
@@ -210,6 +272,6 @@ mod tests {
         for i in 0..=text.len() {
             stream(fix, &[&text[..i], &text[i..]], want);
         }
-        assert_eq!(fix.apply("x bob@corp.io <EMAIL_1>"), "x [EMAIL] jane@example.com");
+        assert_eq!(fix.apply("x bob@corp.io <EMAIL_1>", false), "x [EMAIL] jane@example.com");
     }
 }

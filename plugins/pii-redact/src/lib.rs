@@ -14,7 +14,7 @@ mod vault;
 
 use switchyard_plugin_sdk::{
     Config, Decision, Delta, EventAction, Plugin, Request, Response, ResponseAction, StreamEvent,
-    TextEdit, counter_add, fails_open,
+    TOOL_CALL_CHOICE, TextEdit, counter_add, fails_open,
 };
 
 use answer::{Fixer, Step, StreamFixer};
@@ -27,6 +27,11 @@ pub struct PiiRedact {
     settings: Settings,
     vault: Vault,
     stream: StreamFixer,
+}
+
+/// Whether a stream choice carries a tool call's arguments (JSON text), not choice text.
+fn tool_call(choice: u32) -> bool {
+    choice & TOOL_CALL_CHOICE != 0
 }
 
 /// The answer-side fixer over this request's vault and settings: a free function rather than a
@@ -61,7 +66,10 @@ impl Plugin for PiiRedact {
         let fix = fixer(&self.settings, &self.vault);
         let mut edits = Vec::new();
         for (i, choice) in resp.choices.iter().enumerate() {
-            for (r, text) in fix.edits(choice) {
+            // Entries after the choices, their slot naming a `field:`, are tool-call arguments.
+            let slot = resp.finish_reasons.get(i).and_then(Option::as_deref);
+            let json = slot.is_some_and(|f| f.starts_with("field:"));
+            for (r, text) in fix.edits(choice, json) {
                 edits.push(TextEdit::new(i, r, &text));
             }
         }
@@ -71,7 +79,7 @@ impl Plugin for PiiRedact {
     fn on_event(&mut self, ev: StreamEvent) -> EventAction {
         let fix = fixer(&self.settings, &self.vault);
         let finished = ev.finish_reason.is_some();
-        match self.stream.event(fix, ev.choice, &ev.text, finished) {
+        match self.stream.event(fix, ev.choice, &ev.text, finished, tool_call(ev.choice)) {
             Step::Pass => EventAction::Pass,
             Step::Emit(t) if t.is_empty() => EventAction::Replace(Vec::new()),
             Step::Emit(t) => EventAction::Replace(vec![Delta::new(ev.choice, &t)]),
@@ -80,7 +88,7 @@ impl Plugin for PiiRedact {
 
     fn on_stream_end(&mut self) -> Vec<Delta> {
         let fix = fixer(&self.settings, &self.vault);
-        self.stream.end(fix).into_iter().map(|(c, t)| Delta::new(c, &t)).collect()
+        self.stream.end(fix, tool_call).into_iter().map(|(c, t)| Delta::new(c, &t)).collect()
     }
 }
 

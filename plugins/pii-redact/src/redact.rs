@@ -32,6 +32,17 @@ fn bounded_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     list
 }
 
+/// Whether a request entry's text is JSON: the host shows tool-call arguments, parameter
+/// schemas and `metadata` as JSON text (docs/plugins.md, "Every text that leaves").
+fn json_text(role: &str) -> bool {
+    role.strip_prefix("field:").is_some_and(|path| {
+        path.ends_with(".arguments")
+            || path.ends_with(".parameters")
+            || path.ends_with(".schema")
+            || path == "metadata"
+    })
+}
+
 /// The decision for `req`, and the counts per type (for the plugin's counters). An error when
 /// the request holds more entities than one decision can edit.
 pub fn decide(
@@ -76,6 +87,7 @@ pub fn decide(
     }
     let mut changes = Changes::new();
     if s.mode == Mode::Pseudonymize && total > 0 {
+        vault.reserve(total as usize);
         for m in &req.messages {
             vault.reserve_existing(&m.content);
         }
@@ -83,13 +95,20 @@ pub fn decide(
     if s.mode != Mode::Block {
         for (i, spans) in &found {
             let text = &req.messages[*i].content;
+            let json = json_text(&req.messages[*i].role);
             for sp in spans {
                 let label = sp.kind.label(labels);
+                let value = &text[sp.start..sp.end];
                 let replacement = match s.mode {
-                    Mode::Pseudonymize => vault.placeholder(label, &text[sp.start..sp.end]),
+                    Mode::Pseudonymize if json => vault.placeholder_in_json(label, value),
+                    Mode::Pseudonymize => vault.placeholder(label, value),
                     _ => format!("[{}]", label.to_ascii_uppercase()),
                 };
-                changes = changes.edit(TextEdit::new(*i, sp.start..sp.end, &replacement));
+                // The host bounds texts far below 4 GiB; saturate as `TextEdit::new` does.
+                let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+                let (message, start, end) = (at(*i), at(sp.start), at(sp.end));
+                // Built in place: the placeholder string moves in instead of being copied.
+                changes = changes.edit(TextEdit { message, start, end, replacement });
             }
         }
     }
@@ -200,6 +219,26 @@ mod tests {
     fn too_many_entities_is_an_error() {
         let text: String = (0..5000).map(|i| format!("u{i}@example.com ")).collect();
         assert!(decide(&settings("{}"), &mut Vault::default(), &req(&[&text])).is_err());
+    }
+
+    #[test]
+    fn values_in_json_entries_are_kept_decoded() {
+        let mut r = req(&["hi"]);
+        // The arguments as the host shows them (JSON text): the value `PW-a"b\c` is escaped.
+        r.messages.push(Message {
+            role: "field:messages[1].tool_calls[0].function.arguments".into(),
+            content: r#"{"pw":"PW-a\"b\\c","to":"ann@example.com"}"#.into(),
+        });
+        // Letters, or an escape (as a pattern for JSON text would be written).
+        let config = serde_json::json!({"custom_patterns": {"pw": r"PW-(?:[a-z]|\\.)+"}});
+        let mut v = Vault::default();
+        let (d, _) = decide(&settings(&config.to_string()), &mut v, &r).unwrap();
+        assert_eq!(apply(&r, &d)[1], r#"{"pw":"<PW_1>","to":"<EMAIL_1>"}"#);
+        assert_eq!(v.restore("<PW_1>"), r#"PW-a"b\c"#, "decoded for text");
+        let (_, o) = v.at("<PW_1>", 0).unwrap();
+        assert_eq!(o.in_json(), r#"PW-a\"b\\c"#, "escaped for JSON");
+        assert!(json_text("field:tools[0].function.parameters") && json_text("field:metadata"));
+        assert!(!json_text("field:messages[0].name") && !json_text("user"));
     }
 
     #[test]

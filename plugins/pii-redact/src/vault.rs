@@ -1,17 +1,55 @@
 //! The placeholders of one request: `<EMAIL_1>`, `<PHONE_2>`, ... Each distinct (type, value)
 //! gets one placeholder, numbered per type in order of first appearance; the vault maps them back
 //! to the original values for the answer. It lives only as long as the request's instance.
+//!
+//! A value is restored as text (message content) or inside a JSON string (tool-call arguments,
+//! which are a JSON document): there it is written escaped, so the arguments stay valid JSON and
+//! carry the original value. A value found in a JSON text of the request (tool-call arguments of
+//! the history, schemas) is kept decoded, and also as it was written there.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+
+/// What an issued placeholder stands for.
+#[derive(Debug)]
+pub struct Original {
+    /// The value as text.
+    pub text: String,
+    /// How the value was written inside a JSON text of the request, where that is not simply
+    /// `text` escaped (escapes written otherwise, or a span that covered JSON punctuation and so
+    /// did not decode as one string): restored into JSON exactly as it was.
+    json: Option<String>,
+}
+
+impl Original {
+    /// The value as it is written inside a JSON string.
+    pub fn in_json(&self) -> Cow<'_, str> {
+        match &self.json {
+            Some(j) => Cow::Borrowed(j.as_str()),
+            None => escape(&self.text),
+        }
+    }
+}
+
+/// `s` as the content of a JSON string (without the quotes): `"`, `\` and control characters
+/// escaped as serde_json writes them; borrowed when nothing needs escaping (the common case).
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+        return Cow::Borrowed(s);
+    }
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    let inner = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default();
+    Cow::Owned(inner.to_string())
+}
 
 /// Placeholders and their original values.
 #[derive(Debug, Default)]
 pub struct Vault {
     /// placeholder -> original value
-    originals: HashMap<String, String>,
-    /// label -> the placeholders of that type, so the same value gets the same placeholder.
-    /// Keyed by label first, so a lookup needs no allocation.
-    issued: HashMap<String, Issued>,
+    originals: HashMap<String, Original>,
+    /// The placeholders of each type, so the same value gets the same placeholder. A list: a
+    /// request holds a handful of types, and a comparison of labels costs less than a hash.
+    issued: Vec<Issued>,
     /// The longest placeholder, in bytes: bounds how much a stream holds back.
     longest: usize,
     /// Placeholder-shaped text the request already held (`<EMAIL_1>` typed by the user): never
@@ -22,6 +60,9 @@ pub struct Vault {
 /// The placeholders of one type.
 #[derive(Debug, Default)]
 struct Issued {
+    /// The type's label (lower case), and its placeholders' name (upper case).
+    label: String,
+    upper: String,
     /// The last number used.
     number: usize,
     /// value -> placeholder
@@ -29,27 +70,55 @@ struct Issued {
 }
 
 impl Vault {
+    /// Room for `n` more placeholders, so issuing them never rehashes the map.
+    pub fn reserve(&mut self, n: usize) {
+        self.originals.reserve(n);
+    }
+
     /// The placeholder for `value` of type `label` (lower-case), issuing one when new.
     pub fn placeholder(&mut self, label: &str, value: &str) -> String {
-        if let Some(p) = self.issued.get(label).and_then(|t| t.by_value.get(value)) {
+        self.issue(label, value, None)
+    }
+
+    /// [`Self::placeholder`] for `raw`, found inside a JSON text: the value is the decoded
+    /// string content where `raw` decodes as one, else `raw` itself; either way a restore into
+    /// JSON writes `raw` back.
+    pub fn placeholder_in_json(&mut self, label: &str, raw: &str) -> String {
+        if !raw.bytes().any(|c| c == b'"' || c == b'\\') {
+            return self.issue(label, raw, None);
+        }
+        match serde_json::from_str::<String>(&format!("\"{raw}\"")) {
+            Ok(text) => self.issue(label, &text, Some(raw)),
+            Err(_) => self.issue(label, raw, Some(raw)),
+        }
+    }
+
+    fn issue(&mut self, label: &str, value: &str, json: Option<&str>) -> String {
+        let Vault { issued, taken, originals, longest } = self;
+        let k = match issued.iter().position(|t| t.label == label) {
+            Some(k) => k,
+            None => {
+                let upper = label.to_ascii_uppercase();
+                issued.push(Issued { label: label.to_string(), upper, ..Issued::default() });
+                issued.len() - 1
+            }
+        };
+        let Some(of_type) = issued.get_mut(k) else { return String::new() };
+        if let Some(p) = of_type.by_value.get(value) {
             return p.clone();
         }
-        let Vault { issued, taken, .. } = self;
-        let of_type = match issued.get_mut(label) {
-            Some(t) => t,
-            None => issued.entry(label.to_string()).or_default(),
-        };
-        let upper = label.to_ascii_uppercase();
         let p = loop {
             of_type.number += 1;
-            let p = format!("<{upper}_{}>", of_type.number);
-            if !taken.contains(&p) {
+            let p = numbered(&of_type.upper, of_type.number);
+            if taken.is_empty() || !taken.contains(&p) {
                 break p;
             }
         };
         of_type.by_value.insert(value.to_string(), p.clone());
-        self.longest = self.longest.max(p.len());
-        self.originals.insert(p.clone(), value.to_string());
+        *longest = (*longest).max(p.len());
+        // Kept only where it differs from what escaping would write anyway.
+        let json = json.filter(|j| *j != escape(value)).map(str::to_string);
+        originals.insert(p.clone(), Original { text: value.to_string(), json });
         p
     }
 
@@ -57,7 +126,8 @@ impl Vault {
     pub fn reserve_existing(&mut self, text: &str) {
         let b = text.as_bytes();
         let mut from = 0;
-        while let Some(off) = b.get(from..).and_then(|r| r.iter().position(|c| *c == b'<')) {
+        // `str::find` of an ASCII char is core's word-at-a-time memchr, not a byte loop.
+        while let Some(off) = text.get(from..).and_then(|r| r.find('<')) {
             let at = from + off;
             from = at + 1;
             let name = b[at + 1..]
@@ -87,7 +157,7 @@ impl Vault {
     }
 
     /// If a whole placeholder starts at `at` (a `<`), its length and original value.
-    pub fn at<'a>(&'a self, text: &str, at: usize) -> Option<(usize, &'a str)> {
+    pub fn at<'a>(&'a self, text: &str, at: usize) -> Option<(usize, &'a Original)> {
         let rest = text.get(at..)?;
         if !rest.starts_with('<') {
             return None;
@@ -95,7 +165,7 @@ impl Vault {
         let window = &rest.as_bytes()[..rest.len().min(self.longest)];
         let close = window.iter().position(|c| *c == b'>')?;
         let candidate = rest.get(..=close)?;
-        self.originals.get(candidate).map(|v| (close + 1, v.as_str()))
+        self.originals.get(candidate).map(|v| (close + 1, v))
     }
 
     /// Whether `tail` (starting with `<`) is a proper prefix of some placeholder: it may become
@@ -113,7 +183,7 @@ impl Vault {
         let mut last = 0;
         for (range, original) in self.occurrences(text) {
             out.push_str(&text[last..range.start]);
-            out.push_str(original);
+            out.push_str(&original.text);
             last = range.end;
         }
         out.push_str(&text[last..]);
@@ -121,7 +191,7 @@ impl Vault {
     }
 
     /// The byte ranges of the placeholders in `text`, with their original values.
-    pub fn occurrences<'a>(&'a self, text: &str) -> Vec<(std::ops::Range<usize>, &'a str)> {
+    pub fn occurrences<'a>(&'a self, text: &str) -> Vec<(std::ops::Range<usize>, &'a Original)> {
         let mut found = Vec::new();
         if self.is_empty() {
             return found;
@@ -141,6 +211,27 @@ impl Vault {
     }
 }
 
+/// `<UPPER_n>`, written without the formatting machinery (one of these per entity).
+fn numbered(upper: &str, n: usize) -> String {
+    let mut digits = [0u8; 20];
+    let (mut k, mut x) = (digits.len(), n);
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    let mut p = String::with_capacity(upper.len() + 3 + digits.len() - k);
+    p.push('<');
+    p.push_str(upper);
+    p.push('_');
+    p.extend(digits[k..].iter().map(|d| char::from(*d)));
+    p.push('>');
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +243,9 @@ mod tests {
         assert_eq!(v.placeholder("email", "c@d.io"), "<EMAIL_2>");
         assert_eq!(v.placeholder("email", "a@b.io"), "<EMAIL_1>");
         assert_eq!(v.placeholder("phone", "555-123-4567"), "<PHONE_1>");
+        for n in 2..=120 {
+            assert_eq!(v.placeholder("phone", &n.to_string()), format!("<PHONE_{n}>"));
+        }
         assert_eq!(
             v.restore("x <EMAIL_2> <EMAIL_1><PHONE_1> <EMAIL_3> <<EMAIL_1>"),
             "x c@d.io a@b.io555-123-4567 <EMAIL_3> <a@b.io"
@@ -165,6 +259,42 @@ mod tests {
         assert_eq!(v.placeholder("email", "a@b.io"), "<EMAIL_2>");
         assert_eq!(v.placeholder("email", "c@d.io"), "<EMAIL_4>");
         assert_eq!(v.restore("<EMAIL_1> <EMAIL_2>"), "<EMAIL_1> a@b.io");
+    }
+
+    #[test]
+    fn values_are_written_escaped_inside_json() {
+        let mut v = Vault::default();
+        let value = "PW-a\"b\\c\nd\u{1}é";
+        let p = v.placeholder("pw", value);
+        let (_, o) = v.at(&p, 0).unwrap();
+        assert_eq!(o.text, value);
+        let json = format!("\"{}\"", o.in_json());
+        assert_eq!(serde_json::from_str::<String>(&json).unwrap(), value, "{json}");
+        assert_eq!(escape("plain é"), "plain é");
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn values_found_in_json_are_kept_decoded_and_as_written() {
+        let mut v = Vault::default();
+        // An escaped newline inside a JSON string: the value holds the newline.
+        let p = v.placeholder_in_json("address", "1 Main St\\nSpringfield");
+        let (_, o) = v.at(&p, 0).unwrap();
+        assert_eq!(
+            (o.text.as_str(), o.in_json()),
+            ("1 Main St\nSpringfield", "1 Main St\\nSpringfield".into())
+        );
+        // The same value in plain text gets the same placeholder.
+        assert_eq!(v.placeholder("address", "1 Main St\nSpringfield"), p);
+        // `\u0040` decodes to `@`, and is written back as the request wrote it.
+        let p = v.placeholder_in_json("email", "ann\\u0040x.io");
+        let (_, o) = v.at(&p, 0).unwrap();
+        assert_eq!((o.text.as_str(), o.in_json()), ("ann@x.io", "ann\\u0040x.io".into()));
+        // A span over JSON punctuation is no string: kept and restored as it was.
+        let raw = "a\", \"b";
+        let p = v.placeholder_in_json("custom", raw);
+        let (_, o) = v.at(&p, 0).unwrap();
+        assert_eq!((o.text.as_str(), o.in_json()), (raw, raw.into()));
     }
 
     #[test]

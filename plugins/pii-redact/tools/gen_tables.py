@@ -8,7 +8,11 @@ refresh is a re-run and a reviewable diff.
 
 - phone.rs: every region of libphonenumber's metadata (PyPI `phonenumbers`): calling code,
   national (trunk) prefix, national significant number lengths, and per length the 3-digit
-  prefixes the region's number pattern allows (see phone_prefixes.py).
+  prefixes the region's number pattern allows (see phone_prefixes.py); and `NATIONAL`, per
+  prefix written before a national number (none, or a trunk prefix), the union of those sets
+  over the regions dialled that way, so a national number is checked in five lookups; and the
+  set of calling codes (`CALLING_CODES`).
+  `python3 -c "import gen_tables; gen_tables.phones()"` rewrites phone.rs alone.
 - iban.rs: the IBAN registry (PyPI `schwifty`): per country the IBAN length and the BBAN's
   character classes per position.
 - names.rs: US Census 1990 name statistics (PyPI `names`): first names (all) and the 20,000
@@ -101,6 +105,39 @@ def phones():
         f = ", ".join(f"({n}, {i})" for n, i in forms)
         out += f'    Region {{ name: "{name}", cc: {cc}, trunk: "{trunk}", forms: &[{f}], local: {local:#x} }},\n'
     out += "];\n\n"
+    # National numbers, by the prefix written before the national significant number: the union,
+    # per length, of every region dialled that way (see national_number in detect/phone.rs).
+    # Entry 0 ("") is the number as written: regions without a trunk prefix, and North American
+    # numbers, which are written with or without their trunk `1`; then one entry per trunk prefix.
+    groups = {"": {}}
+    for _, cc, trunk, forms, _ in regions:
+        keys = ([""] if not trunk or cc == 1 else []) + ([trunk] if trunk else [])
+        for key in keys:
+            g = groups.setdefault(key, {})
+            for n, i in forms:
+                g.setdefault(n, bytearray(125))
+                for k, byte in enumerate(list(sets)[i]):
+                    g[n][k] |= byte
+    national = []
+    for key in sorted(groups):
+        forms = [(n, sets.setdefault(bytes(b), len(sets))) for n, b in sorted(groups[key].items())]
+        national.append((key, forms))
+    out += (
+        "/// (prefix written before the national significant number, (length, index into\n"
+        "/// [`PREFIXES`]) per length): the union of the regions dialled that way. `\"\"` first.\n"
+        f"pub static NATIONAL: [(&str, &[(u8, u16)]); {len(national)}] = [\n"
+    )
+    for key, forms in national:
+        f = ", ".join(f"({n}, {i})" for n, i in forms)
+        out += f'    ("{key}", &[{f}]),\n'
+    out += "];\n\n"
+    codes = bytearray(125)
+    for _, cc, _, _, _ in regions:
+        codes[cc // 8] |= 1 << (cc % 8)
+    out += (
+        "/// Bit `c` (byte `c / 8`, bit `c % 8`): `c` is a country calling code of some region.\n"
+        "pub static CALLING_CODES: [u8; 125] = [" + ", ".join(str(b) for b in codes) + "];\n\n"
+    )
     out += (
         "/// Bit `p` (byte `p / 8`, bit `p % 8`): numbers may start with the 3 digits `p`.\n"
         f"pub static PREFIXES: [[u8; 125]; {len(sets)}] = [\n"

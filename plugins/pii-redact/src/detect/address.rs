@@ -5,10 +5,11 @@
 //! address: a unit (`Apt 4B`), a city, a state and ZIP code, a postcode and city
 //! (`, 10115 Berlin`, `, London SW1A 2AA`).
 
+use super::index::ByByte;
 use super::person::street;
 #[cfg(test)]
 use super::{Kind, Span};
-use super::{before, fields, is_word};
+use super::{before, fields, is_word, swar};
 
 /// Every address in `b` (the standalone form of [`address_at`], for tests).
 #[cfg(test)]
@@ -137,12 +138,18 @@ const ENDINGS: &[&[u8]] = &[
     b"torget",
 ];
 
+/// The street type lists by first byte and the endings by last byte: a word is only compared
+/// with the entries that share that byte.
+const STRONG_BY_FIRST: ByByte<{ STRONG.len() }> = ByByte::new(STRONG, true);
+const TYPE_FIRST_BY_FIRST: ByByte<{ TYPE_FIRST.len() }> = ByByte::new(TYPE_FIRST, true);
+const ENDINGS_BY_LAST: ByByte<{ ENDINGS.len() }> = ByByte::new(ENDINGS, false);
+
 /// The word at `j`: letters (ASCII or not), `.` at its end (`St.`), `'` inside.
 fn word(b: &[u8], j: usize) -> usize {
     let mut k = j;
     while let Some(&c) = b.get(k) {
-        let inner = k > j && b.get(k + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n >= 0x80);
-        if c.is_ascii_alphabetic() || c >= 0x80 || (matches!(c, b'\'' | b'-') && inner) {
+        let inner = || k > j && b.get(k + 1).is_some_and(|n| n.is_ascii_alphabetic() || *n >= 0x80);
+        if c.is_ascii_alphabetic() || c >= 0x80 || (matches!(c, b'\'' | b'-') && inner()) {
             k += 1;
         } else {
             break;
@@ -154,9 +161,12 @@ fn word(b: &[u8], j: usize) -> usize {
     k
 }
 
-fn is(w: &[u8], list: &[&[u8]]) -> bool {
+/// Whether `w` (or `w` without a final `.`) is a word of `list` (ASCII case ignored).
+fn is<const N: usize>(w: &[u8], list: &ByByte<N>) -> bool {
+    let Some(first) = w.first() else { return false };
     let bare = w.strip_suffix(b".").unwrap_or(w);
-    list.iter().any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
+    list.with(first.to_ascii_lowercase())
+        .any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
 }
 
 /// `221B Baker Street`, `1600 Pennsylvania Ave NW`, `42 W 5th Ave`, `12 rue de la Paix`.
@@ -173,7 +183,7 @@ fn number_first(b: &[u8], i: usize) -> Option<usize> {
     }
     j += 1;
     let first = word(b, j);
-    if first > j && is(&b[j..first], TYPE_FIRST) {
+    if first > j && is(&b[j..first], &TYPE_FIRST_BY_FIRST) {
         // Then 1-5 words of the name (`de la Paix`), the last capitalised.
         let (mut k, mut end) = (first, None);
         for _ in 0..5 {
@@ -214,7 +224,7 @@ fn number_first(b: &[u8], i: usize) -> Option<usize> {
             let end = directional(b, e);
             return match rest(b, end) {
                 Some(r) => Some(fields::next_line(b, r)),
-                None if is(w, STRONG) => Some(fields::next_line(b, end)),
+                None if is(w, &STRONG_BY_FIRST) => Some(fields::next_line(b, end)),
                 None => None,
             };
         }
@@ -240,9 +250,9 @@ fn directional(b: &[u8], e: usize) -> usize {
 
 /// `Hauptstraße 12`, `Berliner Straße 5a`, `Via Roma 10`, `Calle Mayor 5`.
 fn name_first(b: &[u8], i: usize) -> Option<usize> {
-    // A house number follows within a few words (a branch-free test the compiler vectorises).
+    // A house number follows within a few words (eight bytes at a time).
     let ahead = &b[i..b.len().min(i + 48)];
-    if !b[i].is_ascii_uppercase() || !ahead.iter().fold(false, |d, c| d | c.is_ascii_digit()) {
+    if !b[i].is_ascii_uppercase() || !swar::has_digit(ahead) {
         return None;
     }
     let mut k = i;
@@ -257,11 +267,17 @@ fn name_first(b: &[u8], i: usize) -> Option<usize> {
         let typed = || {
             let w = &b[k..e];
             // A compound (`Hauptstraße`), or `Straße` after a word (`Berliner Straße`).
-            let alone: [&[u8]; 3] = [b"stra\xc3\x9fe", b"strasse", b"str."];
-            is(&b[i..first], TYPE_FIRST)
-                || (n > 0 && is(w, &alone))
-                || ENDINGS
+            let alone = |w: &[u8]| {
+                let bare = w.strip_suffix(b".").unwrap_or(w);
+                [&b"stra\xc3\x9fe"[..], b"strasse", b"str."]
                     .iter()
+                    .any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
+            };
+            let last = w.last().map_or(0, u8::to_ascii_lowercase);
+            is(&b[i..first], &TYPE_FIRST_BY_FIRST)
+                || (n > 0 && alone(w))
+                || ENDINGS_BY_LAST
+                    .with(last)
                     .any(|x| w.len() > x.len() && w[w.len() - x.len()..].eq_ignore_ascii_case(x))
         };
         if b.get(next).is_some_and(u8::is_ascii_digit) && typed() {
@@ -412,9 +428,10 @@ fn unit(b: &[u8], e: usize) -> Option<usize> {
         j += 1;
     } else {
         let w = word(b, j);
-        let units: [&[u8]; 8] =
-            [b"apt", b"apartment", b"suite", b"ste", b"unit", b"floor", b"fl", b"room"];
-        if !is(&b[j..w], &units) || b.get(w) != Some(&b' ') {
+        const UNITS: &[&[u8]] =
+            &[b"apt", b"apartment", b"suite", b"ste", b"unit", b"floor", b"fl", b"room"];
+        const UNITS_BY_FIRST: ByByte<{ UNITS.len() }> = ByByte::new(UNITS, true);
+        if !is(&b[j..w], &UNITS_BY_FIRST) || b.get(w) != Some(&b' ') {
             return None;
         }
         j = w + 1;

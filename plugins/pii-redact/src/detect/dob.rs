@@ -2,6 +2,7 @@
 //! `March 15, 1985`) right after a cue (`DOB`, `date of birth`, `born`, `birthday`, `geb.`,
 //! `né le`, ...). Other dates (timestamps, log dates) are not personal data and are left alone.
 
+use super::index::ByByte;
 #[cfg(test)]
 use super::{Kind, Span};
 use super::{before, is_word, right_ok};
@@ -27,8 +28,11 @@ pub fn dob_at(b: &[u8], i: usize) -> Option<usize> {
     if !(c.is_ascii_digit() || c.is_ascii_uppercase()) || before(b, i).is_some_and(is_word) {
         return None;
     }
-    let end = date_len(b, i)?;
-    cue_before(b, i).then_some(end)
+    // The cue first: it fails sooner than a date at most words.
+    if !cue_before(b, i) {
+        return None;
+    }
+    date_len(b, i)
 }
 
 /// The end of the date that starts at `i`, cue or not.
@@ -198,6 +202,9 @@ const CUES: &[&[u8]] = &[
     b"birth",
 ];
 
+/// The cues by last byte: only those ending like the text before a date are compared.
+const CUES_BY_LAST: ByByte<{ CUES.len() }> = ByByte::new(CUES, false);
+
 /// Whether a cue ends shortly before `i`, followed only by punctuation and spaces.
 fn cue_before(b: &[u8], i: usize) -> bool {
     let from = i.saturating_sub(40);
@@ -212,7 +219,8 @@ fn cue_before(b: &[u8], i: usize) -> bool {
         Some(k) if w[k..].eq_ignore_ascii_case(b" on") => &w[..k],
         _ => w,
     };
-    CUES.iter().any(|cue| {
+    let Some(last) = w.last() else { return false };
+    CUES_BY_LAST.with(last.to_ascii_lowercase()).any(|cue| {
         w.len() >= cue.len()
             && w[w.len() - cue.len()..].eq_ignore_ascii_case(cue)
             && !w[..w.len() - cue.len()].last().is_some_and(u8::is_ascii_alphanumeric)

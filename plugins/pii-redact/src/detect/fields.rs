@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 use super::Span;
+use super::index::ByByte;
 use super::{Kind, dob, is_word, person};
 
 /// Every field value in `b` (the standalone form of [`value_at`], for tests).
@@ -13,7 +14,7 @@ use super::{Kind, dob, is_word, person};
 pub fn values(b: &[u8], out: &mut Vec<Span>) {
     let mut i = 0;
     while i < b.len() {
-        match value_at(b, i) {
+        match value_at(b, i, &mut None) {
             Some((kind, end)) => {
                 out.push(Span { start: i, end, kind });
                 i = end;
@@ -134,6 +135,20 @@ const KEYS: &[(&[u8], What)] = &[
     (b"moved to", What::Address),
 ];
 
+/// The field names alone, in [`KEYS`] order.
+const KEY_WORDS: [&[u8]; KEYS.len()] = {
+    let mut out: [&[u8]; KEYS.len()] = [b""; KEYS.len()];
+    let mut i = 0;
+    while i < KEYS.len() {
+        out[i] = KEYS[i].0;
+        i += 1;
+    }
+    out
+};
+
+/// The field names by last byte: a key is only compared where the text ends with its last byte.
+const KEYS_BY_LAST: ByByte<{ KEYS.len() }> = ByByte::new(&KEY_WORDS, false);
+
 /// The longest field name read.
 const MAX_KEY: usize = 32;
 
@@ -157,9 +172,26 @@ pub fn may_start(b: &[u8], i: usize) -> bool {
     }
 }
 
+/// What [`column`] needs of a text's first line (a CSV/TSV header), read once per text: where
+/// it ends (`None`: no line break in its first KiB) and its first delimiter.
+#[derive(Clone, Copy)]
+pub struct Header {
+    end: Option<usize>,
+    delim: Option<u8>,
+}
+
+impl Header {
+    fn of(b: &[u8]) -> Self {
+        let end = b.iter().take(1024).position(|c| *c == b'\n');
+        let first = |e: usize| b[..e].iter().find(|c| matches!(c, b',' | b';' | b'\t' | b'|'));
+        Self { end, delim: end.and_then(first).copied() }
+    }
+}
+
 /// The entity whose value starts at `i` (a letter or digit at a word start) by its field: its
-/// kind and end.
-pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {
+/// kind and end. `header`: the text's [`Header`] once it was read (a scan keeps it; `None`
+/// at first).
+pub fn value_at(b: &[u8], i: usize, header: &mut Option<Header>) -> Option<(Kind, usize)> {
     if !b.get(i)?.is_ascii_alphanumeric() || i > 0 && is_word(b[i - 1]) {
         return None;
     }
@@ -172,7 +204,7 @@ pub fn value_at(b: &[u8], i: usize) -> Option<(Kind, usize)> {
     if let Some(end) = person::lower_intro_at(b, i) {
         return Some((Kind::Name, end));
     }
-    let (what, quoted, delim) = key_before(b, i).or_else(|| column(b, i))?;
+    let (what, quoted, delim) = key_before(b, i).or_else(|| column(b, i, header))?;
     let end = value_end(b, i, quoted, delim);
     let v = &b[i..end];
     match what {
@@ -252,35 +284,27 @@ fn key_before(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
 
 /// The key that ends at `k` (normalised and looked up).
 fn key_word(b: &[u8], k: usize) -> Option<What> {
-    let mut buf = [0u8; MAX_KEY];
-    let mut n = 0;
     let mut j = k;
-    while j > 0 && n < MAX_KEY {
+    while j > 0 && k - j < MAX_KEY {
         let c = b[j - 1];
         if !(c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-' | b'.') || c >= 0x80) {
             break;
         }
         j -= 1;
-        n += 1;
     }
     let raw = &b[j..k];
-    let mut m = 0;
-    for &c in raw {
-        buf[m] = match c {
-            b'_' | b'-' => b' ',
-            c => c.to_ascii_lowercase(),
-        };
-        m += 1;
-    }
-    // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `).
-    let text = &buf[..m];
-    let last = *text.last()?;
-    KEYS.iter()
+    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied.
+    let norm = |c: u8| if matches!(c, b'_' | b'-') { b' ' } else { c.to_ascii_lowercase() };
+    // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `); only keys
+    // that end with its last byte are compared.
+    KEYS_BY_LAST
+        .positions(norm(*raw.last()?))
+        .iter()
+        .filter_map(|&p| KEYS.get(usize::from(p)))
         .filter(|(key, _)| {
-            key.last() == Some(&last)
-                && text.ends_with(key)
-                && (text.len() == key.len()
-                    || !text[text.len() - key.len() - 1].is_ascii_alphabetic())
+            let Some(from) = raw.len().checked_sub(key.len()) else { return false };
+            raw[from..].iter().zip(key.iter()).all(|(c, x)| norm(*c) == *x)
+                && (from == 0 || !raw[from - 1].is_ascii_alphabetic())
         })
         .max_by_key(|(key, _)| key.len())
         .map(|(_, w)| *w)
@@ -313,7 +337,7 @@ fn bare_key(b: &[u8], k: usize) -> Option<(What, bool, Option<u8>)> {
 
 /// A CSV/TSV row's field at `i`, under a header line (the text's first line) that names its
 /// column: what the column holds, whether the value is quoted, the delimiter.
-fn column(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
+fn column(b: &[u8], i: usize, header: &mut Option<Header>) -> Option<(What, bool, Option<u8>)> {
     let quoted = i > 0 && b[i - 1] == b'"';
     let k = i - usize::from(quoted);
     // Only at a line start or after a delimiter; rows and headers of up to 1 KiB.
@@ -322,7 +346,8 @@ fn column(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
     }
     let from = k.saturating_sub(1024);
     let line = from + b[from..k].iter().rposition(|c| *c == b'\n').map(|p| p + 1)?;
-    let header_end = b.iter().take(1024).position(|c| *c == b'\n')?;
+    let h = *header.get_or_insert_with(|| Header::of(b));
+    let header_end = h.end?;
     if line <= header_end {
         return None; // the header itself
     }
@@ -334,7 +359,7 @@ fn column(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
         }
         d
     } else {
-        *header.iter().find(|c| matches!(c, b',' | b';' | b'\t' | b'|'))?
+        h.delim?
     };
     if !header.contains(&delim) {
         return None;

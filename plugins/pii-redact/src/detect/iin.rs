@@ -6,7 +6,8 @@
 //! BIN range announcements, Mastercard's 2-series 2221-2720 from 2017), American Express, Discover
 //! Global Network (Discover, Diners Club International, and its UnionPay/RuPay/Elo/Troy/Verve
 //! partner ranges), JCB, UnionPay International, NSPK (Mir), NPCI (RuPay), Elo, BKM (Troy),
-//! Interswitch (Verve), UATP, Dankort, LankaPay, UzCard and Humo. Every brand but UnionPay uses
+//! Interswitch (Verve), UATP, Dankort, LankaPay, UzCard, Humo and GPN (Gerbang Pembayaran
+//! Nasional). Every brand but UnionPay uses
 //! Luhn; the detector asks Luhn of every card (a UnionPay number without it is not found).
 
 /// (first digits: low and high, inclusive, of the same length; card lengths as bits; brand).
@@ -78,6 +79,9 @@ pub const RANGES: &[Range] = &[
     (357111, 357111, L16, "LankaPay"),
     (8600, 8600, L16, "UzCard"),
     (9860, 9860, L16, "Humo"),
+    // Indonesia's national network (its other prefixes, 50, 56, 58 and 60-63, are Maestro's and
+    // UnionPay's above).
+    (1946, 1946, L16 | 1 << 18 | 1 << 19, "GPN"),
 ];
 
 /// Whether the ASCII digits `d` have the length and leading digits of some brand.
@@ -120,6 +124,7 @@ mod tests {
             "6521000000000000",
             "122000000000003",
             "501800000000",
+            "1946000000000002",
         ] {
             assert!(brand_ok(ok.as_bytes()), "{ok}");
         }

@@ -11,6 +11,7 @@ mod dob;
 mod fields;
 mod iban;
 mod iin;
+mod index;
 mod net;
 mod numbers;
 mod person;
@@ -293,6 +294,68 @@ mod speed {
         let t = std::time::Instant::now();
         let n = d.scan(&text).len();
         println!("custom regex: {:?} ({n} hits)", t.elapsed());
+    }
+}
+
+/// The scan's median time over many rounds on one text, natively (a profiling loop):
+/// `PII_TEXT=file PII_ROUNDS=n cargo test --release -p pii-redact --lib -- --ignored --nocapture
+/// scan_median`.
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// Every span of every record of a corpus split, one line each, for comparing two builds:
+    /// `PII_CORPUS=.cache/pii-corpus/dev.jsonl PII_OUT=file ... -- --ignored dump_spans`.
+    #[test]
+    #[ignore]
+    fn dump_spans() {
+        use std::fmt::Write;
+        let (Ok(path), Ok(out)) = (std::env::var("PII_CORPUS"), std::env::var("PII_OUT")) else {
+            return;
+        };
+        let d = Detectors {
+            enabled: Kind::BUILT_IN.iter().map(|(k, _)| *k).collect(),
+            custom_labels: vec!["custom".into()],
+            auto_names: true,
+            ..Detectors::default()
+        };
+        let mut dump = String::new();
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let m: serde_json::Value = serde_json::from_str(line).unwrap();
+            for s in d.scan(m["text"].as_str().unwrap()) {
+                writeln!(dump, "{} {} {} {:?}", m["id"], s.start, s.end, s.kind).unwrap();
+            }
+        }
+        std::fs::write(out, dump).unwrap();
+    }
+
+    #[test]
+    #[ignore]
+    fn scan_median() {
+        let Ok(path) = std::env::var("PII_TEXT") else { return };
+        let text = std::fs::read_to_string(path).unwrap();
+        let rounds = std::env::var("PII_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2000);
+        let d = Detectors {
+            enabled: Kind::BUILT_IN.iter().map(|(k, _)| *k).collect(),
+            custom_labels: vec!["custom".into()],
+            auto_names: true,
+            ..Detectors::default()
+        };
+        let mut times = Vec::with_capacity(rounds);
+        let mut n = 0;
+        for _ in 0..rounds {
+            let t = std::time::Instant::now();
+            n = std::hint::black_box(d.scan(std::hint::black_box(&text))).len();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        let med = times[rounds / 2];
+        println!(
+            "{} bytes, {n} hits: median {med:?}, {:.1} MB/s, p10 {:?}",
+            text.len(),
+            text.len() as f64 / med.as_secs_f64() / 1e6,
+            times[rounds / 10]
+        );
     }
 }
 

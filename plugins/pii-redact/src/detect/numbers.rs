@@ -52,8 +52,10 @@ pub fn card_at(b: &[u8], i: usize) -> Result<usize, usize> {
     let (end, digits, groups_ok) = digit_groups(b, i);
     let n = digits.len();
     // One unbroken run of 12-13 digits is a barcode or an id more often than a card (old Visa
-    // 13-digit numbers excepted); EAN/ISBN/UPC numbers are not cards.
-    let unbroken_short = end - i == n && (n == 12 || n == 13 && digits[0] != b'4');
+    // 13-digit numbers excepted), unless the word `card` comes right before it (`card is
+    // 676774064841`: Maestro numbers are that short); EAN/ISBN/UPC numbers are not cards.
+    let unbroken_short =
+        end - i == n && (n == 12 || n == 13 && digits[0] != b'4') && !card_word_before(b, i);
     let card = (12..=19).contains(&n)
         && groups_ok
         && !unbroken_short
@@ -62,6 +64,28 @@ pub fn card_at(b: &[u8], i: usize) -> Result<usize, usize> {
         && luhn(digits.as_slice())
         && end_ok(b, end);
     if card { Ok(end) } else { Err(end.max(i + 1)) }
+}
+
+/// Whether the word `card` comes right before `i`: `card 5038…`, `card is …`, `card: …`,
+/// `card=…`, `card no. …`, `card number …`, `card #…`.
+fn card_word_before(b: &[u8], i: usize) -> bool {
+    let skip = |mut k: usize| {
+        while k > 0 && matches!(b[k - 1], b' ' | b':' | b'=' | b'#' | b'"') {
+            k -= 1;
+        }
+        k
+    };
+    // `w` ends at `k` as a whole word.
+    let word_at = |k: usize, w: &[u8]| {
+        k >= w.len()
+            && b[k - w.len()..k].eq_ignore_ascii_case(w)
+            && !(k > w.len() && b[k - w.len() - 1].is_ascii_alphanumeric())
+    };
+    let mut k = skip(i);
+    if let Some(f) = [&b"is"[..], b"no.", b"no", b"number"].iter().find(|f| word_at(k, f)) {
+        k = skip(k - f.len());
+    }
+    word_at(k, b"card")
 }
 
 /// Whether `EAN`, `ISBN`, `UPC` or `GTIN` comes right before `i`.
@@ -195,8 +219,17 @@ mod tests {
             "4111 11 1111 1111 11",
             "6759 5286 2445 0",
             "2204 6069 4593 9237 4",
+            "1946000000000005",
+            "1946 0000 0000 0000 05",
         ] {
             assert_eq!(found(cards, &format!("pay with {c}.")), [c]);
+        }
+        // 12-13 digits in one run: a card only right after the word `card`.
+        for t in ["card 501800000009", "Card is 6767000000016 exp 04/31", "card=501800000009"] {
+            assert_eq!(found(cards, t).len(), 1, "{t}");
+        }
+        for t in ["ref 501800000009", "scorecard 501800000009", "card, ref 6767000000016"] {
+            assert!(found(cards, t).is_empty(), "{t}");
         }
         for t in [
             "4111 1111 1111 1112",

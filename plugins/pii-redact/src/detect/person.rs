@@ -7,6 +7,7 @@
 
 use super::data::names::{BUCKETS, ENTRIES};
 use super::data::street::SUFFIXES;
+use super::index::ByByte;
 #[cfg(test)]
 use super::{Kind, Span};
 use super::{before, is_word};
@@ -331,6 +332,11 @@ const MEDIUM_CUES: &[&[u8]] = &[
     b"cc",
 ];
 
+/// The cue lists by last byte: a cue is only compared where the text ends with its last byte.
+const TITLES_BY_LAST: ByByte<{ TITLES.len() }> = ByByte::new(TITLES, false);
+const FIELDS_BY_LAST: ByByte<{ FIELDS.len() }> = ByByte::new(FIELDS, false);
+const MEDIUM_BY_LAST: ByByte<{ MEDIUM_CUES.len() }> = ByByte::new(MEDIUM_CUES, false);
+
 /// Bit `c`: some cue ends with byte `c` (lower case); most words before a capital fail here.
 const CUE_LAST: [bool; 256] = {
     let mut t = [false; 256];
@@ -365,7 +371,7 @@ fn cue_before(b: &[u8], i: usize) -> u8 {
         let w = raw[..p - 1].iter().rev().take_while(|c| c.is_ascii_alphabetic()).count();
         let word = &raw[p - 1 - w..p];
         let before_ok = p - 1 - w == 0 || !raw[p - 2 - w].is_ascii_alphanumeric();
-        let title = before_ok && TITLES.iter().any(|t| t.eq_ignore_ascii_case(word));
+        let title = before_ok && TITLES_BY_LAST.with(b'.').any(|t| t.eq_ignore_ascii_case(word));
         return if title { TITLE } else { NONE };
     }
     // The last 32 bytes, lower case, quotes dropped, `_`/`-` as spaces (not `--`), trailing
@@ -394,11 +400,12 @@ fn cue_before(b: &[u8], i: usize) -> u8 {
             && (text.len() == cue.len() && from == 0
                 || !text[..text.len() - cue.len()].last().is_some_and(u8::is_ascii_alphanumeric))
     };
-    if TITLES.iter().any(|c| at_word(c)) {
+    let Some(last) = last else { return NONE };
+    if TITLES_BY_LAST.with(last).any(at_word) {
         TITLE
-    } else if FIELDS.iter().any(|c| at_word(c)) {
+    } else if FIELDS_BY_LAST.with(last).any(at_word) {
         FIELD
-    } else if MEDIUM_CUES.iter().any(|c| at_word(c)) {
+    } else if MEDIUM_BY_LAST.with(last).any(at_word) {
         MEDIUM
     } else {
         NONE

@@ -7,7 +7,10 @@
 //! `mobile`, `fax`, `WhatsApp`, ...), where shorter local numbers count too. An extension (`x123`,
 //! `ext. 12`) belongs to the number.
 
-use super::data::phone::{PREFIXES, REGIONS, Region};
+use super::data::phone::{CALLING_CODES, NATIONAL, PREFIXES};
+#[cfg(test)]
+use super::data::phone::{REGIONS, Region};
+use super::index::ByByte;
 #[cfg(test)]
 use super::{Kind, Span};
 use super::{before, is_word, right_ok};
@@ -199,7 +202,7 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
         && g.n_groups >= 2
         && !g.paren
         && g.seps & DOT == 0
-        && (cue || !words_before(b, i, NOT_CUES))
+        && (cue || !words_before(b, i, &NOT_CUES_BY_FIRST))
     {
         // The calling code's group without the `00` (`00358 13 1010255`, `00 49 30 1234567`).
         let mut rest = g;
@@ -227,17 +230,24 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
 fn international(g: &Groups, d: &[u8], cue: bool) -> bool {
     let sizes = g.sizes();
     // Small territories have 4-5 digit numbers (`+683 7012`): written after their calling code.
-    let short =
-        d.len() == 7 && sizes.len() >= 2 && regions(&d[..usize::from(sizes[0])]).next().is_some();
+    let short = d.len() == 7 && sizes.len() >= 2 && calling_code(&d[..usize::from(sizes[0])]);
     if !(8..=15).contains(&d.len()) && !short {
         return false;
     }
     let shaped =
         sizes.len() == 1 || (sizes[0] <= 4 && sizes.last().is_some_and(|s| *s >= 2) || cue);
-    shaped && (1..=3).any(|k| regions(&d[..k]).next().is_some())
+    shaped && (1..=3).any(|k| calling_code(&d[..k]))
+}
+
+/// Whether the ASCII digits `cc` are some region's calling code (none starts with `0`).
+fn calling_code(cc: &[u8]) -> bool {
+    let code = number(cc) as usize;
+    cc.first().is_some_and(|c| *c != b'0')
+        && CALLING_CODES.get(code / 8).is_some_and(|bits| bits >> (code % 8) & 1 == 1)
 }
 
 /// The regions of calling code `cc` (ASCII digits).
+#[cfg(test)]
 fn regions(cc: &[u8]) -> impl Iterator<Item = &'static Region> {
     let code = number(cc);
     let real = cc.first().is_some_and(|c| *c != b'0');
@@ -248,23 +258,23 @@ fn number(d: &[u8]) -> u32 {
     d.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'))
 }
 
-/// Whether region `r` has national significant numbers of `nsn`'s length and first digits.
-fn nsn_ok(r: &Region, nsn: &[u8]) -> bool {
+/// Whether `forms` ((length, prefix set) pairs) allow `nsn`'s length and first three digits.
+fn forms_ok(forms: &[(u8, u16)], nsn: &[u8]) -> bool {
     let Some(p) = nsn.get(..3) else { return false };
     let p = number(p) as usize;
-    r.forms.iter().any(|&(len, set)| {
+    forms.iter().any(|&(len, set)| {
         usize::from(len) == nsn.len()
             && PREFIXES.get(usize::from(set)).is_some_and(|bits| bits[p / 8] >> (p % 8) & 1 == 1)
     })
 }
 
 /// Whether some region dials `d` as a national number (its trunk prefix, if it has one, then a
-/// national significant number).
+/// national significant number; North American numbers with or without their trunk `1`). The
+/// generated [`NATIONAL`] table holds the union of the regions per written prefix, so this reads
+/// five entries instead of every region.
 pub fn national_number(d: &[u8]) -> bool {
-    // North American numbers are written without their trunk `1` as often as with it.
-    REGIONS.iter().any(|r| match d.strip_prefix(r.trunk.as_bytes()) {
-        Some(nsn) if !r.trunk.is_empty() => nsn_ok(r, nsn) || r.cc == 1 && nsn_ok(r, d),
-        _ => (r.trunk.is_empty() || r.cc == 1) && nsn_ok(r, d),
+    NATIONAL.iter().any(|(prefix, forms)| {
+        d.strip_prefix(prefix.as_bytes()).is_some_and(|nsn| forms_ok(forms, nsn))
     })
 }
 
@@ -282,7 +292,7 @@ fn national(b: &[u8], i: usize, g: &Groups, cue: bool) -> bool {
     }
     if sizes.len() < 2
         || g.seps & SLASH != 0 && slash_misplaced(b, i)
-        || words_before(b, i, NOT_CUES)
+        || words_before(b, i, &NOT_CUES_BY_FIRST)
     {
         return false;
     }
@@ -440,11 +450,16 @@ const NOT_CUES: &[&[u8]] = &[
     b"gbp",
 ];
 
+/// The cue lists by first byte: at each word start only the cues with its first letter are
+/// compared.
+const CUES_BY_FIRST: ByByte<{ CUES.len() }> = ByByte::new(CUES, true);
+const NOT_CUES_BY_FIRST: ByByte<{ NOT_CUES.len() }> = ByByte::new(NOT_CUES, true);
+
 /// Whether a cue comes shortly before `i`, with no digit between: a cue word, or a one-letter
 /// label of a signature or form at the start of a line or after `|` or `or` (`P 9214-7500`,
 /// `M: 50150046`, `| T: ...`).
 fn cue_before(b: &[u8], i: usize) -> bool {
-    words_before(b, i, CUES) || letter_label(b, i)
+    words_before(b, i, &CUES_BY_FIRST) || letter_label(b, i)
 }
 
 /// `P `, `M: `, `| T: ` right before `i`.
@@ -470,7 +485,7 @@ fn letter_label(b: &[u8], i: usize) -> bool {
 }
 
 /// Whether one of `words` comes shortly before `i` (as a word start), with no digit between.
-fn words_before(b: &[u8], i: usize, words: &[&[u8]]) -> bool {
+fn words_before<const N: usize>(b: &[u8], i: usize, words: &ByByte<N>) -> bool {
     let from = i.saturating_sub(32);
     let window = &b[from..i];
     // Only the text after the last digit or line of another entry counts.
@@ -480,9 +495,8 @@ fn words_before(b: &[u8], i: usize, words: &[&[u8]]) -> bool {
         let first = w[k].to_ascii_lowercase();
         first.is_ascii_alphabetic()
             && !(k > 0 && w[k - 1].is_ascii_alphabetic())
-            && words.iter().any(|cue| {
-                cue[0] == first
-                    && w.get(k..k + cue.len()).is_some_and(|s| s.eq_ignore_ascii_case(cue))
+            && words.with(first).any(|cue| {
+                w.get(k..k + cue.len()).is_some_and(|s| s.eq_ignore_ascii_case(cue))
                     && !w
                         .get(k + cue.len())
                         .is_some_and(|c| c.is_ascii_alphabetic() && cue.len() < 4)
@@ -500,6 +514,51 @@ fn end_ok(b: &[u8], end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rule [`NATIONAL`] is the union of, region by region.
+    fn national_by_region(d: &[u8]) -> bool {
+        let nsn_ok = |r: &Region, nsn: &[u8]| forms_ok(r.forms, nsn);
+        REGIONS.iter().any(|r| match d.strip_prefix(r.trunk.as_bytes()) {
+            Some(nsn) if !r.trunk.is_empty() => nsn_ok(r, nsn) || r.cc == 1 && nsn_ok(r, d),
+            _ => (r.trunk.is_empty() || r.cc == 1) && nsn_ok(r, d),
+        })
+    }
+
+    #[test]
+    fn the_calling_code_set_is_the_regions_codes() {
+        for n in 0..1000 {
+            for width in 1..=3 {
+                let s = format!("{n:0width$}");
+                if s.len() == width {
+                    let want = regions(s.as_bytes()).next().is_some();
+                    assert_eq!(calling_code(s.as_bytes()), want, "{s}");
+                }
+            }
+        }
+        assert!(calling_code(b"44") && calling_code(b"1") && !calling_code(b"044"));
+    }
+
+    #[test]
+    fn the_national_table_is_the_union_of_the_regions() {
+        let mut x: u64 = 0x5eed;
+        let (mut yes, mut no) = (0, 0);
+        for n in 0..200_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let len = 4 + (x >> 59) as usize % 14;
+            // Lead with a trunk prefix often, as national numbers do.
+            let lead: &[u8] = [&b""[..], b"0", b"1", b"8", b"06"][n % 5];
+            let mut d = lead.to_vec();
+            let mut y = x;
+            while d.len() < len {
+                d.push(b'0' + (y % 10) as u8);
+                y /= 10;
+            }
+            let want = national_by_region(&d);
+            assert_eq!(national_number(&d), want, "{}", String::from_utf8_lossy(&d));
+            if want { yes += 1 } else { no += 1 }
+        }
+        assert!(yes > 1000 && no > 1000, "both outcomes tried: {yes} / {no}");
+    }
 
     use crate::detect::found;
 

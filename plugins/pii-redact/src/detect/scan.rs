@@ -142,7 +142,7 @@ pub fn all(d: &Detectors, b: &[u8], hits: &mut Vec<Span>) {
         Some(t) => t[usize::from(c)],
         None => CLASS[usize::from(c)] & mask,
     };
-    let mut s = Scan { d, b, hits, cur: Cursors::default(), on };
+    let mut s = Scan { d, b, hits, cur: Cursors::default(), on, header: None };
     // Eight bytes at a time: the positions to look at are word starts and non-word bytes whose
     // class may be set. Without word lists the classes are known here, so the mask is exact;
     // with them, any word start and any non-word byte but a space (no entry starts with one:
@@ -241,6 +241,8 @@ struct Scan<'a> {
     hits: &'a mut Vec<Span>,
     cur: Cursors,
     on: Enabled,
+    /// The text's first line as a CSV header, read at the first field value that needs it.
+    header: Option<fields::Header>,
 }
 
 impl Scan<'_> {
@@ -284,7 +286,7 @@ impl Scan<'_> {
         }
         let word_start = k & (DIGIT | LETTER) != 0 && (b[i].is_ascii_alphanumeric());
         if word_start && self.on.fields && i >= self.cur.field && fields::may_start(b, i) {
-            self.cur.field = match fields::value_at(b, i) {
+            self.cur.field = match fields::value_at(b, i, &mut self.header) {
                 Some((kind, end)) => {
                     let on = match kind {
                         Kind::Name => self.on.person,

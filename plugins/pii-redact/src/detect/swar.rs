@@ -24,6 +24,16 @@ fn within(x: u64, lo: u8, hi: u8) -> u64 {
     ge(x, lo) & !ge(x, hi + 1)
 }
 
+/// Whether `b` holds an ASCII digit, eight bytes at a time.
+pub fn has_digit(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let found = chunks.by_ref().any(|c| {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        within(x, b'0', b'9') & !(x & HIGH) != 0
+    });
+    found || chunks.remainder().iter().any(u8::is_ascii_digit)
+}
+
 /// Word bytes, as [`super::is_word`]: ASCII letters and digits, `_`, and every byte `>= 0x80`.
 pub fn word(x: u64) -> u64 {
     let ascii = within(x, b'0', b'9') | within(x, b'A', b'Z') | within(x, b'a', b'z') | eq(x, b'_');
@@ -45,6 +55,20 @@ pub fn punct_class(x: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_are_found_in_any_position() {
+        for len in 0..20 {
+            for at in 0..len {
+                let mut b = vec![b'a'; len];
+                b[at] = b'7';
+                assert!(has_digit(&b), "{len} {at}");
+                b[at] = 0xb9; // a byte with the high bit set is no digit
+                assert!(!has_digit(&b), "{len} {at}");
+            }
+        }
+        assert!(!has_digit(b"/:abcdefghij") && has_digit(b"/:abcdefgh0"));
+    }
 
     #[test]
     fn masks_match_the_byte_tests() {

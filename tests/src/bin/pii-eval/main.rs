@@ -5,7 +5,10 @@
 //! of natural text, stream leaks, and MB/s. The matching rule is in `switchyard_tests::pii_eval`.
 //!
 //! Run: `scripts/eval-pii.sh [--split dev|heldout] [--show N]` (the script makes the corpus).
-//! Direct: `pii-eval --corpus FILE [--show N] [--stream N] [--no-bench]`
+//! Direct: `pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only]
+//! [--calls N] [--plugin FILE]` (`--plugin`: another build of the component than the tests' own;
+//! `--calls`: calls per 2 KB row of the throughput table, 2000 by default; `--baseline`: with
+//! `--bench-only`, time that build too, alternating call by call).
 
 mod report;
 mod stream;
@@ -30,10 +33,28 @@ struct Args {
     show: usize,
     stream: usize,
     bench: bool,
+    /// Only the throughput table (no scores, no streams): for timing a detector change.
+    bench_only: bool,
+    /// Calls per 2 KB row (a tenth of them per 64 KB row): fewer under a profiler.
+    calls: usize,
+    /// Another build of the component (to time a before and an after in one session).
+    plugin: Option<PathBuf>,
+    /// A second build timed call by call alternately with the first (`--bench-only`): on a shared
+    /// machine, the only fair before/after.
+    baseline: Option<PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { corpus: PathBuf::new(), show: 0, stream: 400, bench: true };
+    let mut a = Args {
+        corpus: PathBuf::new(),
+        show: 0,
+        stream: 400,
+        bench: true,
+        bench_only: false,
+        calls: 2000,
+        baseline: None,
+        plugin: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -41,8 +62,12 @@ fn args() -> anyhow::Result<Args> {
             "--show" => a.show = it.next().context("--show N")?.parse()?,
             "--stream" => a.stream = it.next().context("--stream N")?.parse()?,
             "--no-bench" => a.bench = false,
+            "--bench-only" => a.bench_only = true,
+            "--calls" => a.calls = it.next().context("--calls N")?.parse::<usize>()?.max(10),
+            "--plugin" => a.plugin = Some(it.next().context("--plugin FILE")?.into()),
+            "--baseline" => a.baseline = Some(it.next().context("--baseline FILE")?.into()),
             other => bail!(
-                "unknown argument {other:?}; usage: pii-eval --corpus FILE [--show N] [--stream N] [--no-bench]"
+                "unknown argument {other:?}; usage: pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only] [--calls N] [--plugin FILE] [--baseline FILE]"
             ),
         }
     }
@@ -63,17 +88,29 @@ async fn run(a: Args) -> anyhow::Result<()> {
     let toml = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
     let config = pii_eval::shipped_config(&toml)?;
     let labelled: Vec<&Record> = records.iter().filter(|r| r.kind == "labelled").collect();
+    let plugin = a.plugin.clone().unwrap_or_else(|| PathBuf::from(wasm::PII_REDACT));
     println!(
         "corpus {} ({} labelled messages, {} natural-text chunks); plugin {}; config as shipped in switchyard.toml: `{}`\n",
         a.corpus.display(),
         labelled.len(),
         records.len() - labelled.len(),
-        wasm::PII_REDACT,
+        plugin.display(),
         serde_json::Value::Object(config.clone())
     );
     let dir = tempfile::tempdir()?;
-    std::fs::copy(wasm::PII_REDACT, dir.path().join("p.wasm"))?;
-    let reg = registry(dir.path(), config).await?;
+    std::fs::copy(&plugin, dir.path().join("p.wasm"))?;
+    let reg = registry(dir.path(), config.clone()).await?;
+    if a.bench_only {
+        let mut regs = vec![("this build".to_string(), reg)];
+        if let Some(base) = &a.baseline {
+            let dir = tempfile::tempdir()?;
+            std::fs::copy(base, dir.path().join("p.wasm"))?;
+            let name = format!("baseline {}", base.display());
+            regs.insert(0, (name, registry(dir.path(), config).await?));
+            return bench_table(&regs, &records, a.calls).await;
+        }
+        return bench_table(&regs, &records, a.calls).await;
+    }
     let mut scores = Scores::default();
     for batch in records.chunks(BATCH) {
         let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
@@ -93,11 +130,69 @@ async fn run(a: Args) -> anyhow::Result<()> {
         stream::evaluate(&reg, &mut Rng::with_seed(0x5eed), &texts, a.stream).await?;
     }
     if a.bench {
-        println!("| body | entities found | calls | median µs | p99 µs | MB/s (median) |");
-        println!("|---|---|---|---|---|---|");
-        let texts: Vec<&str> = labelled.iter().map(|r| r.text.as_str()).collect();
-        throughput(&reg, &texts).await?;
+        bench_table(&[("this build".to_string(), reg)], &records, a.calls).await?;
     }
+    Ok(())
+}
+
+/// How many entities the plugin found in `req` (its `pii` tag).
+async fn entities(reg: &PluginRegistry, req: &LlmRequest) -> anyhow::Result<String> {
+    let found = proceed(reg, req.clone()).await?;
+    let tag = found.request.tags.iter().find(|(k, _)| k == "pii");
+    Ok(tag.map_or("0".into(), |(_, v)| v.clone()))
+}
+
+/// One row of the throughput table.
+fn row(
+    what: &str,
+    name: &str,
+    bytes: usize,
+    entities: &str,
+    times: &[(Duration, Duration)],
+    floor: &[(Duration, Duration)],
+) {
+    let pick = |v: &[(Duration, Duration)], f: fn(&(Duration, Duration)) -> Duration, q: usize| {
+        let mut x: Vec<Duration> = v.iter().map(f).collect();
+        x.sort_unstable();
+        x.get((x.len() * q / 100).min(x.len().saturating_sub(1))).copied().unwrap_or_default()
+    };
+    let (wall, wall99) = (pick(times, |t| t.0, 50), pick(times, |t| t.0, 99));
+    let (cpu, base) = (pick(times, |t| t.1, 50), pick(floor, |t| t.1, 50));
+    let own = cpu.saturating_sub(base);
+    // The quietest tenth of both: on a shared machine, closer to what the work itself costs.
+    let quiet = pick(times, |t| t.1, 10).saturating_sub(pick(floor, |t| t.1, 10));
+    let mbs = bytes as f64 / own.as_secs_f64().max(1e-9) / 1e6;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "| {what} | {name} | {:.1} KB | {entities} | {} | {:.0} | {:.0} | {:.0} | {:.0} | **{:.0}** | {:.0} | {mbs:.1} |",
+        bytes as f64 / 1024.0,
+        times.len(),
+        us(wall),
+        us(wall99),
+        us(cpu),
+        us(base),
+        us(own),
+        us(quiet),
+    );
+}
+
+/// The throughput table: messages made of labelled corpus messages (dense with PII), then of
+/// natural-text chunks (ordinary text, next to no PII).
+async fn bench_table(
+    regs: &[(String, PluginRegistry)],
+    records: &[Record],
+    calls: usize,
+) -> anyhow::Result<()> {
+    println!(
+        "| text | plugin | body | entities found | calls | wall median µs | wall p99 µs | CPU median µs | empty message (floor): CPU median µs | in-plugin: CPU µs (median − floor) | in-plugin, quietest tenth: CPU p10 − floor p10 µs | MB/s (in-plugin median) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (what, kind) in [("PII-dense (labelled)", "labelled"), ("ordinary (natural)", "natural")] {
+        let texts: Vec<&str> =
+            records.iter().filter(|r| r.kind == kind).map(|r| r.text.as_str()).collect();
+        throughput(regs, what, &texts, calls).await?;
+    }
+    println!();
     Ok(())
 }
 
@@ -145,10 +240,22 @@ pub async fn event(
 }
 
 /// Time of the whole plugin call (instance, init, on-request with redaction) on one message of
-/// at least 2 KB and one of at least 64 KB, made of whole corpus messages in order; MB/s of
-/// message text.
-async fn throughput(reg: &PluginRegistry, corpus: &[&str]) -> anyhow::Result<()> {
-    for (size, calls) in [(2 << 10, 2000), (64 << 10, 200)] {
+/// at least 2 KB and one of at least 64 KB, made of whole corpus messages in order. Calls with an
+/// empty message alternate with them: their median is the floor (instance, `init`, the call,
+/// the host's work), and the median minus the floor is the in-plugin cost of the text (scan and
+/// redaction), the budget; MB/s of message text over that cost. Costs are thread CPU
+/// time (the call runs on this thread): wall time on a shared machine also counts the time other
+/// processes held the core. Alternating, text and floor see the same machine state.
+async fn throughput(
+    regs: &[(String, PluginRegistry)],
+    what: &str,
+    corpus: &[&str],
+    calls: usize,
+) -> anyhow::Result<()> {
+    for (size, calls) in [(2 << 10, calls), (64 << 10, calls / 10)] {
+        // Let the instances of the calls before go back to the pool (dropped on tasks of this
+        // runtime) before timing more: else the next call can find the pool busy.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let mut text = String::new();
         for m in corpus.iter().cycle().take(corpus.len().max(1) * 64) {
             if text.len() >= size {
@@ -158,31 +265,25 @@ async fn throughput(reg: &PluginRegistry, corpus: &[&str]) -> anyhow::Result<()>
             text.push('\n');
         }
         let req = pii_eval::request(&[text.as_str()]);
-        let found = proceed(reg, req.clone()).await?;
-        let entities = found
-            .request
-            .tags
-            .iter()
-            .find(|(k, _)| k == "pii")
-            .map_or("0".into(), |(_, v)| v.clone());
-        let mut times: Vec<Duration> = Vec::with_capacity(calls);
+        let empty = pii_eval::request(&[""]);
+        // Per plugin: (wall, CPU) of the text's calls, and of the empty message's.
+        type Samples = Vec<(Duration, Duration)>;
+        let mut samples: Vec<(Samples, Samples)> = vec![Default::default(); regs.len()];
         for _ in 0..calls {
-            let r = req.clone();
-            let t = Instant::now();
-            let p = proceed(reg, r).await?;
-            times.push(t.elapsed());
-            drop(p);
+            for ((_, reg), (times, floor)) in regs.iter().zip(samples.iter_mut()) {
+                for (r, out) in [(&empty, &mut *floor), (&req, &mut *times)] {
+                    let r = r.clone();
+                    let (t, cpu) = (Instant::now(), cpu_time::ThreadTime::now());
+                    let p = proceed(reg, r).await?;
+                    out.push((t.elapsed(), cpu.elapsed()));
+                    drop(p);
+                }
+            }
         }
-        times.sort_unstable();
-        let (med, p99) = (times[calls / 2], times[calls * 99 / 100]);
-        let mbs = text.len() as f64 / med.as_secs_f64() / 1e6;
-        println!(
-            "| {:.1} KB | {entities} | {calls} | {:.0} | {:.0} | {mbs:.1} |",
-            text.len() as f64 / 1024.0,
-            med.as_secs_f64() * 1e6,
-            p99.as_secs_f64() * 1e6
-        );
+        for ((name, reg), (times, floor)) in regs.iter().zip(&samples) {
+            let entities = entities(reg, &req).await?;
+            row(what, name, text.len(), &entities, times, floor);
+        }
     }
-    println!();
     Ok(())
 }

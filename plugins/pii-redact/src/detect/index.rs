@@ -1,0 +1,81 @@
+//! Word lists grouped by their first or last byte at compile time, so a detector that asks
+//! "does one of these words start (or end) here" compares only the few words that share that
+//! byte instead of walking the whole list for every candidate (cue lists and field names are
+//! looked up at most word starts of a text).
+
+/// The words of a list grouped by one of their bytes: a counting sort made by the compiler.
+pub struct ByByte<const N: usize> {
+    /// The list itself, in its written order.
+    words: &'static [&'static [u8]],
+    /// Positions in `words`, grouped by byte, each group in list order (so a search that keeps
+    /// the first or last match finds the same word as a walk over the list).
+    order: [u16; N],
+    /// `order[start[c]..start[c + 1]]` are the words whose byte is `c`.
+    start: [u16; 257],
+}
+
+impl<const N: usize> ByByte<N> {
+    /// Groups `words` (`N` of them, none empty, written as they are compared: lower case) by
+    /// their first byte (`first`) or their last.
+    pub const fn new(words: &'static [&'static [u8]], first: bool) -> Self {
+        assert!(words.len() == N && N < u16::MAX as usize);
+        let mut start = [0u16; 257];
+        let mut i = 0;
+        while i < N {
+            start[key(words[i], first) + 1] += 1;
+            i += 1;
+        }
+        let mut c = 0;
+        while c < 256 {
+            start[c + 1] += start[c];
+            c += 1;
+        }
+        let mut next = start;
+        let mut order = [0u16; N];
+        i = 0;
+        while i < N {
+            let c = key(words[i], first);
+            order[next[c] as usize] = i as u16;
+            next[c] += 1;
+            i += 1;
+        }
+        Self { words, order, start }
+    }
+
+    /// The positions in the list of the words whose byte is `c`, in list order.
+    pub fn positions(&self, c: u8) -> &[u16] {
+        let c = usize::from(c);
+        let (from, to) = (usize::from(self.start[c]), usize::from(self.start[c + 1]));
+        self.order.get(from..to).unwrap_or_default()
+    }
+
+    /// The words whose byte is `c`, in list order.
+    pub fn with(&self, c: u8) -> impl Iterator<Item = &'static [u8]> + '_ {
+        self.positions(c).iter().filter_map(|&p| self.words.get(usize::from(p)).copied())
+    }
+}
+
+/// The byte a word is grouped by.
+const fn key(w: &[u8], first: bool) -> usize {
+    (if first { w[0] } else { w[w.len() - 1] }) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &[&[u8]] = &[b"phone", b"tel", b"fax", b"pin", b"ph", b"t\xc3\xa9l"];
+
+    #[test]
+    fn groups_keep_every_word_once_in_list_order() {
+        let first: ByByte<{ LIST.len() }> = ByByte::new(LIST, true);
+        let last: ByByte<{ LIST.len() }> = ByByte::new(LIST, false);
+        assert_eq!(first.with(b'p').collect::<Vec<_>>(), [&b"phone"[..], b"pin", b"ph"]);
+        assert_eq!(first.with(b't').collect::<Vec<_>>(), [&b"tel"[..], b"t\xc3\xa9l"]);
+        assert_eq!(last.with(b'l').collect::<Vec<_>>(), [&b"tel"[..], b"t\xc3\xa9l"]);
+        assert_eq!(last.with(b'x').collect::<Vec<_>>(), [b"fax"]);
+        assert!(first.with(b'z').next().is_none() && last.with(0xff).next().is_none());
+        let total: usize = (0..=255).map(|c| first.positions(c).len()).sum();
+        assert_eq!(total, LIST.len());
+    }
+}
