@@ -18,7 +18,7 @@ use crate::phases::{self, WholeOutcome};
 use crate::plugin::{Escalation, ResponseWatch};
 use crate::request::{Endpoint, ParsedRequest};
 use crate::sse;
-use crate::stream_phase::Stop;
+use crate::stream_phase::StreamStop;
 use crate::upstream::{ClientError, Upstream, Upstreams};
 
 /// Largest whole response shown to watching plugins; a larger one fails the attempt.
@@ -139,7 +139,7 @@ enum Leg {
 }
 
 /// One attempt's result when it did not fail over.
-enum Step {
+enum Settled {
     /// Relay this (the upstream's answer, or a plugin's verdict on it).
     Respond(Response<Body>),
     Escalate(Escalation),
@@ -171,10 +171,10 @@ async fn run_chain(
                 Ok(step) => {
                     metrics.attempt(&upstream.name, "ok");
                     return Ok(match step {
-                        Step::Respond(response) => {
+                        Settled::Respond(response) => {
                             Leg::Answered(Answer { response, upstream: upstream.name.clone() })
                         }
-                        Step::Escalate(escalation) => Leg::Escalate(escalation),
+                        Settled::Escalate(escalation) => Leg::Escalate(escalation),
                     });
                 }
                 Err(failure) => {
@@ -224,7 +224,7 @@ async fn attempt(
     body: Bytes,
     outbound: &Outbound<'_>,
     watch: &mut ResponseWatch,
-) -> Result<Step, Failure> {
+) -> Result<Settled, Failure> {
     let metrics = outbound.metrics;
     let endpoint = request.endpoint;
     let started = Instant::now();
@@ -317,15 +317,15 @@ async fn attempt(
                 parts.headers.remove(header::CONTENT_LENGTH);
                 body::full(bytes)
             }
-            WholeOutcome::Answer(response) => return Ok(Step::Respond(response)),
-            WholeOutcome::Escalate(escalation) => return Ok(Step::Escalate(escalation)),
+            WholeOutcome::Answer(response) => return Ok(Settled::Respond(response)),
+            WholeOutcome::Escalate(escalation) => return Ok(Settled::Escalate(escalation)),
         }
     } else {
         body::with_deadline(incoming, deadline, outbound.limits.max_body_bytes)
     };
     let labels = UpstreamLabels { upstream: upstream.name.clone() };
     metrics.upstream_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
-    Ok(Step::Respond(Response::from_parts(parts, body)))
+    Ok(Settled::Respond(Response::from_parts(parts, body)))
 }
 
 /// The `content-length` an upstream declared, if any.
@@ -334,10 +334,10 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// A plugin stopped a stream before commit: answer with its error, or escalate.
-fn stopped(stop: Stop) -> Step {
+fn stopped(stop: StreamStop) -> Settled {
     match stop.before_commit() {
-        Ok(response) => Step::Respond(response),
-        Err(escalation) => Step::Escalate(escalation),
+        Ok(response) => Settled::Respond(response),
+        Err(escalation) => Settled::Escalate(escalation),
     }
 }
 

@@ -165,7 +165,7 @@ impl ProxyError {
             Self::PluginLoad { plugin, .. } => plugin.clone(),
             _ => None,
         };
-        json!({"error": {"message": self.to_string(), "type": kind, "param": param, "code": self.code()}})
+        error_body(&self.to_string(), kind, param.as_deref(), Some(self.code()))
     }
 
     /// The whole HTTP response. This is the only place errors become responses.
@@ -186,4 +186,15 @@ impl From<LoadError> for ProxyError {
         };
         Self::PluginLoad { status, plugin: e.plugin().map(str::to_string), message: e.to_string() }
     }
+}
+
+/// OpenAI's error object, `{"error": {"message", "type", "param", "code"}}`: every error the
+/// proxy sends (as a body or as a stream's last event) is built here, its own or a plugin's.
+pub fn error_body(
+    message: &str,
+    kind: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> serde_json::Value {
+    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
 }

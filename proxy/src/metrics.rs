@@ -51,6 +51,13 @@ pub struct WorkerLabels {
     pub worker: u64,
 }
 
+/// Labels naming a listener.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// `api` or `admin`.
+    pub listener: &'static str,
+}
+
 /// Every metric the proxy keeps.
 pub struct Metrics {
     registry: Registry,
@@ -67,6 +74,8 @@ pub struct Metrics {
     pub cache_requests: Family<CacheLabels, Counter>,
     /// API connections accepted, by the worker that serves them.
     pub connections: Family<WorkerLabels, Counter>,
+    /// Connections closed at accept because the listener's connection cap was reached.
+    pub connections_refused: Family<ListenerLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -80,6 +89,12 @@ impl Default for Metrics {
         let escalations = Family::<UpstreamLabels, Counter>::default();
         let cache_requests = Family::<CacheLabels, Counter>::default();
         let connections = Family::<WorkerLabels, Counter>::default();
+        let connections_refused = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at accept: the listener's connection cap was reached",
+            connections_refused.clone(),
+        );
         registry.register(
             "connections",
             "API connections accepted, by worker",
@@ -102,6 +117,7 @@ impl Default for Metrics {
             escalations,
             cache_requests,
             connections,
+            connections_refused,
         }
     }
 }

@@ -181,7 +181,7 @@ pub fn reply_response(reply: Reply, stream: bool, model: Option<&str>) -> Respon
         Reply::Error(error) => {
             let status =
                 StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let value = json!({"error": {"message": error.message, "type": error.kind, "param": null, "code": null}});
+            let value = crate::error::error_body(&error.message, &error.kind, None, None);
             body::json(status, &value)
         }
         Reply::Completion(text) if stream => {

@@ -121,7 +121,7 @@ pub struct ChatRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Stop>,
+    pub stop: Option<StopSequences>,
     /// Every other field, kept verbatim.
     #[serde(flatten)]
     pub extra: Extra,
@@ -220,7 +220,7 @@ object_with_extra!(
 /// `stop`: one sequence or several.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum Stop {
+pub enum StopSequences {
     One(String),
     Many(Vec<String>),
 }

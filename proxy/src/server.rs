@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::{Config, TlsConfig};
 use crate::connection::{self, Activity, ConnectionCap, Deadlines, Expiry};
 use crate::env::EnvSource;
-use crate::metrics::WorkerLabels;
+use crate::metrics::{ListenerLabels, WorkerLabels};
 use crate::state::State;
 use crate::worker::{self, Balancer, Handoff, Slot};
 use crate::{admin, pipeline};
@@ -278,6 +278,12 @@ impl Acceptor {
                         // Over the cap the connection is closed before anything is read from it.
                         let Some(permit) = self.cap.admit() else {
                             tracing::debug!(%peer, "connection refused: the connection cap is reached");
+                            let listener = match self.connections.role {
+                                Role::Api => "api",
+                                Role::Admin => "admin",
+                            };
+                            let refused = &self.connections.state.metrics.connections_refused;
+                            refused.get_or_create(&ListenerLabels { listener }).inc();
                             continue;
                         };
                         match self.place(stream, peer, permit) {

@@ -23,7 +23,7 @@ use crate::body::{Body, BoxError};
 use crate::cache::Recorder;
 use crate::error::ProxyError;
 use crate::plugin::ResponseWatch;
-use crate::stream_phase::{Stop, StreamPhase};
+use crate::stream_phase::{StreamPhase, StreamStop};
 
 /// Events buffered before commit at most; past this the stream is committed anyway so a chatty
 /// upstream cannot make the proxy hold unbounded data.
@@ -82,7 +82,7 @@ pub enum CommitError {
     /// The stream ended, broke, or carried an error event before any content.
     Broken(String),
     /// A watching plugin stopped the stream before anything reached the client.
-    Stopped(Stop),
+    Stopped(StreamStop),
 }
 
 /// A stream whose first content event has arrived: what was held back, and the rest.
@@ -224,7 +224,7 @@ impl Relay {
     }
 
     /// Queues what one upstream event becomes for the client.
-    async fn relay(&mut self, event: &Event) -> Result<(), Stop> {
+    async fn relay(&mut self, event: &Event) -> Result<(), StreamStop> {
         record(&mut self.recorder, event);
         let done = event.data == "[DONE]";
         self.done_seen |= done;

@@ -13,7 +13,7 @@ use crate::plugin::{Delta, ErrorReply, Escalation, EventOutcome, ResponseWatch, 
 
 /// Why the plugins stopped a stream.
 #[derive(Debug)]
-pub enum Stop {
+pub enum StreamStop {
     /// A plugin aborted: end with this error (as the answer, if nothing was committed yet).
     Abort(ErrorReply),
     /// A plugin asked to run the request on another upstream (only before commit).
@@ -22,14 +22,17 @@ pub enum Stop {
     Refuse(ProxyError),
 }
 
-impl Stop {
+impl StreamStop {
     /// The error as the stream's last SSE event, for a stream already committed.
     pub fn error_event(&self) -> Bytes {
         let error = match self {
-            Stop::Abort(reply) => json!({"error": {"message": reply.message, "type": reply.kind,
-                                                   "param": null, "code": null}}),
-            Stop::Refuse(error) => error.to_json(),
-            Stop::Escalate(_) => ProxyError::Internal("escalation after commit".into()).to_json(),
+            StreamStop::Abort(reply) => {
+                crate::error::error_body(&reply.message, &reply.kind, None, None)
+            }
+            StreamStop::Refuse(error) => error.to_json(),
+            StreamStop::Escalate(_) => {
+                ProxyError::Internal("escalation after commit".into()).to_json()
+            }
         };
         Bytes::from(format!("data: {error}\n\n"))
     }
@@ -37,11 +40,11 @@ impl Stop {
     /// The answer for a stop before anything was committed, or the escalation to run.
     pub fn before_commit(self) -> Result<http::Response<crate::body::Body>, Escalation> {
         match self {
-            Stop::Escalate(escalation) => Err(escalation),
-            Stop::Abort(reply) => {
+            StreamStop::Escalate(escalation) => Err(escalation),
+            StreamStop::Abort(reply) => {
                 Ok(crate::phases::reply_response(crate::plugin::Reply::Error(reply), false, None))
             }
-            Stop::Refuse(error) => Ok(error.into_response()),
+            StreamStop::Refuse(error) => Ok(error.into_response()),
         }
     }
 }
@@ -119,7 +122,7 @@ impl StreamPhase {
         &mut self,
         event: &Event,
         committed: bool,
-    ) -> Result<Option<Vec<Bytes>>, Stop> {
+    ) -> Result<Option<Vec<Bytes>>, StreamStop> {
         let Ok(chunk) = serde_json::from_str::<Value>(&event.data) else { return Ok(None) };
         let count = chunk["choices"].as_array().map_or(0, Vec::len);
         if count <= 1 {
@@ -149,7 +152,11 @@ impl StreamPhase {
 
     /// [`Self::event`] for a chunk with at most one choice: its tool-call argument fragments
     /// first (each as the event of a tool-call choice, see [`TOOL_CALL_CHOICE`]), then its text.
-    async fn one(&mut self, mut chunk: Value, committed: bool) -> Result<Option<Vec<Bytes>>, Stop> {
+    async fn one(
+        &mut self,
+        mut chunk: Value,
+        committed: bool,
+    ) -> Result<Option<Vec<Bytes>>, StreamStop> {
         let Some(choice) = chunk["choices"].get(0) else { return Ok(None) };
         let index = choice["index"].as_u64().unwrap_or(0) as u32;
         let finish_reason = choice["finish_reason"].as_str().map(str::to_string);
@@ -206,7 +213,7 @@ impl StreamPhase {
         chunk: &mut Value,
         index: u32,
         committed: bool,
-    ) -> Result<bool, Stop> {
+    ) -> Result<bool, StreamStop> {
         // `pointer_mut`, not `chunk[..][..]`: indexing a number panics, indexing a null inserts.
         let Some(calls) =
             chunk.pointer_mut("/choices/0/delta/tool_calls").and_then(Value::as_array_mut)
@@ -256,7 +263,7 @@ impl StreamPhase {
         index: u32,
         reason: &str,
         committed: bool,
-    ) -> Result<Vec<Bytes>, Stop> {
+    ) -> Result<Vec<Bytes>, StreamStop> {
         let open: Vec<u32> =
             self.open_tool_calls.iter().copied().filter(|c| owner(*c) == Some(index)).collect();
         let mut out = Vec::new();
@@ -299,7 +306,7 @@ impl StreamPhase {
     }
 
     /// The upstream stream ended (`[DONE]`): what the plugins held back, as chunks.
-    pub async fn end(&mut self) -> Result<Vec<Bytes>, Stop> {
+    pub async fn end(&mut self) -> Result<Vec<Bytes>, StreamStop> {
         match self.watch.on_stream_end().await {
             EventOutcome::Pass => Ok(Vec::new()),
             EventOutcome::Emit(deltas) if deltas.is_empty() => Ok(Vec::new()),
@@ -323,16 +330,16 @@ impl StreamPhase {
     }
 }
 
-fn stop(outcome: EventOutcome) -> Stop {
+fn stop(outcome: EventOutcome) -> StreamStop {
     match outcome {
-        EventOutcome::Abort { reply, .. } => Stop::Abort(reply),
-        EventOutcome::Escalate { escalation, .. } => Stop::Escalate(escalation),
-        EventOutcome::Refuse(failure) => Stop::Refuse(ProxyError::PluginRefused {
+        EventOutcome::Abort { reply, .. } => StreamStop::Abort(reply),
+        EventOutcome::Escalate { escalation, .. } => StreamStop::Escalate(escalation),
+        EventOutcome::Refuse(failure) => StreamStop::Refuse(ProxyError::PluginRefused {
             status: failure.http_status(),
             message: failure.public_message(),
         }),
         EventOutcome::Pass | EventOutcome::Emit(_) => {
-            Stop::Refuse(ProxyError::Internal("unexpected plugin outcome".into()))
+            StreamStop::Refuse(ProxyError::Internal("unexpected plugin outcome".into()))
         }
     }
 }

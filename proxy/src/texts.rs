@@ -20,7 +20,7 @@ pub const BINARY: &str = "binary:";
 
 /// One step of a field's path in the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+enum PathStep {
     Key(&'static str),
     Index(usize),
 }
@@ -42,7 +42,7 @@ enum Form {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Field {
-    path: Vec<Step>,
+    path: Vec<PathStep>,
     form: Form,
 }
 
@@ -112,13 +112,13 @@ pub fn entries(body: &RequestBody) -> (Vec<Message>, Layout) {
 
 /// The fields of `body` that may hold text, whether or not this body has them.
 fn candidates(body: &RequestBody) -> Vec<Field> {
-    use Step::{Index, Key};
+    use PathStep::{Index, Key};
     let mut out = Vec::new();
-    let mut add = |path: Vec<Step>, form: Form| out.push(Field { path, form });
+    let mut add = |path: Vec<PathStep>, form: Form| out.push(Field { path, form });
     let extra = match body {
         RequestBody::Chat(chat) => {
             for (i, m) in chat.messages.iter().enumerate() {
-                let at = |rest: &[Step]| [&[Key("messages"), Index(i)], rest].concat();
+                let at = |rest: &[PathStep]| [&[Key("messages"), Index(i)], rest].concat();
                 let has = |key: &str| m.extra.get(key).is_some();
                 if has("name") {
                     add(at(&[Key("name")]), Form::Text);
@@ -185,16 +185,16 @@ fn array_len(extra: &Extra, key: &str) -> usize {
 }
 
 /// `messages[2].tool_calls[0].function.arguments`: the shape of the 400 errors' `param`.
-fn path_text(path: &[Step]) -> String {
+fn path_text(path: &[PathStep]) -> String {
     let mut out = String::new();
     for step in path {
         match step {
-            Step::Key(k) if out.is_empty() => out.push_str(k),
-            Step::Key(k) => {
+            PathStep::Key(k) if out.is_empty() => out.push_str(k),
+            PathStep::Key(k) => {
                 out.push('.');
                 out.push_str(k);
             }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
+            PathStep::Index(i) => out.push_str(&format!("[{i}]")),
         }
     }
     out
@@ -202,8 +202,8 @@ fn path_text(path: &[Step]) -> String {
 
 /// The value at `path`: typed fields are walked by hand, then the `extra` fields (raw JSON,
 /// parsed here) and their JSON.
-fn slot(body: &RequestBody, path: &[Step]) -> Option<Value> {
-    use Step::{Index, Key};
+fn slot(body: &RequestBody, path: &[PathStep]) -> Option<Value> {
+    use PathStep::{Index, Key};
     let (map, rest) = match (body, path) {
         (
             RequestBody::Chat(c),
@@ -241,8 +241,8 @@ fn slot(body: &RequestBody, path: &[Step]) -> Option<Value> {
 
 /// Writes `new` at `path` (as [`slot`] finds it): the `extra` field is parsed, changed and kept
 /// as raw JSON again. `None` when the path is not there.
-fn set_slot(body: &mut RequestBody, path: &[Step], new: Value) -> Option<()> {
-    use Step::{Index, Key};
+fn set_slot(body: &mut RequestBody, path: &[PathStep], new: Value) -> Option<()> {
+    use PathStep::{Index, Key};
     let (map, rest) = match (body, path) {
         (
             RequestBody::Chat(c),

@@ -95,6 +95,11 @@ async fn over_the_cap_new_connections_are_closed_and_healthz_still_answers() {
     let refused_at = closed_at(over).await;
     assert!(refused_at - start < FIRST_REQUEST);
     assert_eq!(get(&proxy.admin_url("/healthz")).await.status, 200, "admin has its own cap");
+    let metrics = get(&proxy.admin_url("/metrics")).await.text();
+    assert!(
+        metrics.contains("switchyard_connections_refused_total{listener=\"api\"} 1"),
+        "{metrics}"
+    );
 
     // Once the idle ones reach their deadline, their places are free again.
     for stream in idle {

@@ -67,7 +67,7 @@ impl std::fmt::Debug for ResponseWatch {
 }
 
 /// One watcher's verdict on one input.
-enum Step {
+enum Verdict {
     Out(Vec<Delta>, bool),
     Stop(EventOutcome),
 }
@@ -155,11 +155,11 @@ impl ResponseWatch {
             let mut dropped = false;
             for input in inputs {
                 match self.step(i, input).await {
-                    Ok(Step::Out(ds, c)) => {
+                    Ok(Verdict::Out(ds, c)) => {
                         out.extend(ds);
                         changed |= c;
                     }
-                    Ok(Step::Stop(outcome)) => return outcome,
+                    Ok(Verdict::Stop(outcome)) => return outcome,
                     Err(Some(refusal)) => return EventOutcome::Refuse(refusal),
                     Err(None) => {
                         dropped = true;
@@ -194,8 +194,8 @@ impl ResponseWatch {
             let mut out = Vec::new();
             for d in &carried {
                 match self.step(i, derived(&end, d)).await {
-                    Ok(Step::Out(ds, _)) => out.extend(ds),
-                    Ok(Step::Stop(outcome)) => return outcome,
+                    Ok(Verdict::Out(ds, _)) => out.extend(ds),
+                    Ok(Verdict::Stop(outcome)) => return outcome,
                     Err(Some(refusal)) => return EventOutcome::Refuse(refusal),
                     // Watcher i failed open and is gone: the same text goes to the next one.
                     Err(None) => continue 'watchers,
@@ -222,7 +222,11 @@ impl ResponseWatch {
 
     /// Run watcher `i` on one event. `Err(Some)` = fail-closed refusal; `Err(None)` = the watcher
     /// failed open and was removed.
-    async fn step(&mut self, i: usize, input: StreamEvent) -> Result<Step, Option<PluginFailure>> {
+    async fn step(
+        &mut self,
+        i: usize,
+        input: StreamEvent,
+    ) -> Result<Verdict, Option<PluginFailure>> {
         let committed = input.committed;
         let w = &mut self.watchers[i];
         let action = w.on_event(&input).await.and_then(|a| {
@@ -240,13 +244,15 @@ impl ResponseWatch {
         let plugin = Arc::clone(&w.plugin.name);
         match action {
             Ok(EventAction::Pass) => {
-                Ok(Step::Out(vec![Delta { choice: input.choice, text: input.text }], false))
+                Ok(Verdict::Out(vec![Delta { choice: input.choice, text: input.text }], false))
             }
-            Ok(EventAction::Replace(ds)) => Ok(Step::Out(ds, true)),
-            Ok(EventAction::Hold) => Ok(Step::Out(Vec::new(), true)),
-            Ok(EventAction::Abort(reply)) => Ok(Step::Stop(EventOutcome::Abort { plugin, reply })),
+            Ok(EventAction::Replace(ds)) => Ok(Verdict::Out(ds, true)),
+            Ok(EventAction::Hold) => Ok(Verdict::Out(Vec::new(), true)),
+            Ok(EventAction::Abort(reply)) => {
+                Ok(Verdict::Stop(EventOutcome::Abort { plugin, reply }))
+            }
             Ok(EventAction::Escalate(escalation)) => {
-                Ok(Step::Stop(EventOutcome::Escalate { plugin, escalation }))
+                Ok(Verdict::Stop(EventOutcome::Escalate { plugin, escalation }))
             }
             Err(kind) => Err(self.fail(i, kind)),
         }
