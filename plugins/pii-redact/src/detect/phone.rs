@@ -194,10 +194,10 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
     let plus = b[i] == b'+';
     let g = read_groups(b, i + usize::from(plus), plus)?;
     let d = g.digits();
-    // Whether a cue comes before, read only when the rules ask (most numbers in a form are
-    // dates or other shapes that fail before the cue matters), and at most once.
-    let seen = std::cell::OnceCell::new();
-    let cue = || *seen.get_or_init(|| cue_before(b, i));
+    // Whether a cue comes before, read only when the rules ask: most numbers in a form are
+    // dates or other shapes that fail before the cue matters. (Read twice at most, for `00`
+    // numbers only: a cell to keep it costs more than that on ordinary text.)
+    let cue = || cue_before(b, i);
     let ok = if plus {
         international(&g, d, &cue)
     } else if d.starts_with(b"00")
@@ -230,7 +230,7 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
 
 /// `+` numbers: a calling code whose regions take the rest, or (written loosely) any calling code
 /// and 8-15 digits in a phone-like grouping.
-fn international(g: &Groups, d: &[u8], cue: &dyn Fn() -> bool) -> bool {
+fn international(g: &Groups, d: &[u8], cue: &impl Fn() -> bool) -> bool {
     let sizes = g.sizes();
     // Small territories have 4-5 digit numbers (`+683 7012`): written after their calling code.
     let short = d.len() == 7 && sizes.len() >= 2 && calling_code(&d[..usize::from(sizes[0])]);
@@ -284,7 +284,7 @@ pub fn national_number(d: &[u8]) -> bool {
 /// National numbers: North American `3-3-4` (optionally `1-` first), or a number some region
 /// dials nationally, in a phone-like grouping that is not a date or a thousands-grouped amount.
 /// After a cue, shorter local numbers (6+ digits) in any grouping.
-fn national(b: &[u8], i: usize, g: &Groups, cue: &dyn Fn() -> bool) -> bool {
+fn national(b: &[u8], i: usize, g: &Groups, cue: &impl Fn() -> bool) -> bool {
     let d = g.digits();
     let sizes = g.sizes();
     if date_like(d, sizes, g.seps) {
