@@ -87,23 +87,42 @@ pub const RANGES: &[Range] = &[
 /// Whether the ASCII digits `d` have the length and leading digits of some brand.
 pub fn brand_ok(d: &[u8]) -> bool {
     let n = d.len();
-    RANGES.iter().any(|&(lo, hi, lengths, _)| {
-        let k = digits(lo);
-        lengths >> n & 1 == 1 && d.get(..k).is_some_and(|p| (lo..=hi).contains(&number(p)))
+    // The value of the first `k` digits, for every `k` a range's bounds have (at most
+    // `MAX_PREFIX`): read once, not once per range.
+    let mut prefix = [None; MAX_PREFIX + 1];
+    let mut v = 0u32;
+    for (k, c) in d.iter().take(MAX_PREFIX).enumerate() {
+        v = v * 10 + u32::from(c - b'0');
+        prefix[k + 1] = Some(v);
+    }
+    RANGES.iter().zip(PREFIX_LEN.iter()).any(|(&(lo, hi, lengths, _), &k)| {
+        lengths >> n & 1 == 1 && prefix[k].is_some_and(|p| (lo..=hi).contains(&p))
     })
 }
 
-fn digits(mut v: u32) -> usize {
+/// The most leading digits a range's bounds have.
+const MAX_PREFIX: usize = 6;
+
+/// How many leading digits each range of [`RANGES`] reads (the digits of its lower bound),
+/// counted at compile time.
+const PREFIX_LEN: [usize; RANGES.len()] = {
+    let mut t = [0; RANGES.len()];
+    let mut r = 0;
+    while r < RANGES.len() {
+        t[r] = digits(RANGES[r].0);
+        assert!(t[r] <= MAX_PREFIX && digits(RANGES[r].1) == t[r]);
+        r += 1;
+    }
+    t
+};
+
+const fn digits(mut v: u32) -> usize {
     let mut k = 1;
     while v >= 10 {
         v /= 10;
         k += 1;
     }
     k
-}
-
-fn number(d: &[u8]) -> u32 {
-    d.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0'))
 }
 
 #[cfg(test)]

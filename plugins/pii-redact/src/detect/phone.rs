@@ -194,15 +194,18 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
     let plus = b[i] == b'+';
     let g = read_groups(b, i + usize::from(plus), plus)?;
     let d = g.digits();
-    let cue = cue_before(b, i);
+    // Whether a cue comes before, read only when the rules ask: most numbers in a form are
+    // dates or other shapes that fail before the cue matters. (Read twice at most, for `00`
+    // numbers only: a cell to keep it costs more than that on ordinary text.)
+    let cue = || cue_before(b, i);
     let ok = if plus {
-        international(&g, d, cue)
+        international(&g, d, &cue)
     } else if d.starts_with(b"00")
         && g.sizes[0] >= 2
         && g.n_groups >= 2
         && !g.paren
         && g.seps & DOT == 0
-        && (cue || !words_before(b, i, &NOT_CUES_BY_FIRST))
+        && (cue() || !words_before(b, i, &NOT_CUES_BY_FIRST))
     {
         // The calling code's group without the `00` (`00358 13 1010255`, `00 49 30 1234567`).
         let mut rest = g;
@@ -214,9 +217,9 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
         } else {
             rest.sizes[0] -= 2;
         }
-        international(&rest, rest.digits(), cue)
+        international(&rest, rest.digits(), &cue)
     } else {
-        national(b, i, &g, cue)
+        national(b, i, &g, &cue)
     };
     if !ok {
         return None;
@@ -227,7 +230,7 @@ fn phone_at(b: &[u8], i: usize) -> Option<usize> {
 
 /// `+` numbers: a calling code whose regions take the rest, or (written loosely) any calling code
 /// and 8-15 digits in a phone-like grouping.
-fn international(g: &Groups, d: &[u8], cue: bool) -> bool {
+fn international(g: &Groups, d: &[u8], cue: &impl Fn() -> bool) -> bool {
     let sizes = g.sizes();
     // Small territories have 4-5 digit numbers (`+683 7012`): written after their calling code.
     let short = d.len() == 7 && sizes.len() >= 2 && calling_code(&d[..usize::from(sizes[0])]);
@@ -235,7 +238,7 @@ fn international(g: &Groups, d: &[u8], cue: bool) -> bool {
         return false;
     }
     let shaped =
-        sizes.len() == 1 || (sizes[0] <= 4 && sizes.last().is_some_and(|s| *s >= 2) || cue);
+        sizes.len() == 1 || (sizes[0] <= 4 && sizes.last().is_some_and(|s| *s >= 2) || cue());
     shaped && (1..=3).any(|k| calling_code(&d[..k]))
 }
 
@@ -281,13 +284,13 @@ pub fn national_number(d: &[u8]) -> bool {
 /// National numbers: North American `3-3-4` (optionally `1-` first), or a number some region
 /// dials nationally, in a phone-like grouping that is not a date or a thousands-grouped amount.
 /// After a cue, shorter local numbers (6+ digits) in any grouping.
-fn national(b: &[u8], i: usize, g: &Groups, cue: bool) -> bool {
+fn national(b: &[u8], i: usize, g: &Groups, cue: &impl Fn() -> bool) -> bool {
     let d = g.digits();
     let sizes = g.sizes();
     if date_like(d, sizes, g.seps) {
         return false;
     }
-    if cue {
+    if cue() {
         return (6..=15).contains(&d.len());
     }
     if sizes.len() < 2
