@@ -230,6 +230,13 @@ impl Relay {
 
     /// Queues what one upstream event becomes for the client.
     fn relay(&mut self, event: &Event) -> Result<(), Stop> {
+        if self.done_seen {
+            // The stream ended at `[DONE]`: what an upstream sends after it goes nowhere. (Found
+            // by fuzzing: it was relayed, and shown to watchers after their stream end, so a
+            // redactor that had flushed `blue` let `bird` through and the client read `bluebird`.)
+            // The body is still read to its end, so the upstream connection can be reused.
+            return Ok(());
+        }
         record(&mut self.recorder, event);
         let done = is_done(event);
         self.done_seen |= done;
@@ -373,6 +380,21 @@ mod tests {
             assert_eq!(classify(&event(data)), EventKind::Done, "{data:?}");
             assert_eq!(encode(&event(data)), Bytes::from("data: [DONE]\n\n"), "{data:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn nothing_after_done_reaches_the_client() {
+        use http_body_util::BodyExt;
+        let upstream = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n\
+                        data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n";
+        let body = http_body_util::Full::new(Bytes::from(upstream));
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let mut watch = ResponseWatch::default();
+        let events = upstream_events(body, 1024);
+        let committed = commit(events, far, &mut watch, None).await.ok().unwrap();
+        let out = committed.into_body("up".into(), far).collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.ends_with("data: [DONE]\n\n") && !text.contains("\"b\""), "{text}");
     }
 
     #[test]
