@@ -72,6 +72,8 @@ write("request_parser", "chat-escapes", '0{"model":"m","messages":[{"role":"user
 write("request_parser", "chat-arguments-not-json", '0{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"arguments":"{not json"}}]}]}')
 # Found by fuzzing: a client role in the host's entry namespace (a redactor skipped its text).
 write("request_parser", "crash-reserved-role", '0{"model":"m","messages":[{"role":"binary:x","content":"ann@example.com"}]}')
+# Found by fuzzing: a float out of u64 range moved by one ULP when re-serialised.
+write("request_parser", "crash-huge-token-id", '2{"model":"m","input":[[101,2023,118446744073709551615],[7]]}')
 write("request_parser", "chat-pretty", '0{\n  "model" : "m",\n  "messages" : [ { "role" : "user" , "content" : "hi" } ],\n  "x" : { "y" : [ 1 , 2 ] }\n}\n')
 for name, body in {
     "bad-type": '{"model":"m","messages":[{"role":5}]}',
@@ -136,6 +138,12 @@ streams = {
     "planted": sse(chunk("Contact ann@exa"), chunk("mple.com or card 4111 1111 "), chunk("1111 1111\nok"),
                    chunk(finish="stop"), "[DONE]"),
     "planted-no-newline": sse(chunk("ann@example.com"), "[DONE]"),
+    "deny-words": sse(chunk("", role="assistant"), chunk("Project Blue"), chunk("bird and KESTR"), chunk("EL.\nNext: "),
+                      chunk("bluebird"), chunk(finish="stop"), "[DONE]"),
+    "deny-words-choices": sse({"choices": [{"index": 0, "delta": {"content": "blue"}, "finish_reason": None},
+                                           {"index": 1, "delta": {"content": "kestrel "}, "finish_reason": None}]},
+                              {"choices": [{"index": 0, "delta": {"content": "bird"}, "finish_reason": "stop"}]},
+                              "[DONE]"),
     "crlf": sse(chunk("line one\r\n"), chunk("ann@example.com"), chunk(finish="length"), "[DONE]", nl="\r\n"),
     "cr": sse(chunk("a"), chunk("b"), "[DONE]", nl="\r"),
     "comments-fields": ": keep-alive\n\nevent: message\nid: 7\nretry: 1000\ndata: " + j(chunk("hi")) +
@@ -168,6 +176,11 @@ for k, (name, body) in enumerate(streams.items()):
     write("sse_relay", f"{name}-{k % 8}", selectors[k % 8] + body)
     write("sse_relay", f"{name}-whole", "7" + body)
 write("sse_relay", "plain-capped", "?" + streams["plain"])
+# Found by fuzzing: events after [DONE] were relayed and shown to the plugin after its stream end.
+write("sse_relay", "crash-after-done", "7" + sse({"choices": [{"index": 0, "delta": {"content": "blue"}}]}, "[DONE]",
+      {"choices": [{"index": 0, "delta": {"content": "bird"}, "finish_reason": "stop"}]}, "[DONE]"))
+# Found by fuzzing: an address right after a non-ASCII character was not masked.
+write("sse_relay", "crash-email-after-non-ascii", "7" + sse(chunk(text="Once <EMAIL_1>"), chunk(text="\ufffdann@example.com", finish="stop"), "[DONE]"))
 # Found by fuzzing: `[DONE]` after an empty data line ended the stream here but not for clients.
 write("sse_relay", "crash-done-after-empty-data", "7" + sse(chunk("bom"))[:-1] + "\ndata\ndata: [DONE]\n\n")
 

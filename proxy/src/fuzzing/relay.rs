@@ -7,8 +7,9 @@
 //!
 //! Invariants: nothing panics; what the client gets is well-framed SSE (only `data:`, `event:` and
 //! `id:` lines, every event closed by a blank line, no stray `\r`) that either carries `[DONE]` or
-//! ends with an OpenAI error event; no choice's text, as a client joins it, contains a value the
-//! plugin masks ([`PLANTED`]); a stream stopped before commit is answered with an OpenAI error.
+//! ends with an OpenAI error event; no choice's text, as a client joins it, contains a word the
+//! plugin masks ([`PLANTED`]: its deny-words, whole words in any ASCII case, a rule simple enough
+//! to check here exactly); a stream stopped before commit is answered with an OpenAI error.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -34,17 +35,20 @@ use crate::sse::{self, CommitError};
 /// back where the upstream's answer says them).
 const REQUEST: &str = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"Mail bob@example.net the total of card 5500 0000 0000 0004."}]}"#;
 
-/// Values that pii-redact (`scan_answer`) masks wherever the model writes them: none may reach
-/// the client in a choice's text. The seeds say them, split over events in many ways.
-pub const PLANTED: &[&str] = &["ann@example.com", "4111 1111 1111 1111"];
+/// pii-redact's `deny_words` here: with `scan_answer` it masks them (`[CUSTOM]`) wherever the
+/// model writes them as whole words, ignoring ASCII case. None may reach the client in a choice's
+/// text, however the upstream splits it. (Emails and cards in the seeds exercise the other
+/// detectors, but their edges are the detectors' own policy, not a property of the relay.)
+pub const PLANTED: &[&str] = &["bluebird", "kestrel"];
 
 const CHUNK_SIZES: [usize; 8] = [1, 2, 3, 7, 16, 64, 512, usize::MAX];
 
 /// What became of one input, for the tests to see that every path is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The stream was committed and relayed to the client.
-    Relayed,
+    /// The stream was committed and relayed to the client; `masked`: the plugin masked a planted
+    /// word in it (so the no-leak check was not vacuous).
+    Relayed { masked: bool },
     /// The plugin stopped it before commit; the client got an error answer.
     Answered,
     /// It failed before commit (broken, empty, an error event): the next upstream would be tried.
@@ -72,10 +76,9 @@ impl SseRelay {
         let section = PluginsSection::new(dir);
         let engine = PluginEngine::new(section.engine_limits())?;
         let mut entry = PluginEntry::new("pii-redact", file, FailurePolicy::Closed);
-        entry.config = serde_json::json!({"mode": "pseudonymize", "scan_answer": true})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
+        let config =
+            serde_json::json!({"mode": "pseudonymize", "scan_answer": true, "deny_words": PLANTED});
+        entry.config = config.as_object().cloned().unwrap_or_default();
         // Generous: a deadline missed on a busy machine is not what this target looks for.
         entry.timeout_ms = 1000;
         let upstreams = ["local".to_string()].into_iter().collect();
@@ -104,8 +107,10 @@ impl SseRelay {
         match sse::commit(events, far, &mut watch, None).await {
             Ok(committed) => {
                 let out = committed.into_body("local".into(), far).collect().await;
-                check_stream(&out.expect("the relay body never fails").to_bytes());
-                Outcome::Relayed
+                let out = out.expect("the relay body never fails").to_bytes();
+                check_stream(&out);
+                let masked = out.windows(8).any(|w| w == b"[CUSTOM]");
+                Outcome::Relayed { masked }
             }
             Err(CommitError::Stopped(stop)) => {
                 let response = stop.before_commit().expect("pii-redact never escalates");
@@ -157,9 +162,21 @@ fn check_stream(out: &[u8]) {
     }
     for (index, text) in &texts {
         for planted in PLANTED {
-            assert!(!text.contains(planted), "choice {index} leaked {planted:?}: {text:?}");
+            assert!(!has_word(text, planted), "choice {index} leaked {planted:?}: {text:?}");
         }
     }
+}
+
+/// Whether `word` is in `text` as a whole word, ignoring ASCII case, with pii-redact's idea of a
+/// word byte (ASCII letters and digits, `_`, and every byte of a non-ASCII character).
+fn has_word(text: &str, word: &str) -> bool {
+    let (t, w) = (text.as_bytes(), word.as_bytes());
+    let is_word = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || *c >= 0x80;
+    t.windows(w.len()).enumerate().any(|(i, candidate)| {
+        candidate.eq_ignore_ascii_case(w)
+            && !i.checked_sub(1).and_then(|j| t.get(j)).is_some_and(is_word)
+            && !t.get(i + w.len()).is_some_and(is_word)
+    })
 }
 
 /// Splits the relay's output into events' data, asserting it is well-framed.
