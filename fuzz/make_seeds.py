@@ -179,6 +179,10 @@ write("sse_relay", "plain-capped", "?" + streams["plain"])
 # Found by fuzzing: events after [DONE] were relayed and shown to the plugin after its stream end.
 write("sse_relay", "crash-after-done", "7" + sse({"choices": [{"index": 0, "delta": {"content": "blue"}}]}, "[DONE]",
       {"choices": [{"index": 0, "delta": {"content": "bird"}, "finish_reason": "stop"}]}, "[DONE]"))
+# Found by fuzzing: text for a choice after its finish reason passed the redactor's flushed state.
+write("sse_relay", "crash-text-after-finish", "7" + sse({"choices": [{"index": 0, "delta": {"content": "blue"}}]},
+      {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+      {"choices": [{"index": 0, "delta": {"content": "bird"}, "finish_reason": "stop"}]}, "[DONE]"))
 # Found by fuzzing: an address right after a non-ASCII character was not masked.
 write("sse_relay", "crash-email-after-non-ascii", "7" + sse(chunk(text="Once <EMAIL_1>"), chunk(text="\ufffdann@example.com", finish="stop"), "[DONE]"))
 # Found by fuzzing: `[DONE]` after an empty data line ended the stream here but not for clients.
