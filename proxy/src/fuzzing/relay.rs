@@ -151,13 +151,15 @@ fn check_stream(out: &[u8]) {
             .unwrap_or_else(|_| panic!("a stream without [DONE] must end in an error: {last:?}"));
         assert_openai_error(&json);
     }
-    // A client joins each choice's text over the chunks, by the `index` it reads.
-    let mut texts: BTreeMap<String, String> = BTreeMap::new();
+    // Each choice's text joined over the chunks, the choice read as the stream phase reads it
+    // (what the watchers saw as one choice must not carry a masked word once joined).
+    let mut texts: BTreeMap<u32, String> = BTreeMap::new();
     for data in &events {
         let Ok(chunk) = serde_json::from_str::<Value>(data) else { continue };
         for choice in chunk["choices"].as_array().into_iter().flatten() {
             let text = choice["delta"]["content"].as_str().or_else(|| choice["text"].as_str());
-            texts.entry(choice["index"].to_string()).or_default().push_str(text.unwrap_or(""));
+            let index = choice["index"].as_u64().unwrap_or(0) as u32;
+            texts.entry(index).or_default().push_str(text.unwrap_or(""));
         }
     }
     for (index, text) in &texts {

@@ -144,7 +144,17 @@ fn entries_write_back(parsed: &ParsedRequest) {
     texts::write_back(&mut body, &layout, &entries, &editable)
         .unwrap_or_else(|why| panic!("writing unchanged entries back failed: {why}"));
     let (after, _) = texts::entries(&body);
-    assert_eq!(entries, after, "writing unchanged entries back changed them");
+    let same = |a: &crate::plugin::Message, b: &crate::plugin::Message| {
+        a.role == b.role
+            && (a.content == b.content
+                || matches!(
+                    (serde_json::from_str(&a.content), serde_json::from_str(&b.content)),
+                    (Ok(x), Ok(y)) if same_value(&x, &y)
+                ))
+    };
+    let unchanged =
+        entries.len() == after.len() && entries.iter().zip(&after).all(|(a, b)| same(a, b));
+    assert!(unchanged, "writing unchanged entries back changed them:\n{entries:?}\n{after:?}");
     let mut rewritten = parsed.clone();
     rewritten.body = body;
     rewritten.edited = true;
