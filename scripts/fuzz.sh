@@ -28,11 +28,15 @@ for t in "${targets[@]}"; do
 done
 
 toolchain=${FUZZ_TOOLCHAIN:-nightly}
+# The instrumented build has its own target dir (fuzz/target, or FUZZ_TARGET_DIR): a
+# CARGO_TARGET_DIR meant for the stable build must not receive it.
+fuzz_target_dir=${FUZZ_TARGET_DIR:-$root/fuzz/target}
+fuzz() { CARGO_TARGET_DIR=$fuzz_target_dir nice -n 19 cargo "+$toolchain" fuzz "$@"; }
 if ! cargo "+$toolchain" fuzz --version >/dev/null 2>&1; then
   cargo "+$toolchain" install cargo-fuzz --locked
 fi
 flags=(-s none -a)
-nice -n 19 cargo "+$toolchain" fuzz build --fuzz-dir "$root/fuzz" "${flags[@]}"
+fuzz build --fuzz-dir "$root/fuzz" "${flags[@]}"
 
 work=$root/.cache/fuzz
 mkdir -p "$work"
@@ -48,14 +52,14 @@ for t in "${targets[@]}"; do
   rm -f "$work/run-$t"/fuzz-*.log
   started=$(date +%s)
   # libFuzzer's -jobs=1 runs one worker and writes its log to fuzz-0.log in the current directory.
-  (cd "$work/run-$t" && nice -n 19 cargo "+$toolchain" fuzz run --fuzz-dir "$root/fuzz" "${flags[@]}" \
+  (cd "$work/run-$t" && fuzz run --fuzz-dir "$root/fuzz" "${flags[@]}" \
     "$t" "$work/corpus/$t" "$root/fuzz/corpus/$t" -- \
     -jobs=1 -max_total_time="$seconds" -print_final_stats=1 -timeout=30 -rss_limit_mb=4096 \
     -artifact_prefix="$root/fuzz/artifacts/$t/") || true
   elapsed=$(( $(date +%s) - started ))
   log=$work/run-$t/fuzz-0.log
-  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
-  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   crashes=$(find "$root/fuzz/artifacts/$t" -newermt "@$started" -type f | wc -l)
   summary+=("$t: ${runs:-?} executions, ${rate:-?} exec/s, $crashes crashes, ${elapsed} s (log: $log)")
 done
