@@ -301,6 +301,8 @@ isolation = "reuse"
 [plugin.config.tiers.local]
 upstream = "local"
 """)
+# Found by fuzzing (libFuzzer): an unknown empty key was reported at an empty path.
+write("config_loader", "crash-empty-key.toml", '\n""=80')
 write("config_loader", "escape-path.toml", minimal + """
 [plugins]
 dir = "plugins"
