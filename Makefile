@@ -1,5 +1,5 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run test check setup fmt clippy bench bench-streams bench-stall soak fetch-model test-inference bench-inference gpu-check-inference
+.PHONY: run test check setup fmt clippy bench bench-streams bench-stall soak fuzz fetch-model test-inference bench-inference gpu-check-inference
 
 # Build and start the main job: the inference service on the embedded default model and the proxy
 # with the example config in front of it.
@@ -37,6 +37,13 @@ bench-stall:
 # upstream killed and restarted, 20 hot swaps; fails on a failed request, a PII leak, RSS growth.
 soak:
 	scripts/soak.sh
+
+# Coverage-guided fuzzing of the four targets in fuzz/ (nightly, cargo-fuzz, libFuzzer), each for
+# FUZZ_SECONDS (scripts/fuzz.sh TARGET SECONDS for one). `make test` replays their seed corpora and
+# a few thousand mutations on stable (tests/tests/fuzz_corpus.rs).
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh all $(FUZZ_SECONDS)
 
 # The embedded default model (SmolLM2-135M-Instruct Q4_1) into .cache/models/.
 fetch-model:

@@ -20,6 +20,7 @@
 //! - [`error`]: the error type and its one mapping to OpenAI-shaped HTTP responses.
 //! - [`plugin`]: the WebAssembly plugin runtime (sandbox limits, chain, hot swap).
 //! - [`metrics`], [`state`], [`body`], [`env`]: shared plumbing.
+//! - `fuzzing` (feature `fuzzing`, hidden): the fuzz targets' logic, for fuzz/ and the tests.
 
 pub mod admin;
 pub mod auth;
@@ -30,6 +31,9 @@ pub mod connection;
 pub mod dispatch;
 pub mod env;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod models;
 pub mod phases;

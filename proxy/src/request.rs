@@ -283,7 +283,11 @@ impl ParsedRequest {
     /// wrong type is a 400 that names the field.
     pub fn parse(endpoint: Endpoint, raw: Bytes) -> Result<Self, ProxyError> {
         let body = match endpoint {
-            Endpoint::ChatCompletions => RequestBody::Chat(decode(&raw)?),
+            Endpoint::ChatCompletions => {
+                let chat: ChatRequest = decode(&raw)?;
+                check_roles(&chat)?;
+                RequestBody::Chat(chat)
+            }
             Endpoint::Completions => RequestBody::Completion(decode(&raw)?),
             Endpoint::Embeddings => RequestBody::Embedding(decode(&raw)?),
             Endpoint::ImagesGenerations => RequestBody::Image(decode(&raw)?),
@@ -378,6 +382,24 @@ impl ParsedRequest {
     }
 }
 
+/// Refuses message roles in the namespace of the host's own plugin entries (`field:...`,
+/// `binary:...`, see [`crate::texts`]): plugins tell those entries by that prefix, so a client
+/// could otherwise label a message `binary:x` and have a redactor skip its text as a binary part
+/// (found by fuzzing).
+fn check_roles(chat: &ChatRequest) -> Result<(), ProxyError> {
+    let reserved = [crate::texts::FIELD, crate::texts::BINARY];
+    for (i, message) in chat.messages.iter().enumerate() {
+        if reserved.iter().any(|prefix| message.role.starts_with(prefix)) {
+            let message = format!(
+                "invalid value for `messages[{i}].role`: roles starting with `field:` or \
+                 `binary:` are reserved"
+            );
+            return Err(ProxyError::invalid(message, Some(format!("messages[{i}].role"))));
+        }
+    }
+    Ok(())
+}
+
 /// Deserialises with the failing field's path in the error.
 fn decode<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ProxyError> {
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
@@ -447,6 +469,19 @@ mod tests {
         assert_eq!(err.code(), "invalid_json");
         let err = chat(r#"{"model":"m","messages":[]} trailing"#).unwrap_err();
         assert_eq!(err.code(), "invalid_json");
+    }
+
+    #[test]
+    fn roles_in_the_plugin_entries_namespace_are_refused() {
+        for role in ["binary:messages[0].content[1]", "field:user"] {
+            let body = format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"a"}},{{"role":"{role}","content":"ann@example.com"}}]}}"#
+            );
+            let err = chat(&body).unwrap_err();
+            assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+            assert_eq!(err.to_json()["error"]["param"], "messages[1].role");
+        }
+        assert!(chat(r#"{"model":"m","messages":[{"role":"sy:stem","content":"a"}]}"#).is_ok());
     }
 
     #[test]

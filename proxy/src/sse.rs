@@ -16,7 +16,6 @@ use eventsource_stream::Event;
 use futures_util::{Stream, StreamExt};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Incoming;
 use tokio::time::{Instant, timeout_at};
 
 use crate::body::{Body, BoxError};
@@ -34,10 +33,16 @@ pub type Events = Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
 
 /// The events of an upstream's SSE body. An event larger than `max_event_bytes` ends the stream
 /// with an error, and the upstream body is dropped (closing its connection) at once.
-pub fn upstream_events(body: Incoming, max_event_bytes: usize) -> Events {
-    struct Source {
+/// Generic over the body so that the fuzz target feeds it the same way (`hyper`'s `Incoming` in
+/// the proxy).
+pub fn upstream_events<B>(body: B, max_event_bytes: usize) -> Events
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: std::fmt::Display,
+{
+    struct Source<B> {
         /// `None` once the body ended or failed: dropping it closes the upstream connection.
-        body: Option<Incoming>,
+        body: Option<B>,
         framer: framing::Framer,
         /// Reported after the events that came before it.
         failed: Option<String>,
@@ -225,8 +230,15 @@ impl Relay {
 
     /// Queues what one upstream event becomes for the client.
     async fn relay(&mut self, event: &Event) -> Result<(), StreamStop> {
+        if self.done_seen {
+            // The stream ended at `[DONE]`: what an upstream sends after it goes nowhere. (Found
+            // by fuzzing: it was relayed, and shown to watchers after their stream end, so a
+            // redactor that had flushed `blue` let `bird` through and the client read `bluebird`.)
+            // The body is still read to its end, so the upstream connection can be reused.
+            return Ok(());
+        }
         record(&mut self.recorder, event);
-        let done = event.data == "[DONE]";
+        let done = is_done(event);
         self.done_seen |= done;
         match self.phase.as_mut() {
             None => self.queue.push_back(encode(event)),
@@ -246,7 +258,7 @@ impl Relay {
 /// Feeds one upstream event to the cache recorder; a stream too large to cache stops recording.
 fn record(recorder: &mut Option<Recorder>, event: &Event) {
     if let Some(r) = recorder.as_mut()
-        && event.data != "[DONE]"
+        && !is_done(event)
         && !r.record(&event.data)
     {
         *recorder = None;
@@ -267,10 +279,10 @@ enum EventKind {
 }
 
 fn classify(event: &Event) -> EventKind {
-    let data = event.data.trim();
-    if data == "[DONE]" {
+    if is_done(event) {
         return EventKind::Done;
     }
+    let data = event.data.trim();
     let Ok(value) = serde_json::from_str::<serde_json::Value>(data) else {
         return EventKind::Content;
     };
@@ -298,8 +310,20 @@ fn classify(event: &Event) -> EventKind {
     if has_content { EventKind::Content } else { EventKind::Preamble }
 }
 
-/// Re-encodes one event in SSE wire format.
+/// Whether `event` ends the stream: `[DONE]`, also with whitespace around it (an extra empty
+/// `data:` line, a trailing space). Every check uses this one, and [`encode`] sends it to the
+/// client as exactly `data: [DONE]`, so the proxy and the client agree on where a stream ended
+/// (found by fuzzing: `data\ndata: [DONE]` counted as the end here, reached the client as the
+/// data `\n[DONE]`, which clients do not recognise, and was recorded for the cache as an event).
+fn is_done(event: &Event) -> bool {
+    event.data.trim() == "[DONE]"
+}
+
+/// Re-encodes one event in SSE wire format; the end of the stream in its one canonical form.
 fn encode(event: &Event) -> Bytes {
+    if is_done(event) {
+        return Bytes::from_static(b"data: [DONE]\n\n");
+    }
     let mut out = String::with_capacity(event.data.len() + 16);
     if !event.event.is_empty() && event.event != "message" {
         out.push_str("event: ");
@@ -348,6 +372,29 @@ mod tests {
     fn error_events_are_recognised() {
         let err = r#"{"error":{"message":"overloaded"}}"#;
         assert_eq!(classify(&event(err)), EventKind::Error("overloaded".into()));
+    }
+
+    #[test]
+    fn a_done_with_whitespace_ends_the_stream_and_reaches_the_client_canonical() {
+        for data in ["\n[DONE]", "[DONE] ", "[DONE]"] {
+            assert_eq!(classify(&event(data)), EventKind::Done, "{data:?}");
+            assert_eq!(encode(&event(data)), Bytes::from("data: [DONE]\n\n"), "{data:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_after_done_reaches_the_client() {
+        use http_body_util::BodyExt;
+        let upstream = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n\
+                        data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n";
+        let body = http_body_util::Full::new(Bytes::from(upstream));
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let mut watch = ResponseWatch::default();
+        let events = upstream_events(body, 1024);
+        let committed = commit(events, far, &mut watch, None).await.ok().unwrap();
+        let out = committed.into_body("up".into(), far).collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.ends_with("data: [DONE]\n\n") && !text.contains("\"b\""), "{text}");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct StreamPhase {
     template: Option<Value>,
     /// Tool-call choices whose arguments the plugins have seen and whose choice has not finished.
     open_tool_calls: BTreeSet<u32>,
+    /// Choices whose finish reason went by: text for them after that is dropped.
+    finished: BTreeSet<u32>,
 }
 
 /// Stream events whose `choice` has this bit carry a fragment of a tool call's arguments:
@@ -107,6 +109,7 @@ impl StreamPhase {
             seq: 0,
             template: None,
             open_tool_calls: BTreeSet::new(),
+            finished: BTreeSet::new(),
         })
     }
 
@@ -160,6 +163,14 @@ impl StreamPhase {
         let Some(choice) = chunk["choices"].get(0) else { return Ok(None) };
         let index = choice["index"].as_u64().unwrap_or(0) as u32;
         let finish_reason = choice["finish_reason"].as_str().map(str::to_string);
+        if self.finished.contains(&index)
+            && (text_of(choice).is_some_and(|t| !t.is_empty()) || has_fragments(choice))
+        {
+            // Text after the choice's finish reason: no client expects it, and the watchers have
+            // flushed that choice, so it would pass unseen by what they held (found by fuzzing:
+            // `blue`, a finish, then `bird` reached the client as the deny-word `bluebird`).
+            return Ok(Some(Vec::new()));
+        }
         if finish_reason.is_some() && has_fragments(choice) {
             // Fragments, then the finish reason: held argument text is flushed in between.
             let mut finish = chunk.clone();
@@ -183,6 +194,9 @@ impl StreamPhase {
         let choice = &chunk["choices"][0];
         let text = text_of(choice).unwrap_or_default().to_string();
         let shown = !text.is_empty() || finish_reason.is_some();
+        if finish_reason.is_some() {
+            self.finished.insert(index);
+        }
         let outcome = if shown {
             let input =
                 StreamEvent { seq: self.seq, committed, choice: index, text, finish_reason };

@@ -80,9 +80,27 @@ fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
-/// `upstream.1.foo` → `upstream[1].foo`, the form users see in every other message.
+/// `upstream.1.foo` → `upstream[1].foo`, the form users see in every other message. Built from
+/// the path's parts rather than its text: a key that is empty or holds a dot is quoted, so the
+/// path still says where it is (found by fuzzing: `"" = 80` was reported at an empty path).
 fn key_path(path: &serde_ignored::Path<'_>) -> String {
-    bracket_indices(&path.to_string())
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        Path::Map { parent, key } => {
+            let plain = !key.is_empty()
+                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            let key = if plain { key.clone() } else { format!("{key:?}") };
+            match key_path(parent) {
+                parent if parent.is_empty() => key,
+                parent => format!("{parent}.{key}"),
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_path(parent),
+    }
 }
 
 fn bracket_indices(dotted: &str) -> String {
@@ -105,6 +123,18 @@ fn bracket_indices(dotted: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_that_are_empty_or_dotted_are_quoted() {
+        let base = "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:1\"\n\
+                    [[upstream]]\nname = \"a\"\nbase_url = \"http://h/v1\"\n[routing]\ndefault = \"a\"\n";
+        for (extra, path) in [("\"\" = 80", "routing.\"\""), ("\"a.b\" = 1", "routing.\"a.b\"")] {
+            let err = parse(&format!("{base}{extra}\n"), "t", Path::new(".")).unwrap_err();
+            assert_eq!(err.problems[0].path, path);
+        }
+        let err = parse(&format!("\"\" = 80\n{base}"), "t", Path::new(".")).unwrap_err();
+        assert_eq!(err.problems[0].path, "\"\"");
+    }
 
     #[test]
     fn indices_are_bracketed() {

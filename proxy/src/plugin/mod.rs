@@ -32,7 +32,7 @@ pub mod registry;
 pub mod response;
 pub mod signature;
 pub mod stats;
-mod validate;
+pub(crate) mod validate;
 mod watch;
 
 pub use bindings::{

@@ -1,6 +1,5 @@
 //! Email addresses.
 
-use super::before;
 #[cfg(test)]
 use super::{Kind, Span};
 
@@ -44,9 +43,28 @@ pub fn email_at(b: &[u8], at: usize) -> Option<(usize, usize)> {
     while end > at + 1 && matches!(b[end - 1], b'.' | b'-') {
         end -= 1;
     }
-    let ok =
-        start < at && domain_ok(b.get(at + 1..end)?) && before(b, start).is_none_or(|c| c < 0x80);
-    ok.then_some((start, end))
+    // Right after a non-ASCII letter (CJK text without spaces, `→`, `é`) the address still
+    // counts from its first ASCII byte: skipping it leaked it whole (found by fuzzing).
+    if start >= at {
+        return None;
+    }
+    let domain = domain_len(b.get(at + 1..end)?)?;
+    Some((start, at + 1 + domain))
+}
+
+/// The length of the longest valid domain that `d` starts with: all of it, or cut back at a dot,
+/// or without digits run on to its TLD. An address followed by `.x` or `2024` is still the
+/// address (found by fuzzing: `ann@example.com1111` and `ann@example.com.x` were not masked).
+fn domain_len(d: &[u8]) -> Option<usize> {
+    let dots = d.iter().enumerate().filter(|(_, c)| **c == b'.').map(|(i, _)| i);
+    let ends: Vec<usize> = dots.chain(std::iter::once(d.len())).collect();
+    ends.into_iter().rev().find_map(|end| {
+        let mut e = end;
+        while e > 0 && d[e - 1].is_ascii_digit() {
+            e -= 1;
+        }
+        domain_ok(&d[..e]).then_some(e)
+    })
 }
 
 /// Two or more non-empty labels without edge dashes, the last (the TLD) 2+ letters.
@@ -77,5 +95,24 @@ mod tests {
         );
         assert_eq!(found(emails, "a@b.io and c_d@e-f.org"), ["a@b.io", "c_d@e-f.org"]);
         assert!(found(emails, "user@localhost, @handle, a@b.c, x@1.2.3.4").is_empty());
+    }
+
+    #[test]
+    fn an_address_right_after_a_non_ascii_letter_is_found() {
+        assert_eq!(found(emails, "メールann@example.com"), ["ann@example.com"]);
+        assert_eq!(
+            found(emails, "\u{fffd}ann@example.com, éb@example.org"),
+            ["ann@example.com", "b@example.org"]
+        );
+    }
+
+    #[test]
+    fn an_address_with_text_run_on_keeps_its_valid_domain() {
+        assert_eq!(found(emails, "ann@example.com1111 1111"), ["ann@example.com"]);
+        assert_eq!(
+            found(emails, "ann@example.com.x and b@mail.example.org.5"),
+            ["ann@example.com", "b@mail.example.org"]
+        );
+        assert!(found(emails, "x@1.2.3.4 v@2.0.1 a@b.c1").is_empty());
     }
 }
