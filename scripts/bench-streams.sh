@@ -1,14 +1,5 @@
 #!/usr/bin/env bash
-# Concurrent long streams with pii-redact watching (`make bench-streams`): builds optimised and
-# prints the table recorded in BENCHMARKS.md ("Concurrent watched streams").
+# Concurrent long streams with pii-redact watching (`make bench-streams`): the table recorded in
+# BENCHMARKS.md ("Concurrent watched streams"). 10,000 streams need vm.max_map_count >= 262144.
 # Usage: scripts/bench-streams.sh [--streams N] [--event-ms N]
-set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup-wasm.sh
-cargo build --locked -p switchyard -p switchyard-tests --bins \
-  --config 'profile.dev.package.switchyard.opt-level=3' \
-  --config 'profile.dev.package.switchyard-tests.opt-level=3'
-target_dir="${CARGO_TARGET_DIR:-target}"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg); commit $(git describe --always --dirty 2>/dev/null || echo unknown)"
-"$target_dir/debug/bench-streams" "$@"
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+exec "$(dirname "$0")/run-bench.sh" bench-streams "$@"
