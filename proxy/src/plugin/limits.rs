@@ -154,7 +154,7 @@ impl PluginEngine {
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| format!("wasmtime linker: {e}"))?;
-        warn_if_mappings_short(n);
+        warn_if_mappings_short(limits.max_instances);
         let ticker = Ticker::start(&engine, limits.epoch_tick)?;
         Ok(Arc::new(Self {
             engine,
@@ -272,33 +272,32 @@ const WANTED_INSTANCES: u32 = 12_288;
 /// allow with every one in use (about 9,400 at Linux's default `vm.max_map_count` of 65,530).
 pub fn default_max_instances() -> u32 {
     let Some(limit) = max_map_count() else { return WANTED_INSTANCES };
-    let per_instance = MAPPINGS_PER_SLOT + MAPPINGS_PER_LIVE_INSTANCE;
-    let beside = MAPPINGS_BESIDE_THE_POOL + u64::from(IDLE_SLOTS) * MAPPINGS_PER_SLOT;
-    let fits = limit.saturating_sub(beside) / per_instance;
-    u32::try_from(fits).unwrap_or(u32::MAX).clamp(256, WANTED_INSTANCES)
+    u32::try_from(instances_that_fit(limit)).unwrap_or(u32::MAX).clamp(256, WANTED_INSTANCES)
 }
 
 fn max_map_count() -> Option<u64> {
     std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?.trim().parse().ok()
 }
 
+/// Live instances whose mappings, with the idle slots' stacks and everything else, fit `limit`.
+fn instances_that_fit(limit: u64) -> u64 {
+    let beside = MAPPINGS_BESIDE_THE_POOL + u64::from(IDLE_SLOTS) * MAPPINGS_PER_SLOT;
+    limit.saturating_sub(beside) / (MAPPINGS_PER_SLOT + MAPPINGS_PER_LIVE_INSTANCE)
+}
+
 /// Linux bounds the memory mappings of a process (`vm.max_map_count`, 65,530 by default); past
 /// it `mmap` and `mprotect` fail and the proxy aborts on its next allocation. A pool whose every
-/// slot in use would need more says so at start, with the fix, as Elasticsearch does.
-fn warn_if_mappings_short(slots: u32) {
+/// instance in use would need more says so at start, with the fix, as Elasticsearch does.
+fn warn_if_mappings_short(max_instances: u32) {
     let Some(limit) = max_map_count() else { return };
-    let slots = u64::from(slots);
-    let needed =
-        slots * (MAPPINGS_PER_SLOT + MAPPINGS_PER_LIVE_INSTANCE) + MAPPINGS_BESIDE_THE_POOL;
-    if needed > limit {
-        let fits = limit.saturating_sub(slots * MAPPINGS_PER_SLOT + MAPPINGS_BESIDE_THE_POOL)
-            / MAPPINGS_PER_LIVE_INSTANCE;
+    let fits = instances_that_fit(limit);
+    if u64::from(max_instances) > fits {
         tracing::warn!(
-            max_instances = slots,
+            max_instances,
             vm_max_map_count = limit,
             instances_that_fit = fits,
-            "plugins.max_instances needs about {needed} memory mappings when every slot is in \
-             use; raise vm.max_map_count (sysctl -w vm.max_map_count=262144) or lower \
+            "plugins.max_instances needs more memory mappings than vm.max_map_count allows when \
+             every instance is in use; raise it (sysctl -w vm.max_map_count=262144) or lower \
              plugins.max_instances"
         );
     }
