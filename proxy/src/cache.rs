@@ -1,11 +1,8 @@
 //! The response cache: answers that a plugin marked cacheable, in a moka cache bounded by bytes with
 //! each entry's TTL from the plugin's decision. Keys are scoped by tenant and endpoint, so an entry
 //! never serves another tenant. What is stored is what the upstream returned (after request-side
-//! redaction, before any response-phase plugin), so a hit runs the response phase again.
-//!
-//! - [`replay`]: turning an entry into the client's format (SSE or JSON) and serving it.
-
-pub mod replay;
+//! redaction, before any response-phase plugin), so a hit runs the response phase again
+//! (`respond::Responder::hit`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,6 @@
 //! OpenAI-shaped HTTP response (`{"error": {"message", "type", "param", "code"}}`).
 
 use http::{Response, StatusCode};
-use serde_json::json;
 
 use crate::body::{self, Body};
 use crate::plugin::LoadError;
@@ -165,7 +164,7 @@ impl ProxyError {
             Self::PluginLoad { plugin, .. } => plugin.clone(),
             _ => None,
         };
-        error_body(&self.to_string(), kind, param.as_deref(), Some(self.code()))
+        crate::wire::error_body(&self.to_string(), kind, param.as_deref(), Some(self.code()))
     }
 
     /// The whole HTTP response. This is the only place errors become responses.
@@ -186,15 +185,4 @@ impl From<LoadError> for ProxyError {
         };
         Self::PluginLoad { status, plugin: e.plugin().map(str::to_string), message: e.to_string() }
     }
-}
-
-/// OpenAI's error object, `{"error": {"message", "type", "param", "code"}}`: every error the
-/// proxy sends (as a body or as a stream's last event) is built here, its own or a plugin's.
-pub fn error_body(
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> serde_json::Value {
-    json!({"error": {"message": message, "type": kind, "param": param, "code": code}})
 }

@@ -7,12 +7,13 @@
 //! - [`worker`]: worker threads, one event loop each, serving their connections start to finish.
 //! - [`auth`]: virtual API keys → tenants.
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
-//! - [`phases`]: the plugin chain's request phase as the pipeline sees it.
+//! - [`request_phase`]: the plugin chain's request phase as the pipeline sees it.
 //! - [`request`]: the OpenAI request, parsed once into typed form.
 //! - [`texts`]: every text a request carries, as plugin entries, and their write-back.
-//! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback.
-//! - [`sse`]: holding a stream until its first content event, then relaying it.
-//! - [`stream_phase`]: SSE chunks through the plugins that watch a streamed response.
+//! - [`dispatch`]: the upstream chain, timeouts, backoff and fallback; one attempt per body mode.
+//! - [`respond`]: the response phase's one owner (watching plugins, cache fill, stream relay),
+//!   consumed by an upstream's answer or a cache hit.
+//! - [`wire`]: OpenAI's wire shapes (error object, chunk JSON, SSE framing) in one place.
 //! - [`cache`]: the response cache (moka, bounded by bytes, TTL and key from plugins).
 //! - [`upstream`]: configured upstreams and their pooled rustls clients.
 //! - [`models`]: `GET /v1/models` as the union of the upstreams'.
@@ -36,16 +37,16 @@ pub mod error;
 pub mod fuzzing;
 pub mod metrics;
 pub mod models;
-pub mod phases;
 pub mod pipeline;
 pub mod plugin;
 pub mod request;
+pub mod request_phase;
+pub mod respond;
 pub mod server;
-pub mod sse;
 pub mod state;
-pub mod stream_phase;
 pub mod texts;
 pub mod upstream;
+pub mod wire;
 pub mod worker;
 
 pub use server::{Listeners, RunError, run, serve};

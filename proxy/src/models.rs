@@ -6,13 +6,13 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::body;
-use crate::dispatch::{Answer, fetch_json};
+use crate::dispatch::{Served, fetch_json};
 use crate::request::Endpoint;
 use crate::upstream::Upstreams;
 
 /// Lists models from all upstreams in config order; the first upstream to list an id owns it.
 /// Upstreams that fail to answer are left out (and logged) rather than failing the listing.
-pub async fn list(upstreams: &Upstreams) -> Answer {
+pub async fn list(upstreams: &Upstreams) -> Served {
     let enabled: Vec<_> = upstreams.iter().filter(|u| u.disabled.is_none()).collect();
     let lookups = enabled.iter().map(|upstream| async move {
         match &upstream.models {
@@ -36,7 +36,7 @@ pub async fn list(upstreams: &Upstreams) -> Answer {
     }
     let response = body::json(StatusCode::OK, &json!({"object": "list", "data": data}));
     let upstream = if answered.is_empty() { "none".to_string() } else { answered.join(",") };
-    Answer { response, upstream }
+    Served { response, upstream, from_cache: false }
 }
 
 fn model_ids(listing: &Value) -> Vec<String> {

@@ -11,14 +11,14 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::{self, Body};
-use crate::cache::replay::{self, Replayed};
 use crate::cache::{CacheStatus, ClientDirective, Identity, Plan, Store};
-use crate::dispatch::{self, Answer, Outbound};
+use crate::dispatch::{self, Outbound, Served};
 use crate::error::ProxyError;
 use crate::metrics::{CacheLabels, RequestLabels};
 use crate::models;
-use crate::phases::{self, Forward, RequestPhase};
 use crate::request::{Endpoint, ParsedRequest};
+use crate::request_phase::{self, Forward, RequestPhase};
+use crate::respond::Responder;
 use crate::state::State;
 use crate::upstream::Upstream;
 
@@ -28,7 +28,7 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
     let endpoint = Endpoint::from_path(request.uri().path());
     let mut cache = CacheStatus::Bypass;
     let (mut response, upstream) = match serve(&state, request, &request_id, &mut cache).await {
-        Ok(Answer { response, upstream }) => (response, upstream),
+        Ok(Served { response, upstream, .. }) => (response, upstream),
         Err(error) => {
             if error.blame() != crate::error::Blame::Client {
                 tracing::warn!(%request_id, "request failed: {error}");
@@ -59,7 +59,7 @@ async fn serve(
     request: Request<Incoming>,
     request_id: &str,
     cache: &mut CacheStatus,
-) -> Result<Answer, ProxyError> {
+) -> Result<Served, ProxyError> {
     let path = request.uri().path().to_string();
     let endpoint = Endpoint::from_path(&path).ok_or_else(|| ProxyError::NotFound(path.clone()))?;
     if request.method() != endpoint.method() {
@@ -80,67 +80,56 @@ async fn serve(
     )
     .await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
-    let mut forward = match &state.plugins {
+    let forward = match &state.plugins {
         None => Forward::default(),
         Some(registry) => {
             let set = registry.current();
-            match phases::on_request(&set, &mut parsed, tenant.as_deref(), shown).await? {
+            match request_phase::on_request(&set, &mut parsed, tenant.as_deref(), shown).await? {
                 RequestPhase::Forward(forward) => *forward,
-                RequestPhase::Answer(response, plugin) => {
+                RequestPhase::Respond(response, plugin) => {
                     tracing::debug!(%request_id, %plugin, "answered by a plugin");
-                    return Ok(Answer { response, upstream: "none".into() });
+                    return Ok(Served { response, upstream: "none".into(), from_cache: false });
                 }
             }
         }
     };
-    if !forward.tags.is_empty() {
-        tracing::debug!(%request_id, tags = ?forward.tags, "plugin tags");
+    let Forward { route: plugin_route, add_headers, cache: policy, tags, watch } = forward;
+    if !tags.is_empty() {
+        tracing::debug!(%request_id, ?tags, "plugin tags");
     }
-    let chain = route(state, endpoint, forward.route.take(), &mut parsed);
+    let chain = route(state, endpoint, plugin_route, &mut parsed);
     // The key covers the request as it will be forwarded (edits and route applied).
-    let identity = || match Identity::of(&parsed, &chain, &forward.add_headers) {
+    let identity = || match Identity::of(&parsed, &chain, &add_headers) {
         Ok(identity) => Some(identity),
         Err(error) => {
             tracing::warn!(%request_id, "not caching: {error}");
             None
         }
     };
-    let plan = state.cache.plan(
-        forward.cache.as_ref(),
-        tenant.as_deref(),
-        endpoint,
-        client_cache,
-        identity,
-    );
-    let mut outbound = Outbound {
+    let plan =
+        state.cache.plan(policy.as_ref(), tenant.as_deref(), endpoint, client_cache, identity);
+    let outbound = Outbound {
         request_id,
-        add_headers: &forward.add_headers,
+        add_headers: &add_headers,
         metrics: &state.metrics,
-        store: None,
         limits: state.response_limits,
+        upstreams: &state.upstreams,
     };
-    let watch = &mut forward.watch;
-    if let Plan::Use { key, ttl, read } = plan {
-        // `no-cache` from the client: fetch fresh (and refresh the entry), reported as bypass.
-        *cache = if read { CacheStatus::Miss } else { CacheStatus::Bypass };
-        outbound.store = Some(Store { cache: Arc::clone(&state.cache), key, ttl });
-        if let Some(entry) = read.then(|| state.cache.get(&key)).flatten() {
-            match replay::serve(&entry, parsed.stream(), watch).await {
-                Replayed::Answer(response) => {
-                    *cache = CacheStatus::Hit;
-                    return Ok(Answer { response, upstream: entry.upstream.clone() });
-                }
-                Replayed::Escalate(escalation) => {
-                    state.cache.remove(&key);
-                    let upstreams = &state.upstreams;
-                    return dispatch::escalate(escalation, &parsed, &outbound, upstreams, watch)
-                        .await;
-                }
-                Replayed::Unusable => tracing::debug!(%request_id, "cached answer unusable here"),
-            }
+    let (store, hit) = match plan {
+        Plan::Use { key, ttl, read } => {
+            // `no-cache` from the client: fetch fresh (and refresh the entry), reported as bypass.
+            *cache = if read { CacheStatus::Miss } else { CacheStatus::Bypass };
+            let hit = read.then(|| state.cache.get(&key)).flatten();
+            (Some(Store { cache: Arc::clone(&state.cache), key, ttl }), hit)
         }
+        Plan::Bypass => (None, None),
+    };
+    let responder = Responder::new(watch, store, parsed.stream());
+    let served = dispatch::dispatch(&chain, &parsed, &outbound, responder, hit).await?;
+    if served.from_cache {
+        *cache = CacheStatus::Hit;
     }
-    dispatch::dispatch(&chain, &parsed, &outbound, &state.upstreams, watch).await
+    Ok(served)
 }
 
 /// The upstream chain: a plugin's route when one was set, else the configured default.

@@ -27,7 +27,15 @@ fn versioned(version: &str) -> switchyard::plugin::PluginEntry {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swaps_under_load_drop_nothing_and_each_request_sees_one_version() {
     let dir = plugin_dir(&[("ver.wasm", wasm::VERSIONED), ("broken.wasm", wasm::TRAP)]);
-    let reg = registry(engine(64), dir.path(), vec![versioned("v1")]).await;
+    // Requests wait for a free instance as long as it takes: this test is about swaps, and the
+    // 50 ms queue limit of `engine()` turned a slow moment on a shared 2-core host into `busy`.
+    let patient = switchyard::plugin::PluginEngine::new(switchyard::plugin::EngineLimits {
+        max_instances: 64,
+        queue_timeout: Duration::from_secs(120),
+        ..switchyard_tests::test_engine_limits()
+    })
+    .expect("engine");
+    let reg = registry(patient, dir.path(), vec![versioned("v1")]).await;
 
     let workers: Vec<_> = (0..TASKS)
         .map(|_| {

@@ -169,7 +169,7 @@ fn accepted(decision: &Decision, texts: &[&str], upstreams: &BTreeSet<String>) {
                 Reply::Raw(raw) => raw.status,
             };
             for stream in [false, true] {
-                let response = crate::phases::reply_response(reply.clone(), stream, Some("m"));
+                let response = crate::wire::reply_response(reply.clone(), stream, Some("m"));
                 assert_eq!(response.status().as_u16(), expected, "answer status");
             }
         }

@@ -1,5 +1,5 @@
 //! Fuzz target `sse_relay`: an upstream's SSE body, cut into chunks, through the same steps as a
-//! streamed answer in `dispatch`: framing, holding until the first content event, the response
+//! streamed answer in `dispatch` (the request's `Responder`): framing, holding until the first content event, the response
 //! phase with pii-redact watching (it pseudonymised the request and masks PII in the answer), and
 //! the relay to the client.
 //!
@@ -24,12 +24,13 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::assert_openai_error;
-use crate::phases::{self, RequestPhase};
 use crate::plugin::{
     FailurePolicy, PluginEngine, PluginEntry, PluginRegistry, PluginsSection, ResponseWatch,
 };
 use crate::request::{Endpoint, ParsedRequest};
-use crate::sse::{self, CommitError};
+use crate::request_phase::{self, RequestPhase};
+use crate::respond::{Delivery, Responder, StreamFailure, Uncommitted};
+use crate::wire;
 
 /// The client's request: PII that pii-redact replaces by `<EMAIL_1>` and `<CARD_1>` (and puts
 /// back where the upstream's answer says them).
@@ -98,31 +99,35 @@ impl SseRelay {
     }
 
     async fn relay(&self, chunks: Vec<Bytes>, max_event_bytes: usize) -> Outcome {
-        let Some(mut watch) = self.watch().await else { return Outcome::Refused };
+        let Some(watch) = self.watch().await else { return Outcome::Refused };
         let frames = chunks.into_iter().map(|c| Ok::<_, Infallible>(Frame::data(c)));
         let body = StreamBody::new(futures_util::stream::iter(frames));
-        let events = sse::upstream_events(body, max_event_bytes);
+        let events = wire::upstream_events(body, max_event_bytes);
         // In-memory chunks never wait: no deadline can pass.
         let far = Instant::now() + Duration::from_secs(3600);
-        match sse::commit(events, far, &mut watch, None).await {
-            Ok(committed) => {
-                let out = committed.into_body("local".into(), far).collect().await;
-                let out = out.expect("the relay body never fails").to_bytes();
-                check_stream(&out);
-                let masked = out.windows(8).any(|w| w == b"[CUSTOM]");
-                Outcome::Relayed { masked }
+        let (parts, ()) = http::Response::new(()).into_parts();
+        let responder = Responder::new(watch, None, true);
+        let response = match responder.stream("local", parts, events, far, far).await {
+            Ok(Delivery::Send(response)) => response,
+            Ok(Delivery::Escalate(..)) => panic!("pii-redact never escalates"),
+            Err(Uncommitted { error: StreamFailure::Broken(_), .. }) => return Outcome::FellBack,
+            Err(Uncommitted { error: StreamFailure::Timeout, .. }) => {
+                panic!("an in-memory stream timed out")
             }
-            Err(CommitError::Stopped(stop)) => {
-                let response = stop.before_commit().expect("pii-redact never escalates");
-                assert!(response.status().as_u16() >= 400, "a stop answered {}", response.status());
-                let body = response.into_body().collect().await.expect("an answer body");
-                let json: Value = serde_json::from_slice(&body.to_bytes()).expect("JSON answer");
-                assert_openai_error(&json);
-                Outcome::Answered
-            }
-            Err(CommitError::Broken(_)) => Outcome::FellBack,
-            Err(CommitError::Timeout) => panic!("an in-memory stream timed out"),
+        };
+        let status = response.status();
+        let out = response.into_body().collect().await.expect("the relay body never fails");
+        let out = out.to_bytes();
+        if status.is_success() {
+            check_stream(&out);
+            let masked = out.windows(8).any(|w| w == b"[CUSTOM]");
+            return Outcome::Relayed { masked };
         }
+        // The plugin stopped the stream before commit.
+        assert!(status.as_u16() >= 400, "a stop answered {status}");
+        let json: Value = serde_json::from_slice(&out).expect("JSON answer");
+        assert_openai_error(&json);
+        Outcome::Answered
     }
 
     /// The request phase for [`REQUEST`]: pii-redact redacts it and watches the answer.
@@ -130,12 +135,12 @@ impl SseRelay {
         let set = self.registry.current();
         let mut request = ParsedRequest::parse(Endpoint::ChatCompletions, REQUEST.into())
             .expect("the fixed request parses");
-        match phases::on_request(&set, &mut request, None, Vec::new()).await {
+        match request_phase::on_request(&set, &mut request, None, Vec::new()).await {
             Ok(RequestPhase::Forward(forward)) => {
                 assert!(!forward.watch.is_empty(), "pii-redact does not watch the answer");
                 Some(forward.watch)
             }
-            Ok(RequestPhase::Answer(..)) => panic!("pii-redact answered the request itself"),
+            Ok(RequestPhase::Respond(..)) => panic!("pii-redact answered the request itself"),
             Err(_) => None,
         }
     }

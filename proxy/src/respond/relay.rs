@@ -1,87 +1,31 @@
-//! Server-sent events from upstreams: holding a stream back until its first content event (so a
-//! stream that fails early can still fall back), then relaying it event by event, and ending a
-//! stream that breaks after commit with an OpenAI-shaped error event rather than a silent cut.
-//!
-//! Framing is parsed by [`framing`], with a cap on one event's size; events are re-encoded one by
-//! one as they arrive. A cached stream is replayed through the same path (see [`replayed`]), and a
-//! cacheable stream is recorded as it is relayed, then stored when it ends cleanly.
-
-pub mod framing;
+//! Relaying an upstream's (or a replayed) event stream: holding it back until its first content
+//! event, so a stream that fails early can still fall back, then relaying it event by event
+//! through the watching plugins, and ending a stream that breaks after commit with an
+//! OpenAI-shaped error event rather than a silent cut. A cacheable stream is recorded as it is
+//! relayed, then stored when it ends cleanly.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
 
 use bytes::Bytes;
 use eventsource_stream::Event;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use tokio::time::{Instant, timeout_at};
 
+use super::stream::{StreamPhase, StreamStop};
 use crate::body::{Body, BoxError};
 use crate::cache::Recorder;
 use crate::error::ProxyError;
-use crate::plugin::ResponseWatch;
-use crate::stream_phase::{StreamPhase, StreamStop};
+use crate::wire::{self, Events, encode, is_done};
 
 /// Events buffered before commit at most; past this the stream is committed anyway so a chatty
 /// upstream cannot make the proxy hold unbounded data.
 const MAX_HELD_EVENTS: usize = 64;
 
-/// A stream of parsed events; errors are already described for logs.
-pub type Events = Pin<Box<dyn Stream<Item = Result<Event, String>> + Send>>;
-
-/// The events of an upstream's SSE body. An event larger than `max_event_bytes` ends the stream
-/// with an error, and the upstream body is dropped (closing its connection) at once.
-/// Generic over the body so that the fuzz target feeds it the same way (`hyper`'s `Incoming` in
-/// the proxy).
-pub fn upstream_events<B>(body: B, max_event_bytes: usize) -> Events
-where
-    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: std::fmt::Display,
-{
-    struct Source<B> {
-        /// `None` once the body ended or failed: dropping it closes the upstream connection.
-        body: Option<B>,
-        framer: framing::Framer,
-        /// Reported after the events that came before it.
-        failed: Option<String>,
-    }
-    let source =
-        Source { body: Some(body), framer: framing::Framer::new(max_event_bytes), failed: None };
-    Box::pin(futures_util::stream::unfold(source, |mut source| async move {
-        loop {
-            if let Some(event) = source.framer.next_event() {
-                return Some((Ok(event), source));
-            }
-            if let Some(failed) = source.failed.take() {
-                return Some((Err(failed), source));
-            }
-            // An event left without its closing blank line is dropped, as the SSE spec says.
-            let failed = match source.body.as_mut()?.frame().await? {
-                Err(e) => e.to_string(),
-                Ok(frame) => match frame.into_data().map(|data| source.framer.feed(&data)) {
-                    Ok(Err(too_large)) => too_large.to_string(),
-                    Ok(Ok(())) | Err(_) => continue,
-                },
-            };
-            source.body = None;
-            source.failed = Some(failed);
-        }
-    }))
-}
-
-/// A stored stream's events (their `data`), followed by `[DONE]`.
-pub fn replayed(data: Vec<String>) -> Events {
-    let event =
-        |data: String| Event { event: "message".into(), data, id: String::new(), retry: None };
-    let all = data.into_iter().chain(std::iter::once("[DONE]".to_string()));
-    Box::pin(futures_util::stream::iter(all.map(move |d| Ok(event(d)))))
-}
-
 /// Why a stream could not be committed; the first two are reasons to try the next upstream.
 #[derive(Debug)]
-pub enum CommitError {
+pub(super) enum CommitError {
     /// No content event before the first-byte deadline.
     Timeout,
     /// The stream ended, broke, or carried an error event before any content.
@@ -103,61 +47,52 @@ pub struct Committed {
 /// plugins, content counts once the plugins let some of it through: text they hold back keeps the
 /// stream uncommitted, so they can still escalate.
 /// `recorder`, when given, sees every upstream event (before the plugins) for the cache.
+/// On failure the plugins come back with the error, for the next attempt (or the escalation).
 pub async fn commit(
     mut events: Events,
     first_byte_deadline: Instant,
-    watch: &mut ResponseWatch,
+    mut phase: Option<StreamPhase>,
     mut recorder: Option<Recorder>,
-) -> Result<Committed, CommitError> {
-    let mut phase = StreamPhase::new(std::mem::take(watch));
+) -> Result<Committed, (CommitError, Option<StreamPhase>)> {
     let mut held = VecDeque::new();
-    let result = loop {
+    loop {
         let event = match timeout_at(first_byte_deadline, events.next()).await {
-            Err(_) => break Err(CommitError::Timeout),
-            Ok(None) => break Err(CommitError::Broken("stream ended before any content".into())),
-            Ok(Some(Err(e))) => break Err(CommitError::Broken(format!("stream broke: {e}"))),
+            Err(_) => return Err((CommitError::Timeout, phase)),
+            Ok(None) => {
+                let why = "stream ended before any content".into();
+                return Err((CommitError::Broken(why), phase));
+            }
+            Ok(Some(Err(e))) => {
+                return Err((CommitError::Broken(format!("stream broke: {e}")), phase));
+            }
             Ok(Some(Ok(event))) => event,
         };
         record(&mut recorder, &event);
         let kind = classify(&event);
         let out = match (&kind, phase.as_mut()) {
             (EventKind::Error(message), _) => {
-                break Err(CommitError::Broken(format!("upstream sent an error event: {message}")));
+                let why = format!("upstream sent an error event: {message}");
+                return Err((CommitError::Broken(why), phase));
             }
             (EventKind::Preamble, _) | (_, None) => vec![encode(&event)],
-            (EventKind::Done, Some(phase)) => match phase.end().await {
+            (EventKind::Done, Some(plugins)) => match plugins.end().await {
                 Ok(mut flushed) => {
                     flushed.push(encode(&event));
                     flushed
                 }
-                Err(stop) => break Err(CommitError::Stopped(stop)),
+                Err(stop) => return Err((CommitError::Stopped(stop), phase)),
             },
-            (EventKind::Content, Some(phase)) => match phase.event(&event, false).await {
+            (EventKind::Content, Some(plugins)) => match plugins.event(&event, false).await {
                 Ok(None) => vec![encode(&event)],
                 Ok(Some(chunks)) => chunks,
-                Err(stop) => break Err(CommitError::Stopped(stop)),
+                Err(stop) => return Err((CommitError::Stopped(stop), phase)),
             },
         };
         let carries_content = kind != EventKind::Preamble && !out.is_empty();
         held.extend(out);
         if carries_content || held.len() >= MAX_HELD_EVENTS {
             let done_seen = kind == EventKind::Done;
-            break Ok(Committed { held, done_seen, events, phase: None, recorder: None });
-        }
-    };
-    // Plugins stay with the request: a committed stream relays through them, a failed attempt
-    // hands them to the next upstream (or the escalation).
-    match result {
-        Ok(mut committed) => {
-            committed.phase = phase;
-            committed.recorder = recorder;
-            Ok(committed)
-        }
-        Err(error) => {
-            if let Some(phase) = phase {
-                *watch = phase.into_watch();
-            }
-            Err(error)
+            return Ok(Committed { held, done_seen, events, phase, recorder });
         }
     }
 }
@@ -224,7 +159,7 @@ impl Relay {
             let reason = failure?;
             tracing::warn!(upstream = %self.upstream, "stream interrupted after commit: {reason}");
             let error = ProxyError::StreamInterrupted { upstream: self.upstream.clone(), reason };
-            return Some(Bytes::from(format!("data: {}\n\n", error.to_json())));
+            return Some(wire::sse_data(error.to_json()));
         }
     }
 
@@ -310,40 +245,6 @@ fn classify(event: &Event) -> EventKind {
     if has_content { EventKind::Content } else { EventKind::Preamble }
 }
 
-/// Whether `event` ends the stream: `[DONE]`, also with whitespace around it (an extra empty
-/// `data:` line, a trailing space). Every check uses this one, and [`encode`] sends it to the
-/// client as exactly `data: [DONE]`, so the proxy and the client agree on where a stream ended
-/// (found by fuzzing: `data\ndata: [DONE]` counted as the end here, reached the client as the
-/// data `\n[DONE]`, which clients do not recognise, and was recorded for the cache as an event).
-fn is_done(event: &Event) -> bool {
-    event.data.trim() == "[DONE]"
-}
-
-/// Re-encodes one event in SSE wire format; the end of the stream in its one canonical form.
-fn encode(event: &Event) -> Bytes {
-    if is_done(event) {
-        return Bytes::from_static(b"data: [DONE]\n\n");
-    }
-    let mut out = String::with_capacity(event.data.len() + 16);
-    if !event.event.is_empty() && event.event != "message" {
-        out.push_str("event: ");
-        out.push_str(&event.event);
-        out.push('\n');
-    }
-    if !event.id.is_empty() {
-        out.push_str("id: ");
-        out.push_str(&event.id);
-        out.push('\n');
-    }
-    for line in event.data.split('\n') {
-        out.push_str("data: ");
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push('\n');
-    Bytes::from(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,10 +276,9 @@ mod tests {
     }
 
     #[test]
-    fn a_done_with_whitespace_ends_the_stream_and_reaches_the_client_canonical() {
+    fn a_done_with_whitespace_is_the_end() {
         for data in ["\n[DONE]", "[DONE] ", "[DONE]"] {
             assert_eq!(classify(&event(data)), EventKind::Done, "{data:?}");
-            assert_eq!(encode(&event(data)), Bytes::from("data: [DONE]\n\n"), "{data:?}");
         }
     }
 
@@ -389,16 +289,10 @@ mod tests {
                         data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n";
         let body = http_body_util::Full::new(Bytes::from(upstream));
         let far = Instant::now() + std::time::Duration::from_secs(60);
-        let mut watch = ResponseWatch::default();
-        let events = upstream_events(body, 1024);
-        let committed = commit(events, far, &mut watch, None).await.ok().unwrap();
+        let events = wire::upstream_events(body, 1024);
+        let committed = commit(events, far, None, None).await.ok().unwrap();
         let out = committed.into_body("up".into(), far).collect().await.unwrap().to_bytes();
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.ends_with("data: [DONE]\n\n") && !text.contains("\"b\""), "{text}");
-    }
-
-    #[test]
-    fn multi_line_data_round_trips() {
-        assert_eq!(encode(&event("a\nb")), Bytes::from("data: a\ndata: b\n\n"));
     }
 }

@@ -6,10 +6,12 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use eventsource_stream::Event;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::error::ProxyError;
 use crate::plugin::{Delta, ErrorReply, Escalation, EventOutcome, ResponseWatch, StreamEvent};
+use crate::wire::chunks::{self, reshape, text_of};
+use crate::wire::{self, error_body};
 
 /// Why the plugins stopped a stream.
 #[derive(Debug)]
@@ -26,15 +28,13 @@ impl StreamStop {
     /// The error as the stream's last SSE event, for a stream already committed.
     pub fn error_event(&self) -> Bytes {
         let error = match self {
-            StreamStop::Abort(reply) => {
-                crate::error::error_body(&reply.message, &reply.kind, None, None)
-            }
+            StreamStop::Abort(reply) => error_body(&reply.message, &reply.kind, None, None),
             StreamStop::Refuse(error) => error.to_json(),
             StreamStop::Escalate(_) => {
                 ProxyError::Internal("escalation after commit".into()).to_json()
             }
         };
-        Bytes::from(format!("data: {error}\n\n"))
+        wire::sse_data(error)
     }
 
     /// The answer for a stop before anything was committed, or the escalation to run.
@@ -42,7 +42,7 @@ impl StreamStop {
         match self {
             StreamStop::Escalate(escalation) => Err(escalation),
             StreamStop::Abort(reply) => {
-                Ok(crate::phases::reply_response(crate::plugin::Reply::Error(reply), false, None))
+                Ok(wire::reply_response(crate::plugin::Reply::Error(reply), false, None))
             }
             StreamStop::Refuse(error) => Ok(error.into_response()),
         }
@@ -85,20 +85,12 @@ fn has_fragments(choice: &Value) -> bool {
 }
 
 fn sse(chunk: &Value) -> Bytes {
-    Bytes::from(format!("data: {chunk}\n\n"))
+    wire::sse_data(chunk)
 }
 
 /// A chunk that carries only `d`'s text as its tool call's argument fragment.
 fn tool_chunk(template: &Value, d: &Delta) -> Bytes {
-    let c = owner(d.choice).unwrap_or(0);
-    let j = d.choice & 0xff;
-    let mut out = template.clone();
-    out["choices"] = json!([{"index": c, "finish_reason": null,
-        "delta": {"tool_calls": [{"index": j, "function": {"arguments": d.text}}]}}]);
-    if let Some(map) = out.as_object_mut() {
-        map.remove("usage");
-    }
-    sse(&out)
+    chunks::tool_call_chunk(template, owner(d.choice).unwrap_or(0), d.choice & 0xff, &d.text)
 }
 
 impl StreamPhase {
@@ -358,96 +350,9 @@ fn stop(outcome: EventOutcome) -> StreamStop {
     }
 }
 
-/// The text of a chunk's choice: `delta.content` for chat, `text` for completions.
-fn text_of(choice: &Value) -> Option<&str> {
-    choice["delta"]["content"].as_str().or_else(|| choice["text"].as_str())
-}
-
-/// The chunk again, once per delta, with the delta's text in place of the original. Other fields
-/// of the first choice (role, tool calls) stay on the first chunk only, and the finish reason on
-/// the last. With no deltas, only a finish reason (if any) is kept.
-fn reshape(chunk: &Value, deltas: &[Delta]) -> Vec<Bytes> {
-    let is_chat = chunk["choices"][0].get("delta").is_some();
-    let finish = chunk["choices"][0]["finish_reason"].clone();
-    if deltas.is_empty() {
-        if finish.is_null() {
-            return Vec::new();
-        }
-        let own = chunk["choices"][0]["index"].as_u64().unwrap_or(0) as u32;
-        return vec![with_text(chunk, own, "", finish, is_chat, true)];
-    }
-    let last = deltas.len() - 1;
-    deltas
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let finish = if i == last { finish.clone() } else { Value::Null };
-            with_text(chunk, d.choice, &d.text, finish, is_chat, i == 0)
-        })
-        .collect()
-}
-
-fn with_text(
-    chunk: &Value,
-    index: u32,
-    text: &str,
-    finish: Value,
-    is_chat: bool,
-    first: bool,
-) -> Bytes {
-    // Built through maps, never `value[key] = ...`: that panics when an upstream sent, say, a
-    // number where an object belongs.
-    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
-    let mut out = object(Some(chunk));
-    let mut choice = object(chunk.get("choices").and_then(|c| c.get(0)));
-    choice.insert("index".into(), json!(index));
-    choice.insert("finish_reason".into(), finish);
-    if is_chat {
-        let mut delta = if first { object(choice.get("delta")) } else { Map::new() };
-        delta.insert("content".into(), json!(text));
-        choice.insert("delta".into(), Value::Object(delta));
-    } else {
-        choice.insert("text".into(), json!(text));
-    }
-    out.insert("choices".into(), json!([choice]));
-    out.remove("usage");
-    Bytes::from(format!("data: {}\n\n", Value::Object(out)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn chunk(content: &str, finish: Value) -> Value {
-        json!({"id": "c", "object": "chat.completion.chunk", "model": "m",
-               "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": finish}]})
-    }
-
-    fn data(bytes: &Bytes) -> Value {
-        let text = std::str::from_utf8(bytes).unwrap();
-        serde_json::from_str(text.trim().strip_prefix("data: ").unwrap()).unwrap()
-    }
-
-    #[test]
-    fn replacing_keeps_shape_role_first_and_finish_last() {
-        let deltas = [Delta { choice: 0, text: "a".into() }, Delta { choice: 0, text: "b".into() }];
-        let out = reshape(&chunk("x", json!("stop")), &deltas);
-        assert_eq!(out.len(), 2);
-        let (first, second) = (data(&out[0]), data(&out[1]));
-        assert_eq!(first["choices"][0]["delta"], json!({"role": "assistant", "content": "a"}));
-        assert_eq!(first["choices"][0]["finish_reason"], Value::Null);
-        assert_eq!(second["choices"][0]["delta"], json!({"content": "b"}));
-        assert_eq!(second["choices"][0]["finish_reason"], "stop");
-        assert_eq!(second["id"], "c");
-    }
-
-    #[test]
-    fn holding_everything_still_sends_the_finish_reason() {
-        assert!(reshape(&chunk("x", Value::Null), &[]).is_empty());
-        let out = reshape(&chunk("x", json!("length")), &[]);
-        assert_eq!(data(&out[0])["choices"][0]["finish_reason"], "length");
-        assert_eq!(data(&out[0])["choices"][0]["delta"]["content"], "");
-    }
 
     #[test]
     fn tool_call_choices_encode_choice_and_call() {
@@ -457,28 +362,5 @@ mod tests {
         assert_eq!(owner(3), None, "a plain choice");
         assert_eq!(tool_call_choice(1 << 23, 0), None, "choice too large to encode");
         assert_eq!(tool_call_choice(0, 256), None, "tool call index too large to encode");
-        let out = tool_chunk(&chunk("x", json!("stop")), &Delta { choice: v, text: "ab".into() });
-        let c = &data(&out)["choices"][0];
-        assert_eq!(c["index"], 3);
-        assert_eq!(c["finish_reason"], Value::Null);
-        assert_eq!(
-            c["delta"],
-            json!({"tool_calls": [{"index": 2, "function": {"arguments": "ab"}}]})
-        );
-    }
-
-    #[test]
-    fn a_held_choice_keeps_its_own_index_on_the_finish_chunk() {
-        let mut second = chunk("x", json!("stop"));
-        second["choices"][0]["index"] = json!(1);
-        let out = reshape(&second, &[]);
-        assert_eq!(data(&out[0])["choices"][0]["index"], 1);
-    }
-
-    #[test]
-    fn completions_chunks_use_text() {
-        let completion = json!({"choices": [{"index": 0, "text": "x", "finish_reason": null}]});
-        let out = reshape(&completion, &[Delta { choice: 0, text: "y".into() }]);
-        assert_eq!(data(&out[0])["choices"][0]["text"], "y");
     }
 }

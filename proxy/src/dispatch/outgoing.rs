@@ -1,0 +1,135 @@
+//! The upstream side of one attempt: the request sent (with the proxy's own headers), a failed
+//! answer's body kept for passing through, and which response headers may reach the client.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use http_body_util::{BodyExt, Full, Limited};
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::Failure;
+use crate::request::Endpoint;
+use crate::upstream::Upstream;
+
+/// How much of a failed upstream's error body is kept, to pass through if it is the last answer.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The request for one attempt.
+pub(super) fn build_request(
+    upstream: &Upstream,
+    endpoint: Endpoint,
+    body: Bytes,
+    request_id: &str,
+) -> Result<Request<Full<Bytes>>, Failure> {
+    let uri = upstream
+        .uri(endpoint.upstream_path())
+        .map_err(|e| Failure::Connect(format!("bad upstream URL: {e}")))?;
+    let mut builder = Request::builder().method(endpoint.method()).uri(uri);
+    if endpoint.method() == http::Method::POST {
+        builder = builder.header(header::CONTENT_TYPE, "application/json");
+    }
+    builder
+        .header("x-request-id", request_id)
+        .header(header::ACCEPT_ENCODING, "identity")
+        .body(Full::new(body))
+        .map_err(|e| Failure::Connect(format!("building request: {e}")))
+}
+
+/// Reads a failed upstream's body (bounded) so it can be passed through if it is the last answer.
+pub(super) async fn read_error_body(
+    response: Response<hyper::body::Incoming>,
+    deadline: Instant,
+) -> Response<Bytes> {
+    let (mut parts, incoming) = response.into_parts();
+    relayable_headers(&mut parts.headers);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let limited = Limited::new(incoming, MAX_ERROR_BODY);
+    let bytes = match timeout_at(deadline, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, bytes)
+}
+
+/// Response headers of an upstream that may reach the client. An allowlist, not a blocklist: a
+/// provider's cookies, organisation and project names, its own request ids and rate-limit state
+/// (of the proxy's key, not the client's) stay behind, and so does every hop-by-hop header,
+/// including those a `Connection` header names.
+const RELAYED_HEADERS: [HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_ENCODING,
+    header::CACHE_CONTROL,
+    header::RETRY_AFTER,
+    header::DATE,
+];
+
+/// Keeps only [`RELAYED_HEADERS`], less any that the `Connection` header names (RFC 9110 §7.6.1).
+pub(super) fn relayable_headers(headers: &mut HeaderMap) {
+    let per_hop: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    let kept: Vec<(HeaderName, HeaderValue)> = RELAYED_HEADERS
+        .iter()
+        .filter(|name| !per_hop.iter().any(|hop| hop == name.as_str()))
+        .flat_map(|name| headers.get_all(name).iter().map(|v| (name.clone(), v.clone())))
+        .collect();
+    headers.clear();
+    for (name, value) in kept {
+        headers.append(name, value);
+    }
+}
+
+/// Fetches a GET endpoint from one upstream with its first-byte timeout; used by `/v1/models`.
+pub async fn fetch_json(
+    upstream: &Upstream,
+    endpoint: Endpoint,
+) -> Result<serde_json::Value, String> {
+    let request =
+        build_request(upstream, endpoint, Bytes::new(), "models").map_err(|f| f.describe())?;
+    let limit = upstream.timeouts.first_byte.max(Duration::from_millis(1));
+    let response = timeout(limit, upstream.send(request))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    let body = timeout(limit, Limited::new(response.into_body(), 4 * 1024 * 1024).collect())
+        .await
+        .map_err(|_| "timed out reading the body".to_string())?
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allowlisted_headers_reach_the_client() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("set-cookie", "__cf_bm=abc"),
+            ("openai-organization", "acme-internal"),
+            ("x-ratelimit-remaining-tokens", "12"),
+            ("retry-after", "3"),
+            ("connection", "keep-alive, Cache-Control"),
+            ("cache-control", "private"),
+            ("keep-alive", "timeout=5"),
+        ] {
+            headers.append(name, value.parse().unwrap());
+        }
+        relayable_headers(&mut headers);
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "retry-after"]);
+    }
+}
