@@ -14,6 +14,9 @@
 //! - [`respond`]: the response phase's one owner (watching plugins, cache fill, stream relay),
 //!   consumed by an upstream's answer or a cache hit.
 //! - [`wire`]: OpenAI's wire shapes (error object, chunk JSON, SSE framing) in one place.
+//! - [`trail`]: what happened to one request (attempts, usage, first token), noted as it happens.
+//! - [`record`]: the end of a request: its access-log line and usage metrics.
+//! - [`access_log`]: the JSON-lines access log, written off the request path.
 //! - [`cache`]: the response cache (moka, bounded by bytes, TTL and key from plugins).
 //! - [`upstream`]: configured upstreams and their pooled rustls clients.
 //! - [`models`]: `GET /v1/models` as the union of the upstreams'.
@@ -23,6 +26,7 @@
 //! - [`metrics`], [`state`], [`body`], [`env`]: shared plumbing.
 //! - `fuzzing` (feature `fuzzing`, hidden): the fuzz targets' logic, for fuzz/ and the tests.
 
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod body;
@@ -39,12 +43,14 @@ pub mod metrics;
 pub mod models;
 pub mod pipeline;
 pub mod plugin;
+pub mod record;
 pub mod request;
 pub mod request_phase;
 pub mod respond;
 pub mod server;
 pub mod state;
 pub mod texts;
+pub mod trail;
 pub mod upstream;
 pub mod wire;
 pub mod worker;

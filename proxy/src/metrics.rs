@@ -68,6 +68,11 @@ pub struct Metrics {
     /// Time from sending to an upstream until its answer was committed (headers, or the first
     /// content event of a stream).
     pub upstream_latency: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    /// Time from a request's arrival until its first content left for the client (the whole
+    /// answer, when not streamed), by the upstream that answered.
+    pub first_token: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    /// Completion tokens per second of a stream after its first token, by upstream.
+    pub tokens_per_second: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
     /// Requests a watching plugin escalated, by the upstream they were escalated to.
     pub escalations: Family<UpstreamLabels, Counter>,
     /// Requests by what the response cache did for them.
@@ -85,6 +90,12 @@ impl Default for Metrics {
         let attempts = Family::<AttemptLabels, Counter>::default();
         let upstream_latency = Family::<UpstreamLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
+        );
+        let first_token = Family::<UpstreamLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
+        );
+        let tokens_per_second = Family::<UpstreamLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(1.0, 2.0, 14))) as fn() -> Histogram,
         );
         let escalations = Family::<UpstreamLabels, Counter>::default();
         let cache_requests = Family::<CacheLabels, Counter>::default();
@@ -109,11 +120,23 @@ impl Default for Metrics {
             "Time until an upstream answer was committed",
             upstream_latency.clone(),
         );
+        registry.register(
+            "time_to_first_token_seconds",
+            "Time from a request's arrival to its first content sent (whole answers: the answer)",
+            first_token.clone(),
+        );
+        registry.register(
+            "tokens_per_second",
+            "Completion tokens per second of a stream after its first token",
+            tokens_per_second.clone(),
+        );
         Self {
             registry,
             requests,
             attempts,
             upstream_latency,
+            first_token,
+            tokens_per_second,
             escalations,
             cache_requests,
             connections,
@@ -146,6 +169,16 @@ impl Metrics {
     /// Adds the response cache's size (`switchyard_cache_bytes`, `switchyard_cache_entries`).
     pub fn register_cache(&mut self, cache: Arc<crate::cache::ResponseCache>) {
         self.registry.register_collector(Box::new(cache::CacheCollector { cache }));
+    }
+
+    /// Adds `switchyard_access_log_dropped_total`: access-log lines dropped because the writer
+    /// was behind.
+    pub fn register_access_log(&mut self, dropped: prometheus_client::metrics::counter::Counter) {
+        self.registry.register(
+            "access_log_dropped",
+            "Access-log lines dropped because the writer was behind",
+            dropped,
+        );
     }
 
     /// Counts one attempt at an upstream.

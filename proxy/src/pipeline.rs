@@ -2,12 +2,13 @@
 //! accept → authenticate → parse → plugins (request phase) → route → dispatch (with fallback and
 //! the response phase) → respond.
 //!
-//! Each step is a function in its own module; this file only orders them and stamps every
-//! response with `x-request-id`, `x-switchyard-upstream` and `x-switchyard-cache`.
+//! Each step is a function in its own module; this file only orders them, stamps every
+//! response with `x-request-id`, `x-switchyard-upstream` and `x-switchyard-cache`, and hands the
+//! response body the request's record to complete when it ends (`record`).
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
 
 use crate::body::{self, Body};
@@ -16,26 +17,35 @@ use crate::dispatch::{self, Outbound, Served};
 use crate::error::ProxyError;
 use crate::metrics::{CacheLabels, RequestLabels};
 use crate::models;
+use crate::record::{self, Meta, Outcome};
 use crate::request::{Endpoint, ParsedRequest};
 use crate::request_phase::{self, Forward, RequestPhase};
 use crate::respond::Responder;
 use crate::state::State;
+use crate::trail::Trail;
 use crate::upstream::Upstream;
 
-/// Handles one client request; never fails, errors become OpenAI-shaped responses.
+/// Handles one client request; never fails, errors become OpenAI-shaped responses. Its record
+/// (access log, usage metrics) is completed when the response body ends, however it ends.
 pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Body> {
-    let request_id = request_id(&request);
+    let trail = Arc::new(Trail::new());
     let endpoint = Endpoint::from_path(request.uri().path());
+    let mut meta = Meta {
+        request_id: request_id(&request),
+        endpoint: endpoint.map_or("unknown", Endpoint::path),
+        ..Meta::default()
+    };
     let mut cache = CacheStatus::Bypass;
-    let (mut response, upstream) = match serve(&state, request, &request_id, &mut cache).await {
+    let (response, upstream) = match serve(&state, request, &trail, &mut meta, &mut cache).await {
         Ok(Served { response, upstream, .. }) => (response, upstream),
         Err(error) => {
             if error.blame() != crate::error::Blame::Client {
-                tracing::warn!(%request_id, "request failed: {error}");
+                tracing::warn!(request_id = %meta.request_id, "request failed: {error}");
             }
             (error.into_response(), "none".to_string())
         }
     };
+    trail.first_token();
     let labels = RequestLabels {
         endpoint: endpoint.map_or("unknown", Endpoint::label),
         status: response.status().as_u16(),
@@ -43,29 +53,38 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
     };
     state.metrics.requests.get_or_create(&labels).inc();
     state.metrics.cache_requests.get_or_create(&CacheLabels { result: cache.as_str() }).inc();
-    let headers = response.headers_mut();
+    let (mut parts, body) = response.into_parts();
+    let headers = &mut parts.headers;
     headers.insert("x-switchyard-cache", HeaderValue::from_static(cache.as_str()));
-    if let Ok(value) = HeaderValue::try_from(request_id) {
+    if let Ok(value) = HeaderValue::try_from(meta.request_id.as_str()) {
         headers.insert("x-request-id", value);
     }
-    if let Ok(value) = HeaderValue::try_from(upstream) {
+    if let Ok(value) = HeaderValue::try_from(upstream.as_str()) {
         headers.insert("x-switchyard-upstream", value);
     }
-    response
+    let outcome = Outcome { status: parts.status.as_u16(), cache, upstream };
+    let length =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+    let finish = move |how| record::finish(&state, &meta, &outcome, &trail, how);
+    let body = body::on_end(body, length, finish);
+    Response::from_parts(parts, body)
 }
 
 async fn serve(
     state: &State,
     request: Request<Incoming>,
-    request_id: &str,
+    trail: &Arc<Trail>,
+    meta: &mut Meta,
     cache: &mut CacheStatus,
 ) -> Result<Served, ProxyError> {
+    let request_id = meta.request_id.as_str();
     let path = request.uri().path().to_string();
     let endpoint = Endpoint::from_path(&path).ok_or_else(|| ProxyError::NotFound(path.clone()))?;
     if request.method() != endpoint.method() {
         return Err(ProxyError::MethodNotAllowed { method: request.method().to_string(), path });
     }
     let tenant = state.tenants.authenticate(request.headers())?;
+    meta.tenant.clone_from(&tenant);
     if endpoint == Endpoint::Models {
         return Ok(models::list(&state.upstreams).await);
     }
@@ -80,6 +99,7 @@ async fn serve(
     )
     .await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
+    meta.stream = parsed.stream();
     let forward = match &state.plugins {
         None => Forward::default(),
         Some(registry) => {
@@ -97,7 +117,9 @@ async fn serve(
     if !tags.is_empty() {
         tracing::debug!(%request_id, ?tags, "plugin tags");
     }
+    meta.tags = tags;
     let chain = route(state, endpoint, plugin_route, &mut parsed);
+    meta.model = parsed.model().map(str::to_string);
     // The key covers the request as it will be forwarded (edits and route applied).
     let identity = || match Identity::of(&parsed, &chain, &add_headers) {
         Ok(identity) => Some(identity),
@@ -114,6 +136,7 @@ async fn serve(
         metrics: &state.metrics,
         limits: state.response_limits,
         upstreams: &state.upstreams,
+        trail,
     };
     let (store, hit) = match plan {
         Plan::Use { key, ttl, read } => {
@@ -124,7 +147,10 @@ async fn serve(
         }
         Plan::Bypass => (None, None),
     };
-    let responder = Responder::new(watch, store, parsed.stream());
+    let send_usage = parsed.usage_asked();
+    let responder = Responder::new(watch, store, parsed.stream(), Arc::clone(trail), send_usage);
+    // Streams are counted from the upstream's usage chunk; the client gets it only if it asked.
+    parsed.ask_for_usage();
     let served = dispatch::dispatch(&chain, &parsed, &outbound, responder, hit).await?;
     if served.from_cache {
         *cache = CacheStatus::Hit;

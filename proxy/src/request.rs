@@ -333,6 +333,45 @@ impl ParsedRequest {
         self.edited = true;
     }
 
+    /// The stream's `stream_options`, for the endpoints that stream.
+    fn stream_extra(&mut self) -> Option<&mut Extra> {
+        match &mut self.body {
+            RequestBody::Chat(r) => Some(&mut r.extra),
+            RequestBody::Completion(r) => Some(&mut r.extra),
+            RequestBody::Embedding(_) | RequestBody::Image(_) => None,
+        }
+    }
+
+    /// Whether the client asked for a stream's usage chunk (`stream_options.include_usage`).
+    pub fn usage_asked(&self) -> bool {
+        #[derive(serde::Deserialize)]
+        struct StreamOptions {
+            include_usage: Option<bool>,
+        }
+        let extra = match &self.body {
+            RequestBody::Chat(r) => &r.extra,
+            RequestBody::Completion(r) => &r.extra,
+            RequestBody::Embedding(_) | RequestBody::Image(_) => return false,
+        };
+        extra.parse::<StreamOptions>("stream_options").and_then(|o| o.include_usage) == Some(true)
+    }
+
+    /// Asks the upstream for a stream's usage chunk (`stream_options.include_usage: true`, other
+    /// stream options kept), so that a stream is counted from what the upstream reports. The
+    /// proxy strips that chunk again for a client that did not ask for it.
+    pub fn ask_for_usage(&mut self) {
+        if !self.stream() || self.usage_asked() {
+            return;
+        }
+        let Some(extra) = self.stream_extra() else { return };
+        let mut options: serde_json::Map<String, serde_json::Value> =
+            extra.parse("stream_options").unwrap_or_default();
+        options.insert("include_usage".into(), serde_json::Value::Bool(true));
+        let Ok(raw) = serde_json::value::to_raw_value(&options) else { return };
+        extra.insert("stream_options".into(), raw);
+        self.edited = true;
+    }
+
     /// The bytes to send upstream: the original when unedited, else the typed form re-serialised.
     pub fn to_bytes(&self) -> Result<Bytes, ProxyError> {
         if !self.edited {
@@ -488,5 +527,26 @@ mod tests {
     fn missing_fields_are_named() {
         let err = chat(r#"{"messages":[]}"#).unwrap_err();
         assert!(err.to_string().contains("model"), "{err}");
+    }
+
+    #[test]
+    fn a_stream_asks_for_usage_and_keeps_its_other_stream_options() {
+        let raw = r#"{"model":"m","stream":true,"stream_options":{"x":1},"messages":[]}"#;
+        let mut request = ParsedRequest::parse(Endpoint::ChatCompletions, raw.into()).unwrap();
+        assert!(!request.usage_asked());
+        request.ask_for_usage();
+        let sent: serde_json::Value = serde_json::from_slice(&request.to_bytes().unwrap()).unwrap();
+        assert_eq!(sent["stream_options"], serde_json::json!({"x": 1, "include_usage": true}));
+
+        let asked =
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#;
+        let mut request = ParsedRequest::parse(Endpoint::ChatCompletions, asked.into()).unwrap();
+        assert!(request.usage_asked());
+        request.ask_for_usage();
+        assert!(!request.edited, "nothing to add");
+        let plain = r#"{"model":"m","messages":[]}"#;
+        let mut request = ParsedRequest::parse(Endpoint::ChatCompletions, plain.into()).unwrap();
+        request.ask_for_usage();
+        assert!(!request.edited, "not a stream");
     }
 }

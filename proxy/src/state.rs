@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access_log::{AccessLog, Destination};
 use crate::auth::Tenants;
 use crate::body::{BodyBudget, ResponseLimits};
 use crate::cache::ResponseCache;
@@ -42,6 +43,8 @@ pub struct State {
     pub metrics: Metrics,
     /// Bearer token for `/admin/*`, when configured.
     pub admin_token: Option<String>,
+    /// Where each request's line goes, when `[log] access` is set.
+    pub access_log: Option<AccessLog>,
 }
 
 /// Why the shared state could not be built.
@@ -53,6 +56,8 @@ pub enum StateError {
     Plugins(String),
     #[error(transparent)]
     Tenants(#[from] crate::auth::DuplicateKey),
+    #[error("log.access: {0}")]
+    AccessLog(std::io::Error),
 }
 
 impl State {
@@ -97,6 +102,15 @@ impl State {
             metrics.register_plugins(Arc::clone(registry));
         }
         metrics.register_cache(Arc::clone(&cache));
+        let access_log = match &config.log.access {
+            None => None,
+            Some(to) => {
+                Some(AccessLog::open(&Destination::parse(to)).map_err(StateError::AccessLog)?)
+            }
+        };
+        if let Some(log) = &access_log {
+            metrics.register_access_log(log.dropped.clone());
+        }
         Ok(Self {
             plugins,
             plugin_headers,
@@ -114,6 +128,7 @@ impl State {
             cache,
             metrics,
             admin_token: config.admin.token_env.as_deref().and_then(|var| env.secret(var)),
+            access_log,
         })
     }
 }

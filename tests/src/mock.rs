@@ -57,6 +57,9 @@ pub enum Behavior {
     /// Answers normally, but a stream whose last user message contains "slowly" waits this long
     /// before each event (one mock serves fast and slow clients at once, as in the soak).
     SlowIfAsked(Duration),
+    /// Streams normally but never sends a usage chunk, even when asked for one (as upstreams
+    /// that ignore `stream_options` do).
+    IgnoresUsageOption,
 }
 
 /// One request as the mock received it.
@@ -312,8 +315,22 @@ fn chat_completion(name: &str, request: &Value, behavior: &Behavior) -> Value {
         "id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": request["model"],
         "choices": [{"index": 0, "finish_reason": finish_reason(behavior),
                      "message": {"role": "assistant", "content": answer(name, request, behavior)}}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        "usage": usage(request, answer(name, request, behavior).split_inclusive(' ').count()),
     })
+}
+
+/// The usage the mock reports: one prompt token per whitespace-separated word of the messages'
+/// text, one completion token per piece of the answer (a stream sends one piece per event).
+pub fn usage(request: &Value, completion_tokens: usize) -> Value {
+    let prompt_tokens: usize = request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_str())
+        .map(|text| text.split_whitespace().count())
+        .sum();
+    json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+           "total_tokens": prompt_tokens + completion_tokens})
 }
 
 fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body> {
@@ -338,6 +355,7 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
             Behavior::SaysInPieces(pieces) => pieces.iter().map(String::as_str).collect(),
             _ => text.split_inclusive(' ').collect(),
         };
+        let completion_tokens = pieces.len();
         for piece in pieces {
             events.push(chunk(json!({"content": piece}), Value::Null));
         }
@@ -347,6 +365,13 @@ fn chat_stream(name: &str, request: &Value, behavior: Behavior) -> Response<Body
                 .push("data: {\"error\":{\"message\":\"mock overloaded mid-stream\"}}\n\n".into());
         }
         events.push(chunk(json!({}), json!(finish_reason(&behavior))));
+        let asked = request["stream_options"]["include_usage"] == true;
+        if asked && behavior != Behavior::IgnoresUsageOption {
+            let last = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk",
+                "created": 0, "model": request["model"], "choices": [],
+                "usage": usage(request, completion_tokens)});
+            events.push(format!("data: {last}\n\n"));
+        }
         if behavior != Behavior::EndWithoutDone {
             events.push("data: [DONE]\n\n".to_string());
         }

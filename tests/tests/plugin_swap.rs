@@ -21,7 +21,11 @@ const TASKS: usize = 200;
 const PER_TASK: usize = 10;
 
 fn versioned(version: &str) -> switchyard::plugin::PluginEntry {
-    entry("ver", "ver.wasm", FailurePolicy::Closed, json!({ "version": version }))
+    let mut e = entry("ver", "ver.wasm", FailurePolicy::Closed, json!({ "version": version }));
+    // The longest deadline allowed: this test is about swaps, not deadlines, and hundreds of
+    // requests share two busy cores here.
+    e.timeout_ms = switchyard::plugin::limits::MAX_TIMEOUT_MS;
+    e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

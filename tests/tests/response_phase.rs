@@ -37,7 +37,8 @@ async fn whole_answers_and_streams_are_rewritten() {
     let reply = post(&url, &chat_body("m", "quiet words", false)).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["choices"][0]["message"]["content"], "LOCAL HEARD: QUIET WORDS");
-    assert_eq!(reply.json()["usage"]["total_tokens"], 15, "other fields are kept");
+    // 2 prompt words and 4 answer pieces (`local heard: quiet words`), as the mock counts.
+    assert_eq!(reply.json()["usage"]["total_tokens"], 6, "other fields are kept");
 
     let reply = post(&url, &chat_body("m", "quiet words", true)).await;
     assert_eq!(client::stream_text(&reply.body), "LOCAL HEARD: QUIET WORDS");

@@ -66,6 +66,16 @@ pub struct Config {
     /// `[cache]`: the response cache's bounds. Plugins decide what is cached.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// `[log]`: the access log.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`: what the proxy writes about requests besides its own log.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogConfig {
+    /// The access log, one JSON line per request: `"stdout"`, or a file to append to. Absent: off.
+    pub access: Option<String>,
 }
 
 /// `[cache]`: the response cache. It holds only what a plugin marked cacheable (a cache-policy

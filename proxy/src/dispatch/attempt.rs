@@ -3,6 +3,8 @@
 //! body is read (for the watchers and the cache) and handed to it; anything else is passed
 //! through as it arrives. A failure gives the responder back with it, for the next attempt.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::response::Parts;
 use http::{HeaderMap, StatusCode, header};
@@ -66,8 +68,9 @@ pub(super) async fn attempt(
         }
         BodyMode::Whole => whole(upstream, parts, incoming, outbound, responder, deadlines).await?,
         BodyMode::Pass => {
-            let limit = outbound.limits.max_body_bytes;
-            responder.pass(parts, body::with_deadline(incoming, deadlines.total, limit))
+            let (limit, trail) = (outbound.limits.max_body_bytes, Arc::clone(responder.trail()));
+            let body = body::with_deadline(incoming, deadlines.total, limit, Some(trail));
+            responder.pass(parts, body)
         }
     };
     let labels = UpstreamLabels { upstream: upstream.name.clone() };

@@ -23,6 +23,7 @@ use crate::metrics::{Metrics, UpstreamLabels};
 use crate::plugin::Escalation;
 use crate::request::ParsedRequest;
 use crate::respond::{Delivery, Responder};
+use crate::trail::Trail;
 use crate::upstream::{Upstream, Upstreams};
 
 pub use outgoing::fetch_json;
@@ -81,6 +82,8 @@ pub struct Outbound<'a> {
     /// Caps on the upstream's answer.
     pub limits: body::ResponseLimits,
     pub upstreams: &'a Upstreams,
+    /// Where each attempt is noted.
+    pub trail: &'a Trail,
 }
 
 /// Answers `request` from `hit` when the cached answer can be shown to this client, else tries
@@ -168,6 +171,7 @@ async fn run_chain(
     for upstream in chain {
         if let Some(why) = &upstream.disabled {
             tried.push(format!("{} (disabled: {why})", upstream.name));
+            outbound.trail.attempt(&upstream.name, "disabled", Duration::ZERO);
             continue;
         }
         let body = body_for(upstream, request)?;
@@ -177,9 +181,14 @@ async fn run_chain(
             }
             attempts += 1;
             tried.push(upstream.name.clone());
-            match attempt::attempt(upstream, request, body.clone(), outbound, responder).await {
+            let started = tokio::time::Instant::now();
+            let result =
+                attempt::attempt(upstream, request, body.clone(), outbound, responder).await;
+            let outcome = result.as_ref().map_or_else(|(failure, _)| failure.outcome(), |_| "ok");
+            outbound.trail.attempt(&upstream.name, outcome, started.elapsed());
+            metrics.attempt(&upstream.name, outcome);
+            match result {
                 Ok(delivery) => {
-                    metrics.attempt(&upstream.name, "ok");
                     return Ok(match delivery {
                         Delivery::Send(response) => Leg::Served(Served {
                             response,
@@ -191,7 +200,6 @@ async fn run_chain(
                 }
                 Err((failure, back)) => {
                     responder = back;
-                    metrics.attempt(&upstream.name, failure.outcome());
                     tracing::warn!(upstream = %upstream.name, "attempt failed: {}", failure.describe());
                     last = Some((upstream.name.clone(), failure));
                 }

@@ -106,7 +106,8 @@ impl SseRelay {
         // In-memory chunks never wait: no deadline can pass.
         let far = Instant::now() + Duration::from_secs(3600);
         let (parts, ()) = http::Response::new(()).into_parts();
-        let responder = Responder::new(watch, None, true);
+        let trail = Arc::new(crate::trail::Trail::new());
+        let responder = Responder::new(watch, None, true, trail, true);
         let response = match responder.stream("local", parts, events, far, far).await {
             Ok(Delivery::Send(response)) => response,
             Ok(Delivery::Escalate(..)) => panic!("pii-redact never escalates"),

@@ -16,6 +16,8 @@ mod relay;
 mod stream;
 mod whole;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::response::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -24,6 +26,7 @@ use tokio::time::Instant;
 use crate::body::{self, Body};
 use crate::cache::{Cached, Store};
 use crate::plugin::{Escalation, ResponseWatch};
+use crate::trail::Trail;
 use crate::wire::Events;
 
 use relay::CommitError;
@@ -38,6 +41,10 @@ pub struct Responder {
     store: Option<Store>,
     /// The client asked for a stream.
     stream: bool,
+    /// Where the answer's usage is noted.
+    trail: Arc<Trail>,
+    /// The client asked for a stream's usage chunk (the upstream is always asked for one).
+    send_usage: bool,
 }
 
 /// What a responder made of an answer.
@@ -66,8 +73,21 @@ pub enum StreamFailure {
 }
 
 impl Responder {
-    pub fn new(watch: ResponseWatch, store: Option<Store>, stream: bool) -> Self {
-        Self { watch, store, stream }
+    /// The response phase for a request: `watch` from the request phase, `store` from the
+    /// cache plan, `stream` and `send_usage` as the client asked (`stream_options.include_usage`).
+    pub fn new(
+        watch: ResponseWatch,
+        store: Option<Store>,
+        stream: bool,
+        trail: Arc<Trail>,
+        send_usage: bool,
+    ) -> Self {
+        Self { watch, store, stream, trail, send_usage }
+    }
+
+    /// The request's trail, where a passed-through answer's usage is noted too.
+    pub fn trail(&self) -> &Arc<Trail> {
+        &self.trail
     }
 
     /// Whether a successful non-streamed answer must be read whole before it is sent: a plugin
@@ -94,6 +114,7 @@ impl Responder {
         let cacheable = json && parts.status == StatusCode::OK;
         let original = self.store.is_some().then(|| body.clone()).filter(|_| cacheable);
         let status = parts.status.as_u16();
+        self.trail.answer(&body);
         let bytes = match whole::watch(&mut self.watch, upstream, status, body).await {
             WholeOutcome::Send(bytes) => bytes,
             WholeOutcome::Respond(response) => return Delivery::Send(response),
@@ -141,13 +162,14 @@ impl Responder {
         deadline: Instant,
         recorder: Option<crate::cache::Recorder>,
     ) -> Result<Result<Body, Delivery>, Uncommitted> {
-        let Self { watch, store, stream } = self;
+        let Self { watch, store, stream, trail, send_usage } = self;
         let phase = stream::StreamPhase::new(watch);
-        match relay::commit(events, first_byte, phase, recorder).await {
+        let taps = relay::Taps { recorder, trail: Arc::clone(&trail), send_usage };
+        match relay::commit(events, first_byte, phase, taps).await {
             Ok(committed) => Ok(Ok(committed.into_body(upstream.to_string(), deadline))),
             Err((error, phase)) => {
                 let watch = phase.map(stream::StreamPhase::into_watch).unwrap_or_default();
-                let responder = Self { watch, store, stream };
+                let responder = Self { watch, store, stream, trail, send_usage };
                 let error = match error {
                     CommitError::Stopped(stop) => return Ok(Err(responder.stopped(stop))),
                     CommitError::Timeout => StreamFailure::Timeout,

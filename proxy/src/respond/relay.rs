@@ -5,6 +5,7 @@
 //! relayed, then stored when it ends cleanly.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use eventsource_stream::Event;
@@ -17,6 +18,7 @@ use super::stream::{StreamPhase, StreamStop};
 use crate::body::{Body, BoxError};
 use crate::cache::Recorder;
 use crate::error::ProxyError;
+use crate::trail::Trail;
 use crate::wire::{self, Events, encode, is_done};
 
 /// Events buffered before commit at most; past this the stream is committed anyway so a chatty
@@ -40,19 +42,46 @@ pub struct Committed {
     done_seen: bool,
     events: Events,
     phase: Option<StreamPhase>,
-    recorder: Option<Recorder>,
+    taps: Taps,
+}
+
+/// What sees every upstream event before the plugins: the cache's recorder and the usage meter.
+pub struct Taps {
+    /// Records the stream for the cache; `None` when it is not cacheable (or stopped being).
+    pub recorder: Option<Recorder>,
+    /// Notes text and the usage report on the request's trail.
+    pub trail: Arc<Trail>,
+    /// Whether the client asked for the usage chunk (else it is noted and not sent).
+    pub send_usage: bool,
+}
+
+impl Taps {
+    /// Shows `event` to the recorder and the trail; false when the client is not to get it.
+    fn saw(&mut self, event: &Event) -> bool {
+        if is_done(event) {
+            return true;
+        }
+        if let Some(r) = self.recorder.as_mut()
+            && !r.record(&event.data)
+        {
+            // Too large to cache, or an error event: this stream is not stored.
+            self.recorder = None;
+        }
+        let usage_only = self.trail.chunk(&event.data);
+        !usage_only || self.send_usage
+    }
 }
 
 /// Reads events until the first one with content (or `[DONE]`), holding them back. With watching
 /// plugins, content counts once the plugins let some of it through: text they hold back keeps the
 /// stream uncommitted, so they can still escalate.
-/// `recorder`, when given, sees every upstream event (before the plugins) for the cache.
+/// `taps` see every upstream event (before the plugins).
 /// On failure the plugins come back with the error, for the next attempt (or the escalation).
 pub async fn commit(
     mut events: Events,
     first_byte_deadline: Instant,
     mut phase: Option<StreamPhase>,
-    mut recorder: Option<Recorder>,
+    mut taps: Taps,
 ) -> Result<Committed, (CommitError, Option<StreamPhase>)> {
     let mut held = VecDeque::new();
     loop {
@@ -67,7 +96,9 @@ pub async fn commit(
             }
             Ok(Some(Ok(event))) => event,
         };
-        record(&mut recorder, &event);
+        if !taps.saw(&event) {
+            continue;
+        }
         let kind = classify(&event);
         let out = match (&kind, phase.as_mut()) {
             (EventKind::Error(message), _) => {
@@ -92,7 +123,7 @@ pub async fn commit(
         held.extend(out);
         if carries_content || held.len() >= MAX_HELD_EVENTS {
             let done_seen = kind == EventKind::Done;
-            return Ok(Committed { held, done_seen, events, phase, recorder });
+            return Ok(Committed { held, done_seen, events, phase, taps });
         }
     }
 }
@@ -108,7 +139,7 @@ impl Committed {
             phase: self.phase,
             upstream,
             deadline,
-            recorder: self.recorder,
+            taps: self.taps,
         };
         let frames = futures_util::stream::unfold(state, |mut relay| async move {
             let bytes = relay.next().await?;
@@ -127,7 +158,7 @@ struct Relay {
     phase: Option<StreamPhase>,
     upstream: String,
     deadline: Instant,
-    recorder: Option<Recorder>,
+    taps: Taps,
 }
 
 impl Relay {
@@ -146,7 +177,7 @@ impl Relay {
                     }
                 },
                 Ok(None) if self.done_seen => {
-                    if let Some(recorder) = self.recorder.take() {
+                    if let Some(recorder) = self.taps.recorder.take() {
                         recorder.finish();
                     }
                     None
@@ -172,7 +203,9 @@ impl Relay {
             // The body is still read to its end, so the upstream connection can be reused.
             return Ok(());
         }
-        record(&mut self.recorder, event);
+        if !self.taps.saw(event) {
+            return Ok(());
+        }
         let done = is_done(event);
         self.done_seen |= done;
         match self.phase.as_mut() {
@@ -187,16 +220,6 @@ impl Relay {
             },
         }
         Ok(())
-    }
-}
-
-/// Feeds one upstream event to the cache recorder; a stream too large to cache stops recording.
-fn record(recorder: &mut Option<Recorder>, event: &Event) {
-    if let Some(r) = recorder.as_mut()
-        && !is_done(event)
-        && !r.record(&event.data)
-    {
-        *recorder = None;
     }
 }
 
@@ -290,7 +313,9 @@ mod tests {
         let body = http_body_util::Full::new(Bytes::from(upstream));
         let far = Instant::now() + std::time::Duration::from_secs(60);
         let events = wire::upstream_events(body, 1024);
-        let committed = commit(events, far, None, None).await.ok().unwrap();
+        let trail = Arc::new(Trail::new());
+        let taps = Taps { recorder: None, trail, send_usage: true };
+        let committed = commit(events, far, None, taps).await.ok().unwrap();
         let out = committed.into_body("up".into(), far).collect().await.unwrap().to_bytes();
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.ends_with("data: [DONE]\n\n") && !text.contains("\"b\""), "{text}");

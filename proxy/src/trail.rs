@@ -1,0 +1,244 @@
+//! What happened to one request, noted by each step as it happens and read once its response has
+//! ended: the upstream attempts, the usage the answer reported (or the text relayed, when it
+//! reported none), and when the first token left for the client. The access log, the usage
+//! metrics and the limits ledger read it at the end ([`crate::record`]).
+//!
+//! Shared (`Arc`) between the pipeline, dispatch and the response body that relays a stream, so a
+//! stream's usage is known however it ends: at `[DONE]`, broken, or with the client gone.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::time::Instant;
+
+/// Tokens of one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Prompt tokens served from the provider's prompt cache (a part of `prompt_tokens`).
+    pub cached_prompt_tokens: u64,
+}
+
+/// One attempt at an upstream.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub upstream: String,
+    /// As in the `switchyard_upstream_attempts_total` metric: `ok`, `timeout`, `server_error`, …
+    pub outcome: &'static str,
+    pub duration: Duration,
+}
+
+/// The notes themselves; see the module documentation.
+#[derive(Debug, Clone, Default)]
+pub struct Notes {
+    pub attempts: Vec<Attempt>,
+    /// As the upstream reported it (a whole answer's `usage`, a stream's usage chunk).
+    pub usage: Option<Usage>,
+    /// Characters of answer text relayed: the estimate's input when no usage was reported.
+    pub relayed_chars: u64,
+    /// From the request's start to the first content the client was sent.
+    pub first_token: Option<Duration>,
+    /// The model the upstream says answered.
+    pub response_model: Option<String>,
+}
+
+/// A request's trail; see the module documentation.
+#[derive(Debug)]
+pub struct Trail {
+    started: Instant,
+    notes: Mutex<Notes>,
+}
+
+impl Default for Trail {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Trail {
+    pub fn new() -> Self {
+        Self { started: Instant::now(), notes: Mutex::new(Notes::default()) }
+    }
+
+    /// When the request arrived.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    fn notes(&self) -> MutexGuard<'_, Notes> {
+        // A panic elsewhere while holding the lock leaves plain data behind: still readable.
+        self.notes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn attempt(&self, upstream: &str, outcome: &'static str, duration: Duration) {
+        let attempt = Attempt { upstream: upstream.to_string(), outcome, duration };
+        self.notes().attempts.push(attempt);
+    }
+
+    /// Notes the first content sent to the client (later calls change nothing).
+    pub fn first_token(&self) {
+        let elapsed = self.started.elapsed();
+        self.notes().first_token.get_or_insert(elapsed);
+    }
+
+    /// What a whole JSON answer reports: its usage and model.
+    pub fn answer(&self, body: &[u8]) {
+        let Ok(answer) = serde_json::from_slice::<Reported>(body) else { return };
+        let mut notes = self.notes();
+        if let Some(usage) = answer.usage {
+            notes.usage = Some(usage.into());
+        }
+        if let Some(model) = answer.model {
+            notes.response_model = Some(model);
+        }
+    }
+
+    /// The usage report at the end of a whole JSON answer that was relayed without being read
+    /// whole: the last `"usage"` key in `tail` and the object after it.
+    pub fn answer_tail(&self, tail: &[u8]) {
+        const KEY: &[u8] = b"\"usage\"";
+        let Some(at) = tail.windows(KEY.len()).rposition(|w| w == KEY) else { return };
+        let rest = tail[at + KEY.len()..].trim_ascii_start();
+        let Some(value) = rest.strip_prefix(b":") else { return };
+        let mut values = serde_json::Deserializer::from_slice(value).into_iter::<RawUsage>();
+        if let Some(Ok(usage)) = values.next() {
+            self.notes().usage = Some(usage.into());
+        }
+    }
+
+    /// What one stream event carries: text (counted), a model, a usage report. Returns whether
+    /// the event is a usage report and nothing else (no choices), which a client that did not
+    /// ask for one is not sent.
+    pub fn chunk(&self, data: &str) -> bool {
+        let Ok(chunk) = serde_json::from_str::<Chunk>(data) else { return false };
+        let chars: usize = chunk
+            .choices
+            .iter()
+            .flatten()
+            .map(|c| {
+                let delta = c.delta.as_ref().and_then(|d| d.content.as_deref());
+                delta.or(c.text.as_deref()).map_or(0, |t| t.chars().count())
+            })
+            .sum();
+        let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty);
+        let mut notes = self.notes();
+        notes.relayed_chars += chars as u64;
+        if let Some(usage) = chunk.usage {
+            notes.usage = Some(usage.into());
+        }
+        if notes.response_model.is_none()
+            && let Some(model) = chunk.model
+        {
+            notes.response_model = Some(model);
+        }
+        usage_only
+    }
+
+    /// A copy of the notes so far.
+    pub fn read(&self) -> Notes {
+        self.notes().clone()
+    }
+}
+
+/// `usage` as OpenAI sends it; every field optional, since upstreams vary.
+#[derive(Deserialize)]
+struct RawUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
+}
+
+impl From<RawUsage> for Usage {
+    fn from(raw: RawUsage) -> Self {
+        Self {
+            prompt_tokens: raw.prompt_tokens.unwrap_or(0),
+            completion_tokens: raw.completion_tokens.unwrap_or(0),
+            cached_prompt_tokens: raw
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// The parts of a whole answer the trail reads; everything else is skipped unparsed.
+#[derive(Deserialize)]
+struct Reported {
+    usage: Option<RawUsage>,
+    model: Option<String>,
+}
+
+/// The parts of a stream chunk the trail reads.
+#[derive(Deserialize)]
+struct Chunk {
+    choices: Option<Vec<ChunkChoice>>,
+    usage: Option<RawUsage>,
+    model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    delta: Option<ChunkDelta>,
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta {
+    content: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_whole_answer_reports_usage_and_model() {
+        let trail = Trail::new();
+        trail.answer(br#"{"model":"m1","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":8}}}"#);
+        let notes = trail.read();
+        let usage = Usage { prompt_tokens: 12, completion_tokens: 3, cached_prompt_tokens: 8 };
+        assert_eq!(notes.usage, Some(usage));
+        assert_eq!(notes.response_model.as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn stream_chunks_count_text_and_the_usage_chunk_is_recognised() {
+        let trail = Trail::new();
+        let text = r#"{"model":"m","choices":[{"index":0,"delta":{"content":"héllo"}}]}"#;
+        assert!(!trail.chunk(text));
+        assert!(!trail.chunk(r#"{"choices":[{"index":0,"text":"ab"}]}"#));
+        let usage = r#"{"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}"#;
+        assert!(trail.chunk(usage), "a usage-only chunk");
+        assert!(!trail.chunk("not json"));
+        let notes = trail.read();
+        assert_eq!(notes.relayed_chars, 7);
+        assert_eq!(notes.usage.map(|u| u.completion_tokens), Some(2));
+        assert_eq!(notes.response_model.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn the_usage_at_the_end_of_a_relayed_answer_is_found_in_its_tail() {
+        let trail = Trail::new();
+        let body = r#"{"data":[{"embedding":[0.1,0.2]}],"model":"e","usage": {"prompt_tokens":9,"total_tokens":9}}"#;
+        trail.answer_tail(&body.as_bytes()[20..]);
+        assert_eq!(trail.read().usage.map(|u| u.prompt_tokens), Some(9));
+        let nothing = Trail::new();
+        nothing.answer_tail(br#"{"text":"the word \"usage\" in prose"}"#);
+        nothing.answer_tail(br#"...,"usage":{"prompt_tok"#);
+        assert_eq!(nothing.read().usage, None);
+    }
+
+    #[test]
+    fn a_usage_field_on_a_content_chunk_is_not_usage_only() {
+        let trail = Trail::new();
+        let both = r#"{"choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":1}}"#;
+        assert!(!trail.chunk(both));
+    }
+}
