@@ -16,6 +16,7 @@
 //! - [`wire`]: OpenAI's wire shapes (error object, chunk JSON, SSE framing) in one place.
 //! - [`trail`]: what happened to one request (attempts, usage, first token), noted as it happens.
 //! - [`record`]: the end of a request: its access-log line and usage metrics.
+//! - [`telemetry`]: OpenTelemetry GenAI spans built from the trail, exported over OTLP/HTTP.
 //! - [`access_log`]: the JSON-lines access log, written off the request path.
 //! - [`cache`]: the response cache (moka, bounded by bytes, TTL and key from plugins).
 //! - [`upstream`]: configured upstreams and their pooled rustls clients.
@@ -49,6 +50,7 @@ pub mod request_phase;
 pub mod respond;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod texts;
 pub mod trail;
 pub mod upstream;

@@ -24,6 +24,9 @@ enum Command {
         /// The TOML configuration file (see docs/config.md).
         #[arg(long, short)]
         config: PathBuf,
+        /// The proxy's own log format (stderr); overrides `[log] format`.
+        #[arg(long, value_enum)]
+        log_format: Option<config::LogFormat>,
     },
     /// Check a configuration file and list every problem, each with its key path.
     /// Exits 0 when the file is valid.
@@ -37,7 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config_path = match &cli.command {
-        Command::Serve { config } | Command::Check { config } => config.clone(),
+        Command::Serve { config, .. } | Command::Check { config } => config.clone(),
     };
     let config = match config::load(&config_path) {
         Ok(config) => config,
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
             println!("{}: ok", config_path.display());
             ExitCode::SUCCESS
         }
-        Command::Serve { .. } => match serve(config) {
+        Command::Serve { log_format, .. } => match serve(config, log_format) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("switchyard: {error:#}");
@@ -70,13 +73,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: config::Config) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+fn serve(mut config: config::Config, log_format: Option<config::LogFormat>) -> anyhow::Result<()> {
+    if let Some(format) = log_format {
+        config.log.format = format;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        // One JSON object per line, with the fields of the request's span (request and trace id).
+        config::LogFormat::Json => logs.json().with_current_span(true).init(),
+        config::LogFormat::Text => logs.init(),
+    }
     // This thread is worker 0; `run` starts the others, each with a runtime like this one.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

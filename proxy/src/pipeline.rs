@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
+use tracing::Instrument;
 
 use crate::body::{self, Body};
 use crate::cache::{CacheStatus, ClientDirective, Identity, Plan, Store};
@@ -22,6 +23,7 @@ use crate::request::{Endpoint, ParsedRequest};
 use crate::request_phase::{self, Forward, RequestPhase};
 use crate::respond::Responder;
 use crate::state::State;
+use crate::telemetry::TraceContext;
 use crate::trail::Trail;
 use crate::upstream::Upstream;
 
@@ -29,6 +31,11 @@ use crate::upstream::Upstream;
 /// (access log, usage metrics) is completed when the response body ends, however it ends.
 pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Body> {
     let trail = Arc::new(Trail::new());
+    if let Some(telemetry) = &state.telemetry {
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        let ratio = telemetry.sample_ratio;
+        trail.set_trace(TraceContext::start(header("traceparent"), header("tracestate"), ratio));
+    }
     let endpoint = Endpoint::from_path(request.uri().path());
     let mut meta = Meta {
         request_id: request_id(&request),
@@ -36,7 +43,13 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
         ..Meta::default()
     };
     let mut cache = CacheStatus::Bypass;
-    let (response, upstream) = match serve(&state, request, &trail, &mut meta, &mut cache).await {
+    let span = state.log_ids.then(|| log_span(&meta.request_id, &trail));
+    let served = serve(&state, request, &trail, &mut meta, &mut cache);
+    let served = match span {
+        Some(span) => served.instrument(span).await,
+        None => served.await,
+    };
+    let (response, upstream) = match served {
         Ok(Served { response, upstream, .. }) => (response, upstream),
         Err(error) => {
             if error.blame() != crate::error::Blame::Client {
@@ -104,7 +117,15 @@ async fn serve(
         None => Forward::default(),
         Some(registry) => {
             let set = registry.current();
-            match request_phase::on_request(&set, &mut parsed, tenant.as_deref(), shown).await? {
+            match request_phase::on_request(
+                &set,
+                &mut parsed,
+                tenant.as_deref(),
+                shown,
+                Some(trail),
+            )
+            .await?
+            {
                 RequestPhase::Forward(forward) => *forward,
                 RequestPhase::Respond(response, plugin) => {
                     tracing::debug!(%request_id, %plugin, "answered by a plugin");
@@ -156,6 +177,13 @@ async fn serve(
         *cache = CacheStatus::Hit;
     }
     Ok(served)
+}
+
+/// The span whose fields (request id, trace id) every log line of the request carries, for
+/// `[log] format = "json"`.
+fn log_span(request_id: &str, trail: &Trail) -> tracing::Span {
+    let trace_id = trail.read().trace.map(|t| t.trace_id_hex()).unwrap_or_default();
+    tracing::info_span!("request", request_id = %request_id, trace_id = %trace_id)
 }
 
 /// The upstream chain: a plugin's route when one was set, else the configured default.

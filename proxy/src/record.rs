@@ -11,6 +11,7 @@ use crate::body::Ended;
 use crate::cache::CacheStatus;
 use crate::metrics::UpstreamLabels;
 use crate::state::State;
+use crate::telemetry;
 use crate::trail::{Trail, Usage};
 
 /// Characters per token in the estimate used when an upstream reports no usage (a stream that
@@ -85,6 +86,31 @@ pub fn finish(state: &State, meta: &Meta, outcome: &Outcome, trail: &Trail, how:
     if let Some(log) = &state.access_log {
         log.write(line(meta, outcome, &notes, counted, elapsed, how).to_string());
     }
+    if let Some(telemetry) = &state.telemetry {
+        let address = |name: &str| state.upstreams.get(name).and_then(|u| u.authority());
+        let finished = telemetry::Finished {
+            meta,
+            outcome,
+            notes: &notes,
+            counted,
+            ended: SystemTime::now(),
+            elapsed,
+            end: end_label(how),
+            address: &address,
+        };
+        let spans = telemetry::spans(&finished);
+        if !spans.is_empty() {
+            telemetry.exporter.submit(spans);
+        }
+    }
+}
+
+fn end_label(how: Ended) -> &'static str {
+    match how {
+        Ended::Complete => "complete",
+        Ended::Failed => "failed",
+        Ended::Abandoned => "client_gone",
+    }
 }
 
 /// The access-log line of one request.
@@ -104,11 +130,7 @@ fn line(
         .collect();
     let tags: Map<String, Value> =
         meta.tags.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-    let end = match how {
-        Ended::Complete => "complete",
-        Ended::Failed => "failed",
-        Ended::Abandoned => "client_gone",
-    };
+    let end = end_label(how);
     json!({
         "time": rfc3339(SystemTime::now()),
         "request_id": meta.request_id,

@@ -42,12 +42,13 @@ pub async fn on_request(
     request: &mut ParsedRequest,
     tenant: Option<&str>,
     headers: Vec<(String, String)>,
+    trail: Option<&Arc<crate::trail::Trail>>,
 ) -> Result<RequestPhase, ProxyError> {
     if set.is_empty() {
         return Ok(RequestPhase::Forward(Box::default()));
     }
     let (shown, mut layout) = to_plugin_request(request, tenant, headers);
-    let outcome = set.on_request(shown).await;
+    let outcome = set.on_request_noted(shown, trail).await;
     match outcome {
         RequestOutcome::Refuse(failure) => Err(ProxyError::PluginRefused {
             status: failure.http_status(),

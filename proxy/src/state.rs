@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::env::EnvSource;
 use crate::metrics::Metrics;
 use crate::plugin::{PluginEngine, PluginRegistry};
+use crate::telemetry::Telemetry;
 use crate::upstream::{Upstream, UpstreamBuildError, Upstreams};
 
 /// Shared, immutable-after-start state of a running proxy.
@@ -45,6 +46,10 @@ pub struct State {
     pub admin_token: Option<String>,
     /// Where each request's line goes, when `[log] access` is set.
     pub access_log: Option<AccessLog>,
+    /// Traces, when `[telemetry]` is set.
+    pub telemetry: Option<Telemetry>,
+    /// Each request's log lines carry its ids (`[log] format = "json"`).
+    pub log_ids: bool,
 }
 
 /// Why the shared state could not be built.
@@ -58,6 +63,8 @@ pub enum StateError {
     Tenants(#[from] crate::auth::DuplicateKey),
     #[error("log.access: {0}")]
     AccessLog(std::io::Error),
+    #[error("telemetry: {0}")]
+    Telemetry(String),
 }
 
 impl State {
@@ -111,6 +118,13 @@ impl State {
         if let Some(log) = &access_log {
             metrics.register_access_log(log.dropped.clone());
         }
+        let telemetry = match &config.telemetry {
+            None => None,
+            Some(section) => Some(Telemetry::start(section).map_err(StateError::Telemetry)?),
+        };
+        if let Some(telemetry) = &telemetry {
+            metrics.register_trace_export(&telemetry.exporter.counters);
+        }
         Ok(Self {
             plugins,
             plugin_headers,
@@ -129,6 +143,8 @@ impl State {
             metrics,
             admin_token: config.admin.token_env.as_deref().and_then(|var| env.secret(var)),
             access_log,
+            telemetry,
+            log_ids: config.log.format == crate::config::LogFormat::Json,
         })
     }
 }

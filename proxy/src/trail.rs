@@ -27,7 +27,39 @@ pub struct Attempt {
     pub upstream: String,
     /// As in the `switchyard_upstream_attempts_total` metric: `ok`, `timeout`, `server_error`, …
     pub outcome: &'static str,
+    /// From the request's arrival to the attempt's start.
+    pub started: Duration,
     pub duration: Duration,
+    /// The attempt's span (sent upstream in `traceparent`).
+    pub span_id: [u8; 8],
+}
+
+/// One plugin's calls in one phase, as a trace shows them. A stream's events are one note per
+/// watcher, with the number of calls and their total time.
+#[derive(Debug, Clone)]
+pub struct PluginCall {
+    pub plugin: std::sync::Arc<str>,
+    pub sha256: String,
+    /// `request`, `response` (a whole answer) or `stream`.
+    pub phase: &'static str,
+    /// The last decision: `proceed`, `respond`, `pass`, `edit`, `abort`, `escalate`, `failed`.
+    pub decision: &'static str,
+    /// The failure kind (`timeout`, `trap`, …) when a call failed.
+    pub failure: Option<&'static str>,
+    /// From the request's arrival to the first call.
+    pub started: Duration,
+    /// Time spent in the calls, together.
+    pub duration: Duration,
+    pub calls: u32,
+}
+
+/// A point in the request's life worth a trace event.
+#[derive(Debug, Clone)]
+pub struct Mark {
+    /// `escalation`, `stream.commit`.
+    pub name: &'static str,
+    pub at: Duration,
+    pub detail: Vec<(&'static str, String)>,
 }
 
 /// The notes themselves; see the module documentation.
@@ -42,6 +74,10 @@ pub struct Notes {
     pub first_token: Option<Duration>,
     /// The model the upstream says answered.
     pub response_model: Option<String>,
+    /// The trace this request belongs to.
+    pub trace: Option<crate::telemetry::TraceContext>,
+    pub plugin_calls: Vec<PluginCall>,
+    pub marks: Vec<Mark>,
 }
 
 /// A request's trail; see the module documentation.
@@ -72,9 +108,74 @@ impl Trail {
         self.notes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn attempt(&self, upstream: &str, outcome: &'static str, duration: Duration) {
-        let attempt = Attempt { upstream: upstream.to_string(), outcome, duration };
+    /// Notes an attempt that started at `started` and took `duration`, as span `span_id`.
+    pub fn attempt(
+        &self,
+        upstream: &str,
+        outcome: &'static str,
+        started: Instant,
+        duration: Duration,
+        span_id: [u8; 8],
+    ) {
+        let started = started.saturating_duration_since(self.started);
+        let upstream = upstream.to_string();
+        let attempt = Attempt { upstream, outcome, started, duration, span_id };
         self.notes().attempts.push(attempt);
+    }
+
+    /// Sets the trace the request belongs to.
+    pub fn set_trace(&self, trace: crate::telemetry::TraceContext) {
+        self.notes().trace = Some(trace);
+    }
+
+    /// The `traceparent` and `tracestate` headers for an outgoing request made by span `span`.
+    pub fn propagation(&self, span: [u8; 8]) -> Option<(String, String)> {
+        let notes = self.notes();
+        let trace = notes.trace.as_ref()?;
+        Some((trace.traceparent(span), trace.trace_state.clone()))
+    }
+
+    /// Notes a plugin call that started at `started`. Calls of the `stream` phase add up into
+    /// one note per plugin.
+    #[allow(clippy::too_many_arguments)]
+    pub fn plugin_call(
+        &self,
+        plugin: &std::sync::Arc<str>,
+        sha256: &str,
+        phase: &'static str,
+        decision: &'static str,
+        failure: Option<&'static str>,
+        started: std::time::Instant,
+        duration: Duration,
+    ) {
+        let mut notes = self.notes();
+        if phase == "stream"
+            && let Some(note) =
+                notes.plugin_calls.iter_mut().find(|c| c.phase == phase && c.plugin == *plugin)
+        {
+            note.calls += 1;
+            note.duration += duration;
+            note.decision = decision;
+            note.failure = note.failure.or(failure);
+            return;
+        }
+        let offset = started.saturating_duration_since(self.started.into_std());
+        notes.plugin_calls.push(PluginCall {
+            plugin: std::sync::Arc::clone(plugin),
+            sha256: sha256.to_string(),
+            phase,
+            decision,
+            failure,
+            started: offset,
+            duration,
+            calls: 1,
+        });
+    }
+
+    /// Notes a point in the request's life (an escalation, a stream's commit).
+    pub fn mark(&self, name: &'static str, detail: Vec<(&'static str, String)>) {
+        let at = self.started.elapsed();
+        self.notes().marks.push(Mark { name, at, detail });
     }
 
     /// Notes the first content sent to the client (later calls change nothing).

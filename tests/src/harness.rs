@@ -112,3 +112,27 @@ pub fn plugins_section(files: &[(&str, &str)], tables: &str) -> (tempfile::TempD
     let section = format!("[plugins]\ndir = {:?}\n\n{tables}", dir.path().display().to_string());
     (dir, section)
 }
+
+/// The repository's `switchyard.toml` with the built-in plugins installed in a temp dir (keep it
+/// alive as long as the proxy runs) and its `local` and `hosted` upstreams pointed at these URLs.
+pub fn shipped_config(local_url: &str, hosted_url: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (file, built) in crate::wasm::BUILT_IN {
+        std::fs::copy(built, dir.path().join(file)).expect("copy plugin");
+    }
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
+    let config = std::fs::read_to_string(shipped)
+        .expect("switchyard.toml")
+        .replace("http://127.0.0.1:8081/v1", local_url)
+        .replace("https://api.openai.com/v1", hosted_url)
+        .replacen(
+            "dir = \".cache/plugins\"",
+            &format!("dir = {:?}", dir.path().display().to_string()),
+            1,
+        );
+    assert!(
+        config.contains(local_url) && config.contains(hosted_url),
+        "the shipped upstreams moved"
+    );
+    (dir, config)
+}

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use serde_json::json;
 use switchyard_tests::client::{self, Reply};
-use switchyard_tests::harness::Proxy;
+use switchyard_tests::harness::{Proxy, shipped_config};
 use switchyard_tests::mock::{Behavior, MockUpstream};
 use switchyard_tests::wasm;
 
@@ -35,21 +34,7 @@ struct Setup {
 async fn start() -> Setup {
     let local = MockUpstream::start("local", Behavior::Normal).await;
     let hosted = MockUpstream::start("hosted", Behavior::Normal).await;
-    let dir = tempfile::tempdir().unwrap();
-    for (file, built) in wasm::BUILT_IN {
-        std::fs::copy(built, dir.path().join(file)).unwrap();
-    }
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
-    let config = std::fs::read_to_string(shipped)
-        .unwrap()
-        .replace("http://127.0.0.1:8081/v1", &local.base_url())
-        .replace("https://api.openai.com/v1", &hosted.base_url())
-        .replacen(
-            "dir = \".cache/plugins\"",
-            &format!("dir = {:?}", dir.path().display().to_string()),
-            1,
-        );
-    assert!(config.contains(&local.base_url()) && config.contains(&hosted.base_url()));
+    let (dir, config) = shipped_config(&local.base_url(), &hosted.base_url());
     let env = HashMap::from([
         ("OPENAI_API_KEY".to_string(), "sk-test-hosted".to_string()),
         ("SWITCHYARD_ADMIN_TOKEN".to_string(), TOKEN.to_string()),

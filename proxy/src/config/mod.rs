@@ -69,13 +69,28 @@ pub struct Config {
     /// `[log]`: the access log.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[telemetry]`: OpenTelemetry traces. Absent: none.
+    pub telemetry: Option<crate::telemetry::TelemetryConfig>,
 }
 
-/// `[log]`: what the proxy writes about requests besides its own log.
+/// `[log]`: the proxy's own log and the access log.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LogConfig {
     /// The access log, one JSON line per request: `"stdout"`, or a file to append to. Absent: off.
     pub access: Option<String>,
+    /// The proxy's own log (stderr): `text` (default) or `json` lines, which carry each request's
+    /// `request_id` and `trace_id` for log–trace correlation. `--log-format` overrides it.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How the proxy's own log is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[cache]`: the response cache. It holds only what a plugin marked cacheable (a cache-policy

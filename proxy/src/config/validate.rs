@@ -17,6 +17,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_tenants(config, &mut out);
     check_plugins(config, &mut out);
     check_cache(config, &mut out);
+    check_telemetry(config, &mut out);
     out.0
 }
 
@@ -181,6 +182,23 @@ fn check_cache(config: &Config, out: &mut Problems) {
     }
     if cache.max_entry_kib == 0 || cache.max_entry_kib > cache.max_mib.saturating_mul(1024) {
         out.push("cache.max_entry_kib", "must be at least 1 and at most cache.max_mib × 1024");
+    }
+}
+
+fn check_telemetry(config: &Config, out: &mut Problems) {
+    let Some(telemetry) = &config.telemetry else { return };
+    if !(0.0..=1.0).contains(&telemetry.sample_ratio) {
+        out.push("telemetry.sample_ratio", "must be between 0 and 1");
+    }
+    let endpoint = &telemetry.otlp_endpoint;
+    if endpoint.starts_with("grpc://") || endpoint.trim_end_matches('/').ends_with(":4317") {
+        let why = "OTLP/gRPC is not supported yet: use the collector's OTLP/HTTP port (4318)";
+        out.push("telemetry.otlp_endpoint", why);
+    } else if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+        out.push("telemetry.otlp_endpoint", "must be an http:// or https:// URL");
+    }
+    if telemetry.service_name.is_empty() {
+        out.push("telemetry.service_name", "must not be empty");
     }
 }
 

@@ -51,13 +51,14 @@ pub(super) async fn attempt(
     body: Bytes,
     outbound: &Outbound<'_>,
     responder: Responder,
+    span: [u8; 8],
 ) -> Result<Delivery, (Failure, Responder)> {
     let started = Instant::now();
     let deadlines = Deadlines {
         first_byte: started + upstream.timeouts.first_byte,
         total: started + upstream.timeouts.total,
     };
-    let answer = answered(upstream, request, body, outbound, &responder, deadlines).await;
+    let answer = answered(upstream, request, body, outbound, &responder, deadlines, span).await;
     let (parts, incoming, mode) = match answer {
         Ok(answer) => answer,
         Err(failure) => return Err((failure, responder)),
@@ -88,10 +89,23 @@ async fn answered(
     outbound: &Outbound<'_>,
     responder: &Responder,
     deadlines: Deadlines,
+    span: [u8; 8],
 ) -> Result<(Parts, Incoming, BodyMode), Failure> {
     let mut sent = build_request(upstream, request.endpoint, body, outbound.request_id)?;
     for (name, value) in outbound.add_headers {
         sent.headers_mut().append(name.clone(), value.clone());
+    }
+    // The trace goes on upstream, with this attempt's span as the parent.
+    if let Some((parent, state)) = outbound.trail.propagation(span) {
+        let headers = sent.headers_mut();
+        if let Ok(value) = http::HeaderValue::try_from(parent) {
+            headers.insert("traceparent", value);
+        }
+        if !state.is_empty()
+            && let Ok(value) = http::HeaderValue::try_from(state)
+        {
+            headers.insert("tracestate", value);
+        }
     }
     let response = match timeout_at(deadlines.first_byte, upstream.send(sent)).await {
         Err(_) => return Err(Failure::Timeout("before its first byte")),

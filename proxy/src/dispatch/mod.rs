@@ -133,6 +133,8 @@ async fn escalate(
         ProxyError::Internal(format!("escalation to unknown upstream {}", escalation.upstream))
     })?;
     tracing::info!(to = %target.name, reason = %escalation.reason, "a plugin escalated the request");
+    let detail = vec![("to", target.name.clone()), ("reason", escalation.reason.clone())];
+    outbound.trail.mark("escalation", detail);
     outbound
         .metrics
         .escalations
@@ -171,7 +173,9 @@ async fn run_chain(
     for upstream in chain {
         if let Some(why) = &upstream.disabled {
             tried.push(format!("{} (disabled: {why})", upstream.name));
-            outbound.trail.attempt(&upstream.name, "disabled", Duration::ZERO);
+            let now = tokio::time::Instant::now();
+            let span = crate::telemetry::span_id();
+            outbound.trail.attempt(&upstream.name, "disabled", now, Duration::ZERO, span);
             continue;
         }
         let body = body_for(upstream, request)?;
@@ -182,10 +186,11 @@ async fn run_chain(
             attempts += 1;
             tried.push(upstream.name.clone());
             let started = tokio::time::Instant::now();
+            let span = crate::telemetry::span_id();
             let result =
-                attempt::attempt(upstream, request, body.clone(), outbound, responder).await;
+                attempt::attempt(upstream, request, body.clone(), outbound, responder, span).await;
             let outcome = result.as_ref().map_or_else(|(failure, _)| failure.outcome(), |_| "ok");
-            outbound.trail.attempt(&upstream.name, outcome, started.elapsed());
+            outbound.trail.attempt(&upstream.name, outcome, started, started.elapsed(), span);
             metrics.attempt(&upstream.name, outcome);
             match result {
                 Ok(delivery) => {

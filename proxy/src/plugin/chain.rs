@@ -94,6 +94,16 @@ impl PluginSet {
     /// Run the request phase of the chain. Each call instantiates, inits and runs one plugin at a
     /// time on the calling thread (tens of µs; a runaway plugin at most its deadline).
     pub async fn on_request(&self, request: LlmRequest) -> RequestOutcome {
+        self.on_request_noted(request, None).await
+    }
+
+    /// [`Self::on_request`], noting each call (and, through the watch, each response-phase call)
+    /// on the request's `trail` for its trace.
+    pub async fn on_request_noted(
+        &self,
+        request: LlmRequest,
+        trail: Option<&Arc<crate::trail::Trail>>,
+    ) -> RequestOutcome {
         let mut acc = Proceed {
             edited: vec![false; request.messages.len()],
             edit_log: Vec::new(),
@@ -104,8 +114,23 @@ impl PluginSet {
             skipped: Vec::new(),
             watch: ResponseWatch::new(Arc::clone(&self.upstreams)),
         };
+        if let Some(trail) = trail {
+            acc.watch.note_to(Arc::clone(trail));
+        }
         for plugin in &self.plugins {
-            match run_one(plugin, &acc.request, &self.upstreams).await {
+            let started = Instant::now();
+            let result = run_one(plugin, &acc.request, &self.upstreams).await;
+            if let Some(trail) = trail {
+                let (decision, failure) = match &result {
+                    Ok((Decision::Proceed(_), _)) => ("proceed", None),
+                    Ok((Decision::Respond(_), _)) => ("respond", None),
+                    Err(failure) => ("failed", Some(failure.kind.label())),
+                };
+                let (name, sha) = (&plugin.name, &plugin.sha256);
+                let took = started.elapsed();
+                trail.plugin_call(name, sha, "request", decision, failure, started, took);
+            }
+            match result {
                 Ok((Decision::Proceed(changes), live)) => {
                     // `live` is only returned when the decision watches the response.
                     if let Some(live) = live {

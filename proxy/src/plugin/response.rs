@@ -57,6 +57,8 @@ pub struct ResponseWatch {
     upstreams: Arc<BTreeSet<String>>,
     /// Fail-open watchers that failed and were dropped.
     pub skipped: Vec<PluginFailure>,
+    /// Where each call is noted for the request's trace, when set.
+    trail: Option<Arc<crate::trail::Trail>>,
 }
 
 impl std::fmt::Debug for ResponseWatch {
@@ -74,7 +76,38 @@ enum Verdict {
 
 impl ResponseWatch {
     pub(crate) fn new(upstreams: Arc<BTreeSet<String>>) -> Self {
-        Self { watchers: Vec::new(), upstreams, skipped: Vec::new() }
+        Self { watchers: Vec::new(), upstreams, skipped: Vec::new(), trail: None }
+    }
+
+    /// Notes every watcher call on `trail` (the request's trace shows them).
+    pub fn note_to(&mut self, trail: Arc<crate::trail::Trail>) {
+        self.trail = Some(trail);
+    }
+
+    /// Notes one call of watcher `i` that started at `started`.
+    fn note(
+        &self,
+        i: usize,
+        phase: &'static str,
+        outcome: Result<&'static str, &FailureKind>,
+        started: Instant,
+    ) {
+        let (Some(trail), Some(w)) = (&self.trail, self.watchers.get(i)) else { return };
+        let (decision, failure) = match outcome {
+            Ok(decision) => (decision, None),
+            Err(kind) => ("failed", Some(kind.label())),
+        };
+        let plugin = &w.plugin;
+        let duration = started.elapsed();
+        trail.plugin_call(
+            &plugin.name,
+            &plugin.sha256,
+            phase,
+            decision,
+            failure,
+            started,
+            duration,
+        );
     }
 
     pub(crate) fn push(&mut self, live: LiveInstance) {
@@ -116,6 +149,15 @@ impl ResponseWatch {
                     .map_err(FailureKind::InvalidDecision),
                 other => other,
             };
+            let label = match &action {
+                Ok(ResponseAction::Pass) => Ok("pass"),
+                Ok(ResponseAction::Edit(_)) => Ok("edit"),
+                Ok(ResponseAction::Abort(_)) => Ok("abort"),
+                Ok(ResponseAction::Escalate(_)) => Ok("escalate"),
+                Err(kind) => Err(kind),
+            };
+            self.note(i, "response", label, started);
+            let w = &mut self.watchers[i];
             match action {
                 Ok(ResponseAction::Pass) => {}
                 Ok(ResponseAction::Edit(edits)) => {
@@ -201,9 +243,11 @@ impl ResponseWatch {
                     Err(None) => continue 'watchers,
                 }
             }
+            let started = Instant::now();
             let flushed = self.watchers[i].on_stream_end().await.and_then(|ds| {
                 validate::deltas(&ds).map(|()| ds).map_err(FailureKind::InvalidDecision)
             });
+            self.note(i, "stream", flushed.as_ref().map(|_| "flush"), started);
             match flushed {
                 Ok(ds) => {
                     out.extend(ds);
@@ -228,6 +272,7 @@ impl ResponseWatch {
         input: StreamEvent,
     ) -> Result<Verdict, Option<PluginFailure>> {
         let committed = input.committed;
+        let started = Instant::now();
         let w = &mut self.watchers[i];
         let action = w.on_event(&input).await.and_then(|a| {
             let check = match &a {
@@ -242,6 +287,15 @@ impl ResponseWatch {
             check.map(|()| a).map_err(FailureKind::InvalidDecision)
         });
         let plugin = Arc::clone(&w.plugin.name);
+        let label = match &action {
+            Ok(EventAction::Pass) => Ok("pass"),
+            Ok(EventAction::Replace(_)) => Ok("replace"),
+            Ok(EventAction::Hold) => Ok("hold"),
+            Ok(EventAction::Abort(_)) => Ok("abort"),
+            Ok(EventAction::Escalate(_)) => Ok("escalate"),
+            Err(kind) => Err(kind),
+        };
+        self.note(i, "stream", label, started);
         match action {
             Ok(EventAction::Pass) => {
                 Ok(Verdict::Out(vec![Delta { choice: input.choice, text: input.text }], false))

@@ -166,7 +166,10 @@ impl Responder {
         let phase = stream::StreamPhase::new(watch);
         let taps = relay::Taps { recorder, trail: Arc::clone(&trail), send_usage };
         match relay::commit(events, first_byte, phase, taps).await {
-            Ok(committed) => Ok(Ok(committed.into_body(upstream.to_string(), deadline))),
+            Ok(committed) => {
+                trail.mark("stream.commit", vec![("upstream", upstream.to_string())]);
+                Ok(Ok(committed.into_body(upstream.to_string(), deadline)))
+            }
             Err((error, phase)) => {
                 let watch = phase.map(stream::StreamPhase::into_watch).unwrap_or_default();
                 let responder = Self { watch, store, stream, trail, send_usage };

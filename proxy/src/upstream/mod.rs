@@ -108,6 +108,12 @@ impl Upstream {
         })
     }
 
+    /// `host:port` of the base URL (`server.address` in traces).
+    pub fn authority(&self) -> Option<String> {
+        let uri: Uri = self.base_url.parse().ok()?;
+        uri.authority().map(|a| a.to_string())
+    }
+
     /// The full URL for an endpoint path such as `/chat/completions`.
     pub fn uri(&self, path: &str) -> Result<Uri, http::uri::InvalidUri> {
         format!("{}{}", self.base_url, path).parse()
