@@ -284,6 +284,14 @@ fn key_before(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
 
 /// The key that ends at `k` (normalised and looked up).
 fn key_word(b: &[u8], k: usize) -> Option<What> {
+    // Only keys that end with the last byte are compared: most texts before a `:` end in a
+    // byte no key ends with, and need no walk back.
+    let last = *b.get(k.checked_sub(1)?)?;
+    let norm = |c: u8| if matches!(c, b'_' | b'-') { b' ' } else { c.to_ascii_lowercase() };
+    let candidates = KEYS_BY_LAST.positions(norm(last));
+    if candidates.is_empty() {
+        return None;
+    }
     let mut j = k;
     while j > 0 && k - j < MAX_KEY {
         let c = b[j - 1];
@@ -293,12 +301,9 @@ fn key_word(b: &[u8], k: usize) -> Option<What> {
         j -= 1;
     }
     let raw = &b[j..k];
-    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied.
-    let norm = |c: u8| if matches!(c, b'_' | b'-') { b' ' } else { c.to_ascii_lowercase() };
-    // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `); only keys
-    // that end with its last byte are compared.
-    KEYS_BY_LAST
-        .positions(norm(*raw.last()?))
+    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied. The
+    // key is the last words of what was read (`Patient: C. Childress (d.o.b. `).
+    candidates
         .iter()
         .filter_map(|&p| KEYS.get(usize::from(p)))
         .filter(|(key, _)| {
