@@ -165,7 +165,9 @@ fn word(b: &[u8], j: usize) -> usize {
 fn is<const N: usize>(w: &[u8], list: &ByByte<N>) -> bool {
     let Some(first) = w.first() else { return false };
     let bare = w.strip_suffix(b".").unwrap_or(w);
-    list.with(first.to_ascii_lowercase())
+    // Only the words whose second byte is the text's are compared.
+    let second = w.get(1).map_or(0, u8::to_ascii_lowercase);
+    list.with2(first.to_ascii_lowercase(), second)
         .any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
 }
 
@@ -274,10 +276,11 @@ fn name_first(b: &[u8], i: usize) -> Option<usize> {
                     .any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
             };
             let last = w.last().map_or(0, u8::to_ascii_lowercase);
+            let before_last = w.len().checked_sub(2).map_or(0, |k| w[k].to_ascii_lowercase());
             is(&b[i..first], &TYPE_FIRST_BY_FIRST)
                 || (n > 0 && alone(w))
                 || ENDINGS_BY_LAST
-                    .with(last)
+                    .with2(last, before_last)
                     .any(|x| w.len() > x.len() && w[w.len() - x.len()..].eq_ignore_ascii_case(x))
         };
         if b.get(next).is_some_and(u8::is_ascii_digit) && typed() {

@@ -288,10 +288,11 @@ fn key_word(b: &[u8], k: usize) -> Option<What> {
     // byte no key ends with, and need no walk back.
     let last = *b.get(k.checked_sub(1)?)?;
     let norm = |c: u8| if matches!(c, b'_' | b'-') { b' ' } else { c.to_ascii_lowercase() };
-    let candidates = KEYS_BY_LAST.positions(norm(last));
-    if candidates.is_empty() {
-        return None;
-    }
+    // And only those whose last two bytes are the text's (a key's second last byte must be
+    // `b[k - 2]` for it to match).
+    let before_last = k.checked_sub(2).map_or(0, |j| norm(b[j]));
+    let mut candidates = KEYS_BY_LAST.positions2(norm(last), before_last).peekable();
+    candidates.peek()?;
     let mut j = k;
     while j > 0 && k - j < MAX_KEY {
         let c = b[j - 1];
@@ -304,8 +305,7 @@ fn key_word(b: &[u8], k: usize) -> Option<What> {
     // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied. The
     // key is the last words of what was read (`Patient: C. Childress (d.o.b. `).
     candidates
-        .iter()
-        .filter_map(|&p| KEYS.get(usize::from(p)))
+        .filter_map(|p| KEYS.get(usize::from(p)))
         .filter(|(key, _)| {
             let Some(from) = raw.len().checked_sub(key.len()) else { return false };
             raw[from..].iter().zip(key.iter()).all(|(c, x)| norm(*c) == *x)

@@ -12,6 +12,10 @@ pub struct ByByte<const N: usize> {
     order: [u16; N],
     /// `order[start[c]..start[c + 1]]` are the words whose byte is `c`.
     start: [u16; 257],
+    /// Per entry of `order`: the word's next byte inwards (its second, or its second last), or
+    /// `None` for a one-byte word. Most candidates differ there, so [`Self::with2`] rejects
+    /// them without a comparison of the whole word.
+    next: [Option<u8>; N],
 }
 
 impl<const N: usize> ByByte<N> {
@@ -30,16 +34,25 @@ impl<const N: usize> ByByte<N> {
             start[c + 1] += start[c];
             c += 1;
         }
-        let mut next = start;
+        let mut fill = start;
         let mut order = [0u16; N];
         i = 0;
         while i < N {
             let c = key(words[i], first);
-            order[next[c] as usize] = i as u16;
-            next[c] += 1;
+            order[fill[c] as usize] = i as u16;
+            fill[c] += 1;
             i += 1;
         }
-        Self { words, order, start }
+        let mut next = [None; N];
+        i = 0;
+        while i < N {
+            let w = words[order[i] as usize];
+            if w.len() > 1 {
+                next[i] = Some(if first { w[1] } else { w[w.len() - 2] });
+            }
+            i += 1;
+        }
+        Self { words, order, start, next }
     }
 
     /// The positions in the list of the words whose byte is `c`, in list order.
@@ -52,6 +65,21 @@ impl<const N: usize> ByByte<N> {
     /// The words whose byte is `c`, in list order.
     pub fn with(&self, c: u8) -> impl Iterator<Item = &'static [u8]> + '_ {
         self.positions(c).iter().filter_map(|&p| self.words.get(usize::from(p)).copied())
+    }
+
+    /// The words whose byte is `c` and whose next byte inwards is `d` (or that have none), in
+    /// list order: a superset of the words a text with those two bytes can match.
+    pub fn with2(&self, c: u8, d: u8) -> impl Iterator<Item = &'static [u8]> + '_ {
+        self.positions2(c, d).filter_map(|p| self.words.get(usize::from(p)).copied())
+    }
+
+    /// The positions in the list of the words [`Self::with2`] yields.
+    pub fn positions2(&self, c: u8, d: u8) -> impl Iterator<Item = u16> + '_ {
+        let c = usize::from(c);
+        let (from, to) = (usize::from(self.start[c]), usize::from(self.start[c + 1]));
+        let order = self.order.get(from..to).unwrap_or_default();
+        let next = self.next.get(from..to).unwrap_or_default();
+        order.iter().zip(next).filter(move |(_, n)| n.is_none_or(|n| n == d)).map(|(&p, _)| p)
     }
 }
 
@@ -75,6 +103,10 @@ mod tests {
         assert_eq!(last.with(b'l').collect::<Vec<_>>(), [&b"tel"[..], b"t\xc3\xa9l"]);
         assert_eq!(last.with(b'x').collect::<Vec<_>>(), [b"fax"]);
         assert!(first.with(b'z').next().is_none() && last.with(0xff).next().is_none());
+        assert_eq!(first.with2(b'p', b'h').collect::<Vec<_>>(), [&b"phone"[..], b"ph"]);
+        assert_eq!(first.with2(b't', 0xc3).collect::<Vec<_>>(), [b"t\xc3\xa9l"]);
+        assert_eq!(last.with2(b'x', b'a').collect::<Vec<_>>(), [b"fax"]);
+        assert!(last.with2(b'x', b'b').next().is_none());
         let total: usize = (0..=255).map(|c| first.positions(c).len()).sum();
         assert_eq!(total, LIST.len());
     }

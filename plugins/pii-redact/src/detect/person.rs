@@ -401,11 +401,13 @@ fn cue_before(b: &[u8], i: usize) -> u8 {
                 || !text[..text.len() - cue.len()].last().is_some_and(u8::is_ascii_alphanumeric))
     };
     let Some(last) = last else { return NONE };
-    if TITLES_BY_LAST.with(last).any(at_word) {
+    // Only the cues whose last two bytes are the text's are compared.
+    let before_last = text.len().checked_sub(2).map_or(0, |k| text[k]);
+    if TITLES_BY_LAST.with2(last, before_last).any(at_word) {
         TITLE
-    } else if FIELDS_BY_LAST.with(last).any(at_word) {
+    } else if FIELDS_BY_LAST.with2(last, before_last).any(at_word) {
         FIELD
-    } else if MEDIUM_BY_LAST.with(last).any(at_word) {
+    } else if MEDIUM_BY_LAST.with2(last, before_last).any(at_word) {
         MEDIUM
     } else {
         NONE

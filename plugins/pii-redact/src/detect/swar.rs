@@ -52,6 +52,49 @@ pub fn punct_class(x: u64) -> u64 {
     eq(x, b'@') | eq(x, b'-') | eq(x, b'+') | eq(x, b'(') | eq(x, b':')
 }
 
+/// ASCII letters (either case).
+pub fn alpha(x: u64) -> u64 {
+    (within(x, b'A', b'Z') | within(x, b'a', b'z')) & !(x & HIGH)
+}
+
+/// ASCII digits.
+pub fn digit(x: u64) -> u64 {
+    within(x, b'0', b'9') & !(x & HIGH)
+}
+
+/// A mask of high bits (one per byte) as eight bits: bit `k` for byte `k`. The multiply
+/// gathers bit `8k` of the shifted mask into bit `56 + k`; no two products land on one bit.
+pub fn bits(m: u64) -> u64 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// `b` (at most 64 bytes) as two bit masks, bit `k` for `b[k]`: where `f` and `g` hold.
+pub fn masks(b: &[u8], f: fn(u64) -> u64, g: fn(u64) -> u64) -> (u64, u64) {
+    let b = &b[..b.len().min(64)];
+    let (mut fm, mut gm) = (0, 0);
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        fm |= bits(f(x)) << at;
+        gm |= bits(g(x)) << at;
+        at += 8;
+    }
+    // The rest, a byte at a time into a zeroed word (no call to `memcpy`); the zero bytes are
+    // masked off.
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut x = 0u64;
+        for (k, c) in rest.iter().enumerate() {
+            x |= u64::from(*c) << (8 * k);
+        }
+        let valid = u64::MAX >> (64 - 8 * rest.len());
+        fm |= bits(f(x) & valid) << at;
+        gm |= bits(g(x) & valid) << at;
+    }
+    (fm, gm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +111,21 @@ mod tests {
             }
         }
         assert!(!has_digit(b"/:abcdefghij") && has_digit(b"/:abcdefgh0"));
+    }
+
+    #[test]
+    fn bit_masks_gather_every_byte() {
+        for pattern in 0..256u64 {
+            let m = (0..8).filter(|k| pattern >> k & 1 == 1).fold(0, |m, k| m | 0x80 << (8 * k));
+            assert_eq!(bits(m), pattern);
+        }
+        let b = b"ab1 \nZ9\xc3\xa9x-0123456789abcdefghij";
+        let (a, d) = masks(b, alpha, digit);
+        for (k, c) in b.iter().enumerate() {
+            assert_eq!(a >> k & 1 == 1, c.is_ascii_alphabetic(), "{k}");
+            assert_eq!(d >> k & 1 == 1, c.is_ascii_digit(), "{k}");
+        }
+        assert_eq!(masks(b"", alpha, digit), (0, 0));
     }
 
     #[test]
