@@ -293,23 +293,16 @@ fn key_word(b: &[u8], k: usize) -> Option<What> {
     let before_last = k.checked_sub(2).map_or(0, |j| norm(b[j]));
     let mut candidates = KEYS_BY_LAST.positions2(norm(last), before_last).peekable();
     candidates.peek()?;
-    let mut j = k;
-    while j > 0 && k - j < MAX_KEY {
-        let c = b[j - 1];
-        if !(c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-' | b'.') || c >= 0x80) {
-            break;
-        }
-        j -= 1;
-    }
-    let raw = &b[j..k];
-    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied. The
-    // key is the last words of what was read (`Patient: C. Childress (d.o.b. `).
+    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied: the
+    // key is the last words before `k` (`Patient: C. Childress (d.o.b. `), after no letter.
+    // (Every key byte is a letter, a space, `.` or non-ASCII, which no other byte normalises
+    // to: a test checks it.)
     candidates
         .filter_map(|p| KEYS.get(usize::from(p)))
         .filter(|(key, _)| {
-            let Some(from) = raw.len().checked_sub(key.len()) else { return false };
-            raw[from..].iter().zip(key.iter()).all(|(c, x)| norm(*c) == *x)
-                && (from == 0 || !raw[from - 1].is_ascii_alphabetic())
+            let Some(from) = k.checked_sub(key.len()) else { return false };
+            b[from..k].iter().zip(key.iter()).all(|(c, x)| norm(*c) == *x)
+                && (from == 0 || !b[from - 1].is_ascii_alphabetic())
         })
         .max_by_key(|(key, _)| key.len())
         .map(|(_, w)| *w)
@@ -330,8 +323,13 @@ fn bare_end(tail: &[u8]) -> bool {
         Some(b'y') => &[b"birthday"],
         _ => return false,
     };
-    ends.iter()
-        .any(|e| tail.len() >= e.len() && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e))
+    // The second last byte first: it tells most words from these endings.
+    let before_last = tail.len().checked_sub(2).map_or(0, |k| tail[k].to_ascii_lowercase());
+    ends.iter().any(|e| {
+        tail.len() >= e.len()
+            && e[e.len() - 2] == before_last
+            && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e)
+    })
 }
 
 /// `SSN 782113628`, `born 03-Aug-1984`, `(d.o.b. 9/22/75)`: a key word that ends at `k`.
@@ -625,6 +623,21 @@ fn speaker(b: &[u8], i: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `key_word` relies on: a key's bytes are letters, spaces, `.` or non-ASCII (a byte
+    /// of the text matches one only if it is one, or `_`/`-` for a space), and keys are shorter
+    /// than what is read of a header column.
+    #[test]
+    fn keys_are_plain_words() {
+        for (key, _) in KEYS {
+            assert!(key.len() < MAX_KEY, "{key:?}");
+            assert!(
+                key.iter()
+                    .all(|c| c.is_ascii_lowercase() || matches!(c, b' ' | b'.') || *c >= 0x80),
+                "{key:?}"
+            );
+        }
+    }
 
     fn found(t: &str) -> Vec<(Kind, String)> {
         let mut v = Vec::new();
