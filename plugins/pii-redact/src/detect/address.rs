@@ -252,9 +252,11 @@ fn directional(b: &[u8], e: usize) -> usize {
 
 /// `Hauptstraße 12`, `Berliner Straße 5a`, `Via Roma 10`, `Calle Mayor 5`.
 fn name_first(b: &[u8], i: usize) -> Option<usize> {
-    // A house number follows within a few words (eight bytes at a time).
+    // A house number follows within a few words: within 48 bytes, the first byte that cannot
+    // be part of a word or the space between two is a digit after a space (eight bytes at a
+    // time; most capitals reach a line break, a comma or a colon first).
     let ahead = &b[i..b.len().min(i + 48)];
-    if !b[i].is_ascii_uppercase() || !swar::has_digit(ahead) {
+    if !b[i].is_ascii_uppercase() || !swar::number_after_words(ahead) {
         return None;
     }
     let mut k = i;

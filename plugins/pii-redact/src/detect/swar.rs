@@ -24,14 +24,35 @@ fn within(x: u64, lo: u8, hi: u8) -> u64 {
     ge(x, lo) & !ge(x, hi + 1)
 }
 
-/// Whether `b` holds an ASCII digit, eight bytes at a time.
-pub fn has_digit(b: &[u8]) -> bool {
+/// Whether the first byte of `b` that is not a letter (ASCII or not), a space, `'`, `-` or `.`
+/// is an ASCII digit right after a space.
+pub fn number_after_words(b: &[u8]) -> bool {
+    let wordish = |x: u64| {
+        (x & HIGH)
+            | within(x, b'A', b'Z')
+            | within(x, b'a', b'z')
+            | eq(x, b' ')
+            | eq(x, b'\'')
+            | eq(x, b'-')
+            | eq(x, b'.')
+    };
     let mut chunks = b.chunks_exact(8);
-    let found = chunks.by_ref().any(|c| {
+    let mut at = 0;
+    for c in &mut chunks {
         let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        within(x, b'0', b'9') & !(x & HIGH) != 0
+        // Within one byte these tests hold only for ASCII bytes, bit 7 of each is exact.
+        let other = !wordish(x) & HIGH;
+        if other != 0 {
+            let k = at + (other.trailing_zeros() / 8) as usize;
+            return b[k].is_ascii_digit() && k > 0 && b[k - 1] == b' ';
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    let k = rest.iter().position(|c| {
+        !(c.is_ascii_alphabetic() || *c >= 0x80 || matches!(c, b' ' | b'\'' | b'-' | b'.'))
     });
-    found || chunks.remainder().iter().any(u8::is_ascii_digit)
+    k.is_some_and(|k| rest[k].is_ascii_digit() && at + k > 0 && b[at + k - 1] == b' ')
 }
 
 /// Word bytes, as [`super::is_word`]: ASCII letters and digits, `_`, and every byte `>= 0x80`.
@@ -100,17 +121,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digits_are_found_in_any_position() {
-        for len in 0..20 {
-            for at in 0..len {
-                let mut b = vec![b'a'; len];
-                b[at] = b'7';
-                assert!(has_digit(&b), "{len} {at}");
-                b[at] = 0xb9; // a byte with the high bit set is no digit
-                assert!(!has_digit(&b), "{len} {at}");
+    fn numbers_after_words_as_byte_by_byte() {
+        let reference = |b: &[u8]| {
+            let k = b.iter().position(|c| {
+                !(c.is_ascii_alphabetic() || *c >= 0x80 || matches!(c, b' ' | b'\'' | b'-' | b'.'))
+            });
+            k.is_some_and(|k| b[k].is_ascii_digit() && k > 0 && b[k - 1] == b' ')
+        };
+        let parts: [&[u8]; 10] =
+            [b"Main", b" ", b"7", b"\n", b"St.", b"O'Neil", b"\xc3\xa9", b",", b"-", b"12"];
+        let mut seed = 0x1234_5679_u32;
+        for _ in 0..20_000 {
+            let mut t = Vec::new();
+            for _ in 0..10 {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                t.extend_from_slice(parts[(seed % 10) as usize]);
+            }
+            for end in [t.len(), t.len().min(48), t.len().min(9)] {
+                let b = &t[..end];
+                assert_eq!(number_after_words(b), reference(b), "{b:?}");
             }
         }
-        assert!(!has_digit(b"/:abcdefghij") && has_digit(b"/:abcdefgh0"));
+        assert!(number_after_words(b"Hauptstra\xc3\x9fe 12") && !number_after_words(b"Main7"));
     }
 
     #[test]
