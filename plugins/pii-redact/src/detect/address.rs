@@ -165,7 +165,9 @@ fn word(b: &[u8], j: usize) -> usize {
 fn is<const N: usize>(w: &[u8], list: &ByByte<N>) -> bool {
     let Some(first) = w.first() else { return false };
     let bare = w.strip_suffix(b".").unwrap_or(w);
-    list.with(first.to_ascii_lowercase())
+    // Only the words whose second byte is the text's are compared.
+    let second = w.get(1).map_or(0, u8::to_ascii_lowercase);
+    list.with2(first.to_ascii_lowercase(), second)
         .any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
 }
 
@@ -250,9 +252,11 @@ fn directional(b: &[u8], e: usize) -> usize {
 
 /// `Hauptstraße 12`, `Berliner Straße 5a`, `Via Roma 10`, `Calle Mayor 5`.
 fn name_first(b: &[u8], i: usize) -> Option<usize> {
-    // A house number follows within a few words (eight bytes at a time).
+    // A house number follows within a few words: within 48 bytes, the first byte that cannot
+    // be part of a word or the space between two is a digit after a space (eight bytes at a
+    // time; most capitals reach a line break, a comma or a colon first).
     let ahead = &b[i..b.len().min(i + 48)];
-    if !b[i].is_ascii_uppercase() || !swar::has_digit(ahead) {
+    if !b[i].is_ascii_uppercase() || !swar::number_after_words(ahead) {
         return None;
     }
     let mut k = i;
@@ -274,10 +278,11 @@ fn name_first(b: &[u8], i: usize) -> Option<usize> {
                     .any(|x| w.eq_ignore_ascii_case(x) || bare.eq_ignore_ascii_case(x))
             };
             let last = w.last().map_or(0, u8::to_ascii_lowercase);
+            let before_last = w.len().checked_sub(2).map_or(0, |k| w[k].to_ascii_lowercase());
             is(&b[i..first], &TYPE_FIRST_BY_FIRST)
                 || (n > 0 && alone(w))
                 || ENDINGS_BY_LAST
-                    .with(last)
+                    .with2(last, before_last)
                     .any(|x| w.len() > x.len() && w[w.len() - x.len()..].eq_ignore_ascii_case(x))
         };
         if b.get(next).is_some_and(u8::is_ascii_digit) && typed() {

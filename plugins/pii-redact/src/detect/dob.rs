@@ -28,7 +28,11 @@ pub fn dob_at(b: &[u8], i: usize) -> Option<usize> {
     if !(c.is_ascii_digit() || c.is_ascii_uppercase()) || before(b, i).is_some_and(is_word) {
         return None;
     }
-    // The cue first: it fails sooner than a date at most words.
+    // A capital starts a date only as a month (`March 15, 1985`): a look at three bytes, before
+    // the cue, which fails sooner than a date at most other words.
+    if c.is_ascii_uppercase() && !month_start(b, i) {
+        return None;
+    }
     if !cue_before(b, i) {
         return None;
     }
@@ -117,16 +121,22 @@ const MONTHS: &[&[u8]] = &[
     b"dec",
 ];
 
-/// A month name at `j` (either case, optionally abbreviated with a `.`): its end.
-fn month(b: &[u8], j: usize) -> Option<usize> {
-    // Every month starts with one of twelve 3-letter abbreviations: most words stop here.
-    let head = b.get(j..j + 3)?;
+/// Whether one of the twelve 3-letter month abbreviations starts at `j` (either case): every
+/// month name does.
+fn month_start(b: &[u8], j: usize) -> bool {
+    let Some(head) = b.get(j..j + 3) else { return false };
     let abbr = [head[0], head[1], head[2]].map(|c| c.to_ascii_lowercase());
     let firsts: [&[u8; 3]; 12] = [
         b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
         b"dec",
     ];
-    if !firsts.iter().any(|m| **m == abbr) {
+    firsts.iter().any(|m| **m == abbr)
+}
+
+/// A month name at `j` (either case, optionally abbreviated with a `.`): its end.
+fn month(b: &[u8], j: usize) -> Option<usize> {
+    // Most words stop at the abbreviation.
+    if !month_start(b, j) {
         return None;
     }
     let n = b[j..].iter().take(10).take_while(|c| c.is_ascii_alphabetic()).count();
@@ -220,7 +230,9 @@ fn cue_before(b: &[u8], i: usize) -> bool {
         _ => w,
     };
     let Some(last) = w.last() else { return false };
-    CUES_BY_LAST.with(last.to_ascii_lowercase()).any(|cue| {
+    // Only the cues whose last two bytes are the text's are compared.
+    let before_last = w.len().checked_sub(2).map_or(0, |k| w[k].to_ascii_lowercase());
+    CUES_BY_LAST.with2(last.to_ascii_lowercase(), before_last).any(|cue| {
         w.len() >= cue.len()
             && w[w.len() - cue.len()..].eq_ignore_ascii_case(cue)
             && !w[..w.len() - cue.len()].last().is_some_and(u8::is_ascii_alphanumeric)

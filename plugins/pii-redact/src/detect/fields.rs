@@ -284,27 +284,25 @@ fn key_before(b: &[u8], i: usize) -> Option<(What, bool, Option<u8>)> {
 
 /// The key that ends at `k` (normalised and looked up).
 fn key_word(b: &[u8], k: usize) -> Option<What> {
-    let mut j = k;
-    while j > 0 && k - j < MAX_KEY {
-        let c = b[j - 1];
-        if !(c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-' | b'.') || c >= 0x80) {
-            break;
-        }
-        j -= 1;
-    }
-    let raw = &b[j..k];
-    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied.
+    // Only keys that end with the last byte are compared: most texts before a `:` end in a
+    // byte no key ends with, and need no walk back.
+    let last = *b.get(k.checked_sub(1)?)?;
     let norm = |c: u8| if matches!(c, b'_' | b'-') { b' ' } else { c.to_ascii_lowercase() };
-    // The key is the last words of what was read (`Patient: C. Childress (d.o.b. `); only keys
-    // that end with its last byte are compared.
-    KEYS_BY_LAST
-        .positions(norm(*raw.last()?))
-        .iter()
-        .filter_map(|&p| KEYS.get(usize::from(p)))
+    // And only those whose last two bytes are the text's (a key's second last byte must be
+    // `b[k - 2]` for it to match).
+    let before_last = k.checked_sub(2).map_or(0, |j| norm(b[j]));
+    let mut candidates = KEYS_BY_LAST.positions2(norm(last), before_last).peekable();
+    candidates.peek()?;
+    // Keys are compared normalised (lower case, `_`/`-` as spaces) in place, not copied: the
+    // key is the last words before `k` (`Patient: C. Childress (d.o.b. `), after no letter.
+    // (Every key byte is a letter, a space, `.` or non-ASCII, which no other byte normalises
+    // to: a test checks it.)
+    candidates
+        .filter_map(|p| KEYS.get(usize::from(p)))
         .filter(|(key, _)| {
-            let Some(from) = raw.len().checked_sub(key.len()) else { return false };
-            raw[from..].iter().zip(key.iter()).all(|(c, x)| norm(*c) == *x)
-                && (from == 0 || !raw[from - 1].is_ascii_alphabetic())
+            let Some(from) = k.checked_sub(key.len()) else { return false };
+            b[from..k].iter().zip(key.iter()).all(|(c, x)| norm(*c) == *x)
+                && (from == 0 || !b[from - 1].is_ascii_alphabetic())
         })
         .max_by_key(|(key, _)| key.len())
         .map(|(_, w)| *w)
@@ -325,8 +323,13 @@ fn bare_end(tail: &[u8]) -> bool {
         Some(b'y') => &[b"birthday"],
         _ => return false,
     };
-    ends.iter()
-        .any(|e| tail.len() >= e.len() && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e))
+    // The second last byte first: it tells most words from these endings.
+    let before_last = tail.len().checked_sub(2).map_or(0, |k| tail[k].to_ascii_lowercase());
+    ends.iter().any(|e| {
+        tail.len() >= e.len()
+            && e[e.len() - 2] == before_last
+            && tail[tail.len() - e.len()..].eq_ignore_ascii_case(e)
+    })
 }
 
 /// `SSN 782113628`, `born 03-Aug-1984`, `(d.o.b. 9/22/75)`: a key word that ends at `k`.
@@ -620,6 +623,21 @@ fn speaker(b: &[u8], i: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `key_word` relies on: a key's bytes are letters, spaces, `.` or non-ASCII (a byte
+    /// of the text matches one only if it is one, or `_`/`-` for a space), and keys are shorter
+    /// than what is read of a header column.
+    #[test]
+    fn keys_are_plain_words() {
+        for (key, _) in KEYS {
+            assert!(key.len() < MAX_KEY, "{key:?}");
+            assert!(
+                key.iter()
+                    .all(|c| c.is_ascii_lowercase() || matches!(c, b' ' | b'.') || *c >= 0x80),
+                "{key:?}"
+            );
+        }
+    }
 
     fn found(t: &str) -> Vec<(Kind, String)> {
         let mut v = Vec::new();

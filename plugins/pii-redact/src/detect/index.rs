@@ -12,6 +12,19 @@ pub struct ByByte<const N: usize> {
     order: [u16; N],
     /// `order[start[c]..start[c + 1]]` are the words whose byte is `c`.
     start: [u16; 257],
+    /// Per entry of `order`: the word's next byte inwards (its second, or its second last), or
+    /// `None` for a one-byte word. Most candidates differ there, so [`Self::with2`] rejects
+    /// them without a comparison of the whole word.
+    next: [Option<u8>; N],
+    /// A bit per (byte, next byte) pair some word has, hashed into 1024 bits, and set for every
+    /// pair of a byte that has a one-byte word: [`Self::with2`] of a pair with its bit clear is
+    /// empty, found with one look.
+    pairs: [u64; 16],
+}
+
+/// The bit of a (byte, next byte) pair in [`ByByte::pairs`].
+const fn pair_bit(c: u8, d: u8) -> usize {
+    (c as usize * 67 + d as usize) % 1024
 }
 
 impl<const N: usize> ByByte<N> {
@@ -30,16 +43,38 @@ impl<const N: usize> ByByte<N> {
             start[c + 1] += start[c];
             c += 1;
         }
-        let mut next = start;
+        let mut fill = start;
         let mut order = [0u16; N];
         i = 0;
         while i < N {
             let c = key(words[i], first);
-            order[next[c] as usize] = i as u16;
-            next[c] += 1;
+            order[fill[c] as usize] = i as u16;
+            fill[c] += 1;
             i += 1;
         }
-        Self { words, order, start }
+        let mut next = [None; N];
+        let mut pairs = [0u64; 16];
+        i = 0;
+        while i < N {
+            let w = words[order[i] as usize];
+            let c = key(w, first) as u8;
+            if w.len() > 1 {
+                let d = if first { w[1] } else { w[w.len() - 2] };
+                next[i] = Some(d);
+                let bit = pair_bit(c, d);
+                pairs[bit / 64] |= 1 << (bit % 64);
+            } else {
+                // Any next byte: set the bit of every pair of `c`.
+                let mut d = 0;
+                while d < 256 {
+                    let bit = pair_bit(c, d as u8);
+                    pairs[bit / 64] |= 1 << (bit % 64);
+                    d += 1;
+                }
+            }
+            i += 1;
+        }
+        Self { words, order, start, next, pairs }
     }
 
     /// The positions in the list of the words whose byte is `c`, in list order.
@@ -52,6 +87,32 @@ impl<const N: usize> ByByte<N> {
     /// The words whose byte is `c`, in list order.
     pub fn with(&self, c: u8) -> impl Iterator<Item = &'static [u8]> + '_ {
         self.positions(c).iter().filter_map(|&p| self.words.get(usize::from(p)).copied())
+    }
+
+    /// The words whose byte is `c` and whose next byte inwards is `d` (or that have none), in
+    /// list order: a superset of the words a text with those two bytes can match.
+    pub fn with2(&self, c: u8, d: u8) -> impl Iterator<Item = &'static [u8]> + '_ {
+        self.positions2(c, d).filter_map(|p| self.words.get(usize::from(p)).copied())
+    }
+
+    /// Whether [`Self::with2`] of `c` and `d` may yield a word (it may still yield none).
+    pub fn has_pair(&self, c: u8, d: u8) -> bool {
+        let bit = pair_bit(c, d);
+        self.pairs[bit / 64] >> (bit % 64) & 1 == 1
+    }
+
+    /// The positions in the list of the words [`Self::with2`] yields.
+    pub fn positions2(&self, c: u8, d: u8) -> impl Iterator<Item = u16> + '_ {
+        let any = self.has_pair(c, d);
+        let c = usize::from(c);
+        // An empty range where no word has the pair.
+        let (from, to) = match any {
+            true => (usize::from(self.start[c]), usize::from(self.start[c + 1])),
+            false => (0, 0),
+        };
+        let order = self.order.get(from..to).unwrap_or_default();
+        let next = self.next.get(from..to).unwrap_or_default();
+        order.iter().zip(next).filter(move |(_, n)| n.is_none_or(|n| n == d)).map(|(&p, _)| p)
     }
 }
 
@@ -75,6 +136,20 @@ mod tests {
         assert_eq!(last.with(b'l').collect::<Vec<_>>(), [&b"tel"[..], b"t\xc3\xa9l"]);
         assert_eq!(last.with(b'x').collect::<Vec<_>>(), [b"fax"]);
         assert!(first.with(b'z').next().is_none() && last.with(0xff).next().is_none());
+        assert_eq!(first.with2(b'p', b'h').collect::<Vec<_>>(), [&b"phone"[..], b"ph"]);
+        assert_eq!(first.with2(b't', 0xc3).collect::<Vec<_>>(), [b"t\xc3\xa9l"]);
+        assert_eq!(last.with2(b'x', b'a').collect::<Vec<_>>(), [b"fax"]);
+        assert!(last.with2(b'x', b'b').next().is_none());
+        // A one-byte word goes with any next byte.
+        const SHORT: &[&[u8]] = &[b"x", b"xy"];
+        let short: ByByte<{ SHORT.len() }> = ByByte::new(SHORT, true);
+        assert_eq!(short.with2(b'x', b'q').collect::<Vec<_>>(), [b"x"]);
+        assert_eq!(short.with2(b'x', b'y').collect::<Vec<_>>(), [&b"x"[..], b"xy"]);
+        // Every pair of every word is found, whatever the hashing folds together.
+        for w in LIST {
+            assert!(first.with2(w[0], w[1]).any(|x| x == *w));
+            assert!(last.with2(w[w.len() - 1], w[w.len() - 2]).any(|x| x == *w));
+        }
         let total: usize = (0..=255).map(|c| first.positions(c).len()).sum();
         assert_eq!(total, LIST.len());
     }

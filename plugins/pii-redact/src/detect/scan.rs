@@ -228,6 +228,13 @@ fn ip_shape(b: &[u8], i: usize) -> bool {
     if b[i] != b':' && !(next.is_ascii_hexdigit() || matches!(next, b':' | b'.')) {
         return false;
     }
+    // One look at eight bytes first: most words hold neither a `:` nor a `.` there.
+    if let Some(c) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if swar::eq(x, b':') | swar::eq(x, b'.') == 0 {
+            return false;
+        }
+    }
     let rest = &b[i..];
     let hex = rest.iter().take(5).take_while(|c| c.is_ascii_hexdigit()).count();
     let digits = rest.iter().take(4).take_while(|c| c.is_ascii_digit()).count();

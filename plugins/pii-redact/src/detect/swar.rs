@@ -24,14 +24,35 @@ fn within(x: u64, lo: u8, hi: u8) -> u64 {
     ge(x, lo) & !ge(x, hi + 1)
 }
 
-/// Whether `b` holds an ASCII digit, eight bytes at a time.
-pub fn has_digit(b: &[u8]) -> bool {
+/// Whether the first byte of `b` that is not a letter (ASCII or not), a space, `'`, `-` or `.`
+/// is an ASCII digit right after a space.
+pub fn number_after_words(b: &[u8]) -> bool {
+    let wordish = |x: u64| {
+        (x & HIGH)
+            | within(x, b'A', b'Z')
+            | within(x, b'a', b'z')
+            | eq(x, b' ')
+            | eq(x, b'\'')
+            | eq(x, b'-')
+            | eq(x, b'.')
+    };
     let mut chunks = b.chunks_exact(8);
-    let found = chunks.by_ref().any(|c| {
+    let mut at = 0;
+    for c in &mut chunks {
         let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        within(x, b'0', b'9') & !(x & HIGH) != 0
+        // Within one byte these tests hold only for ASCII bytes, bit 7 of each is exact.
+        let other = !wordish(x) & HIGH;
+        if other != 0 {
+            let k = at + (other.trailing_zeros() / 8) as usize;
+            return b[k].is_ascii_digit() && k > 0 && b[k - 1] == b' ';
+        }
+        at += 8;
+    }
+    let rest = chunks.remainder();
+    let k = rest.iter().position(|c| {
+        !(c.is_ascii_alphabetic() || *c >= 0x80 || matches!(c, b' ' | b'\'' | b'-' | b'.'))
     });
-    found || chunks.remainder().iter().any(u8::is_ascii_digit)
+    k.is_some_and(|k| rest[k].is_ascii_digit() && at + k > 0 && b[at + k - 1] == b' ')
 }
 
 /// Word bytes, as [`super::is_word`]: ASCII letters and digits, `_`, and every byte `>= 0x80`.
@@ -52,22 +73,93 @@ pub fn punct_class(x: u64) -> u64 {
     eq(x, b'@') | eq(x, b'-') | eq(x, b'+') | eq(x, b'(') | eq(x, b':')
 }
 
+/// ASCII letters (either case).
+pub fn alpha(x: u64) -> u64 {
+    (within(x, b'A', b'Z') | within(x, b'a', b'z')) & !(x & HIGH)
+}
+
+/// ASCII digits.
+pub fn digit(x: u64) -> u64 {
+    within(x, b'0', b'9') & !(x & HIGH)
+}
+
+/// A mask of high bits (one per byte) as eight bits: bit `k` for byte `k`. The multiply
+/// gathers bit `8k` of the shifted mask into bit `56 + k`; no two products land on one bit.
+pub fn bits(m: u64) -> u64 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// `b` (at most 64 bytes) as two bit masks, bit `k` for `b[k]`: where `f` and `g` hold.
+pub fn masks(b: &[u8], f: fn(u64) -> u64, g: fn(u64) -> u64) -> (u64, u64) {
+    let b = &b[..b.len().min(64)];
+    let (mut fm, mut gm) = (0, 0);
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        fm |= bits(f(x)) << at;
+        gm |= bits(g(x)) << at;
+        at += 8;
+    }
+    // The rest, a byte at a time into a zeroed word (no call to `memcpy`); the zero bytes are
+    // masked off.
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut x = 0u64;
+        for (k, c) in rest.iter().enumerate() {
+            x |= u64::from(*c) << (8 * k);
+        }
+        let valid = u64::MAX >> (64 - 8 * rest.len());
+        fm |= bits(f(x) & valid) << at;
+        gm |= bits(g(x) & valid) << at;
+    }
+    (fm, gm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn digits_are_found_in_any_position() {
-        for len in 0..20 {
-            for at in 0..len {
-                let mut b = vec![b'a'; len];
-                b[at] = b'7';
-                assert!(has_digit(&b), "{len} {at}");
-                b[at] = 0xb9; // a byte with the high bit set is no digit
-                assert!(!has_digit(&b), "{len} {at}");
+    fn numbers_after_words_as_byte_by_byte() {
+        let reference = |b: &[u8]| {
+            let k = b.iter().position(|c| {
+                !(c.is_ascii_alphabetic() || *c >= 0x80 || matches!(c, b' ' | b'\'' | b'-' | b'.'))
+            });
+            k.is_some_and(|k| b[k].is_ascii_digit() && k > 0 && b[k - 1] == b' ')
+        };
+        let parts: [&[u8]; 10] =
+            [b"Main", b" ", b"7", b"\n", b"St.", b"O'Neil", b"\xc3\xa9", b",", b"-", b"12"];
+        let mut seed = 0x1234_5679_u32;
+        for _ in 0..20_000 {
+            let mut t = Vec::new();
+            for _ in 0..10 {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                t.extend_from_slice(parts[(seed % 10) as usize]);
+            }
+            for end in [t.len(), t.len().min(48), t.len().min(9)] {
+                let b = &t[..end];
+                assert_eq!(number_after_words(b), reference(b), "{b:?}");
             }
         }
-        assert!(!has_digit(b"/:abcdefghij") && has_digit(b"/:abcdefgh0"));
+        assert!(number_after_words(b"Hauptstra\xc3\x9fe 12") && !number_after_words(b"Main7"));
+    }
+
+    #[test]
+    fn bit_masks_gather_every_byte() {
+        for pattern in 0..256u64 {
+            let m = (0..8).filter(|k| pattern >> k & 1 == 1).fold(0, |m, k| m | 0x80 << (8 * k));
+            assert_eq!(bits(m), pattern);
+        }
+        let b = b"ab1 \nZ9\xc3\xa9x-0123456789abcdefghij";
+        let (a, d) = masks(b, alpha, digit);
+        for (k, c) in b.iter().enumerate() {
+            assert_eq!(a >> k & 1 == 1, c.is_ascii_alphabetic(), "{k}");
+            assert_eq!(d >> k & 1 == 1, c.is_ascii_digit(), "{k}");
+        }
+        assert_eq!(masks(b"", alpha, digit), (0, 0));
     }
 
     #[test]
