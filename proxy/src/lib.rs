@@ -6,6 +6,7 @@
 //! - [`connection`]: per-connection limits (cap, first-request and idle deadlines, file limit).
 //! - [`worker`]: worker threads, one event loop each, serving their connections start to finish.
 //! - [`auth`]: virtual API keys → tenants.
+//! - [`ledger`]: usage, cost, limits and budgets per tenant, in memory or shared through Redis.
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
 //! - [`phases`]: the plugin chain's request phase as the pipeline sees it.
 //! - [`request`]: the OpenAI request, parsed once into typed form.
@@ -34,6 +35,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ledger;
 pub mod metrics;
 pub mod models;
 pub mod phases;

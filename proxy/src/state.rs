@@ -42,6 +42,8 @@ pub struct State {
     pub metrics: Metrics,
     /// Bearer token for `/admin/*`, when configured.
     pub admin_token: Option<String>,
+    /// Per-tenant usage, limits and budgets (`[state]`, `[[tenant]]` limits, `[[price]]`).
+    pub ledger: crate::ledger::Ledger,
 }
 
 /// Why the shared state could not be built.
@@ -53,6 +55,8 @@ pub enum StateError {
     Plugins(String),
     #[error(transparent)]
     Tenants(#[from] crate::auth::DuplicateKey),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 impl State {
@@ -97,7 +101,9 @@ impl State {
             metrics.register_plugins(Arc::clone(registry));
         }
         metrics.register_cache(Arc::clone(&cache));
+        let ledger = crate::ledger::Ledger::build(config, env, metrics.ledger.clone())?;
         Ok(Self {
+            ledger,
             plugins,
             plugin_headers,
             max_body_bytes: config.server.max_body_bytes,
