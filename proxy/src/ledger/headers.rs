@@ -225,3 +225,64 @@ impl Refusal {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(limits: Limits, requests: u64, tokens: u64) -> RateState {
+        // 15.2 s into a minute.
+        let windows =
+            Windows { now_ms: 60_000 * 1000 + 15_200, requests, tokens, ..Windows::default() };
+        RateState { limits, windows }
+    }
+
+    #[test]
+    fn headers_name_only_the_limits_a_tenant_has() {
+        let mut headers = HeaderMap::new();
+        state(Limits::default(), 5, 5).apply_headers(&mut headers);
+        assert!(headers.is_empty());
+        let limits = Limits { tokens_per_minute: Some(1000), ..Limits::default() };
+        state(limits, 5, 400).apply_headers(&mut headers);
+        let names: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens"
+            ]
+        );
+        assert_eq!(headers["x-ratelimit-remaining-tokens"], "600");
+        assert_eq!(headers["x-ratelimit-reset-tokens"], "45s");
+    }
+
+    #[test]
+    fn a_refusal_is_openai_shaped_with_retry_after() {
+        let limits = Limits {
+            requests_per_minute: Some(3),
+            tokens_per_minute: Some(10),
+            ..Limits::default()
+        };
+        let refusal =
+            Refusal::limited(state(limits, 3, 9), Exceeded(Exceeded::REQUESTS | Exceeded::TOKENS));
+        assert_eq!((refusal.status().as_u16(), refusal.code()), (429, "rate_limit_exceeded"));
+        assert_eq!(refusal.retry_after_secs(), 45);
+        let message = refusal.message();
+        assert!(message.contains("requests per minute: limit 3, used 3"), "{message}");
+        assert!(message.contains("tokens per minute: limit 10, used 9"), "{message}");
+        let response = refusal.into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "45");
+        assert_eq!(response.headers()["x-ratelimit-remaining-requests"], "0");
+        assert_eq!(response.headers()["x-ratelimit-remaining-tokens"], "1");
+        let budget = Limits { budget_micros_per_day: Some(1), ..Limits::default() };
+        let spent = Refusal::limited(state(budget, 0, 0), Exceeded(Exceeded::BUDGET));
+        assert_eq!((spent.status().as_u16(), spent.code()), (429, "insufficient_quota"));
+        let down = Refusal::unavailable(limits);
+        assert_eq!(
+            (down.status().as_u16(), down.code(), down.retry_after_secs()),
+            (503, "ledger_unavailable", 1)
+        );
+    }
+}
