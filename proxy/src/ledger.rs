@@ -4,7 +4,8 @@
 //!
 //! - [`store`]: the interface both counter stores implement; [`memory`] and [`redis`] (over the
 //!   small client in `resp`) implement it.
-//! - [`usage`]: tokens from OpenAI answers and stream chunks, and a tokenizer-free estimate.
+//! - [`usage`]: tokens from OpenAI answers and stream chunks, and a tokenizer-free estimate;
+//!   [`estimate`]: what a parsed request may use (its prompt, its `max_tokens`).
 //! - [`price`]: the price table and a request's cost.
 //! - [`headers`]: `x-ratelimit-*` headers and the refusal's OpenAI error.
 //! - [`window`]: minute and day windows.
@@ -13,6 +14,7 @@
 //! The request path calls [`Ledger::admit`] (or [`Ledger::admit_cache_hit`]), then
 //! [`Reservation::settle`] or [`Reservation::release`].
 
+pub mod estimate;
 pub mod headers;
 pub mod memory;
 pub mod price;
