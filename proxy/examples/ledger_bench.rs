@@ -18,6 +18,9 @@ use switchyard::metrics::ledger::LedgerMetrics;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// A named way to make the store under test.
+type StoreMaker = (&'static str, Box<dyn Fn() -> Backend>);
+
 const ASK: Ask = Ask { cache_hit: false, tokens: 500, cost_micros: 100 };
 const USAGE: Usage = Usage { prompt_tokens: 100, completion_tokens: 200, cached_prompt_tokens: 0 };
 
@@ -34,7 +37,7 @@ async fn main() {
         "| store | admit p50 µs | admit p99 µs | admit+settle p50 µs | admit+settle/s, 64 at once |"
     );
     println!("|---|---|---|---|---|");
-    let stores: [(&str, Box<dyn Fn() -> Backend>); 3] = [
+    let stores: [StoreMaker; 3] = [
         ("memory", Box::new(|| Backend::Memory(Arc::new(MemoryStore::new(900_000))))),
         (
             "redis, unix socket",
