@@ -10,8 +10,10 @@ use std::sync::Mutex;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 
-/// Idle connections kept for reuse; more concurrent calls open more and close the extra.
-const MAX_IDLE: usize = 32;
+/// Connections open at once per client: more concurrent calls wait for one (within the caller's
+/// timeout), so 10,000 requests in flight do not open 10,000 connections to Redis. Each is kept
+/// for reuse.
+const MAX_CONNECTIONS: usize = 64;
 /// Largest reply line or bulk string accepted: the ledger's replies are a few numbers.
 const MAX_REPLY_BYTES: u64 = 1 << 20;
 /// Largest reply array accepted.
@@ -102,6 +104,8 @@ type Conn = BufStream<Box<dyn Stream>>;
 pub struct Client {
     target: Target,
     idle: Mutex<Vec<Conn>>,
+    /// One permit per connection in use.
+    permits: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Client {
@@ -113,13 +117,19 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     pub fn new(target: Target) -> Self {
-        Self { target, idle: Mutex::new(Vec::new()) }
+        Self {
+            target,
+            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
+        }
     }
 
     /// Sends `commands` in one write and reads their replies (one round trip). A pooled
     /// connection that fails before any reply arrived (the server restarted, or closed it when
     /// idle) is replaced by a new one once.
     pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, RespError> {
+        // The semaphore is never closed.
+        let _permit = self.permits.acquire().await.map_err(|_| protocol("client closed"))?;
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (mut conn, reused) = match pooled {
             Some(conn) => (conn, true),
@@ -133,7 +143,7 @@ impl Client {
             other => other?,
         };
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
+        if idle.len() < MAX_CONNECTIONS {
             idle.push(conn);
         }
         Ok(replies)
