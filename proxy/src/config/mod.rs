@@ -124,17 +124,6 @@ pub struct TenantConfig {
     pub default_max_tokens: u64,
 }
 
-impl TenantConfig {
-    /// Whether any limit or budget applies to this tenant (then its answers carry the
-    /// `x-ratelimit-*` headers).
-    pub fn is_limited(&self) -> bool {
-        self.requests_per_minute.is_some()
-            || self.tokens_per_minute.is_some()
-            || self.max_concurrent.is_some()
-            || self.budget_usd_per_day.is_some()
-    }
-}
-
 /// `[server]`: the client-facing listener and the limits that protect it from bad clients.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerConfig {

@@ -1,8 +1,12 @@
 //! What a parsed request may use, for its admission: its prompt estimated from every text it
-//! carries (the same entries plugins see), and the completion tokens it allows.
+//! carries (the same entries plugins see), and the completion tokens it allows; and asking a
+//! streamed chat request's upstream for its usage.
+
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::plugin::Message;
-use crate::request::RequestBody;
+use crate::request::{ParsedRequest, RequestBody};
 
 use super::usage::{estimate_chat_tokens, estimate_tokens};
 
@@ -41,6 +45,30 @@ pub fn max_tokens(body: &RequestBody) -> Option<u64> {
     bound.map(|b| b.saturating_mul(n.max(1)))
 }
 
+/// Makes a streamed chat request ask its upstream for usage (`stream_options.include_usage`), so
+/// the ledger can settle on the real count. Returns whether the client asked for it itself: when
+/// not, strip the usage-only chunk ([`super::usage::is_usage_only_chunk`]) from what it gets.
+/// Other requests are left alone (and answer `true`: nothing to strip).
+pub fn ask_stream_usage(request: &mut ParsedRequest) -> bool {
+    let RequestBody::Chat(chat) = &mut request.body else { return true };
+    if chat.stream != Some(true) {
+        return true;
+    }
+    let mut options = match chat.extra.parse::<Value>("stream_options") {
+        Some(Value::Object(options)) => options,
+        _ => serde_json::Map::new(),
+    };
+    if options.get("include_usage") == Some(&Value::Bool(true)) {
+        return true;
+    }
+    options.insert("include_usage".into(), Value::Bool(true));
+    if let Ok(raw) = RawValue::from_string(Value::Object(options).to_string()) {
+        chat.extra.insert("stream_options".into(), raw);
+        request.edited = true;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -65,6 +93,32 @@ mod tests {
         assert_eq!(max_tokens(&completion), Some(16));
         let embedding = parse(Endpoint::Embeddings, r#"{"model":"m","input":"hi"}"#);
         assert_eq!(max_tokens(&embedding), Some(0));
+    }
+
+    #[test]
+    fn streamed_chats_ask_for_usage_once() {
+        let request = |json: &str| {
+            ParsedRequest::parse(Endpoint::ChatCompletions, Bytes::from(json.to_string())).unwrap()
+        };
+        let mut plain = request(r#"{"model":"m","messages":[],"stream":true}"#);
+        assert!(!ask_stream_usage(&mut plain));
+        assert!(plain.edited);
+        let body = String::from_utf8(plain.to_bytes().unwrap().to_vec()).unwrap();
+        assert!(body.contains(r#""stream_options":{"include_usage":true}"#), "{body}");
+        let mut kept = request(
+            r#"{"model":"m","messages":[],"stream":true,"stream_options":{"x":1,"include_usage":false}}"#,
+        );
+        assert!(!ask_stream_usage(&mut kept));
+        let body = String::from_utf8(kept.to_bytes().unwrap().to_vec()).unwrap();
+        assert!(body.contains(r#""stream_options":{"x":1,"include_usage":true}"#), "{body}");
+        let mut asked = request(
+            r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
+        );
+        assert!(ask_stream_usage(&mut asked));
+        assert!(!asked.edited);
+        let mut unstreamed = request(r#"{"model":"m","messages":[]}"#);
+        assert!(ask_stream_usage(&mut unstreamed));
+        assert!(!unstreamed.edited);
     }
 
     #[test]
