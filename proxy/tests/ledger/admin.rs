@@ -121,3 +121,27 @@ async fn admin_usage_lists_every_tenant_behind_the_token() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_redis_store_needs_its_url_and_never_repeats_it() {
+    let text = format!("{CONFIG}\n[state]\nbackend = \"redis\"\nurl_env = \"REDIS_URL\"\n");
+    let config = switchyard::config::parse(&text, "<test>", Path::new(".")).unwrap();
+    for url in [None, Some("  "), Some("http://user:hunter2@cache:6379")] {
+        let env: HashMap<String, String> =
+            url.map(|u| ("REDIS_URL".to_string(), u.to_string())).into_iter().collect();
+        let err = State::build(&config, &env).await.unwrap_err().to_string();
+        assert!(err.starts_with("state.url_env: "), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    // A well-formed URL is enough to start: Redis is connected on first use, so a proxy starts
+    // while Redis is down (and admission follows on_unavailable).
+    let env: HashMap<String, String> =
+        [("REDIS_URL".to_string(), "redis://127.0.0.1:9".to_string())].into_iter().collect();
+    let state = State::build(&config, &env).await.unwrap();
+    let refusal = state
+        .ledger
+        .admit("acme", Ask { cache_hit: false, tokens: 1, cost_micros: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(refusal.code(), "ledger_unavailable");
+}
