@@ -64,6 +64,9 @@ impl State {
     /// chain (compiled and probed) before the proxy accepts its first request.
     pub async fn build(config: &Config, env: &dyn EnvSource) -> Result<Self, StateError> {
         let upstreams = Upstreams::build(config, env)?;
+        let mut metrics = Metrics::default();
+        // Before the plugins compile: a missing Redis URL fails the start at once.
+        let ledger = crate::ledger::Ledger::build(config, env, metrics.ledger.clone())?;
         let chain = |names: &mut dyn Iterator<Item = &String>| -> Vec<Arc<Upstream>> {
             names.filter_map(|name| upstreams.get(name).cloned()).collect()
         };
@@ -96,12 +99,10 @@ impl State {
             .filter_map(|name| http::HeaderName::try_from(name.as_str()).ok())
             .collect();
         let cache = Arc::new(ResponseCache::new(&config.cache));
-        let mut metrics = Metrics::default();
         if let Some(registry) = &plugins {
             metrics.register_plugins(Arc::clone(registry));
         }
         metrics.register_cache(Arc::clone(&cache));
-        let ledger = crate::ledger::Ledger::build(config, env, metrics.ledger.clone())?;
         Ok(Self {
             ledger,
             plugins,
