@@ -12,6 +12,10 @@ use super::usage::Usage;
 use super::{Backend, Inner, Ledger, price};
 use crate::config::OnUnavailable;
 
+/// Largest amount the ledger counts at once: Redis computes in Lua numbers (doubles) and 64-bit
+/// `INCRBY`, exact up to here (2^53 - 1 tokens, or micro-USD: about 9 billion USD).
+const MAX_EXACT: u64 = (1 << 53) - 1;
+
 /// An admitted request: its reservation, and the rate state for its answer's headers.
 #[derive(Debug)]
 pub struct Admission {
@@ -37,7 +41,11 @@ impl Ledger {
     /// slot), or refuses with every limit it would pass and when they reset. Atomic in the store:
     /// admissions running at the same time, on any replica, never pass a limit together.
     pub async fn admit(&self, tenant: &str, ask: Ask) -> Result<Admission, Refusal> {
-        let ask = Ask { cache_hit: false, ..ask };
+        let ask = Ask {
+            cache_hit: false,
+            tokens: ask.tokens.min(MAX_EXACT),
+            cost_micros: ask.cost_micros.min(MAX_EXACT),
+        };
         let id = fastrand::u64(..);
         let (rate, unchecked) = self.check(tenant, &ask, id).await?;
         let reservation = Reservation {
@@ -126,8 +134,8 @@ impl Reservation {
     pub async fn settle(mut self, upstream: &str, model: Option<&str>, usage: &Usage) -> f64 {
         self.done = true;
         let usd = self.inner.prices.cost_usd(upstream, model, usage);
-        self.settlement.used_tokens = usage.total();
-        self.settlement.used_micros = price::micros_round(usd);
+        self.settlement.used_tokens = usage.total().min(MAX_EXACT);
+        self.settlement.used_micros = price::micros_round(usd).min(MAX_EXACT);
         self.inner.record(&self.tenant, upstream, model, usage, usd, self.settlement.used_micros);
         if !self.unchecked {
             self.inner.settle(&self.tenant, &self.settlement).await;
