@@ -169,7 +169,9 @@ async fn concurrency_slots_are_held_until_settled_or_released(kind: Kind) {
     assert!(r.replica(0).admit(TENANT, ask(10)).await.is_err());
     one_more.reservation.settle("local", None, &Usage::default()).await;
     // A reservation dropped unsettled (its task cancelled) frees its slot too, off the request
-    // path: wait for that to happen.
+    // path: fill the slots, drop one, and wait until a new admission gets its slot.
+    let _filler = r.replica(1).admit(TENANT, ask(10)).await.expect("the third slot");
+    assert!(r.replica(2).admit(TENANT, ask(10)).await.is_err());
     drop(admitted.pop());
     let ledger = Arc::new(r.replica(1).clone());
     let mut freed = None;
@@ -183,6 +185,10 @@ async fn concurrency_slots_are_held_until_settled_or_released(kind: Kind) {
         }
     }
     assert!(freed.is_some(), "the dropped reservation's slot was never freed");
+    // ...and is charged as reserved (10 tokens), never given back: 3 × 10 admitted, 10 released,
+    // 10 admitted and settled at 0, the filler's 10, 10 dropped (kept), 10 admitted now.
+    let window = r.replica(0).snapshot(TENANT).await.window.unwrap();
+    assert_eq!((window.tokens_this_minute, window.in_flight), (40, 3));
 }
 
 async fn cache_hits_count_against_requests_only(kind: Kind) {
