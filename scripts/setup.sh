@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What every build needs (llama.cpp: cmake and a C++ compiler; bindgen: libclang; scripts: curl),
-# plus whatever the caller names.
+# redis-server for the usage ledger's tests (each starts its own on a unix socket; nothing here
+# starts the packaged service), plus whatever the caller names.
 need_apt=()
-for pkg in cmake g++ libclang1-14 libclang-common-14-dev curl "$@"; do
+for pkg in cmake g++ libclang1-14 libclang-common-14-dev curl redis-server "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

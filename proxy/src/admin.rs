@@ -2,8 +2,10 @@
 //! and scrapers need no secret; management endpoints under `/admin/` require the bearer token.
 //!
 //! - [`plugins`]: `GET /admin/plugins`, `POST /admin/reload`, `PUT /admin/plugins/{name}`.
+//! - [`usage`]: `GET /admin/usage`, every tenant's windows, remaining limits and totals.
 
 pub mod plugins;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -30,6 +32,11 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
         }
         (_, p) if p.starts_with("/admin/") => match authorize(&state, &request) {
             Err(e) => e.into_response(),
+            Ok(()) if request.uri().path() == usage::PATH => {
+                usage::handle(&state, request.method())
+                    .await
+                    .unwrap_or_else(ProxyError::into_response)
+            }
             Ok(()) => {
                 plugins::handle(&state, request).await.unwrap_or_else(ProxyError::into_response)
             }

@@ -54,6 +54,13 @@ pub struct Cached {
     ttl: Duration,
 }
 
+impl Cached {
+    /// See [`CachedBody::fits`].
+    pub fn fits(&self, stream: bool) -> bool {
+        self.body.fits(stream)
+    }
+}
+
 /// A stored answer's content, as the upstream sent it.
 #[derive(Debug)]
 pub enum CachedBody {
@@ -68,6 +75,18 @@ impl CachedBody {
         match self {
             Self::Json(bytes) => bytes.len(),
             Self::Events(events) => events.iter().map(|e| e.len() + 16).sum(),
+        }
+    }
+
+    /// Whether this entry can be shown to a client that asked for a stream or not (a stored
+    /// stream with tool calls cannot become one JSON body, nor such a body a stream).
+    pub fn fits(&self, stream: bool) -> bool {
+        match (self, stream) {
+            (Self::Events(_), true) | (Self::Json(_), false) => true,
+            (Self::Events(events), false) => {
+                crate::wire::chunks::chunks_to_completion(events).is_some()
+            }
+            (Self::Json(json), true) => crate::wire::chunks::completion_to_chunks(json).is_some(),
         }
     }
 }

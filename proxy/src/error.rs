@@ -67,6 +67,10 @@ pub enum ProxyError {
     /// set stays live. `plugin` names the culprit when there is one.
     #[error("{message}")]
     PluginLoad { status: u16, plugin: Option<String>, message: String },
+    /// The tenant is over a limit or budget, or the ledger is unavailable and fails closed. Its
+    /// response carries `retry-after` and the `x-ratelimit-*` headers.
+    #[error("{}", .0.message())]
+    Limited(Box<crate::ledger::Refusal>),
     /// Admin API: plugin endpoints on a proxy started without a `[plugins]` section.
     #[error(
         "plugins are not enabled: add a [plugins] section (dir = \"...\") and [[plugin]] entries \
@@ -92,6 +96,8 @@ impl ProxyError {
             | Self::BodyRead(_)
             | Self::Unauthorized(_)
             | Self::PluginsDisabled => Blame::Client,
+            Self::Limited(refusal) if refusal.status().is_client_error() => Blame::Client,
+            Self::Limited(_) => Blame::Proxy,
             // A refused plugin is the operator's input; a dead compile task is ours.
             Self::PluginLoad { status, .. } if *status < 500 => Blame::Client,
             Self::AllUpstreamsFailed { .. }
@@ -124,6 +130,7 @@ impl ProxyError {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Self::PluginsDisabled => StatusCode::NOT_FOUND,
+            Self::Limited(refusal) => refusal.status(),
         }
     }
 
@@ -147,6 +154,7 @@ impl ProxyError {
             Self::PluginLoad { status: 404, .. } => "unknown_plugin",
             Self::PluginLoad { .. } => "plugin_rejected",
             Self::PluginsDisabled => "plugins_not_configured",
+            Self::Limited(refusal) => refusal.code(),
         }
     }
 
@@ -167,9 +175,14 @@ impl ProxyError {
         crate::wire::error_body(&self.to_string(), kind, param.as_deref(), Some(self.code()))
     }
 
-    /// The whole HTTP response. This is the only place errors become responses.
+    /// The whole HTTP response. This is the only place errors become responses (a limit's
+    /// refusal adds its `retry-after` and `x-ratelimit-*` headers, OpenAI's error `type` for it
+    /// included: see `ledger::headers`).
     pub fn into_response(self) -> Response<Body> {
-        body::json(self.status(), &self.to_json())
+        match self {
+            Self::Limited(refusal) => refusal.into_response(),
+            other => body::json(other.status(), &other.to_json()),
+        }
     }
 }
 

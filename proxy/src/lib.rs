@@ -6,6 +6,7 @@
 //! - [`connection`]: per-connection limits (cap, first-request and idle deadlines, file limit).
 //! - [`worker`]: worker threads, one event loop each, serving their connections start to finish.
 //! - [`auth`]: virtual API keys → tenants.
+//! - [`ledger`]: usage, cost, limits and budgets per tenant, in memory or shared through Redis.
 //! - [`pipeline`]: the request's way through the proxy, one function per step.
 //! - [`request_phase`]: the plugin chain's request phase as the pipeline sees it.
 //! - [`request`]: the OpenAI request, parsed once into typed form.
@@ -17,6 +18,7 @@
 //! - [`trail`]: what happened to one request (attempts, usage, first token), noted as it happens.
 //! - [`record`]: the end of a request: its access-log line and usage metrics.
 //! - [`telemetry`]: OpenTelemetry GenAI spans built from the trail, exported over OTLP/HTTP.
+//! - [`admission`]: a tenant's limits on the request path (reserve, headers, settle).
 //! - [`access_log`]: the JSON-lines access log, written off the request path.
 //! - [`cache`]: the response cache (moka, bounded by bytes, TTL and key from plugins).
 //! - [`upstream`]: configured upstreams and their pooled rustls clients.
@@ -29,6 +31,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod cache;
@@ -40,6 +43,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ledger;
 pub mod metrics;
 pub mod models;
 pub mod pipeline;

@@ -2,8 +2,11 @@
 //!
 //! - [`plugins`]: the plugin runtime's numbers, collected from its registry at scrape time.
 //! - [`cache`]: the response cache's size, read at scrape time.
+//! - [`ledger`]: tokens and cost by tenant, upstream and model; the usage ledger's refusals and
+//!   store outages.
 
 pub mod cache;
+pub mod ledger;
 pub mod plugins;
 
 use std::sync::Arc;
@@ -81,6 +84,8 @@ pub struct Metrics {
     pub connections: Family<WorkerLabels, Counter>,
     /// Connections closed at accept because the listener's connection cap was reached.
     pub connections_refused: Family<ListenerLabels, Counter>,
+    /// Tokens, cost and the usage ledger's own numbers (handed to [`crate::ledger::Ledger`]).
+    pub ledger: ledger::LedgerMetrics,
 }
 
 impl Default for Metrics {
@@ -130,8 +135,11 @@ impl Default for Metrics {
             "Completion tokens per second of a stream after its first token",
             tokens_per_second.clone(),
         );
+        let ledger = ledger::LedgerMetrics::default();
+        ledger.register(&mut registry);
         Self {
             registry,
+            ledger,
             requests,
             attempts,
             upstream_latency,

@@ -1,6 +1,6 @@
 //! The request's way through the proxy, in one straight line:
-//! accept → authenticate → parse → plugins (request phase) → route → dispatch (with fallback and
-//! the response phase) → respond.
+//! accept → authenticate → parse → plugins (request phase) → route → cache → limits (admission) →
+//! dispatch (with fallback and the response phase) → respond → record (when the body ends).
 //!
 //! Each step is a function in its own module; this file only orders them, stamps every
 //! response with `x-request-id`, `x-switchyard-upstream` and `x-switchyard-cache`, and hands the
@@ -12,9 +12,10 @@ use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
+use crate::admission::{self, Held};
 use crate::body::{self, Body};
-use crate::cache::{CacheStatus, ClientDirective, Identity, Plan, Store};
-use crate::dispatch::{self, Outbound, Served};
+use crate::cache::{CacheStatus, Cached, ClientDirective, Identity, Plan, Store};
+use crate::dispatch::{self, FromCache, Outbound, Served};
 use crate::error::ProxyError;
 use crate::metrics::{CacheLabels, RequestLabels};
 use crate::models;
@@ -43,8 +44,9 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
         ..Meta::default()
     };
     let mut cache = CacheStatus::Bypass;
+    let mut held = Held::default();
     let span = state.log_ids.then(|| log_span(&meta.request_id, &trail));
-    let served = serve(&state, request, &trail, &mut meta, &mut cache);
+    let served = serve(&state, request, &trail, &mut meta, &mut held, &mut cache);
     let served = match span {
         Some(span) => served.instrument(span).await,
         None => served.await,
@@ -75,10 +77,12 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
     if let Ok(value) = HeaderValue::try_from(upstream.as_str()) {
         headers.insert("x-switchyard-upstream", value);
     }
+    admission::headers(&state, meta.tenant.as_deref(), &held, headers);
     let outcome = Outcome { status: parts.status.as_u16(), cache, upstream };
     let length =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
-    let finish = move |how| record::finish(&state, &meta, &outcome, &trail, how);
+    let reservation = held.reservation;
+    let finish = move |how| record::finish(&state, &meta, &outcome, &trail, how, reservation);
     let body = body::on_end(body, length, finish);
     Response::from_parts(parts, body)
 }
@@ -88,6 +92,7 @@ async fn serve(
     request: Request<Incoming>,
     trail: &Arc<Trail>,
     meta: &mut Meta,
+    held: &mut Held,
     cache: &mut CacheStatus,
 ) -> Result<Served, ProxyError> {
     let request_id = meta.request_id.as_str();
@@ -172,11 +177,47 @@ async fn serve(
     let responder = Responder::new(watch, store, parsed.stream(), Arc::clone(trail), send_usage);
     // Streams are counted from the upstream's usage chunk; the client gets it only if it asked.
     parsed.ask_for_usage();
-    let served = dispatch::dispatch(&chain, &parsed, &outbound, responder, hit).await?;
-    if served.from_cache {
-        *cache = CacheStatus::Hit;
+    let hit = hit.filter(|entry| entry.fits(parsed.stream()));
+    let tenant = tenant.as_deref();
+    let to = Target { chain: &chain, request: &parsed, outbound: &outbound, tenant };
+    answer(state, to, responder, hit, held, cache).await
+}
+
+/// Where a request goes once it is ready to leave: its chain, the request as it will be sent,
+/// what its attempts share, and whose limits it counts against.
+struct Target<'a> {
+    chain: &'a [Arc<Upstream>],
+    request: &'a ParsedRequest,
+    outbound: &'a Outbound<'a>,
+    tenant: Option<&'a str>,
+}
+
+/// The cache hit when it can serve, else the upstreams; each admitted against the tenant's
+/// limits first (a hit against requests per minute only).
+async fn answer(
+    state: &State,
+    to: Target<'_>,
+    mut responder: Responder,
+    hit: Option<Arc<Cached>>,
+    held: &mut Held,
+    cache: &mut CacheStatus,
+) -> Result<Served, ProxyError> {
+    if let Some(entry) = hit {
+        admission::cache_hit(state, to.tenant, held).await?;
+        match dispatch::from_cache(&entry, responder).await {
+            FromCache::Served(served) => {
+                *cache = CacheStatus::Hit;
+                return Ok(served);
+            }
+            FromCache::Escalate(escalation, back) => {
+                admission::reserve(state, to.tenant, to.request, to.chain, held).await?;
+                return dispatch::escalate(escalation, to.request, to.outbound, back).await;
+            }
+            FromCache::Unusable(back) => responder = back,
+        }
     }
-    Ok(served)
+    admission::reserve(state, to.tenant, to.request, to.chain, held).await?;
+    dispatch::dispatch(to.chain, to.request, to.outbound, responder).await
 }
 
 /// The span whose fields (request id, trace id) every log line of the request carries, for

@@ -7,17 +7,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use crate::admission;
 use crate::body::Ended;
 use crate::cache::CacheStatus;
+use crate::ledger::Reservation;
 use crate::metrics::UpstreamLabels;
 use crate::state::State;
 use crate::telemetry;
 use crate::trail::{Trail, Usage};
-
-/// Characters per token in the estimate used when an upstream reports no usage (a stream that
-/// broke or was abandoned before its usage chunk, or an upstream that ignores
-/// `stream_options.include_usage`): OpenAI's rule of thumb for English text.
-pub const CHARS_PER_TOKEN: u64 = 4;
 
 /// What the pipeline knows about a request, for its record.
 #[derive(Debug, Clone, Default)]
@@ -58,20 +55,33 @@ pub fn count(outcome: &Outcome, trail: &crate::trail::Notes) -> Counted {
     }
     match trail.usage {
         Some(usage) => Counted { usage, source: "reported" },
-        None if trail.relayed_chars > 0 => {
-            let completion_tokens = trail.relayed_chars.div_ceil(CHARS_PER_TOKEN);
-            let usage = Usage { completion_tokens, ..Usage::default() };
+        // No report (a stream that broke or was abandoned before its usage chunk, an upstream
+        // that ignores `stream_options.include_usage`): the text relayed, estimated.
+        None if trail.relayed_tokens > 0 => {
+            let usage = Usage { completion_tokens: trail.relayed_tokens, ..Usage::default() };
             Counted { usage, source: "estimated" }
         }
         None => Counted { usage: Usage::default(), source: "none" },
     }
 }
 
-/// Completes the record of a request whose response body ended `how`.
-pub fn finish(state: &State, meta: &Meta, outcome: &Outcome, trail: &Trail, how: Ended) {
+/// Completes the record of a request whose response body ended `how`: settles its
+/// `reservation` in the ledger, writes its access-log line and metrics, and exports its spans.
+pub fn finish(
+    state: &State,
+    meta: &Meta,
+    outcome: &Outcome,
+    trail: &Trail,
+    how: Ended,
+    reservation: Option<Reservation>,
+) {
     let notes = trail.read();
     let elapsed = trail.started().elapsed();
     let counted = count(outcome, &notes);
+    let model = notes.response_model.as_deref().or(meta.model.as_deref());
+    let tenant = meta.tenant.as_deref();
+    let usage = counted.usage;
+    let usd = admission::settle(state, tenant, reservation, &outcome.upstream, model, usage);
     let labels = UpstreamLabels { upstream: outcome.upstream.clone() };
     if let Some(first) = notes.first_token.filter(|_| outcome.status < 400) {
         let histogram = state.metrics.first_token.get_or_create(&labels);
@@ -84,7 +94,7 @@ pub fn finish(state: &State, meta: &Meta, outcome: &Outcome, trail: &Trail, how:
         }
     }
     if let Some(log) = &state.access_log {
-        log.write(line(meta, outcome, &notes, counted, elapsed, how).to_string());
+        log.write(line(meta, outcome, &notes, counted, usd, elapsed, how).to_string());
     }
     if let Some(telemetry) = &state.telemetry {
         let address = |name: &str| state.upstreams.get(name).and_then(|u| u.authority());
@@ -119,6 +129,7 @@ fn line(
     outcome: &Outcome,
     notes: &crate::trail::Notes,
     counted: Counted,
+    usd: f64,
     elapsed: Duration,
     how: Ended,
 ) -> Value {
@@ -148,6 +159,7 @@ fn line(
         "completion_tokens": counted.usage.completion_tokens,
         "cached_prompt_tokens": counted.usage.cached_prompt_tokens,
         "usage": counted.source,
+        "cost_usd": usd,
         "latency_ms": ms(elapsed),
         "ttft_ms": notes.first_token.map(ms),
         "tags": tags,
@@ -198,10 +210,10 @@ mod tests {
     fn usage_is_reported_else_estimated_and_hits_count_nothing() {
         let outcome = |cache| Outcome { status: 200, cache, upstream: "up".into() };
         let usage = Usage { prompt_tokens: 5, completion_tokens: 2, cached_prompt_tokens: 0 };
-        let reported = Notes { usage: Some(usage), relayed_chars: 99, ..Notes::default() };
+        let reported = Notes { usage: Some(usage), relayed_tokens: 99, ..Notes::default() };
         let counted = count(&outcome(CacheStatus::Miss), &reported);
         assert_eq!((counted.usage, counted.source), (usage, "reported"));
-        let relayed = Notes { relayed_chars: 9, ..Notes::default() };
+        let relayed = Notes { relayed_tokens: 3, ..Notes::default() };
         let counted = count(&outcome(CacheStatus::Miss), &relayed);
         assert_eq!((counted.usage.completion_tokens, counted.source), (3, "estimated"));
         let hit = count(&outcome(CacheStatus::Hit), &reported);

@@ -50,6 +50,8 @@ pub struct State {
     pub telemetry: Option<Telemetry>,
     /// Each request's log lines carry its ids (`[log] format = "json"`).
     pub log_ids: bool,
+    /// Per-tenant usage, limits and budgets (`[state]`, `[[tenant]]` limits, `[[price]]`).
+    pub ledger: crate::ledger::Ledger,
 }
 
 /// Why the shared state could not be built.
@@ -65,6 +67,8 @@ pub enum StateError {
     AccessLog(std::io::Error),
     #[error("telemetry: {0}")]
     Telemetry(String),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 impl State {
@@ -72,6 +76,9 @@ impl State {
     /// chain (compiled and probed) before the proxy accepts its first request.
     pub async fn build(config: &Config, env: &dyn EnvSource) -> Result<Self, StateError> {
         let upstreams = Upstreams::build(config, env)?;
+        let mut metrics = Metrics::default();
+        // Before the plugins compile: a missing Redis URL fails the start at once.
+        let ledger = crate::ledger::Ledger::build(config, env, metrics.ledger.clone())?;
         let chain = |names: &mut dyn Iterator<Item = &String>| -> Vec<Arc<Upstream>> {
             names.filter_map(|name| upstreams.get(name).cloned()).collect()
         };
@@ -104,7 +111,6 @@ impl State {
             .filter_map(|name| http::HeaderName::try_from(name.as_str()).ok())
             .collect();
         let cache = Arc::new(ResponseCache::new(&config.cache));
-        let mut metrics = Metrics::default();
         if let Some(registry) = &plugins {
             metrics.register_plugins(Arc::clone(registry));
         }
@@ -126,6 +132,7 @@ impl State {
             metrics.register_trace_export(&telemetry.exporter.counters);
         }
         Ok(Self {
+            ledger,
             plugins,
             plugin_headers,
             max_body_bytes: config.server.max_body_bytes,

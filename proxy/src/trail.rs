@@ -12,14 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-/// Tokens of one answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// Prompt tokens served from the provider's prompt cache (a part of `prompt_tokens`).
-    pub cached_prompt_tokens: u64,
-}
+use crate::ledger::usage::estimate_tokens;
+
+pub use crate::ledger::Usage;
 
 /// One attempt at an upstream.
 #[derive(Debug, Clone)]
@@ -68,8 +63,9 @@ pub struct Notes {
     pub attempts: Vec<Attempt>,
     /// As the upstream reported it (a whole answer's `usage`, a stream's usage chunk).
     pub usage: Option<Usage>,
-    /// Characters of answer text relayed: the estimate's input when no usage was reported.
-    pub relayed_chars: u64,
+    /// Answer text relayed, in estimated tokens ([`crate::ledger::usage::estimate_tokens`]): what
+    /// is counted when no usage was reported.
+    pub relayed_tokens: u64,
     /// From the request's start to the first content the client was sent.
     pub first_token: Option<Duration>,
     /// The model the upstream says answered.
@@ -214,18 +210,18 @@ impl Trail {
     /// ask for one is not sent.
     pub fn chunk(&self, data: &str) -> bool {
         let Ok(chunk) = serde_json::from_str::<Chunk>(data) else { return false };
-        let chars: usize = chunk
+        let tokens: u64 = chunk
             .choices
             .iter()
             .flatten()
             .map(|c| {
                 let delta = c.delta.as_ref().and_then(|d| d.content.as_deref());
-                delta.or(c.text.as_deref()).map_or(0, |t| t.chars().count())
+                delta.or(c.text.as_deref()).map_or(0, estimate_tokens)
             })
             .sum();
         let usage_only = chunk.usage.is_some() && chunk.choices.as_ref().is_none_or(Vec::is_empty);
         let mut notes = self.notes();
-        notes.relayed_chars += chars as u64;
+        notes.relayed_tokens += tokens;
         if let Some(usage) = chunk.usage {
             notes.usage = Some(usage.into());
         }
@@ -243,12 +239,17 @@ impl Trail {
     }
 }
 
-/// `usage` as OpenAI sends it; every field optional, since upstreams vary.
+/// `usage` as OpenAI sends it (and the Responses API's `input_tokens`/`output_tokens`); every
+/// field optional, since upstreams vary.
 #[derive(Deserialize)]
 struct RawUsage {
     prompt_tokens: Option<u64>,
+    input_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    total_tokens: Option<u64>,
     prompt_tokens_details: Option<PromptDetails>,
+    input_tokens_details: Option<PromptDetails>,
 }
 
 #[derive(Deserialize)]
@@ -258,14 +259,16 @@ struct PromptDetails {
 
 impl From<RawUsage> for Usage {
     fn from(raw: RawUsage) -> Self {
-        Self {
-            prompt_tokens: raw.prompt_tokens.unwrap_or(0),
-            completion_tokens: raw.completion_tokens.unwrap_or(0),
-            cached_prompt_tokens: raw
-                .prompt_tokens_details
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-        }
+        let completion_tokens = raw.completion_tokens.or(raw.output_tokens).unwrap_or(0);
+        // Embeddings from some providers report only a total.
+        let prompt_tokens = raw
+            .prompt_tokens
+            .or(raw.input_tokens)
+            .or_else(|| raw.total_tokens?.checked_sub(completion_tokens))
+            .unwrap_or(0);
+        let details = raw.prompt_tokens_details.or(raw.input_tokens_details);
+        let cached = details.and_then(|d| d.cached_tokens).unwrap_or(0);
+        Self { prompt_tokens, completion_tokens, cached_prompt_tokens: cached.min(prompt_tokens) }
     }
 }
 
@@ -319,9 +322,19 @@ mod tests {
         assert!(trail.chunk(usage), "a usage-only chunk");
         assert!(!trail.chunk("not json"));
         let notes = trail.read();
-        assert_eq!(notes.relayed_chars, 7);
+        assert_eq!(notes.relayed_tokens, estimate_tokens("héllo") + estimate_tokens("ab"));
         assert_eq!(notes.usage.map(|u| u.completion_tokens), Some(2));
         assert_eq!(notes.response_model.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn other_usage_shapes_are_read() {
+        let trail = Trail::new();
+        trail.answer(br#"{"usage":{"input_tokens":5,"output_tokens":2,"input_tokens_details":{"cached_tokens":9}}}"#);
+        let usage = Usage { prompt_tokens: 5, completion_tokens: 2, cached_prompt_tokens: 5 };
+        assert_eq!(trail.read().usage, Some(usage), "cached tokens are a part of the prompt");
+        trail.answer(br#"{"data":[],"usage":{"total_tokens":9}}"#);
+        assert_eq!(trail.read().usage.map(|u| u.prompt_tokens), Some(9), "a total only");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! collected together, and [`validate`] lists every semantic problem at once, each with the key
 //! path a user can search for in their file.
 
+mod ledger;
 mod load;
 mod validate;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use crate::plugin::{PluginEntry, PluginsSection};
 
+pub use ledger::{OnUnavailable, PriceConfig, StateBackend, StateConfig};
 pub use load::{load, parse};
 pub use validate::validate;
 
@@ -71,6 +73,13 @@ pub struct Config {
     pub log: LogConfig,
     /// `[telemetry]`: OpenTelemetry traces. Absent: none.
     pub telemetry: Option<crate::telemetry::TelemetryConfig>,
+    /// `[[price]]`: USD per million tokens, per upstream and optionally per model. An upstream
+    /// without a matching entry costs nothing (the local model, typically).
+    #[serde(rename = "price", default)]
+    pub prices: Vec<PriceConfig>,
+    /// `[state]`: where the usage ledger (limits, budgets) keeps its counters.
+    #[serde(default)]
+    pub state: StateConfig,
 }
 
 /// `[log]`: the proxy's own log and the access log.
@@ -126,6 +135,18 @@ pub struct TenantConfig {
     pub name: String,
     /// Environment variable holding the key clients send as `Authorization: Bearer <key>`.
     pub key_env: String,
+    /// Requests admitted per fixed minute window (cache hits included); absent: no limit.
+    pub requests_per_minute: Option<u64>,
+    /// Tokens reserved and used per fixed minute window (prompt + completion); absent: no limit.
+    pub tokens_per_minute: Option<u64>,
+    /// Requests in flight at once (cache hits excluded); absent: no limit.
+    pub max_concurrent: Option<u64>,
+    /// USD spent per UTC day, worst case reserved at admission; absent: no limit.
+    pub budget_usd_per_day: Option<f64>,
+    /// Completion tokens reserved for a request that does not set `max_tokens` (or
+    /// `max_completion_tokens`); settlement corrects it to what was really used.
+    #[serde(default = "defaults::default_max_tokens")]
+    pub default_max_tokens: u64,
 }
 
 /// `[server]`: the client-facing listener and the limits that protect it from bad clients.
@@ -336,5 +357,8 @@ pub mod defaults {
     }
     pub fn backoff_ms() -> u64 {
         25
+    }
+    pub fn default_max_tokens() -> u64 {
+        1024
     }
 }

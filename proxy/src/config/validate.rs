@@ -18,6 +18,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     check_plugins(config, &mut out);
     check_cache(config, &mut out);
     check_telemetry(config, &mut out);
+    out.0.extend(super::ledger::validate(config));
     out.0
 }
 
@@ -227,12 +228,16 @@ fn check_base_url(key: &str, url: &str, out: &mut Problems) {
 }
 
 fn check_env_name(key: &str, name: &str, out: &mut Problems) {
-    let mut bytes = name.bytes();
-    let valid = bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !valid {
+    if !is_env_name(name) {
         out.push(key, format!("`{name}` is not an environment variable name"));
     }
+}
+
+/// A letter or `_`, then letters, digits or `_`.
+pub(super) fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn check_file(key: &str, path: &Path, out: &mut Problems) {

@@ -1,7 +1,7 @@
-//! Answering a request: from a cache hit when the stored answer can be shown, else down its chain
-//! of upstreams with per-attempt timeouts, jittered backoff, and the fallback rule (connect
-//! errors, timeouts before the first byte, 429, 5xx and streams that break before their first
-//! content event move on; any other answer is final). The request's [`Responder`] goes along and
+//! Answering a request: from a cache hit ([`from_cache`]), or down its chain of upstreams with
+//! per-attempt timeouts, jittered backoff, and the fallback rule (connect errors, timeouts before
+//! the first byte, 429, 5xx and streams that break before their first content event move on; any
+//! other answer is final). The request's [`Responder`] goes along and
 //! is consumed by whichever answer is used.
 //!
 //! - [`attempt`]: one attempt on one upstream, split by body mode (stream, whole, passed through).
@@ -86,33 +86,36 @@ pub struct Outbound<'a> {
     pub trail: &'a Trail,
 }
 
-/// Answers `request` from `hit` when the cached answer can be shown to this client, else tries
-/// each upstream of `chain` in order (with its retries) until one answers. Watching plugins see
-/// the answer; one of them may escalate it once to another upstream.
+/// What a cache hit became.
+pub enum FromCache {
+    Served(Served),
+    /// A watching plugin rejected the stored answer and asked for another upstream.
+    Escalate(Escalation, Responder),
+    /// The entry cannot be shown to this client; the responder goes on to the upstreams.
+    Unusable(Responder),
+}
+
+/// Answers from a cached entry, through the watching plugins.
+pub async fn from_cache(entry: &Cached, responder: Responder) -> FromCache {
+    match responder.hit(entry).await {
+        Ok(Delivery::Send(response)) => {
+            let upstream = entry.upstream.clone();
+            FromCache::Served(Served { response, upstream, from_cache: true })
+        }
+        Ok(Delivery::Escalate(escalation, responder)) => FromCache::Escalate(escalation, responder),
+        Err(responder) => FromCache::Unusable(responder),
+    }
+}
+
+/// Tries each upstream of `chain` in order (with its retries) until one answers. Watching plugins
+/// see the answer; one of them may escalate it once to another upstream.
 #[tracing::instrument(skip_all, fields(endpoint = request.endpoint.label(), stream = request.stream()))]
 pub async fn dispatch(
     chain: &[Arc<Upstream>],
     request: &ParsedRequest,
     outbound: &Outbound<'_>,
     responder: Responder,
-    hit: Option<Arc<Cached>>,
 ) -> Result<Served, ProxyError> {
-    let responder = match hit {
-        None => responder,
-        Some(entry) => match responder.hit(&entry).await {
-            Ok(Delivery::Send(response)) => {
-                let upstream = entry.upstream.clone();
-                return Ok(Served { response, upstream, from_cache: true });
-            }
-            Ok(Delivery::Escalate(escalation, responder)) => {
-                return escalate(escalation, request, outbound, responder).await;
-            }
-            Err(responder) => {
-                tracing::debug!(request_id = outbound.request_id, "cached answer unusable here");
-                responder
-            }
-        },
-    };
     match run_chain(chain, request, outbound, responder).await? {
         Leg::Served(served) => Ok(served),
         Leg::Escalate(escalation, responder) => {
@@ -123,7 +126,7 @@ pub async fn dispatch(
 
 /// Runs `request` once more, on the upstream a watching plugin escalated to. A second escalation
 /// is refused.
-async fn escalate(
+pub async fn escalate(
     escalation: Escalation,
     request: &ParsedRequest,
     outbound: &Outbound<'_>,

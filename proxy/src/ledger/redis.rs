@@ -1,0 +1,259 @@
+//! The shared store: every counter in Redis, each admission and settlement one Lua script (atomic
+//! on the server, one round trip). Windows are keyed by their number and expire on their own;
+//! concurrency slots are leases in a sorted set, so a replica that dies mid-request frees its
+//! slots when the lease ends. The scripts read Redis's `TIME`, so all replicas share one clock.
+//!
+//! Keys (`P` is `state.key_prefix`, `T` the tenant, last so no name can forge another's key):
+//! `P:req:<minute>:T`, `P:tok:<minute>:T` (expire a minute after their window), `P:usd:<day>:T`
+//! (a day after), `P:con:T` (sorted set: reservation id → lease expiry ms).
+
+use std::sync::OnceLock;
+
+use super::resp::{Client, Reply, RespError, Target};
+use super::store::{Ask, Exceeded, Limits, Settlement, Store, Unavailable, Verdict};
+use super::window::Windows;
+
+/// Shared head of every script: the clock (the caller's, or the server's), the tenant's keys.
+const PRELUDE: &str = r#"
+local now = tonumber(ARGV[3])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local minute = math.floor(now / 60000)
+local day = math.floor(now / 86400000)
+local function key(kind, n) return ARGV[1] .. ':' .. kind .. ':' .. string.format('%d', n) .. ':' .. ARGV[2] end
+local kcon = ARGV[1] .. ':con:' .. ARGV[2]
+local function get(k) return tonumber(redis.call('GET', k) or '0') end
+local function add(k, n, expire_at)
+  local v = redis.call('INCRBY', k, n)
+  redis.call('PEXPIREAT', k, expire_at)
+  return v
+end
+"#;
+
+/// ARGV 4..: rpm, tpm, max concurrent, budget (-1: none), cache hit (1/0), tokens, micro-USD,
+/// id, lease ms. Returns {exceeded bits, now, requests, tokens, micro-USD, in flight}.
+const ADMIT: &str = r#"
+redis.call('ZREMRANGEBYSCORE', kcon, '-inf', now)
+local kreq, ktok, kusd = key('req', minute), key('tok', minute), key('usd', day)
+local req, tok, usd, con = get(kreq), get(ktok), get(kusd), redis.call('ZCARD', kcon)
+local function lim(i) return tonumber(ARGV[i]) end
+local hit, want_tok, want_usd = ARGV[8] == '1', tonumber(ARGV[9]), tonumber(ARGV[10])
+local over = 0
+if lim(4) >= 0 and req + 1 > lim(4) then over = over + 1 end
+if not hit then
+  if lim(5) >= 0 and tok + want_tok > lim(5) then over = over + 2 end
+  if lim(6) >= 0 and con + 1 > lim(6) then over = over + 4 end
+  if lim(7) >= 0 and usd + want_usd > lim(7) then over = over + 8 end
+end
+if over == 0 then
+  req = add(kreq, 1, (minute + 2) * 60000)
+  if not hit then
+    tok = add(ktok, want_tok, (minute + 2) * 60000)
+    usd = add(kusd, want_usd, (day + 2) * 86400000)
+    local lease = tonumber(ARGV[12])
+    redis.call('ZADD', kcon, now + lease, ARGV[11])
+    redis.call('PEXPIRE', kcon, lease * 2)
+    con = con + 1
+  end
+end
+return {over, now, req, tok, usd, con}
+"#;
+
+/// ARGV 4..: id, admitted ms, reserved tokens, used tokens, reserved micro-USD, used micro-USD.
+const SETTLE: &str = r#"
+redis.call('ZREM', kcon, ARGV[4])
+local admitted = tonumber(ARGV[5])
+local function settle(kind, then_n, now_n, span, reserved, used)
+  local expire_at = (now_n + 2) * span
+  if then_n == now_n then
+    local k = key(kind, now_n)
+    if redis.call('EXISTS', k) == 1 then
+      if redis.call('INCRBY', k, used - reserved) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
+    elseif used > 0 then
+      -- Redis lost the window (restart, eviction): the reservation went with it, the use counts.
+      add(k, used, expire_at)
+    end
+  elseif used > reserved then
+    add(key(kind, now_n), used - reserved, expire_at)
+  end
+end
+settle('tok', math.floor(admitted / 60000), minute, 60000, tonumber(ARGV[6]), tonumber(ARGV[7]))
+settle('usd', math.floor(admitted / 86400000), day, 86400000, tonumber(ARGV[8]), tonumber(ARGV[9]))
+return 1
+"#;
+
+/// Returns {0, now, requests, tokens, micro-USD, in flight} without changing anything.
+const WINDOWS: &str = r#"
+return {0, now, get(key('req', minute)), get(key('tok', minute)), get(key('usd', day)),
+        redis.call('ZCOUNT', kcon, '(' .. now, '+inf')}
+"#;
+
+/// One script: its text and, once loaded, its SHA-1 as Redis computed it.
+struct Script {
+    body: String,
+    sha: OnceLock<Vec<u8>>,
+}
+
+impl Script {
+    fn new(body: &str) -> Self {
+        Self { body: format!("{PRELUDE}{body}"), sha: OnceLock::new() }
+    }
+}
+
+/// Counters in one Redis server (or a replicated primary; not Redis Cluster: a script builds its
+/// keys from its clock).
+pub struct RedisStore {
+    client: Client,
+    prefix: String,
+    lease_ms: u64,
+    admit: Script,
+    settle: Script,
+    windows: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store for the server at `url` (see [`Target::parse`]); connects on first use.
+    pub fn new(url: &str, prefix: &str, lease_ms: u64) -> Result<Self, String> {
+        Ok(Self {
+            client: Client::new(Target::parse(url)?),
+            prefix: prefix.to_string(),
+            lease_ms,
+            admit: Script::new(ADMIT),
+            settle: Script::new(SETTLE),
+            windows: Script::new(WINDOWS),
+        })
+    }
+
+    /// Runs `script` with the prefix, tenant and clock first in ARGV, then `args`. One round
+    /// trip: EVALSHA once the SHA is known; before that `SCRIPT LOAD` (for the SHA) and `EVAL`
+    /// pipelined; EVAL again when the server lost its script cache (`NOSCRIPT` after a restart),
+    /// which caches it anew.
+    async fn run(
+        &self,
+        script: &Script,
+        tenant: &str,
+        now_ms: Option<u64>,
+        args: &[String],
+    ) -> Result<Reply, Unavailable> {
+        let mut argv = vec![self.prefix.clone().into_bytes(), tenant.as_bytes().to_vec()];
+        argv.push(now_ms.unwrap_or(0).to_string().into_bytes());
+        argv.extend(args.iter().map(|a| a.clone().into_bytes()));
+        let call = |verb: &str, head: &[u8]| {
+            let mut cmd = vec![verb.as_bytes().to_vec(), head.to_vec(), b"0".to_vec()];
+            cmd.extend(argv.iter().cloned());
+            cmd
+        };
+        let eval = || call("EVAL", script.body.as_bytes());
+        let reply = match script.sha.get() {
+            Some(sha) => self.one(call("EVALSHA", sha)).await?,
+            None => {
+                let load =
+                    vec![b"SCRIPT".to_vec(), b"LOAD".to_vec(), script.body.clone().into_bytes()];
+                let mut replies =
+                    self.client.pipeline(&[load, eval()]).await.map_err(unavailable)?.into_iter();
+                if let Some(Reply::Bulk(Some(sha))) = replies.next() {
+                    let _ = script.sha.set(sha);
+                }
+                return replies.next().ok_or_else(|| Unavailable("redis sent no reply".into()));
+            }
+        };
+        match reply {
+            Reply::Error(e) if e.starts_with("NOSCRIPT") => self.one(eval()).await,
+            reply => Ok(reply),
+        }
+    }
+
+    async fn one(&self, command: Vec<Vec<u8>>) -> Result<Reply, Unavailable> {
+        let mut replies = self.client.pipeline(&[command]).await.map_err(unavailable)?;
+        replies.pop().ok_or_else(|| Unavailable("redis sent no reply".into()))
+    }
+}
+
+fn unavailable(e: RespError) -> Unavailable {
+    Unavailable(e.to_string())
+}
+
+/// The six numbers every script but settle returns.
+fn numbers(reply: Reply) -> Result<[u64; 6], Unavailable> {
+    let items = match reply {
+        Reply::Array(Some(items)) if items.len() == 6 => items,
+        Reply::Error(e) => return Err(Unavailable(format!("script failed: {e}"))),
+        other => return Err(Unavailable(format!("unexpected script reply {other:?}"))),
+    };
+    let mut out = [0u64; 6];
+    for (slot, item) in out.iter_mut().zip(items) {
+        match item {
+            Reply::Int(n) => *slot = n.max(0) as u64,
+            other => return Err(Unavailable(format!("unexpected script value {other:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+fn windows_of(n: [u64; 6]) -> Windows {
+    Windows { now_ms: n[1], requests: n[2], tokens: n[3], cost_micros: n[4], concurrent: n[5] }
+}
+
+/// A limit as a script argument: -1 for none (the script compares numbers).
+fn limit_arg(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "-1".to_string(), |l| l.to_string())
+}
+
+impl Store for RedisStore {
+    async fn admit(
+        &self,
+        tenant: &str,
+        limits: &Limits,
+        ask: &Ask,
+        id: u64,
+        now_ms: Option<u64>,
+    ) -> Result<Verdict, Unavailable> {
+        let args = [
+            limit_arg(limits.requests_per_minute),
+            limit_arg(limits.tokens_per_minute),
+            limit_arg(limits.max_concurrent),
+            limit_arg(limits.budget_micros_per_day),
+            u64::from(ask.cache_hit).to_string(),
+            ask.tokens.to_string(),
+            ask.cost_micros.to_string(),
+            id.to_string(),
+            self.lease_ms.to_string(),
+        ];
+        let reply = self.run(&self.admit, tenant, now_ms, &args).await?;
+        let n = numbers(reply)?;
+        Ok(Verdict { exceeded: Exceeded(n[0] as u8), windows: windows_of(n) })
+    }
+
+    async fn settle(
+        &self,
+        tenant: &str,
+        s: &Settlement,
+        now_ms: Option<u64>,
+    ) -> Result<(), Unavailable> {
+        let args = [
+            s.id,
+            s.admitted_ms,
+            s.reserved_tokens,
+            s.used_tokens,
+            s.reserved_micros,
+            s.used_micros,
+        ]
+        .map(|n| n.to_string());
+        match self.run(&self.settle, tenant, now_ms, &args).await? {
+            Reply::Int(1) => Ok(()),
+            other => Err(Unavailable(format!("settle answered {other:?}"))),
+        }
+    }
+
+    async fn windows(&self, tenant: &str, now_ms: Option<u64>) -> Result<Windows, Unavailable> {
+        Ok(windows_of(numbers(self.run(&self.windows, tenant, now_ms, &[]).await?)?))
+    }
+}

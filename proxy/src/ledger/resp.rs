@@ -1,0 +1,279 @@
+//! A small Redis client: RESP2 over TCP or a unix socket, a pool of idle connections, pipelined
+//! commands. The ledger sends three scripts and `SCRIPT LOAD`, nothing else; the `redis` crate
+//! would bring its own connection manager, a parser framework and a dozen crates for that, and
+//! its reconnect and timeout behaviour would still need wrapping to say what the ledger does.
+//!
+//! A connection whose exchange failed or was cancelled (the caller's timeout dropped the future)
+//! is never reused, so no reply can be read by the wrong caller.
+
+use std::sync::Mutex;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
+
+/// Connections open at once per client: more concurrent calls wait for one (within the caller's
+/// timeout), so 10,000 requests in flight do not open 10,000 connections to Redis. Each is kept
+/// for reuse.
+const MAX_CONNECTIONS: usize = 64;
+/// Largest reply line or bulk string accepted: the ledger's replies are a few numbers.
+const MAX_REPLY_BYTES: u64 = 1 << 20;
+/// Largest reply array accepted.
+const MAX_ARRAY: usize = 1024;
+
+/// One RESP2 reply. Nested arrays are refused: no ledger script returns one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RespError {
+    #[error("redis I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("redis protocol: {0}")]
+    Protocol(String),
+    #[error("redis: {0}")]
+    Server(String),
+}
+
+/// Where the server listens, and how to log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub addr: Addr,
+    /// `AUTH [user] password`, sent on every new connection.
+    pub auth: Option<(Option<String>, String)>,
+    /// `SELECT db`, sent on every new connection when not 0.
+    pub db: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addr {
+    Tcp(String),
+    Unix(std::path::PathBuf),
+}
+
+impl Target {
+    /// `redis://[[user]:password@]host[:port][/db]` or `unix:///path/to/socket`. The URL may hold
+    /// a password: errors never repeat it.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("unix://") {
+            if !path.starts_with('/') {
+                return Err("a unix:// URL needs an absolute socket path".into());
+            }
+            return Ok(Self { addr: Addr::Unix(path.into()), auth: None, db: 0 });
+        }
+        let rest =
+            url.strip_prefix("redis://").ok_or("the URL must start with redis:// or unix://")?;
+        let (authority, db) = match rest.split_once('/') {
+            Some((authority, "")) => (authority, 0),
+            Some((authority, db)) => {
+                (authority, db.parse().map_err(|_| "the database after `/` must be a number")?)
+            }
+            None => (rest, 0),
+        };
+        let (auth, host) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let (user, password) = userinfo.split_once(':').unwrap_or(("", userinfo));
+                let user = (!user.is_empty()).then(|| user.to_string());
+                (Some((user, password.to_string())), host)
+            }
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err("the URL names no host".into());
+        }
+        let host = if host.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+            host.to_string()
+        } else {
+            format!("{host}:6379")
+        };
+        Ok(Self { addr: Addr::Tcp(host), auth, db })
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+type Conn = BufStream<Box<dyn Stream>>;
+
+/// A pooled client for one server.
+pub struct Client {
+    target: Target,
+    idle: Mutex<Vec<Conn>>,
+    /// One permit per connection in use.
+    permits: tokio::sync::Semaphore,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The target may hold a password.
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
+        }
+    }
+
+    /// Sends `commands` in one write and reads their replies (one round trip). A pooled
+    /// connection that fails before any reply arrived (the server restarted, or closed it when
+    /// idle) is replaced by a new one once.
+    pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, RespError> {
+        // The semaphore is never closed.
+        let _permit = self.permits.acquire().await.map_err(|_| protocol("client closed"))?;
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let (mut conn, reused) = match pooled {
+            Some(conn) => (conn, true),
+            None => (self.connect().await?, false),
+        };
+        let replies = match exchange(&mut conn, commands).await {
+            Err(RespError::Io(_)) if reused => {
+                conn = self.connect().await?;
+                exchange(&mut conn, commands).await?
+            }
+            other => other?,
+        };
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_CONNECTIONS {
+            idle.push(conn);
+        }
+        Ok(replies)
+    }
+
+    async fn connect(&self) -> Result<Conn, RespError> {
+        let stream: Box<dyn Stream> = match &self.target.addr {
+            Addr::Tcp(addr) => {
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                Box::new(tcp)
+            }
+            Addr::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+        };
+        let mut conn = BufStream::new(stream);
+        let mut hello = Vec::new();
+        if let Some((user, password)) = &self.target.auth {
+            let mut auth = vec![b"AUTH".to_vec()];
+            auth.extend(user.iter().map(|u| u.as_bytes().to_vec()));
+            auth.push(password.as_bytes().to_vec());
+            hello.push(auth);
+        }
+        if self.target.db != 0 {
+            hello.push(vec![b"SELECT".to_vec(), self.target.db.to_string().into_bytes()]);
+        }
+        for reply in exchange(&mut conn, &hello).await? {
+            if let Reply::Error(e) = reply {
+                // The server's words (`WRONGPASS ...`), never the password.
+                return Err(RespError::Server(e));
+            }
+        }
+        Ok(conn)
+    }
+}
+
+async fn exchange(conn: &mut Conn, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, RespError> {
+    if commands.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for args in commands {
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    conn.write_all(&out).await?;
+    conn.flush().await?;
+    let mut replies = Vec::with_capacity(commands.len());
+    for _ in commands {
+        replies.push(read_reply(conn, true).await?);
+    }
+    Ok(replies)
+}
+
+async fn read_reply(conn: &mut Conn, top: bool) -> Result<Reply, RespError> {
+    let line = read_line(conn).await?;
+    let (kind, rest) = line.split_at_checked(1).ok_or_else(|| protocol("empty reply line"))?;
+    let number = || rest.parse::<i64>().map_err(|_| protocol("bad length or integer"));
+    Ok(match kind {
+        "+" => Reply::Status(rest.to_string()),
+        "-" => Reply::Error(rest.to_string()),
+        ":" => Reply::Int(number()?),
+        "$" => match number()? {
+            -1 => Reply::Bulk(None),
+            n if n < 0 || n as u64 > MAX_REPLY_BYTES => return Err(protocol("bulk length")),
+            n => {
+                let mut data = vec![0; n as usize + 2];
+                conn.read_exact(&mut data).await?;
+                data.truncate(n as usize);
+                Reply::Bulk(Some(data))
+            }
+        },
+        "*" if top => match number()? {
+            -1 => Reply::Array(None),
+            n if n < 0 || n as usize > MAX_ARRAY => return Err(protocol("array length")),
+            n => {
+                let mut items = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    items.push(Box::pin(read_reply(conn, false)).await?);
+                }
+                Reply::Array(Some(items))
+            }
+        },
+        _ => return Err(protocol("unexpected reply type")),
+    })
+}
+
+async fn read_line(conn: &mut Conn) -> Result<String, RespError> {
+    let mut line = Vec::new();
+    (&mut *conn).take(MAX_REPLY_BYTES).read_until(b'\n', &mut line).await?;
+    if line.is_empty() {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
+    if !line.ends_with(b"\r\n") {
+        return Err(protocol("reply line not terminated"));
+    }
+    line.truncate(line.len() - 2);
+    String::from_utf8(line).map_err(|_| protocol("reply line is not UTF-8"))
+}
+
+fn protocol(what: &str) -> RespError {
+    RespError::Protocol(what.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_socket_or_a_host() {
+        let unix = Target::parse("unix:///run/redis.sock").unwrap();
+        assert_eq!(unix.addr, Addr::Unix("/run/redis.sock".into()));
+        let plain = Target::parse("redis://cache").unwrap();
+        assert_eq!((plain.addr, plain.auth, plain.db), (Addr::Tcp("cache:6379".into()), None, 0));
+        let full = Target::parse("redis://app:s3cret@10.0.0.5:6380/2").unwrap();
+        assert_eq!(full.addr, Addr::Tcp("10.0.0.5:6380".into()));
+        assert_eq!(full.auth, Some((Some("app".into()), "s3cret".into())));
+        assert_eq!(full.db, 2);
+        let password_only = Target::parse("redis://:pw@h:1/").unwrap();
+        assert_eq!(password_only.auth, Some((None, "pw".into())));
+    }
+
+    #[test]
+    fn bad_urls_say_why_without_the_password() {
+        for url in ["http://h", "redis://", "redis://:hunter2@", "unix://rel", "redis://h/x"] {
+            let err = Target::parse(url).unwrap_err();
+            assert!(!err.contains("hunter2"), "{url}: {err}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The usage ledger's metrics: tokens and cost by tenant, upstream and model (fed by
+//! [`crate::ledger::Reservation::settle`]), refusals by limit, and how often the shared store was
+//! unavailable and what admission did then.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+use crate::ledger::{Exceeded, Usage};
+
+/// Labels of settled usage.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UsageLabels {
+    pub tenant: String,
+    pub upstream: String,
+    /// The model the upstream answered with, or empty when unknown.
+    pub model: String,
+}
+
+/// Labels of tokens: [`UsageLabels`] and which kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub tenant: String,
+    pub upstream: String,
+    pub model: String,
+    /// `prompt`, `completion` or `cached_prompt` (a part of `prompt`).
+    pub kind: &'static str,
+}
+
+/// Labels of a refusal.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub tenant: String,
+    /// The config name of the limit: `requests_per_minute`, `tokens_per_minute`,
+    /// `max_concurrent` or `budget_usd_per_day`.
+    pub limit: &'static str,
+}
+
+/// Labels of a failed store call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    /// `admit`, `settle` or `snapshot`.
+    pub op: &'static str,
+}
+
+/// Labels naming a tenant.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabels {
+    pub tenant: String,
+}
+
+/// The ledger's counters (cheap to clone: each family is shared).
+#[derive(Clone, Debug, Default)]
+pub struct LedgerMetrics {
+    pub tokens: Family<TokenLabels, Counter>,
+    pub cost_usd: Family<UsageLabels, Counter<f64>>,
+    pub refusals: Family<RefusalLabels, Counter>,
+    pub unavailable: Family<OpLabels, Counter>,
+    pub open_admits: Family<TenantLabels, Counter>,
+}
+
+impl LedgerMetrics {
+    /// Registers every family (`switchyard_tokens_total`, `switchyard_cost_usd_total`,
+    /// `switchyard_ledger_refusals_total`, `switchyard_ledger_unavailable_total`,
+    /// `switchyard_ledger_open_admits_total`).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "tokens",
+            "Tokens used, by tenant, upstream, model and kind",
+            self.tokens.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "Cost in USD, by tenant, upstream and model",
+            self.cost_usd.clone(),
+        );
+        registry.register(
+            "ledger_refusals",
+            "Requests refused by a tenant limit, by limit",
+            self.refusals.clone(),
+        );
+        registry.register(
+            "ledger_unavailable",
+            "Ledger store calls that failed or timed out, by operation",
+            self.unavailable.clone(),
+        );
+        registry.register(
+            "ledger_open_admits",
+            "Requests admitted uncounted while the store was unavailable (on_unavailable = open)",
+            self.open_admits.clone(),
+        );
+    }
+
+    /// Counts one request's usage and cost.
+    pub fn usage(&self, tenant: &str, upstream: &str, model: &str, usage: &Usage, usd: f64) {
+        let labels = |kind| TokenLabels {
+            tenant: tenant.to_string(),
+            upstream: upstream.to_string(),
+            model: model.to_string(),
+            kind,
+        };
+        for (kind, n) in [
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+            ("cached_prompt", usage.cached_prompt_tokens),
+        ] {
+            if n > 0 {
+                self.tokens.get_or_create(&labels(kind)).inc_by(n);
+            }
+        }
+        let labels = UsageLabels {
+            tenant: tenant.to_string(),
+            upstream: upstream.to_string(),
+            model: model.to_string(),
+        };
+        self.cost_usd.get_or_create(&labels).inc_by(usd);
+    }
+
+    /// Counts a refusal under every limit it exceeded.
+    pub fn refused(&self, tenant: &str, exceeded: Exceeded) {
+        for limit in exceeded.names() {
+            self.refusals.get_or_create(&RefusalLabels { tenant: tenant.to_string(), limit }).inc();
+        }
+    }
+
+    pub fn unavailable(&self, op: &'static str) {
+        self.unavailable.get_or_create(&OpLabels { op }).inc();
+    }
+
+    pub fn open_admit(&self, tenant: &str) {
+        self.open_admits.get_or_create(&TenantLabels { tenant: tenant.to_string() }).inc();
+    }
+}
