@@ -218,3 +218,82 @@ async fn a_fallback_stream_is_one_trace_with_attempts_and_plugins_and_no_prompt_
     }
     proxy.stop().await;
 }
+
+/// An OTLP/gRPC receiver (HTTP/2 in clear text) on 127.0.0.1:0: decodes each framed
+/// `ExportTraceServiceRequest` and answers `grpc-status: 0` in the trailers.
+async fn grpc_receiver() -> (String, mpsc::UnboundedReceiver<Span>) {
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("grpc://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let tx = tx.clone();
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let tx = tx.clone();
+                async move {
+                    let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+                    assert_eq!(req.uri().path(), path);
+                    assert_eq!(req.headers()["content-type"], "application/grpc");
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    assert_eq!(body[0], 0, "not compressed");
+                    let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+                    assert_eq!(body.len(), 5 + len, "one message");
+                    let export = ExportTraceServiceRequest::decode(&body[5..]).expect("valid OTLP");
+                    for resource in export.resource_spans {
+                        for scope in resource.scope_spans {
+                            for span in scope.spans {
+                                let _ = tx.send(span);
+                            }
+                        }
+                    }
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                    let frames = futures_util::stream::iter([Ok::<_, Infallible>(
+                        Frame::<Bytes>::trailers(trailers),
+                    )]);
+                    let mut response = http::Response::new(StreamBody::new(frames));
+                    response
+                        .headers_mut()
+                        .insert("content-type", http::HeaderValue::from_static("application/grpc"));
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            tokio::spawn(async move {
+                let io = TokioIo::new(stream);
+                let executor = hyper_util::rt::TokioExecutor::new();
+                let _ = hyper::server::conn::http2::Builder::new(executor)
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn spans_go_over_otlp_grpc_to_a_grpc_endpoint() {
+    let (otlp, mut spans) = grpc_receiver().await;
+    let local = MockUpstream::start("local", Behavior::Normal).await;
+    let cfg = switchyard_tests::harness::config(
+        &[("local", &local.base_url(), "")],
+        "default = \"local\"",
+    );
+    let proxy = Proxy::start(&format!("{cfg}\n[telemetry]\notlp_endpoint = \"{otlp}\"\n")).await;
+    let reply =
+        client::post(&proxy.url("/v1/embeddings"), r#"{"model":"e","input":"hello"}"#).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let server = loop {
+        let span =
+            tokio::time::timeout(Duration::from_secs(60), spans.recv()).await.unwrap().unwrap();
+        if span.kind == 2 {
+            break span;
+        }
+    };
+    assert_eq!(string(&server, "gen_ai.operation.name"), "embeddings");
+    assert_eq!(string(&server, "switchyard.upstream"), "local");
+    assert_eq!(int(&server, "http.response.status_code"), 200);
+    proxy.stop().await;
+}

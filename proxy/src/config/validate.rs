@@ -192,11 +192,9 @@ fn check_telemetry(config: &Config, out: &mut Problems) {
         out.push("telemetry.sample_ratio", "must be between 0 and 1");
     }
     let endpoint = &telemetry.otlp_endpoint;
-    if endpoint.starts_with("grpc://") || endpoint.trim_end_matches('/').ends_with(":4317") {
-        let why = "OTLP/gRPC is not supported yet: use the collector's OTLP/HTTP port (4318)";
-        out.push("telemetry.otlp_endpoint", why);
-    } else if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-        out.push("telemetry.otlp_endpoint", "must be an http:// or https:// URL");
+    let schemes = ["http://", "https://", "grpc://"];
+    if !schemes.iter().any(|scheme| endpoint.starts_with(scheme)) {
+        out.push("telemetry.otlp_endpoint", "must be an http://, https:// or grpc:// URL");
     }
     if telemetry.service_name.is_empty() {
         out.push("telemetry.service_name", "must not be empty");

@@ -1,15 +1,19 @@
-//! Sending finished spans to an OTLP/HTTP collector, off the request path: requests hand their
-//! spans to a bounded queue and never wait; one exporter thread batches them (up to
-//! [`BATCH_SPANS`], or what arrived within [`BATCH_DELAY`]) and POSTs each batch as protobuf. A
-//! full queue drops the spans and counts them; a dead collector costs failed exports, counted,
-//! never a request's time.
+//! Sending finished spans to an OTLP collector, off the request path: requests hand their spans
+//! to a bounded queue and never wait; one exporter thread batches them (up to [`BATCH_SPANS`], or
+//! what arrived within [`BATCH_DELAY`]) and sends each batch as protobuf, over OTLP/HTTP
+//! (`POST /v1/traces`) or OTLP/gRPC (`TraceService/Export` over HTTP/2: a `grpc://` endpoint,
+//! or port 4317). A full queue drops the spans and counts them; a dead collector costs failed
+//! exports, counted, never a request's time.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use http::{Request, Uri, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use prometheus_client::metrics::counter::Counter;
 
 use super::otlp;
@@ -48,8 +52,9 @@ impl Exporter {
     /// Starts the exporter thread for `endpoint` (`http(s)://host:port`, to which
     /// `/v1/traces` is added when it has no path).
     pub fn start(endpoint: &str, service_name: String) -> Result<Self, String> {
-        let uri = traces_uri(endpoint)?;
-        let client = HttpClient::new(None, Duration::from_secs(2), 1)?;
+        let target = Target::parse(endpoint)?;
+        let client = Transport::new(&target)?;
+        let uri = target.uri;
         let (spans, queue) = sync_channel(QUEUE);
         let counters = ExportCounters::default();
         let shared = counters.clone();
@@ -82,27 +87,131 @@ impl Drop for Exporter {
     }
 }
 
-/// `endpoint` with `/v1/traces` when it names no path.
-fn traces_uri(endpoint: &str) -> Result<Uri, String> {
-    let uri: Uri = endpoint.parse().map_err(|e| format!("telemetry.otlp_endpoint: {e}"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err("telemetry.otlp_endpoint: must be http:// or https://".into()),
-    }
-    if uri.path() == "/" || uri.path().is_empty() {
+/// OTLP's two transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// `POST /v1/traces`, `application/x-protobuf`.
+    Http,
+    /// `TraceService/Export` over HTTP/2, each message framed as gRPC does.
+    Grpc,
+}
+
+/// The gRPC method that takes spans.
+const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Where and how spans are sent.
+struct Target {
+    uri: Uri,
+    protocol: Protocol,
+    /// Plain-text HTTP/2 (h2c), for `grpc://` and `http://…:4317`.
+    cleartext_h2: bool,
+}
+
+impl Target {
+    /// `http(s)://host:port[/path]` is OTLP/HTTP (`/v1/traces` added when there is no path),
+    /// except on port 4317, OTLP/gRPC's; `grpc://host:port` is OTLP/gRPC in clear text.
+    fn parse(endpoint: &str) -> Result<Self, String> {
+        let invalid = |e: &dyn std::fmt::Display| format!("telemetry.otlp_endpoint: {e}");
+        let (endpoint, grpc_scheme) = match endpoint.strip_prefix("grpc://") {
+            Some(rest) => (format!("http://{rest}"), true),
+            None => (endpoint.to_string(), false),
+        };
+        let uri: Uri = endpoint.parse().map_err(|e| invalid(&e))?;
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(invalid(&"must be http://, https:// or grpc://")),
+        };
         let base = endpoint.trim_end_matches('/');
-        return format!("{base}/v1/traces")
-            .parse()
-            .map_err(|e| format!("telemetry.otlp_endpoint: {e}"));
+        if grpc_scheme || uri.port_u16() == Some(4317) {
+            let uri = format!("{base}{GRPC_EXPORT}").parse().map_err(|e| invalid(&e))?;
+            return Ok(Self { uri, protocol: Protocol::Grpc, cleartext_h2: !tls });
+        }
+        let uri = if uri.path() == "/" || uri.path().is_empty() {
+            format!("{base}/v1/traces").parse().map_err(|e| invalid(&e))?
+        } else {
+            uri
+        };
+        Ok(Self { uri, protocol: Protocol::Http, cleartext_h2: false })
     }
-    Ok(uri)
+}
+
+/// The client for a target: the pooled HTTP/1.1-and-h2-over-TLS client, or plain HTTP/2.
+enum Transport {
+    Pooled(HttpClient, Protocol),
+    H2c(Box<Client<HttpConnector, Full<Bytes>>>),
+}
+
+impl Transport {
+    fn new(target: &Target) -> Result<Self, String> {
+        if target.cleartext_h2 {
+            let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
+            return Ok(Self::H2c(Box::new(client)));
+        }
+        let client = HttpClient::new(None, Duration::from_secs(2), 1)?;
+        Ok(Self::Pooled(client, target.protocol))
+    }
+
+    fn protocol(&self) -> Protocol {
+        match self {
+            Self::Pooled(_, protocol) => *protocol,
+            Self::H2c(_) => Protocol::Grpc,
+        }
+    }
+
+    /// Sends one batch; `Err` says why it was not accepted.
+    async fn export(&self, uri: &Uri, message: Vec<u8>) -> Result<(), String> {
+        let protocol = self.protocol();
+        let (content_type, body) = match protocol {
+            Protocol::Http => ("application/x-protobuf", Bytes::from(message)),
+            Protocol::Grpc => ("application/grpc", grpc_frame(&message)),
+        };
+        let mut request = Request::post(uri.clone())
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        if protocol == Protocol::Grpc {
+            request.headers_mut().insert(header::TE, http::HeaderValue::from_static("trailers"));
+        }
+        let response = match self {
+            Self::Pooled(client, _) => client.send(request).await.map_err(|e| e.to_string())?,
+            Self::H2c(client) => client.request(request).await.map_err(|e| e.to_string())?,
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("the collector answered {status}"));
+        }
+        if protocol == Protocol::Http {
+            return Ok(());
+        }
+        // gRPC reports its outcome in `grpc-status`: in the trailers, or in the headers of a
+        // trailers-only answer.
+        let headers = response.headers().clone();
+        let collected = response.into_body().collect().await.map_err(|e| e.to_string())?;
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        let grpc_status = trailers.get("grpc-status").or_else(|| headers.get("grpc-status"));
+        match grpc_status.and_then(|v| v.to_str().ok()) {
+            Some("0") => Ok(()),
+            Some(code) => Err(format!("the collector answered grpc-status {code}")),
+            None => Err("the collector's answer has no grpc-status".into()),
+        }
+    }
+}
+
+/// One gRPC message: not compressed, its length (big-endian u32), the protobuf bytes.
+fn grpc_frame(message: &[u8]) -> Bytes {
+    let mut framed = BytesMut::with_capacity(5 + message.len());
+    framed.put_u8(0);
+    framed.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+    framed.put_slice(message);
+    framed.freeze()
 }
 
 /// The exporter thread: batches and sends until every sender is gone, then sends what is left.
 fn run(
     queue: Receiver<Vec<Span>>,
     uri: Uri,
-    client: HttpClient,
+    client: Transport,
     service: String,
     counters: ExportCounters,
 ) {
@@ -137,29 +246,20 @@ fn run(
 }
 
 async fn send(
-    client: &HttpClient,
+    client: &Transport,
     uri: &Uri,
     service: &str,
     spans: &[Span],
     counters: &ExportCounters,
 ) {
-    let body = Bytes::from(otlp::export_request(service, spans));
-    let request = Request::post(uri.clone())
-        .header(header::CONTENT_TYPE, "application/x-protobuf")
-        .body(Full::new(body));
-    let Ok(request) = request else { return };
-    let outcome = tokio::time::timeout(EXPORT_TIMEOUT, client.send(request)).await;
-    match outcome {
-        Ok(Ok(response)) if response.status().is_success() => {
+    let message = otlp::export_request(service, spans);
+    match tokio::time::timeout(EXPORT_TIMEOUT, client.export(uri, message)).await {
+        Ok(Ok(())) => {
             counters.exported.inc_by(spans.len() as u64);
         }
-        Ok(Ok(response)) => {
+        Ok(Err(why)) => {
             counters.failed.inc();
-            tracing::debug!(status = %response.status(), "telemetry: the collector refused a batch");
-        }
-        Ok(Err(e)) => {
-            counters.failed.inc();
-            tracing::debug!("telemetry: export failed: {e}");
+            tracing::debug!("telemetry: export failed: {why}");
         }
         Err(_) => {
             counters.failed.inc();
@@ -173,15 +273,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_traces_path_is_added_to_a_bare_endpoint() {
-        let uri = |e: &str| traces_uri(e).map(|u| u.to_string());
-        assert_eq!(uri("http://127.0.0.1:4318").unwrap(), "http://127.0.0.1:4318/v1/traces");
-        assert_eq!(uri("http://127.0.0.1:4318/").unwrap(), "http://127.0.0.1:4318/v1/traces");
+    fn endpoints_choose_the_path_and_the_protocol() {
+        let target =
+            |e: &str| Target::parse(e).map(|t| (t.uri.to_string(), t.protocol, t.cleartext_h2));
+        let http = |uri: &str| Ok((uri.to_string(), Protocol::Http, false));
+        assert_eq!(target("http://127.0.0.1:4318"), http("http://127.0.0.1:4318/v1/traces"));
+        assert_eq!(target("http://127.0.0.1:4318/"), http("http://127.0.0.1:4318/v1/traces"));
         assert_eq!(
-            uri("https://c.example/otlp/v1/traces").unwrap(),
-            "https://c.example/otlp/v1/traces"
+            target("https://c.example/otlp/v1/traces"),
+            http("https://c.example/otlp/v1/traces")
         );
-        assert!(uri("grpc://127.0.0.1:4317").is_err());
-        assert!(uri("not a url").is_err());
+        let grpc = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+        let export = |base: &str, h2c| Ok((format!("{base}{grpc}"), Protocol::Grpc, h2c));
+        assert_eq!(target("grpc://127.0.0.1:4317"), export("http://127.0.0.1:4317", true));
+        assert_eq!(target("http://127.0.0.1:4317/"), export("http://127.0.0.1:4317", true));
+        assert_eq!(target("https://c.example:4317"), export("https://c.example:4317", false));
+        assert!(target("ftp://x").is_err());
+        assert!(target("not a url").is_err());
+    }
+
+    #[test]
+    fn a_grpc_message_is_framed_with_its_length() {
+        assert_eq!(grpc_frame(b"abc")[..], [0, 0, 0, 0, 3, b'a', b'b', b'c']);
     }
 }

@@ -1,7 +1,7 @@
 //! Traces: OpenTelemetry spans that follow the GenAI semantic conventions, one server span per
 //! request, a client span per upstream attempt and a span per plugin call, built from the
 //! request's [`Trail`] once its response has ended (so a stream's span ends with its last event)
-//! and exported over OTLP/HTTP off the request path. No span carries prompt or answer text.
+//! and exported over OTLP (HTTP or gRPC) off the request path. No span carries prompt or answer text.
 //!
 //! - [`span`]: the span type, the W3C trace context (`traceparent`), ids.
 //! - [`otlp`]: OTLP's protobuf encoding.
@@ -24,7 +24,8 @@ use span::{Event, Kind, StatusCode, Value, unix_nanos};
 /// `[telemetry]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TelemetryConfig {
-    /// OTLP/HTTP (protobuf) collector, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added).
+    /// The collector: OTLP/HTTP (protobuf), e.g. `http://127.0.0.1:4318` (`/v1/traces` is
+    /// added); OTLP/gRPC for `grpc://host:4317` (clear text) or any URL on port 4317.
     pub otlp_endpoint: String,
     #[serde(default = "default_service_name")]
     pub service_name: String,
