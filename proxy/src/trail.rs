@@ -6,6 +6,7 @@
 //! Shared (`Arc`) between the pipeline, dispatch and the response body that relays a stream, so a
 //! stream's usage is known however it ends: at `[DONE]`, broken, or with the client gone.
 
+use std::borrow::Cow;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -228,7 +229,7 @@ impl Trail {
         if notes.response_model.is_none()
             && let Some(model) = chunk.model
         {
-            notes.response_model = Some(model);
+            notes.response_model = Some(model.into_owned());
         }
         usage_only
     }
@@ -281,21 +282,27 @@ struct Reported {
 
 /// The parts of a stream chunk the trail reads.
 #[derive(Deserialize)]
-struct Chunk {
-    choices: Option<Vec<ChunkChoice>>,
+struct Chunk<'a> {
+    #[serde(borrow)]
+    choices: Option<Vec<ChunkChoice<'a>>>,
     usage: Option<RawUsage>,
-    model: Option<String>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct ChunkChoice {
-    delta: Option<ChunkDelta>,
-    text: Option<String>,
+struct ChunkChoice<'a> {
+    #[serde(borrow)]
+    delta: Option<ChunkDelta<'a>>,
+    /// Borrowed from the event unless it has escapes: no copy of the text per event.
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct ChunkDelta {
-    content: Option<String>,
+struct ChunkDelta<'a> {
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
 }
 
 #[cfg(test)]
