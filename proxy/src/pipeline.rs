@@ -118,25 +118,11 @@ async fn serve(
     .await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
     meta.stream = parsed.stream();
-    let forward = match &state.plugins {
-        None => Forward::default(),
-        Some(registry) => {
-            let set = registry.current();
-            match request_phase::on_request(
-                &set,
-                &mut parsed,
-                tenant.as_deref(),
-                shown,
-                Some(trail),
-            )
-            .await?
-            {
-                RequestPhase::Forward(forward) => *forward,
-                RequestPhase::Respond(response, plugin) => {
-                    tracing::debug!(%request_id, %plugin, "answered by a plugin");
-                    return Ok(Served { response, upstream: "none".into(), from_cache: false });
-                }
-            }
+    let forward = match plugins(state, &mut parsed, tenant.as_deref(), shown, trail).await? {
+        RequestPhase::Forward(forward) => *forward,
+        RequestPhase::Respond(response, plugin) => {
+            tracing::debug!(%request_id, %plugin, "answered by a plugin");
+            return Ok(Served { response, upstream: "none".into(), from_cache: false });
         }
     };
     let Forward { route: plugin_route, add_headers, cache: policy, tags, watch } = forward;
@@ -164,15 +150,7 @@ async fn serve(
         upstreams: &state.upstreams,
         trail,
     };
-    let (store, hit) = match plan {
-        Plan::Use { key, ttl, read } => {
-            // `no-cache` from the client: fetch fresh (and refresh the entry), reported as bypass.
-            *cache = if read { CacheStatus::Miss } else { CacheStatus::Bypass };
-            let hit = read.then(|| state.cache.get(&key)).flatten();
-            (Some(Store { cache: Arc::clone(&state.cache), key, ttl }), hit)
-        }
-        Plan::Bypass => (None, None),
-    };
+    let (store, hit) = lookup(state, plan, cache);
     let send_usage = parsed.usage_asked();
     let responder = Responder::new(watch, store, parsed.stream(), Arc::clone(trail), send_usage);
     // Streams are counted from the upstream's usage chunk; the client gets it only if it asked.
@@ -181,6 +159,40 @@ async fn serve(
     let tenant = tenant.as_deref();
     let to = Target { chain: &chain, request: &parsed, outbound: &outbound, tenant };
     answer(state, to, responder, hit, held, cache).await
+}
+
+/// The plugin chain's request phase, when plugins are configured.
+async fn plugins(
+    state: &State,
+    parsed: &mut ParsedRequest,
+    tenant: Option<&str>,
+    shown: Vec<(String, String)>,
+    trail: &Arc<Trail>,
+) -> Result<RequestPhase, ProxyError> {
+    match &state.plugins {
+        None => Ok(RequestPhase::Forward(Box::default())),
+        Some(registry) => {
+            let set = registry.current();
+            request_phase::on_request(&set, parsed, tenant, shown, Some(trail)).await
+        }
+    }
+}
+
+/// The cache entry to fill and the hit to serve, as the plan says.
+fn lookup(
+    state: &State,
+    plan: Plan,
+    cache: &mut CacheStatus,
+) -> (Option<Store>, Option<Arc<Cached>>) {
+    match plan {
+        Plan::Use { key, ttl, read } => {
+            // `no-cache` from the client: fetch fresh (and refresh the entry), reported as bypass.
+            *cache = if read { CacheStatus::Miss } else { CacheStatus::Bypass };
+            let hit = read.then(|| state.cache.get(&key)).flatten();
+            (Some(Store { cache: Arc::clone(&state.cache), key, ttl }), hit)
+        }
+        Plan::Bypass => (None, None),
+    }
 }
 
 /// Where a request goes once it is ready to leave: its chain, the request as it will be sent,
