@@ -16,6 +16,7 @@ crate::both_stores!(
     concurrent_streams_never_reserve_past_the_token_limit,
     concurrent_requests_never_overspend_the_budget,
     streams_without_reported_usage_are_charged,
+    concurrency_slots_are_shared,
 );
 
 /// 36 simultaneous requests over the proxies against 10 a minute: exactly 10 reach the upstream.
@@ -152,4 +153,17 @@ async fn streams_without_reported_usage_are_charged(kind: Kind) {
         assert!(charged > before, "{behavior:?} charged nothing: {}", cluster.usage(i).await);
     }
     cluster.stop().await;
+}
+
+/// 20 simultaneous requests against 5 in flight, all admitted ones held: exactly 5 slots are
+/// taken over the proxies together, and every slot is given back when they end.
+async fn concurrency_slots_are_shared(kind: Kind) {
+    let Some(cluster) = Cluster::start(kind, "max_concurrent = 5").await else { return };
+    let cluster = Arc::new(cluster);
+    let admitted = burst(&cluster, 20, true, 100).await;
+    assert_eq!(admitted, 5);
+    cluster.settled(|_| true).await;
+    // Freed slots admit again.
+    assert_eq!(cluster.chat(1, &body(false, 16)).await.status, 200);
+    Arc::into_inner(cluster).unwrap().stop().await;
 }
