@@ -1,7 +1,7 @@
 //! A real `redis-server` owned by a test: on a unix socket in its own temporary directory (no TCP
 //! port, no persistence), killed when dropped. `scripts/setup.sh` installs it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -22,15 +22,7 @@ impl RedisServer {
     pub async fn start() -> Option<Self> {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("redis.sock");
-        let spawned = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "700"])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match spawned {
+        let child = match spawn(&socket).await {
             Ok(child) => child,
             Err(e)
                 if e.kind() == std::io::ErrorKind::NotFound && std::env::var_os("CI").is_none() =>
@@ -40,17 +32,14 @@ impl RedisServer {
             }
             Err(e) => panic!("starting redis-server (scripts/setup.sh installs it): {e}"),
         };
-        let stdout = child.stdout.take().expect("redis stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next_line().await.expect("redis output") {
-            // "Ready to accept connections" (6.x) / "...now ready to accept connections" (7.x).
-            if line.to_ascii_lowercase().contains("ready to accept connections") {
-                // Keep draining its log so the server never blocks on a full pipe.
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                return Some(Self { child, socket, _dir: dir });
-            }
-        }
-        panic!("redis-server exited before it was ready");
+        Some(Self { child, socket, _dir: dir })
+    }
+
+    /// Starts a fresh server (empty: no persistence) on the same socket, as a restarted Redis
+    /// that lost its state; the old one must have been killed.
+    pub async fn restart(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        self.child = spawn(&self.socket).await.expect("restarting redis-server");
     }
 
     /// `unix:///.../redis.sock`, for `[state] url_env`.
@@ -62,4 +51,27 @@ impl RedisServer {
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill redis-server");
     }
+}
+
+/// Spawns redis-server on `socket` and waits for its "ready" line.
+async fn spawn(socket: &Path) -> std::io::Result<Child> {
+    let mut child = Command::new("redis-server")
+        .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "700"])
+        .arg("--unixsocket")
+        .arg(socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().expect("redis stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await? {
+        // "Ready to accept connections" (6.x) / "...now ready to accept connections" (7.x).
+        if line.to_ascii_lowercase().contains("ready to accept connections") {
+            // Keep draining its log so the server never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Ok(child);
+        }
+    }
+    panic!("redis-server exited before it was ready");
 }

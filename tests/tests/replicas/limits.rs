@@ -50,8 +50,13 @@ async fn requests_per_minute_are_exact(kind: Kind) {
 
 /// Sends `count` requests over the proxies while the mock holds every admitted one, so that all
 /// reservations are in place at once; returns how many were admitted, once all were answered
-/// (the held ones released) and every refusal was checked to be a 429 with `retry-after`.
-async fn burst(cluster: &Arc<Cluster>, count: usize, stream: bool, max_tokens: u64) -> usize {
+/// (the held ones released) and every refusal was checked to be a 429 with `refusal`'s code and `retry-after`.
+async fn burst(
+    cluster: &Arc<Cluster>,
+    count: usize,
+    (stream, max_tokens): (bool, u64),
+    refusal: &str,
+) -> usize {
     cluster.upstream.hold();
     let refused = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..count)
@@ -75,8 +80,7 @@ async fn burst(cluster: &Arc<Cluster>, count: usize, stream: bool, max_tokens: u
         match reply.status.as_u16() {
             200 => {}
             429 => {
-                let code = reply.json()["error"]["code"].clone();
-                assert!(code == "rate_limit_exceeded" || code == "insufficient_quota", "{code}");
+                assert_eq!(reply.json()["error"]["code"], refusal, "{}", reply.text());
                 assert!(reply.header("retry-after").parse::<u64>().unwrap() >= 1);
             }
             status => panic!("{status}: {}", reply.text()),
@@ -91,7 +95,7 @@ async fn concurrent_streams_never_reserve_past_the_token_limit(kind: Kind) {
     let Some(cluster) = Cluster::start(kind, "tokens_per_minute = 10000").await else { return };
     let cluster = Arc::new(cluster);
     cluster.fresh_window().await;
-    let admitted = burst(&cluster, 50, true, 1000).await;
+    let admitted = burst(&cluster, 50, (true, 1000), "rate_limit_exceeded").await;
     let per_request = prompt_estimate() + 1000;
     assert_eq!(admitted as u64, 10_000 / per_request, "{per_request} tokens reserved each");
     let window = cluster.settled(|t| t["window"]["tokens_this_minute"] != 0).await;
@@ -106,7 +110,7 @@ async fn concurrent_requests_never_overspend_the_budget(kind: Kind) {
     let Some(cluster) = Cluster::start(kind, "budget_usd_per_day = 0.1").await else { return };
     let cluster = Arc::new(cluster);
     cluster.fresh_window().await;
-    let admitted = burst(&cluster, 30, false, 100).await;
+    let admitted = burst(&cluster, 30, (false, 100), "insufficient_quota").await;
     let worst_micro_usd = prompt_estimate() * crate::support::INPUT_USD_PER_MTOK
         + 100 * crate::support::OUTPUT_USD_PER_MTOK;
     assert_eq!(admitted as u64, 100_000 / worst_micro_usd, "{worst_micro_usd} µUSD each");
@@ -160,7 +164,7 @@ async fn streams_without_reported_usage_are_charged(kind: Kind) {
 async fn concurrency_slots_are_shared(kind: Kind) {
     let Some(cluster) = Cluster::start(kind, "max_concurrent = 5").await else { return };
     let cluster = Arc::new(cluster);
-    let admitted = burst(&cluster, 20, true, 100).await;
+    let admitted = burst(&cluster, 20, (true, 100), "rate_limit_exceeded").await;
     assert_eq!(admitted, 5);
     cluster.settled(|_| true).await;
     // Freed slots admit again.
