@@ -17,6 +17,7 @@ crate::both_stores!(
     concurrent_requests_never_overspend_the_budget,
     streams_without_reported_usage_are_charged,
     concurrency_slots_are_shared,
+    a_client_gone_before_the_answer_frees_its_slot,
 );
 
 /// 36 simultaneous requests over the proxies against 10 a minute: exactly 10 reach the upstream.
@@ -131,9 +132,11 @@ async fn streams_without_reported_usage_are_charged(kind: Kind) {
         Behavior::FailAfterEvents(3),
         Behavior::SlowEvents(std::time::Duration::from_millis(300)),
     ];
+    cluster.fresh_window().await;
     for (i, behavior) in cases.into_iter().enumerate() {
         cluster.upstream.set_behavior(behavior.clone());
         let before = cluster.total("completion_tokens").await;
+        let window_before = cluster.settled(|_| true).await["tokens_this_minute"].as_u64();
         let response = client::send(cluster.request(i, &body(true, 100))).await;
         assert_eq!(response.status(), 200, "{behavior:?}");
         let mut stream = response.into_body();
@@ -155,6 +158,9 @@ async fn streams_without_reported_usage_are_charged(kind: Kind) {
             charged = cluster.total("completion_tokens").await;
         }
         assert!(charged > before, "{behavior:?} charged nothing: {}", cluster.usage(i).await);
+        // The shared window was charged too, not only this replica's totals.
+        let window = cluster.settled(|_| true).await;
+        assert!(window["tokens_this_minute"].as_u64() > window_before, "{behavior:?}: {window}");
     }
     cluster.stop().await;
 }
@@ -169,5 +175,26 @@ async fn concurrency_slots_are_shared(kind: Kind) {
     cluster.settled(|_| true).await;
     // Freed slots admit again.
     assert_eq!(cluster.chat(1, &body(false, 16)).await.status, 200);
+    Arc::into_inner(cluster).unwrap().stop().await;
+}
+
+/// A client that leaves while its admitted request waits for the upstream's headers: the slot is
+/// given back (a leaked slot would refuse the tenant until its lease ends) and the request is
+/// charged (never less than nothing).
+async fn a_client_gone_before_the_answer_frees_its_slot(kind: Kind) {
+    let Some(cluster) = Cluster::start(kind, "max_concurrent = 1").await else { return };
+    let cluster = Arc::new(cluster);
+    cluster.upstream.hold();
+    let task = {
+        let cluster = Arc::clone(&cluster);
+        tokio::spawn(async move { cluster.chat(0, &body(true, 100)).await })
+    };
+    cluster.wait_for_hits(|| 1).await;
+    task.abort();
+    let _ = task.await;
+    cluster.upstream.release();
+    cluster.settled(|_| true).await;
+    let reply = cluster.chat(1, &body(false, 16)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
     Arc::into_inner(cluster).unwrap().stop().await;
 }
