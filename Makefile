@@ -1,10 +1,14 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run test check setup fmt clippy bench bench-streams bench-stall soak fuzz fetch-model test-inference bench-inference gpu-check-inference
+.PHONY: run example-replicas test check setup fmt clippy bench bench-streams bench-stall soak fuzz fetch-model test-inference bench-inference gpu-check-inference
 
 # Build and start the main job: the inference service on the embedded default model and the proxy
 # with the example config in front of it.
 run:
 	scripts/run.sh
+
+# Three proxies sharing one Redis on :8080-:8082 (README, "Three replicas and Redis").
+example-replicas:
+	scripts/example-replicas.sh
 
 # Every test, the slow tiers included. `.ci/run` calls this.
 test:

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace --locked --exclude switchyard-inference
+# The README's three-replica example: three proxies and one Redis; fails if they overrun the limit.
+scripts/example-replicas.sh >/dev/null
 scripts/test-inference.sh
 # The README's quick start, command by command, against the real model.
 scripts/test-quickstart.sh

@@ -5,6 +5,7 @@
 //! - [`harness`]: the proxy started in-process on 127.0.0.1:0.
 //! - [`procs`]: the mock upstream and the proxy as child processes, for benchmarks.
 //! - [`client`]: a small HTTP client for assertions.
+//! - [`redis`]: a real `redis-server` on a unix socket, owned by the test.
 //! - [`tls`]: certificates generated per run.
 //! - [`wasm`]: paths of the test and built-in plugins as components, built by build.rs.
 
@@ -16,6 +17,7 @@ pub mod harness;
 pub mod mock;
 pub mod pii_eval;
 pub mod procs;
+pub mod redis;
 pub mod tls;
 pub mod wasm;
 

@@ -84,6 +84,9 @@ struct Shared {
     received: Mutex<Vec<Received>>,
     /// Set by [`MockUpstream::kill`]: every open connection is closed.
     killed: tokio::sync::watch::Sender<bool>,
+    /// Open (true) unless [`MockUpstream::hold`] closed it: while closed, requests are recorded
+    /// and then wait, so a test can hold many in flight at once (their admissions all made).
+    gate: tokio::sync::watch::Sender<bool>,
 }
 
 /// A running mock upstream on 127.0.0.1.
@@ -126,6 +129,7 @@ impl MockUpstream {
             behavior: Mutex::new(behavior),
             received: Mutex::new(Vec::new()),
             killed: tokio::sync::watch::Sender::new(false),
+            gate: tokio::sync::watch::Sender::new(true),
         });
         let task = tokio::spawn(accept(listener, shared.clone(), None));
         Self { addr, shared, task, ca_file: None, scheme: "http", _dir: None }
@@ -202,6 +206,16 @@ impl MockUpstream {
         Ok(())
     }
 
+    /// From now on, requests are recorded and then wait (no headers) until [`release`](Self::release).
+    pub fn hold(&self) {
+        self.shared.gate.send_replace(false);
+    }
+
+    /// Answers the held requests, and later ones at once.
+    pub fn release(&self) {
+        self.shared.gate.send_replace(true);
+    }
+
     /// How many requests it received.
     pub fn hits(&self) -> usize {
         self.shared.received.lock().expect("lock").len()
@@ -252,6 +266,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let request = received.json();
     let path = received.path.clone();
     shared.received.lock().expect("lock").push(received);
+    let _ = shared.gate.subscribe().wait_for(|open| *open).await;
     let behavior = shared.behavior.lock().expect("lock").clone();
     let name = shared.name.clone();
     match behavior {
