@@ -1,5 +1,5 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run example-replicas test check setup fmt clippy bench bench-streams bench-stall soak fuzz fetch-model test-inference bench-inference gpu-check-inference
+.PHONY: run example-replicas test check setup fmt clippy bench bench-streams bench-stall bench-limits bench-traces soak fuzz fetch-model test-inference bench-inference gpu-check-inference
 
 # Build and start the main job: the inference service on the embedded default model and the proxy
 # with the example config in front of it.
@@ -36,6 +36,14 @@ bench-streams:
 # Plain requests beside a plugin that runs to its deadline on the same worker: p50/p99/max.
 bench-stall:
 	scripts/bench-stall.sh
+
+# Per-tenant limits on the request path: no tenant, no limits, memory store, redis-server.
+bench-limits:
+	scripts/bench-limits.sh
+
+# OpenTelemetry tracing on the request path: off, sample_ratio 1.0 and 0.01, to a counting sink.
+bench-traces:
+	scripts/bench-traces.sh
 
 # The default chain under mixed load for 10 minutes (scripts/soak.sh SECONDS for another length):
 # upstream killed and restarted, 20 hot swaps; fails on a failed request, a PII leak, RSS growth.

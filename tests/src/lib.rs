@@ -4,6 +4,8 @@
 //! - [`pii_eval`]: the PII evaluation's corpus and scoring (the program is `src/bin/pii-eval`).
 //! - [`harness`]: the proxy started in-process on 127.0.0.1:0.
 //! - [`procs`]: the mock upstream and the proxy as child processes, for benchmarks.
+//! - [`wrk`]: the HTTP load generator the overhead benchmarks drive, and their table.
+//! - [`otlp`]: a counting OTLP/HTTP trace sink for the tracing benchmark.
 //! - [`client`]: a small HTTP client for assertions.
 //! - [`redis`]: a real `redis-server` on a unix socket, owned by the test.
 //! - [`tls`]: certificates generated per run.
@@ -15,11 +17,13 @@
 pub mod client;
 pub mod harness;
 pub mod mock;
+pub mod otlp;
 pub mod pii_eval;
 pub mod procs;
 pub mod redis;
 pub mod tls;
 pub mod wasm;
+pub mod wrk;
 
 /// A signature document for plugin `name` at `version` over `wasm`, as `switchyard plugin sign`
 /// would write it into `<file>.sig` (see docs/plugins.md, "Signing").

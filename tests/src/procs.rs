@@ -92,10 +92,11 @@ pub fn spawn_switchyard(
     port: u16,
     section: &str,
 ) -> Result<Guard> {
-    spawn_switchyard_with(bin_dir, dir, mock, port, "", section)
+    spawn_switchyard_with(bin_dir, dir, mock, port, "", section, &[])
 }
 
-/// As [`spawn_switchyard`], with `server` lines added to its `[server]` table.
+/// As [`spawn_switchyard`], with `server` lines added to its `[server]` table and `envs` set in
+/// its environment (the variables its config names: tenant keys, the Redis URL).
 pub fn spawn_switchyard_with(
     bin_dir: &Path,
     dir: &Path,
@@ -103,6 +104,7 @@ pub fn spawn_switchyard_with(
     port: u16,
     server: &str,
     section: &str,
+    envs: &[(&str, &str)],
 ) -> Result<Guard> {
     let config = dir.join(format!("switchyard-{port}.toml"));
     std::fs::write(
@@ -119,7 +121,33 @@ pub fn spawn_switchyard_with(
         .args(["serve", "--config"])
         .arg(&config)
         .env("SWITCHYARD_LOG", "warn")
+        .envs(envs.iter().copied())
         .spawn()
         .context("starting switchyard")?;
     Ok(Guard(child))
+}
+
+/// A `redis-server` on `dir/redis.sock` (no TCP port, no persistence), once it says it is ready;
+/// returns it with the socket's path.
+pub fn spawn_redis(dir: &Path) -> Result<(Guard, PathBuf)> {
+    use std::io::BufRead;
+    let socket = dir.join("redis.sock");
+    let mut child = Command::new("redis-server")
+        .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+        .arg(&socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting redis-server (scripts/setup.sh installs it)")?;
+    let stdout = child.stdout.take().context("redis stdout")?;
+    let guard = Guard(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        if line?.to_ascii_lowercase().contains("ready to accept connections") {
+            // Keep draining its log so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok((guard, socket));
+        }
+    }
+    bail!("redis-server exited before it was ready")
 }

@@ -16,23 +16,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use switchyard_tests::procs::{
-    Guard, default_chain_section, flag, median, plugin_dir, read_listening, spawn_mock,
-    spawn_switchyard, wait_until_listening,
+    Guard, default_chain_section, flag, plugin_dir, read_listening, spawn_mock, spawn_switchyard,
+    wait_until_listening,
 };
-
-struct Target<'a> {
-    name: &'static str,
-    url: String,
-    body: &'a str,
-    /// The wrk script sending `body`.
-    script: PathBuf,
-}
-
-struct Measured {
-    p50_us: f64,
-    p99_us: f64,
-    rps_64: f64,
-}
+use switchyard_tests::wrk::{self, Measured, Target, chat_body_2kb};
 
 fn main() -> Result<()> {
     let seconds = flag("--seconds", 10)?;
@@ -62,14 +49,14 @@ fn main() -> Result<()> {
     let sampled = chat_body_2kb(0.7);
     let deterministic = chat_body_2kb(0.0);
     let (plain, cached) = (dir.path().join("sampled.lua"), dir.path().join("cached.lua"));
-    std::fs::write(&plain, wrk_script(&sampled))?;
-    std::fs::write(&cached, wrk_script(&deterministic))?;
+    std::fs::write(&plain, wrk::script(&sampled, &[]))?;
+    std::fs::write(&cached, wrk::script(&deterministic, &[]))?;
     let at = |port: u16| format!("http://127.0.0.1:{port}/v1/chat/completions");
-    let target = |name, url, cache_hit: bool| Target {
-        name,
-        url,
-        body: if cache_hit { &deterministic } else { &sampled },
-        script: if cache_hit { cached.clone() } else { plain.clone() },
+    // Each target with the body its script sends (for the check that it answers).
+    let target = |name: &str, url, cache_hit: bool| {
+        let script = if cache_hit { cached.clone() } else { plain.clone() };
+        let body = if cache_hit { deterministic.as_str() } else { sampled.as_str() };
+        (Target { name: name.into(), url, script }, body)
     };
     let targets = [
         target("direct to upstream", format!("http://{mock_addr}/v1/chat/completions"), false),
@@ -79,10 +66,10 @@ fn main() -> Result<()> {
         target("switchyard + default chain, cache hit", at(18082), true),
         target("nginx proxy_pass", at(18180), false),
     ];
-    for target in &targets {
+    for (target, body) in &targets {
         let output = Command::new("curl")
             .args(["-sf", "-D", "-", "-o", "/dev/null", "-H", "content-type: application/json"])
-            .args(["-d", target.body])
+            .args(["-d", body])
             .arg(&target.url)
             .output()?;
         if !output.status.success() {
@@ -93,36 +80,33 @@ fn main() -> Result<()> {
             bail!("{} did not run the response cache:\n{headers}", target.name);
         }
     }
-    for target in &targets {
-        wrk(&target.script, &target.url, 1, 1, 2)?; // warm-up: pools, caches, page faults
+    let targets: Vec<Target> = targets.into_iter().map(|(target, _)| target).collect();
+    // The cache-hit check runs after the warm-up, which fills the cache.
+    let results =
+        wrk::measure(&targets, rounds, seconds, || check_cache_hit(&deterministic, &at(18082)))?;
+    if let Some((target, r)) =
+        targets.iter().zip(&results).find(|(_, r)| r.non_2xx + r.socket_errors > 0)
+    {
+        bail!(
+            "wrk saw {} non-2xx and {} socket errors against {}",
+            r.non_2xx,
+            r.socket_errors,
+            target.name
+        );
     }
+    drop((switchyard, with_noop, with_chain, nginx, mock));
+    print_table(&targets, &results, seconds, rounds, sampled.len());
+    Ok(())
+}
+
+fn check_cache_hit(body: &str, url: &str) -> Result<()> {
     let hit = Command::new("curl")
         .args(["-s", "-D", "-", "-o", "/dev/null", "-H", "content-type: application/json"])
-        .args(["-d", &deterministic, &at(18082)])
+        .args(["-d", body, url])
         .output()?;
     if !String::from_utf8_lossy(&hit.stdout).to_lowercase().contains("x-switchyard-cache: hit") {
         bail!("the deterministic request is not served from the cache");
     }
-    // Rounds interleave the targets so background load hits all of them alike; each cell is the
-    // median over rounds.
-    let mut samples: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
-    for _ in 0..rounds {
-        for (target, cells) in targets.iter().zip(&mut samples) {
-            let one = wrk(&target.script, &target.url, 1, 1, seconds)?;
-            let many = wrk(&target.script, &target.url, 2, 64, seconds)?;
-            cells.push((one.0, one.1, many.2));
-        }
-    }
-    let results: Vec<Measured> = samples
-        .iter()
-        .map(|cells| Measured {
-            p50_us: median(cells.iter().map(|c| c.0)),
-            p99_us: median(cells.iter().map(|c| c.1)),
-            rps_64: median(cells.iter().map(|c| c.2)),
-        })
-        .collect();
-    drop((switchyard, with_noop, with_chain, nginx, mock));
-    print_table(&targets, &results, seconds, rounds, sampled.len());
     Ok(())
 }
 
@@ -166,67 +150,6 @@ fn nginx_binary() -> PathBuf {
         .map(PathBuf::from)
         .find(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from("nginx"))
-}
-
-/// Runs wrk and returns (p50 µs, p99 µs, requests/s).
-fn wrk(
-    script: &Path,
-    url: &str,
-    threads: u32,
-    conns: u32,
-    seconds: u64,
-) -> Result<(f64, f64, f64)> {
-    let output = Command::new("wrk")
-        .args(["--latency", "-t", &threads.to_string(), "-c", &conns.to_string()])
-        .args(["-d", &format!("{seconds}s"), "-s"])
-        .arg(script)
-        .arg(url)
-        .output()
-        .context("running wrk (apt-get install wrk)")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    if text.contains("Non-2xx") || text.contains("Socket errors") {
-        bail!("wrk saw errors against {url}:\n{text}");
-    }
-    let percentile = |label: &str| -> Result<f64> {
-        let line =
-            text.lines().find(|l| l.trim_start().starts_with(label)).context("percentile")?;
-        parse_duration_us(line.split_whitespace().nth(1).context("value")?)
-    };
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .context("requests/sec")?
-        .trim()
-        .parse()?;
-    Ok((percentile("50%")?, percentile("99%")?, rps))
-}
-
-fn parse_duration_us(value: &str) -> Result<f64> {
-    let split = value.find(|c: char| c.is_ascii_alphabetic()).context("unit")?;
-    let number: f64 = value[..split].parse()?;
-    Ok(match &value[split..] {
-        "us" => number,
-        "ms" => number * 1_000.0,
-        "s" => number * 1_000_000.0,
-        unit => bail!("unknown unit {unit}"),
-    })
-}
-
-fn chat_body_2kb(temperature: f64) -> String {
-    let sentence = "Please summarise the quarterly report for the operations team and list risks. ";
-    let text: String = sentence.repeat(2048 / sentence.len());
-    serde_json::json!({
-        "model": "bench", "temperature": temperature,
-        "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": text}],
-    })
-    .to_string()
-}
-
-fn wrk_script(body: &str) -> String {
-    let escaped = body.replace('\\', "\\\\").replace('"', "\\\"");
-    format!(
-        "wrk.method = \"POST\"\nwrk.body = \"{escaped}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-    )
 }
 
 fn print_table(

@@ -39,8 +39,15 @@ fn main() -> Result<()> {
          failure = \"closed\"\ntimeout_ms = {deadline_ms}\nconfig = {{ trigger = \"spin\" }}\n",
         plugins.display().to_string()
     );
-    let proxy =
-        spawn_switchyard_with(&bin_dir, dir.path(), &mock_addr, PORT, "workers = 1", &section)?;
+    let proxy = spawn_switchyard_with(
+        &bin_dir,
+        dir.path(),
+        &mock_addr,
+        PORT,
+        "workers = 1",
+        &section,
+        &[],
+    )?;
     wait_until_listening(PORT, Duration::from_secs(120))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let rows = runtime.block_on(async {

@@ -1,0 +1,174 @@
+//! wrk, as the HTTP benchmarks drive it: a request script, one run parsed into latency
+//! percentiles, throughput and failures, targets measured in interleaved rounds, and the table of
+//! added latency that the overhead benchmarks print for BENCHMARKS.md.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::procs::median;
+
+/// One wrk run, parsed.
+pub struct Run {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub rps: f64,
+    /// Completed requests.
+    pub requests: u64,
+    /// Answers with a status outside 2xx/3xx: a benchmark that must not be refused counts them.
+    pub non_2xx: u64,
+    /// Connect, read, write and timeout errors together.
+    pub socket_errors: u64,
+}
+
+/// Runs wrk with `script` against `url`.
+pub fn run(script: &Path, url: &str, threads: u32, conns: u32, seconds: u64) -> Result<Run> {
+    let output = Command::new("wrk")
+        .args(["--latency", "-t", &threads.to_string(), "-c", &conns.to_string()])
+        .args(["-d", &format!("{seconds}s"), "-s"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let percentile = |label: &str| -> Result<f64> {
+        let line =
+            text.lines().find(|l| l.trim_start().starts_with(label)).context("percentile")?;
+        parse_duration_us(line.split_whitespace().nth(1).context("value")?)
+    };
+    let after = |prefix: &str| text.lines().find_map(|l| l.trim_start().strip_prefix(prefix));
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .context("request count")?
+        .parse()?;
+    // "Socket errors: connect 0, read 0, write 0, timeout 0"
+    let socket_errors = after("Socket errors:")
+        .map(|s| s.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    Ok(Run {
+        p50_us: percentile("50%")?,
+        p99_us: percentile("99%")?,
+        rps: after("Requests/sec:").context("requests/sec")?.trim().parse()?,
+        requests,
+        non_2xx: after("Non-2xx or 3xx responses:").map_or(Ok(0), |n| n.trim().parse())?,
+        socket_errors,
+    })
+}
+
+fn parse_duration_us(value: &str) -> Result<f64> {
+    let split = value.find(|c: char| c.is_ascii_alphabetic()).context("unit")?;
+    let number: f64 = value[..split].parse()?;
+    Ok(match &value[split..] {
+        "us" => number,
+        "ms" => number * 1_000.0,
+        "s" => number * 1_000_000.0,
+        unit => bail!("unknown unit {unit}"),
+    })
+}
+
+/// A chat request of about 2 KB (the body every proxy benchmark sends).
+pub fn chat_body_2kb(temperature: f64) -> String {
+    let sentence = "Please summarise the quarterly report for the operations team and list risks. ";
+    let text: String = sentence.repeat(2048 / sentence.len());
+    serde_json::json!({
+        "model": "bench", "temperature": temperature,
+        "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": text}],
+    })
+    .to_string()
+}
+
+/// A wrk script that POSTs `body` as JSON with `headers` added.
+pub fn script(body: &str, headers: &[(&str, &str)]) -> String {
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut text = format!(
+        "wrk.method = \"POST\"\nwrk.body = \"{}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+        quote(body)
+    );
+    for (name, value) in headers {
+        text.push_str(&format!("wrk.headers[\"{}\"] = \"{}\"\n", quote(name), quote(value)));
+    }
+    text
+}
+
+/// What a benchmark measures: a name in the table, a URL and the wrk script to send it.
+pub struct Target {
+    pub name: String,
+    pub url: String,
+    pub script: PathBuf,
+}
+
+/// A target's cells: medians over rounds, failures summed over every run.
+pub struct Measured {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub rps_64: f64,
+    /// Requests completed in the measured runs (both connection counts, every round).
+    pub requests: u64,
+    pub non_2xx: u64,
+    pub socket_errors: u64,
+}
+
+/// Warms every target up (2 s at 1 connection: pools, caches, page faults), then measures each
+/// for `seconds` at 1 connection (latency) and at 64 (2 wrk threads: throughput), in `rounds`
+/// that interleave the targets so background load hits all of them alike. `between` runs after
+/// the warm-up (to reset counters that should cover only the measured runs).
+pub fn measure(
+    targets: &[Target],
+    rounds: u64,
+    seconds: u64,
+    between: impl FnOnce() -> Result<()>,
+) -> Result<Vec<Measured>> {
+    for target in targets {
+        run(&target.script, &target.url, 1, 1, 2)?;
+    }
+    between()?;
+    let mut runs: Vec<Vec<(Run, Run)>> = targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (target, cells) in targets.iter().zip(&mut runs) {
+            let one = run(&target.script, &target.url, 1, 1, seconds)?;
+            let many = run(&target.script, &target.url, 2, 64, seconds)?;
+            cells.push((one, many));
+        }
+    }
+    Ok(runs
+        .iter()
+        .map(|cells| {
+            let sum = |f: fn(&Run) -> u64| cells.iter().map(|(a, b)| f(a) + f(b)).sum();
+            Measured {
+                p50_us: median(cells.iter().map(|c| c.0.p50_us)),
+                p99_us: median(cells.iter().map(|c| c.0.p99_us)),
+                rps_64: median(cells.iter().map(|c| c.1.rps)),
+                requests: sum(|r| r.requests),
+                non_2xx: sum(|r| r.non_2xx),
+                socket_errors: sum(|r| r.socket_errors),
+            }
+        })
+        .collect())
+}
+
+/// The table of an overhead benchmark: every row against the first (the baseline).
+pub fn print_overhead_table(targets: &[Target], results: &[Measured]) {
+    let Some(base) = results.first() else { return };
+    println!(
+        "| configuration | p50 (1 conn) | p99 (1 conn) | added p50 | req/s (64 conns) | \
+         vs first row | requests | non-2xx | socket errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (target, r) in targets.iter().zip(results) {
+        println!(
+            "| {} | {:.1} µs | {:.0} µs | {:+.1} µs | {:.0} | {:.2}× | {} | {} | {} |",
+            target.name,
+            r.p50_us,
+            r.p99_us,
+            r.p50_us - base.p50_us,
+            r.rps_64,
+            r.rps_64 / base.rps_64,
+            r.requests,
+            r.non_2xx,
+            r.socket_errors
+        );
+    }
+}
