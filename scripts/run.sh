@@ -34,6 +34,6 @@ wait_ready http://127.0.0.1:8090/healthz "the proxy" 30
 cat <<MSG
 ready: the proxy on http://127.0.0.1:8080/v1 (admin http://127.0.0.1:8090), the local model behind it.
   curl -s localhost:8080/v1/chat/completions -H 'content-type: application/json' \\
-    -d '{"model":"smollm2","messages":[{"role":"user","content":"Say hi"}]}'
+    -d '{"model":"smollm2","max_tokens":64,"messages":[{"role":"user","content":"Say hi"}]}'
 MSG
 wait $proxy
