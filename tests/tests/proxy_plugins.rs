@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -243,53 +243,51 @@ async fn the_proxy_keeps_serving_while_a_plugin_loops() {
     )
     .await;
     let url = s.proxy.url("/v1/chat/completions");
-    let stop = Instant::now() + Duration::from_millis(1500);
+    // Counted, not timed: each spinner sends three looping requests (each must be stopped by its
+    // deadline), and the others keep sending plain ones until every spinner is done. The strict
+    // "never stalls its worker" property is the event-ordered test below; this one is about
+    // repeated loops across workers.
+    let spinning = Arc::new(AtomicUsize::new(3));
     let spinners: Vec<_> = (0..3)
         .map(|_| {
-            let url = url.clone();
+            let (url, spinning) = (url.clone(), spinning.clone());
             tokio::spawn(async move {
-                let mut n = 0;
-                while Instant::now() < stop {
-                    let started = Instant::now();
+                for _ in 0..3 {
                     let reply = client::post(&url, &chat_body("m", "spin please", false)).await;
                     assert_refused_by(&reply, "looper", "timeout");
-                    assert!(started.elapsed() < Duration::from_secs(2), "deadline did not stop it");
-                    n += 1;
                 }
-                n
+                spinning.fetch_sub(1, Ordering::SeqCst);
             })
         })
         .collect();
     let others: Vec<_> = (0..4)
         .map(|_| {
-            let url = url.clone();
+            let (url, spinning) = (url.clone(), spinning.clone());
             tokio::spawn(async move {
-                let (mut n, mut slowest) = (0, Duration::ZERO);
-                while Instant::now() < stop {
-                    let started = Instant::now();
+                let (mut n, mut during) = (0, 0);
+                loop {
                     let reply = client::post(&url, &chat_body("m", "just a question", false)).await;
                     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-                    slowest = slowest.max(started.elapsed());
                     n += 1;
+                    if spinning.load(Ordering::SeqCst) == 0 {
+                        return (n, during);
+                    }
+                    during += 1;
                 }
-                (n, slowest)
             })
         })
         .collect();
-    let mut spun = 0;
     for t in spinners {
-        spun += t.await.expect("spinner");
+        t.await.expect("spinner");
     }
-    let (mut served, mut slowest) = (0, Duration::ZERO);
+    let (mut served, mut during) = (0, 0);
     for t in others {
-        let (n, slow) = t.await.expect("other");
+        let (n, d) = t.await.expect("other");
         served += n;
-        slowest = slowest.max(slow);
+        during += d;
     }
-    eprintln!("looping requests refused: {spun}; others served: {served}, slowest {slowest:?}");
-    assert!(spun >= 3, "the loop was exercised");
-    assert!(served >= 20, "other requests kept flowing: {served}");
-    assert!(slowest < Duration::from_secs(1), "other requests were stalled: {slowest:?}");
+    eprintln!("looping requests refused: 9; others served: {served}, {during} while loops ran");
+    assert!(during >= 1, "no plain request finished while the plugins looped");
     assert_eq!(s.local.hits(), served, "looping requests were never forwarded");
     s.proxy.stop().await;
 }
