@@ -173,7 +173,14 @@ async fn plugins(
         None => Ok(RequestPhase::Forward(Box::default())),
         Some(registry) => {
             let set = registry.current();
-            request_phase::on_request(&set, parsed, tenant, shown, Some(trail)).await
+            // One ledger read, only when a plugin of the chain imports `tenant-limits`.
+            let limits = match tenant {
+                Some(tenant) if set.reads_tenant_limits() => state.ledger.rate(tenant).await,
+                _ => None,
+            };
+            let limits = tenant.zip(limits).map(|(t, r)| request_phase::limits_snapshot(t, &r));
+            request_phase::on_request(&set, parsed, tenant, shown, limits.as_ref(), Some(trail))
+                .await
         }
     }
 }
