@@ -132,6 +132,16 @@ impl RedisStore {
         })
     }
 
+    /// The pooled client (also carries the response cache's shared level).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The prefix of every key this store writes (`[state] key_prefix`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// Runs `script` with the prefix, tenant and clock first in ARGV, then `args`. One round
     /// trip: EVALSHA once the SHA is known; before that `SCRIPT LOAD` (for the SHA) and `EVAL`
     /// pipelined; EVAL again when the server lost its script cache (`NOSCRIPT` after a restart),
