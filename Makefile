@@ -1,5 +1,5 @@
 # The targets here are what the README's quick start and CI run; nothing else calls cargo directly.
-.PHONY: run example-replicas test check setup fmt clippy bench bench-streams bench-stall bench-limits bench-traces soak fuzz fetch-model test-inference bench-inference gpu-check-inference
+.PHONY: run example-replicas test check setup fmt clippy bench bench-streams bench-stall bench-limits bench-shared-cache bench-traces soak fuzz fetch-model test-inference bench-inference gpu-check-inference
 
 # Build and start the main job: the inference service on the embedded default model and the proxy
 # with the example config in front of it.
@@ -40,6 +40,10 @@ bench-stall:
 # Per-tenant limits on the request path: no tenant, no limits, memory store, redis-server.
 bench-limits:
 	scripts/bench-limits.sh
+
+# Response-cache hits from the replica's own cache and from the shared level in Redis.
+bench-shared-cache:
+	scripts/bench-shared-cache.sh
 
 # OpenTelemetry tracing on the request path: off, sample_ratio 1.0 and 0.01, to a counting sink.
 bench-traces:

@@ -4,8 +4,8 @@ use std::ops::Range;
 
 use crate::bindings::switchyard::plugin::host;
 use crate::{
-    CacheDirective, CacheEntry, Changes, Decision, Delta, ErrorReply, Escalation, Level, Reply,
-    Route, TextEdit,
+    CacheDirective, CacheEntry, Changes, Decision, Delta, ErrorReply, Escalation, Level,
+    LimitsSnapshot, Reply, Route, TextEdit,
 };
 
 /// The plugin's config: the `config` table of its `[[plugin]]` entry, as JSON text.
@@ -183,6 +183,29 @@ pub fn now_ns() -> u64 {
 /// in `init`. Importing this needs a host with `failure-policy` (any host of this repository).
 pub fn fails_open() -> bool {
     host::failure_policy() == host::Failure::Open
+}
+
+/// The request's tenant limits and what is left of them now ([`LimitsSnapshot`]): `None` without
+/// a tenant, for a tenant without limits, when the ledger did not answer, or outside
+/// [`crate::Plugin::on_request`]. Contract 0.1.1: a plugin that calls this needs a host of 0.1.1
+/// or later (one that does not call it loads on any 0.1 host).
+pub fn tenant_limits() -> Option<LimitsSnapshot> {
+    host::tenant_limits()
+}
+
+/// One micro-USD (the unit of money in [`LimitsSnapshot`]) in USD.
+pub const USD_PER_MICRO: f64 = 1e-6;
+
+impl LimitsSnapshot {
+    /// The budget left today in USD, when the tenant has a budget.
+    pub fn remaining_budget_usd(&self) -> Option<f64> {
+        self.remaining_budget_micro_usd.map(|m| m as f64 * USD_PER_MICRO)
+    }
+
+    /// Spent (and reserved by requests in flight) today, in USD.
+    pub fn spent_usd_today(&self) -> f64 {
+        self.spent_micro_usd_today as f64 * USD_PER_MICRO
+    }
 }
 
 /// Whether this is the proxy's probe request (tag `switchyard.probe`), sent through every new

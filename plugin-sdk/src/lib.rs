@@ -1,9 +1,9 @@
-//! Write Switchyard plugins in Rust: the guest side of the `switchyard:plugin@0.1.0` WIT world.
+//! Write Switchyard plugins in Rust: the guest side of the `switchyard:plugin@0.1.1` WIT world.
 //!
 //! A plugin is a type that implements [`Plugin`] (every hook has a do-nothing default) and is
 //! exported with [`export_plugin!`]. Build it for `wasm32-unknown-unknown` as a `cdylib`; the
 //! project's build (tests/build.rs, or your own `wit-component` step) wraps the core module into a
-//! component. The guest has no imports besides the host's log, counter and clock functions: no
+//! component. The guest has no imports besides the host's log, counter, clock, failure-policy and tenant-limits functions: no
 //! filesystem, network, environment, clock of the wall or randomness.
 //!
 //! # Lifecycle
@@ -85,14 +85,15 @@ pub mod bindings {
     });
 }
 
-pub use bindings::switchyard::plugin::host::Level;
+pub use bindings::switchyard::plugin::host::{Level, LimitsSnapshot};
 pub use bindings::switchyard::plugin::types::{
     CacheDirective, CacheEntry, Changes, Decision, Delta, ErrorReply, Escalation, EventAction,
     LlmRequest as Request, LlmResponse as Response, Message, RawReply, Reply, ResponseAction,
     Route, StreamEvent, TextEdit,
 };
 pub use helpers::{
-    Config, TOOL_CALL_CHOICE, counter_add, fails_open, is_probe, is_turn, log, now_ns,
+    Config, TOOL_CALL_CHOICE, USD_PER_MICRO, counter_add, fails_open, is_probe, is_turn, log,
+    now_ns, tenant_limits,
 };
 
 /// A plugin: one value of this type lives in each fresh instance, i.e. for one request.

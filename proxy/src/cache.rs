@@ -2,7 +2,10 @@
 //! each entry's TTL from the plugin's decision. Keys are scoped by tenant and endpoint, so an entry
 //! never serves another tenant. What is stored is what the upstream returned (after request-side
 //! redaction, before any response-phase plugin), so a hit runs the response phase again
-//! (`respond::Responder::hit`).
+//! (`respond::Responder::hit`). With `[cache] shared = true`, [`shared`] keeps every answer in
+//! Redis too, a second level that the other replicas look up after a miss in their own.
+
+mod shared;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +22,8 @@ use crate::error::ProxyError;
 use crate::plugin::CachePolicy;
 use crate::request::{Endpoint, ParsedRequest};
 use crate::upstream::Upstream;
+
+pub use shared::{SharedCache, SharedStats};
 
 /// A cache key: sha256 over tenant, endpoint and the plugin's key.
 pub type Key = [u8; 32];
@@ -107,6 +112,8 @@ pub enum Plan {
 pub struct ResponseCache {
     entries: Cache<Key, Arc<Cached>>,
     max_entry_bytes: usize,
+    /// The second level in Redis (`[cache] shared = true`).
+    shared: Option<Arc<SharedCache>>,
 }
 
 impl std::fmt::Debug for ResponseCache {
@@ -135,7 +142,18 @@ impl ResponseCache {
             .build();
         let max_entry_bytes =
             usize::try_from(config.max_entry_kib.saturating_mul(1024)).unwrap_or(usize::MAX);
-        Self { entries, max_entry_bytes }
+        Self { entries, max_entry_bytes, shared: None }
+    }
+
+    /// This cache with `shared` as its second level.
+    pub fn with_shared(mut self, shared: SharedCache) -> Self {
+        self.shared = Some(Arc::new(shared));
+        self
+    }
+
+    /// The shared level's counters, when there is one (for /metrics).
+    pub fn shared_stats(&self) -> Option<&SharedStats> {
+        self.shared.as_deref().map(|s| &s.stats)
     }
 
     /// The plan for a request: the merged plugin directive, unless the client's `cache-control`
@@ -168,6 +186,17 @@ impl ResponseCache {
         self.entries.get(key)
     }
 
+    /// [`Self::get`], then, on a miss, the shared level (within its timeout); a shared hit is
+    /// kept in this replica's cache for the TTL it has left.
+    pub async fn lookup(&self, key: &Key) -> Option<Arc<Cached>> {
+        if let Some(hit) = self.entries.get(key) {
+            return Some(hit);
+        }
+        let entry = Arc::new(self.shared.as_ref()?.get(key).await?);
+        self.entries.insert(*key, Arc::clone(&entry));
+        Some(entry)
+    }
+
     /// Drops an entry (one that could not be served).
     pub fn remove(&self, key: &Key) {
         self.entries.invalidate(key);
@@ -180,6 +209,9 @@ impl ResponseCache {
             return;
         }
         let entry = Cached { upstream: upstream.to_string(), body, ttl };
+        if let Some(shared) = &self.shared {
+            shared.put(&key, &entry);
+        }
         self.entries.insert(key, Arc::new(entry));
     }
 
@@ -333,7 +365,7 @@ mod tests {
     use super::*;
 
     fn cache() -> ResponseCache {
-        ResponseCache::new(&CacheConfig { max_mib: 1, max_entry_kib: 4 })
+        ResponseCache::new(&CacheConfig { max_mib: 1, max_entry_kib: 4, ..CacheConfig::default() })
     }
 
     fn store(key: &str) -> CachePolicy {

@@ -21,7 +21,7 @@ pub mod price;
 pub mod redis;
 mod report;
 pub mod reservation;
-mod resp;
+pub(crate) mod resp;
 pub mod store;
 pub mod usage;
 pub mod window;
@@ -204,6 +204,15 @@ impl Ledger {
             metrics,
         };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// The Redis store, when `[state] backend = "redis"`: the response cache's shared level
+    /// uses its connections.
+    pub fn redis_store(&self) -> Option<Arc<RedisStore>> {
+        match &self.inner.store {
+            Backend::Redis(store) => Some(Arc::clone(store)),
+            Backend::Memory(_) => None,
+        }
     }
 
     /// The price table, for the cost of a request ([`Prices::cost_usd`]).

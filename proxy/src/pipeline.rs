@@ -150,7 +150,7 @@ async fn serve(
         upstreams: &state.upstreams,
         trail,
     };
-    let (store, hit) = lookup(state, plan, cache);
+    let (store, hit) = lookup(state, plan, cache).await;
     let send_usage = parsed.usage_asked();
     let responder = Responder::new(watch, store, parsed.stream(), Arc::clone(trail), send_usage);
     // Streams are counted from the upstream's usage chunk; the client gets it only if it asked.
@@ -173,13 +173,21 @@ async fn plugins(
         None => Ok(RequestPhase::Forward(Box::default())),
         Some(registry) => {
             let set = registry.current();
-            request_phase::on_request(&set, parsed, tenant, shown, Some(trail)).await
+            // One ledger read, only when a plugin of the chain imports `tenant-limits`.
+            let limits = match tenant {
+                Some(tenant) if set.reads_tenant_limits() => state.ledger.rate(tenant).await,
+                _ => None,
+            };
+            let limits = tenant.zip(limits).map(|(t, r)| request_phase::limits_snapshot(t, &r));
+            request_phase::on_request(&set, parsed, tenant, shown, limits.as_ref(), Some(trail))
+                .await
         }
     }
 }
 
-/// The cache entry to fill and the hit to serve, as the plan says.
-fn lookup(
+/// The cache entry to fill and the hit to serve, as the plan says (this replica's cache, then
+/// the shared level when there is one).
+async fn lookup(
     state: &State,
     plan: Plan,
     cache: &mut CacheStatus,
@@ -188,7 +196,7 @@ fn lookup(
         Plan::Use { key, ttl, read } => {
             // `no-cache` from the client: fetch fresh (and refresh the entry), reported as bypass.
             *cache = if read { CacheStatus::Miss } else { CacheStatus::Bypass };
-            let hit = read.then(|| state.cache.get(&key)).flatten();
+            let hit = if read { state.cache.lookup(&key).await } else { None };
             (Some(Store { cache: Arc::clone(&state.cache), key, ttl }), hit)
         }
         Plan::Bypass => (None, None),

@@ -9,7 +9,11 @@ use serde_json::Value;
 
 use crate::body::Body;
 use crate::error::ProxyError;
-use crate::plugin::{CachePolicy, LlmRequest, PluginSet, RequestOutcome, ResponseWatch, Route};
+use crate::ledger::headers::RateState;
+use crate::ledger::window;
+use crate::plugin::{
+    CachePolicy, LimitsSnapshot, LlmRequest, PluginSet, RequestOutcome, ResponseWatch, Route,
+};
 use crate::request::{ParsedRequest, RequestBody};
 use crate::texts::{self, Layout};
 
@@ -36,19 +40,21 @@ pub enum RequestPhase {
     Respond(Response<Body>, Arc<str>),
 }
 
-/// Runs the chain over `request`, writing its edits back into it.
+/// Runs the chain over `request`, writing its edits back into it. `limits` answers the plugins'
+/// `tenant-limits` calls.
 pub async fn on_request(
     set: &PluginSet,
     request: &mut ParsedRequest,
     tenant: Option<&str>,
     headers: Vec<(String, String)>,
+    limits: Option<&LimitsSnapshot>,
     trail: Option<&Arc<crate::trail::Trail>>,
 ) -> Result<RequestPhase, ProxyError> {
     if set.is_empty() {
         return Ok(RequestPhase::Forward(Box::default()));
     }
     let (shown, mut layout) = to_plugin_request(request, tenant, headers);
-    let outcome = set.on_request_noted(shown, trail).await;
+    let outcome = set.on_request_noted(shown, limits, trail).await;
     match outcome {
         RequestOutcome::Refuse(failure) => Err(ProxyError::PluginRefused {
             status: failure.http_status(),
@@ -140,6 +146,26 @@ fn to_plugin_request(
         tags: Vec::new(),
     };
     (request, layout)
+}
+
+/// A tenant's limits and windows as plugins see them (`host.tenant-limits`, WIT 0.1.1).
+pub fn limits_snapshot(tenant: &str, rate: &RateState) -> LimitsSnapshot {
+    let (limits, windows) = (&rate.limits, &rate.windows);
+    let left = |limit: Option<u64>, used: u64| limit.map(|n| n.saturating_sub(used));
+    LimitsSnapshot {
+        tenant: tenant.to_string(),
+        requests_per_minute: limits.requests_per_minute,
+        tokens_per_minute: limits.tokens_per_minute,
+        max_concurrent: limits.max_concurrent,
+        budget_micro_usd_per_day: limits.budget_micros_per_day,
+        remaining_requests: left(limits.requests_per_minute, windows.requests),
+        remaining_tokens: left(limits.tokens_per_minute, windows.tokens),
+        remaining_concurrent: left(limits.max_concurrent, windows.concurrent),
+        remaining_budget_micro_usd: left(limits.budget_micros_per_day, windows.cost_micros),
+        spent_micro_usd_today: windows.cost_micros,
+        minute_resets_in_ms: window::minute_reset_ms(windows.now_ms),
+        day_resets_in_ms: window::day_reset_ms(windows.now_ms),
+    }
 }
 
 /// A chat request's parameters (everything but model, stream and messages) as JSON, built

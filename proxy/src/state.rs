@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::access_log::{AccessLog, Destination};
 use crate::auth::Tenants;
 use crate::body::{BodyBudget, ResponseLimits};
-use crate::cache::ResponseCache;
+use crate::cache::{ResponseCache, SharedCache};
 use crate::config::Config;
 use crate::env::EnvSource;
 use crate::metrics::Metrics;
@@ -110,7 +110,14 @@ impl State {
             .flat_map(|section| &section.headers)
             .filter_map(|name| http::HeaderName::try_from(name.as_str()).ok())
             .collect();
-        let cache = Arc::new(ResponseCache::new(&config.cache));
+        let mut cache = ResponseCache::new(&config.cache);
+        // Validation refuses `shared` without the Redis store.
+        if let (true, Some(redis)) = (config.cache.shared, ledger.redis_store()) {
+            let max =
+                usize::try_from(config.cache.shared_max_entry_kib * 1024).unwrap_or(usize::MAX);
+            cache = cache.with_shared(SharedCache::new(redis, config.cache.shared_timeout(), max));
+        }
+        let cache = Arc::new(cache);
         if let Some(registry) = &plugins {
             metrics.register_plugins(Arc::clone(registry));
         }

@@ -68,6 +68,13 @@ pub struct RouterConfig {
     /// The tier that keeps data on premises; used with no fallbacks when residency applies.
     #[serde(default = "default_easy")]
     pub residency_tier: String,
+    /// Route every request (but image generation) to `budget_tier` once the tenant's remaining
+    /// budget today is below this many USD, or spent; none: off. Needs a host of contract 0.1.1.
+    #[serde(default)]
+    pub local_when_budget_below_usd: Option<f64>,
+    /// The free tier for a low budget; used with no fallbacks and no cascade (both may cost).
+    #[serde(default = "default_easy")]
+    pub budget_tier: String,
     /// Judge answers of `cascade_from` and escalate bad ones to `cascade_to`.
     #[serde(default)]
     pub cascade: bool,
@@ -192,9 +199,17 @@ impl RouterConfig {
         if self.residency == Residency::LocalOnly {
             need("residency_tier".into(), &self.residency_tier);
         }
+        if self.local_when_budget_below_usd.is_some() {
+            need("budget_tier".into(), &self.budget_tier);
+        }
         if self.cascade {
             need("cascade_from".into(), &self.cascade_from);
             need("cascade_to".into(), &self.cascade_to);
+        }
+        if let Some(usd) = self.local_when_budget_below_usd
+            && !(usd.is_finite() && usd >= 0.0)
+        {
+            problems.push(format!("local_when_budget_below_usd: {usd} is not a USD amount >= 0"));
         }
         if self.tiers.contains_key(AUTO) {
             problems.push("tiers: \"auto\" is reserved for the rules".into());

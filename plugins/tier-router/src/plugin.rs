@@ -3,7 +3,7 @@
 
 use switchyard_plugin_sdk::{
     Changes, Config, Decision, Delta, Escalation, EventAction, Plugin, Request, Response,
-    ResponseAction, StreamEvent, TOOL_CALL_CHOICE, counter_add, is_probe,
+    ResponseAction, StreamEvent, TOOL_CALL_CHOICE, counter_add, is_probe, tenant_limits,
 };
 
 use crate::cascade::{Judge, Step, StreamState};
@@ -42,7 +42,12 @@ impl Plugin for TierRouter {
         if is_probe(&req) {
             return Ok(Decision::Proceed(probe_changes(config)));
         }
-        let (changes, cascade) = changes_for(config, &req)?;
+        // Ask the host only when the budget rule is on (contract 0.1.1).
+        let budget = match config.local_when_budget_below_usd {
+            Some(_) => tenant_limits().and_then(|l| l.remaining_budget_usd()),
+            None => None,
+        };
+        let (changes, cascade) = changes_for(config, &req, budget)?;
         self.cascade = cascade;
         for (key, value) in &changes.tags {
             match key.as_str() {
@@ -113,9 +118,14 @@ impl Cascade {
     }
 }
 
-/// The route and tags for `req`, and the cascade when it applies.
-fn changes_for(config: &RouterConfig, req: &Request) -> Result<(Changes, Option<Cascade>), String> {
-    let Some(routed) = route::decide(config, req) else {
+/// The route and tags for `req` (whose tenant has `budget` USD left today, when known), and the
+/// cascade when it applies.
+fn changes_for(
+    config: &RouterConfig,
+    req: &Request,
+    budget: Option<f64>,
+) -> Result<(Changes, Option<Cascade>), String> {
+    let Some(routed) = route::decide(config, req, budget) else {
         return Ok((Changes::new().tag("route.reason", "passthrough"), None));
     };
     let tier = config.tiers.get(&routed.tier).ok_or("tier-router: unknown tier")?;
@@ -123,8 +133,9 @@ fn changes_for(config: &RouterConfig, req: &Request) -> Result<(Changes, Option<
         .route(&tier.upstream, tier.model.as_deref())
         .tag("route.tier", &routed.tier)
         .tag("route.reason", routed.reason.label());
-    // Residency: no fallbacks at all, since a fallback may be hosted.
-    if routed.reason != Reason::Residency {
+    // Residency and budget: no fallbacks at all, since a fallback may be hosted (and, for the
+    // budget, would make admission reserve its price).
+    if !matches!(routed.reason, Reason::Residency | Reason::Budget) {
         for fallback in tier.fallbacks.iter().take(MAX_FALLBACKS) {
             changes = changes.fallback(fallback);
         }
@@ -142,7 +153,7 @@ fn cascade_for(config: &RouterConfig, req: &Request, routed: &Routed) -> Option<
     let text_endpoint = matches!(req.endpoint.as_str(), "/v1/chat/completions" | "/v1/completions");
     if !config.cascade
         || routed.tier != config.cascade_from
-        || routed.reason == Reason::Residency
+        || matches!(routed.reason, Reason::Residency | Reason::Budget)
         || !text_endpoint
     {
         return None;

@@ -1,6 +1,6 @@
 //! The routing decision, pure: which tier a request goes to and why, in the documented order of
-//! precedence (residency, images, then only for alias requests: tenant, header hint, alias, and
-//! the `auto` prompt rules). No host calls here, so it is tested natively.
+//! precedence (residency, a low budget, images, then only for alias requests: tenant, header
+//! hint, alias, and the `auto` prompt rules). No host calls here, so it is tested natively.
 
 use switchyard_plugin_sdk::Request;
 
@@ -11,6 +11,7 @@ use crate::features::{Features, hard_keyword};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     Residency,
+    Budget,
     Images,
     Tenant,
     Hint,
@@ -26,6 +27,7 @@ impl Reason {
     pub fn label(self) -> &'static str {
         match self {
             Reason::Residency => "residency",
+            Reason::Budget => "budget",
             Reason::Images => "images",
             Reason::Tenant => "tenant",
             Reason::Hint => "hint",
@@ -47,13 +49,23 @@ pub struct Routed {
 }
 
 /// The tier for `req`, or `None` to leave the request on the proxy's default route (a model that
-/// is not an alias, and no residency or images rule applies).
-pub fn decide(config: &RouterConfig, req: &Request) -> Option<Routed> {
+/// is not an alias, and no residency, budget or images rule applies). `budget_left_usd` is the
+/// tenant's remaining budget today (`None`: no budget, or not known), for the
+/// `local_when_budget_below_usd` rule.
+pub fn decide(
+    config: &RouterConfig,
+    req: &Request,
+    budget_left_usd: Option<f64>,
+) -> Option<Routed> {
     let routed = |tier: &str, reason| Some(Routed { tier: tier.to_string(), reason });
     if config.residency == Residency::LocalOnly && restricted(config, req) {
         return routed(&config.residency_tier, Reason::Residency);
     }
-    if let (true, Some(tier)) = (req.endpoint == "/v1/images/generations", &config.images) {
+    let images = req.endpoint == "/v1/images/generations";
+    if !images && budget_low(config, budget_left_usd) {
+        return routed(&config.budget_tier, Reason::Budget);
+    }
+    if let (true, Some(tier)) = (images, &config.images) {
         return routed(tier, Reason::Images);
     }
     let alias = config.aliases.get(req.model.as_deref()?)?;
@@ -68,6 +80,14 @@ pub fn decide(config: &RouterConfig, req: &Request) -> Option<Routed> {
         };
     }
     if alias == AUTO { Some(auto(config, req)) } else { routed(alias, Reason::Alias) }
+}
+
+/// Whether the budget rule is on and the remaining budget is below its threshold, or spent.
+pub fn budget_low(config: &RouterConfig, budget_left_usd: Option<f64>) -> bool {
+    match (config.local_when_budget_below_usd, budget_left_usd) {
+        (Some(threshold), Some(left)) => left < threshold || left <= 0.0,
+        _ => false,
+    }
 }
 
 /// Whether an earlier plugin tagged the request with one of `residency_tags`. A tag whose value

@@ -28,7 +28,7 @@ fn req(model: &str, text: &str) -> Request {
 }
 
 fn decided(config: &RouterConfig, req: &Request) -> Option<(String, Reason)> {
-    decide(config, req).map(|r| (r.tier, r.reason))
+    decide(config, req, None).map(|r| (r.tier, r.reason))
 }
 
 fn is(tier: &str, reason: Reason) -> Option<(String, Reason)> {
@@ -125,4 +125,22 @@ fn bad_configs_list_every_problem() {
         assert!(err.contains(needle), "{needle} missing from: {err}");
     }
     assert!(RouterConfig::from_json(r#"{"tiers": {}, "typo": 1}"#).is_err(), "unknown keys");
+}
+
+#[test]
+fn the_budget_rule_is_off_by_default_and_spent_counts_at_any_threshold() {
+    let off = RouterConfig::from_json(r#"{"tiers": {"local": {"upstream": "l"}}}"#).expect("ok");
+    assert!(!budget_low(&off, Some(0.0)));
+    let zero = RouterConfig::from_json(
+        r#"{"tiers": {"local": {"upstream": "l"}}, "local_when_budget_below_usd": 0}"#,
+    )
+    .expect("ok");
+    assert!(budget_low(&zero, Some(0.0)));
+    assert!(!budget_low(&zero, Some(0.000001)));
+    assert!(!budget_low(&zero, None), "a tenant without a budget is never low");
+    let bad = r#"{"tiers": {"local": {"upstream": "l"}}, "local_when_budget_below_usd": -1,
+                  "budget_tier": "cheap"}"#;
+    let err = RouterConfig::from_json(bad).expect_err("refused");
+    assert!(err.contains("budget_tier: unknown tier \"cheap\""), "{err}");
+    assert!(err.contains("local_when_budget_below_usd: -1"), "{err}");
 }

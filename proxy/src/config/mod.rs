@@ -112,12 +112,42 @@ pub struct CacheConfig {
     /// Largest single answer that is stored, in KiB; larger answers are relayed, not cached.
     #[serde(default = "default_cache_max_entry_kib")]
     pub max_entry_kib: u64,
+    /// Keep answers in the `[state]` Redis too, as a second level every replica shares (needs
+    /// `[state] backend = "redis"`).
+    #[serde(default)]
+    pub shared: bool,
+    /// Longest a shared lookup may take before it counts as a miss, in ms.
+    #[serde(default = "default_cache_shared_timeout_ms")]
+    pub shared_timeout_ms: u64,
+    /// Largest answer written to the shared level, in KiB (at most 8192).
+    #[serde(default = "default_cache_shared_max_entry_kib")]
+    pub shared_max_entry_kib: u64,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { max_mib: default_cache_max_mib(), max_entry_kib: default_cache_max_entry_kib() }
+        Self {
+            max_mib: default_cache_max_mib(),
+            max_entry_kib: default_cache_max_entry_kib(),
+            shared: false,
+            shared_timeout_ms: default_cache_shared_timeout_ms(),
+            shared_max_entry_kib: default_cache_shared_max_entry_kib(),
+        }
     }
+}
+
+impl CacheConfig {
+    pub fn shared_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.shared_timeout_ms)
+    }
+}
+
+fn default_cache_shared_timeout_ms() -> u64 {
+    20
+}
+
+fn default_cache_shared_max_entry_kib() -> u64 {
+    256
 }
 
 fn default_cache_max_mib() -> u64 {

@@ -184,6 +184,18 @@ fn check_cache(config: &Config, out: &mut Problems) {
     if cache.max_entry_kib == 0 || cache.max_entry_kib > cache.max_mib.saturating_mul(1024) {
         out.push("cache.max_entry_kib", "must be at least 1 and at most cache.max_mib × 1024");
     }
+    if cache.shared && config.state.backend != super::StateBackend::Redis {
+        out.push(
+            "cache.shared",
+            "needs [state] backend = \"redis\" (the shared level lives there)",
+        );
+    }
+    if !(1..=10_000).contains(&cache.shared_timeout_ms) {
+        out.push("cache.shared_timeout_ms", "must be between 1 and 10000");
+    }
+    if !(1..=8192).contains(&cache.shared_max_entry_kib) {
+        out.push("cache.shared_max_entry_kib", "must be between 1 and 8192");
+    }
 }
 
 fn check_telemetry(config: &Config, out: &mut Problems) {

@@ -136,7 +136,7 @@ impl SseRelay {
         let set = self.registry.current();
         let mut request = ParsedRequest::parse(Endpoint::ChatCompletions, REQUEST.into())
             .expect("the fixed request parses");
-        match request_phase::on_request(&set, &mut request, None, Vec::new(), None).await {
+        match request_phase::on_request(&set, &mut request, None, Vec::new(), None, None).await {
             Ok(RequestPhase::Forward(forward)) => {
                 assert!(!forward.watch.is_empty(), "pii-redact does not watch the answer");
                 Some(forward.watch)

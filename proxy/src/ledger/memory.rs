@@ -69,7 +69,10 @@ impl Counters {
             if over(self.in_flight.len() as u64, 1, limits.max_concurrent) {
                 bits |= Exceeded::CONCURRENT;
             }
-            if over(self.cost_micros, ask.cost_micros, limits.budget_micros_per_day) {
+            // A request that costs nothing (a free upstream) spends no budget, even a spent one.
+            if ask.cost_micros > 0
+                && over(self.cost_micros, ask.cost_micros, limits.budget_micros_per_day)
+            {
                 bits |= Exceeded::BUDGET;
             }
         }

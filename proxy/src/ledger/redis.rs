@@ -45,7 +45,7 @@ if lim(4) >= 0 and req + 1 > lim(4) then over = over + 1 end
 if not hit then
   if lim(5) >= 0 and tok + want_tok > lim(5) then over = over + 2 end
   if lim(6) >= 0 and con + 1 > lim(6) then over = over + 4 end
-  if lim(7) >= 0 and usd + want_usd > lim(7) then over = over + 8 end
+  if lim(7) >= 0 and want_usd > 0 and usd + want_usd > lim(7) then over = over + 8 end
 end
 if over == 0 then
   req = add(kreq, 1, (minute + 2) * 60000)
@@ -130,6 +130,16 @@ impl RedisStore {
             settle: Script::new(SETTLE),
             windows: Script::new(WINDOWS),
         })
+    }
+
+    /// The pooled client (also carries the response cache's shared level).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The prefix of every key this store writes (`[state] key_prefix`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Runs `script` with the prefix, tenant and clock first in ARGV, then `args`. One round

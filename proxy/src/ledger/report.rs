@@ -29,6 +29,24 @@ impl Ledger {
         }
     }
 
+    /// The tenant's limits and current windows (one store read: shared by every replica with
+    /// Redis), for plugins that ask (`tenant-limits`). `None` for a tenant without limits, or
+    /// when the store did not answer in time (counted as an unavailable `snapshot`).
+    pub async fn rate(&self, tenant: &str) -> Option<RateState> {
+        let limits = self.limits(tenant);
+        if !limits.any() {
+            return None;
+        }
+        match self.inner.windows(tenant).await {
+            Ok(windows) => Some(RateState { limits, windows }),
+            Err(e) => {
+                self.inner.metrics.unavailable("snapshot");
+                tracing::debug!(tenant, "no limits for plugins: {e}");
+                None
+            }
+        }
+    }
+
     /// Every configured tenant's usage, by name.
     pub async fn report(&self) -> Vec<TenantUsage> {
         let mut names: Vec<&String> = self.inner.tenants.keys().collect();

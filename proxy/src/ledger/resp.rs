@@ -1,5 +1,6 @@
 //! A small Redis client: RESP2 over TCP or a unix socket, a pool of idle connections, pipelined
-//! commands. The ledger sends three scripts and `SCRIPT LOAD`, nothing else; the `redis` crate
+//! commands. The ledger sends three scripts and `SCRIPT LOAD` (and the response cache's shared
+//! level `GET`, `PTTL` and `SET`), nothing else; the `redis` crate
 //! would bring its own connection manager, a parser framework and a dozen crates for that, and
 //! its reconnect and timeout behaviour would still need wrapping to say what the ledger does.
 //!
@@ -14,8 +15,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 /// timeout), so 10,000 requests in flight do not open 10,000 connections to Redis. Each is kept
 /// for reuse.
 const MAX_CONNECTIONS: usize = 64;
-/// Largest reply line or bulk string accepted: the ledger's replies are a few numbers.
-const MAX_REPLY_BYTES: u64 = 1 << 20;
+/// Largest reply line or bulk string accepted: the ledger's replies are a few numbers; the
+/// response cache's shared entries are at most `[cache] shared_max_entry_kib` (≤ 8 MiB).
+const MAX_REPLY_BYTES: u64 = 9 << 20;
 /// Largest reply array accepted.
 const MAX_ARRAY: usize = 1024;
 

@@ -1,4 +1,4 @@
-//! Response-cache size metrics, read from the cache at scrape time (a prometheus-client
+//! Response-cache size metrics (and the shared level's counters), read from the cache at scrape time (a prometheus-client
 //! `Collector`), so storing an answer costs no metric update.
 
 use std::sync::Arc;
@@ -6,6 +6,7 @@ use std::sync::Arc;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
 use crate::cache::ResponseCache;
@@ -34,6 +35,19 @@ impl Collector for CacheCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(as_i64(self.cache.entry_count())).encode(entries)?;
+        if let Some(stats) = self.cache.shared_stats() {
+            let mut family = encoder.encode_descriptor(
+                "cache_shared",
+                "Lookups and stores of the shared (Redis) level, by result",
+                None,
+                MetricType::Counter,
+            )?;
+            for (result, count) in stats.counts() {
+                let labels = [("result", result)];
+                let metric = family.encode_family(&labels)?;
+                ConstCounter::new(count).encode(metric)?;
+            }
+        }
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
 });
 
 // The world's `use types.{...}` already puts the request/decision/response types at this level.
-pub use self::switchyard::plugin::host::Level;
+pub use self::switchyard::plugin::host::{Level, LimitsSnapshot};
 pub use self::switchyard::plugin::types::{
     CacheDirective, CacheEntry, Changes, ErrorReply, Escalation, Message, RawReply, Reply, Route,
     TextEdit,

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use tracing::instrument;
 
-use super::bindings::{CacheDirective, Changes, Decision, LlmRequest, Reply, Route};
+use super::bindings::{
+    CacheDirective, Changes, Decision, LimitsSnapshot, LlmRequest, Reply, Route,
+};
 use super::config::FailurePolicy;
 use super::error::PluginFailure;
 use super::instance::LoadedPlugin;
@@ -91,17 +93,25 @@ impl PluginSet {
         self.plugins.is_empty()
     }
 
+    /// Whether a plugin of the chain imports `tenant-limits`: only then does the request path
+    /// read the tenant's windows before the chain runs.
+    pub fn reads_tenant_limits(&self) -> bool {
+        self.plugins.iter().any(|p| p.reads_limits)
+    }
+
     /// Run the request phase of the chain. Each call instantiates, inits and runs one plugin at a
     /// time on the calling thread (tens of µs; a runaway plugin at most its deadline).
     pub async fn on_request(&self, request: LlmRequest) -> RequestOutcome {
-        self.on_request_noted(request, None).await
+        self.on_request_noted(request, None, None).await
     }
 
-    /// [`Self::on_request`], noting each call (and, through the watch, each response-phase call)
-    /// on the request's `trail` for its trace.
+    /// [`Self::on_request`], with `limits` for plugins that call `tenant-limits`, noting each
+    /// call (and, through the watch, each response-phase call) on the request's `trail` for its
+    /// trace.
     pub async fn on_request_noted(
         &self,
         request: LlmRequest,
+        limits: Option<&LimitsSnapshot>,
         trail: Option<&Arc<crate::trail::Trail>>,
     ) -> RequestOutcome {
         let mut acc = Proceed {
@@ -119,7 +129,7 @@ impl PluginSet {
         }
         for plugin in &self.plugins {
             let started = Instant::now();
-            let result = run_one(plugin, &acc.request, &self.upstreams).await;
+            let result = run_one(plugin, &acc.request, limits, &self.upstreams).await;
             if let Some(trail) = trail {
                 let (decision, failure) = match &result {
                     Ok((Decision::Proceed(_), _)) => ("proceed", None),
@@ -161,11 +171,12 @@ impl PluginSet {
 pub(crate) async fn run_one(
     plugin: &Arc<LoadedPlugin>,
     request: &LlmRequest,
+    limits: Option<&LimitsSnapshot>,
     upstreams: &BTreeSet<String>,
 ) -> Result<(Decision, Option<super::instance::LiveInstance>), PluginFailure> {
     let waited = Instant::now();
     let mut live = plugin.start().await.map_err(|k| plugin.failure(k))?;
-    let result = live.on_request(request).await;
+    let result = live.on_request(request, limits).await;
     plugin.stats.record_call(live.started.elapsed());
     tracing::trace!(queue_us = (live.started - waited).as_micros() as u64, "plugin call done");
     let decision = result

@@ -98,7 +98,7 @@ pub enum LoadError {
     Read { plugin: String, path: String, source: std::io::Error },
     #[error("plugin {plugin}: signature check failed: {reason}")]
     Signature { plugin: String, reason: String },
-    #[error("plugin {plugin}: does not compile as a switchyard:plugin@0.1.0 component: {reason}")]
+    #[error("plugin {plugin}: does not compile as a switchyard:plugin@0.1 component: {reason}")]
     Compile { plugin: String, reason: String },
     #[error("plugin {plugin}: probe request failed: {failure}")]
     Probe { plugin: String, failure: FailureKind },

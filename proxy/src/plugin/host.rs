@@ -1,5 +1,5 @@
-//! What a plugin may import: log lines, counters, a monotonic clock and its own failure policy,
-//! nothing else. Also the per-store state those imports and the limits need.
+//! What a plugin may import: log lines, counters, a monotonic clock, its own failure policy and
+//! the request's tenant limits (0.1.1), nothing else. Also the per-store state those imports and the limits need.
 
 use std::sync::Arc;
 
@@ -21,6 +21,9 @@ pub(crate) struct HostState {
     /// The run-time budget of the call in progress.
     pub(crate) clock: CallClock,
     pub(crate) policy: FailurePolicy,
+    /// The request's tenant limits, set for the request-phase call only (a reused instance
+    /// keeps no request data), for `tenant-limits`.
+    pub(crate) tenant_limits: Option<host::LimitsSnapshot>,
 }
 
 impl HostState {
@@ -30,7 +33,7 @@ impl HostState {
         limiter: MemoryLimiter,
         policy: FailurePolicy,
     ) -> Self {
-        Self { plugin, stats, limiter, clock: CallClock::default(), policy }
+        Self { plugin, stats, limiter, clock: CallClock::default(), policy, tenant_limits: None }
     }
 }
 
@@ -62,6 +65,10 @@ impl host::Host for HostState {
             FailurePolicy::Closed => host::Failure::Closed,
             FailurePolicy::Open => host::Failure::Open,
         }
+    }
+
+    fn tenant_limits(&mut self) -> Option<host::LimitsSnapshot> {
+        self.tenant_limits.clone()
     }
 
     fn now_ns(&mut self) -> u64 {

@@ -13,8 +13,8 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{
-    Decision, Delta, EventAction, LlmRequest, LlmResponse, Plugin, PluginPre, ResponseAction,
-    StreamEvent,
+    Decision, Delta, EventAction, LimitsSnapshot, LlmRequest, LlmResponse, Plugin, PluginPre,
+    ResponseAction, StreamEvent,
 };
 use super::config::{FailurePolicy, Isolation};
 use super::error::{FailureKind, PluginFailure};
@@ -32,6 +32,9 @@ pub struct LoadedPlugin {
     pub(crate) limits: CallLimits,
     pub(crate) stats: Arc<PluginStats>,
     pub(crate) component: Component,
+    /// The component imports `tenant-limits` (0.1.1): the request path reads the tenant's
+    /// windows for it before the chain runs. Plugins that do not ask cost no ledger read.
+    pub(crate) reads_limits: bool,
     pre: PluginPre<HostState>,
     engine: Arc<PluginEngine>,
     isolation: Isolation,
@@ -71,7 +74,9 @@ pub(crate) struct PluginSpec {
 
 impl LoadedPlugin {
     /// Link a compiled component against the host interface. Fails when the component does not
-    /// implement the `switchyard:plugin@0.1.0` world or imports anything else.
+    /// implement a `switchyard:plugin@0.1.x` world or imports anything else. A component built
+    /// against an older 0.1 contract imports e.g. `switchyard:plugin/host@0.1.0`, which the
+    /// linker resolves to the host's newer, semver-compatible definition.
     pub(crate) fn link(
         engine: &Arc<PluginEngine>,
         component: Component,
@@ -82,6 +87,7 @@ impl LoadedPlugin {
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
             .map_err(|e| format!("{e:#}"))?;
+        let reads_limits = imports_tenant_limits(engine, &component);
         Ok(Self {
             name: spec.name,
             sha256: spec.sha256,
@@ -91,6 +97,7 @@ impl LoadedPlugin {
             limits: spec.limits,
             stats: spec.stats,
             component,
+            reads_limits,
             pre,
             engine: Arc::clone(engine),
             isolation: spec.isolation,
@@ -200,6 +207,17 @@ impl LoadedPlugin {
     }
 }
 
+/// Whether `component` imports `tenant-limits` from any 0.1 version of the host interface.
+fn imports_tenant_limits(engine: &PluginEngine, component: &Component) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    let engine = engine.engine();
+    component.component_type().imports(engine).any(|(name, import)| {
+        name.starts_with("switchyard:plugin/host@0.1")
+            && matches!(&import.ty, ComponentItem::ComponentInstance(host)
+                if host.get_export(engine, "tenant-limits").is_some())
+    })
+}
+
 /// Lets the tasks that are ready now run first: a task spawned while a request is on its way
 /// (its upstream exchange, its response) would otherwise run before the request's next step.
 async fn after_ready_work() {
@@ -218,13 +236,17 @@ pub(crate) struct LiveInstance {
 }
 
 impl LiveInstance {
-    /// `on-request` under the plugin's deadline. On `Err` (of any hook) drop the instance.
+    /// `on-request` under the plugin's deadline, with `limits` answering `tenant-limits` for
+    /// this call only. On `Err` (of any hook) drop the instance.
     pub(crate) async fn on_request(
         &mut self,
         request: &LlmRequest,
+        limits: Option<&LimitsSnapshot>,
     ) -> Result<Result<Decision, String>, FailureKind> {
         self.arm();
+        self.store.data_mut().tenant_limits = limits.cloned();
         let result = self.bindings.call_on_request(&mut self.store, request).await;
+        self.store.data_mut().tenant_limits = None;
         result.map_err(|e| classify(&self.store, e))
     }
 

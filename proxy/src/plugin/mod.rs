@@ -6,7 +6,8 @@
 //! - [`config`]: the `[plugins]` / `[[plugin]]` config and its `validate()`.
 //! - [`limits`]: every sandbox limit (pooling allocator, epoch deadline and ticker, memory cap,
 //!   bounded concurrent instances) and the engine built from them.
-//! - `host`: what a plugin may import (log, counters, clock) and the per-store state.
+//! - `host`: what a plugin may import (log, counters, clock, tenant limits) and the per-store
+//!   state.
 //! - `instance`: one fresh instance: instantiate, call a hook, classify failures.
 //! - `validate`: checks a decision before the proxy acts on it.
 //! - [`chain`]: the request phase over the whole chain, with failure policies, as a
@@ -36,8 +37,8 @@ pub(crate) mod validate;
 mod watch;
 
 pub use bindings::{
-    CacheDirective, CacheEntry, Delta, ErrorReply, Escalation, LlmRequest, LlmResponse, Message,
-    RawReply, Reply, Route, StreamEvent, TextEdit,
+    CacheDirective, CacheEntry, Delta, ErrorReply, Escalation, LimitsSnapshot, LlmRequest,
+    LlmResponse, Message, RawReply, Reply, Route, StreamEvent, TextEdit,
 };
 pub use chain::PluginSet;
 pub use chain::{CachePolicy, Proceed, RequestOutcome};

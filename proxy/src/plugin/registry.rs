@@ -370,7 +370,7 @@ pub fn sig_path(wasm: &Path) -> std::path::PathBuf {
 /// Run the probe request through a new plugin: init with its config, on-request, validation.
 async fn probe(plugin: &Arc<LoadedPlugin>, upstreams: &BTreeSet<String>) -> Result<(), LoadError> {
     let fail = |failure: FailureKind| LoadError::Probe { plugin: plugin.name.to_string(), failure };
-    run_one(plugin, &probe_request(), upstreams).await.map(|_| ()).map_err(|f| fail(f.kind))
+    run_one(plugin, &probe_request(), None, upstreams).await.map(|_| ()).map_err(|f| fail(f.kind))
 }
 
 /// The synthetic request every new plugin must handle without failing. Its text has multi-byte

@@ -15,6 +15,7 @@ crate::both_stores!(
     requests_per_minute_admit_exactly_the_limit,
     token_reservations_never_pass_the_limit_and_settle_to_the_use,
     a_day_budget_is_never_overspent,
+    a_free_request_is_admitted_on_a_spent_budget,
     concurrency_slots_are_held_until_settled_or_released,
     cache_hits_count_against_requests_only,
     use_settled_after_its_window_lands_in_the_current_one,
@@ -156,6 +157,28 @@ async fn a_day_budget_is_never_overspent(kind: Kind) {
     for admission in next_day {
         admission.reservation.release().await;
     }
+}
+
+/// A request that may only reach free upstreams reserves $0 and spends nothing: the budget never
+/// refuses it, even one overspent by an upstream that used more than was reserved (the
+/// tier-router's budget rule relies on this to answer from the local tier).
+async fn a_free_request_is_admitted_on_a_spent_budget(kind: Kind) {
+    let limits = Limits { budget_micros_per_day: Some(10_000), ..Limits::default() };
+    let mut setup = Setup::new(limits);
+    setup.prices = hosted_prices();
+    let Some(r) = Replicas::start(kind, &setup).await else { return };
+    // 100 prompt + 100 completion tokens at most: $0.0001 + $0.001.
+    let hosted = r.replica(0).ask(TENANT, &[("hosted", None)], 100, Some(100));
+    let admission = r.replica(0).admit(TENANT, hosted).await.expect("fits the $0.01");
+    // The upstream ignored max_tokens: $0.0001 + $0.02, past the whole budget.
+    let usage = Usage { prompt_tokens: 100, completion_tokens: 2_000, cached_prompt_tokens: 0 };
+    admission.reservation.settle("hosted", None, &usage).await;
+    let refusal = r.replica(1).admit(TENANT, hosted).await.expect_err("the budget is spent");
+    assert_eq!(refusal.code(), "insufficient_quota");
+    let free = r.replica(2).ask(TENANT, &[("local", None)], 100, Some(100));
+    assert_eq!(free.cost_micros, 0);
+    let admission = r.replica(2).admit(TENANT, free).await.expect("a free request is admitted");
+    admission.reservation.release().await;
 }
 
 async fn concurrency_slots_are_held_until_settled_or_released(kind: Kind) {

@@ -62,6 +62,16 @@ impl Cluster {
         limits: &str,
         policies: &[Option<&str>],
     ) -> Option<Self> {
+        Self::start_extra(redis, limits, policies, "").await
+    }
+
+    /// [`Self::start_with`], with `extra` TOML at the end of every proxy's config.
+    pub async fn start_extra(
+        redis: Option<RedisServer>,
+        limits: &str,
+        policies: &[Option<&str>],
+        extra: &str,
+    ) -> Option<Self> {
         let upstream = MockUpstream::start("local", Behavior::Normal).await;
         let mut env = HashMap::from([
             ("ACME_KEY".to_string(), KEY.to_string()),
@@ -72,7 +82,7 @@ impl Cluster {
         }
         let mut proxies = Vec::new();
         for policy in policies {
-            let cfg = proxy_config(&upstream.base_url(), limits, *policy);
+            let cfg = proxy_config(&upstream.base_url(), limits, *policy) + extra;
             proxies.push(Proxy::start_with_env(&cfg, env.clone()).await);
         }
         Some(Self { proxies, upstream, redis })

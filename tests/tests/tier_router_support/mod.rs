@@ -59,6 +59,8 @@ pub struct Extra<'a> {
     pub plugins: &'a str,
     /// Environment for secrets (tenant keys).
     pub env: HashMap<String, String>,
+    /// Guard the admin API with the token in env `ADMIN_TOKEN` (for `GET /admin/usage`).
+    pub admin_token: bool,
 }
 
 /// A running proxy in front of the four mocks.
@@ -89,6 +91,10 @@ pub async fn start(local: Behavior, hosted: Behavior, extra: Extra<'_>) -> Stack
     let upstreams: Vec<(&str, &str, &str)> =
         upstreams.iter().map(|(n, u)| (*n, u.as_str(), "")).collect();
     let mut cfg = config(&upstreams, "default = \"default\"\nimages = \"default\"");
+    if extra.admin_token {
+        let admin = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+        cfg = cfg.replace(admin, &format!("{admin}token_env = \"ADMIN_TOKEN\"\n"));
+    }
     cfg.push_str(&format!("\n{}\n", extra.top));
     cfg.push_str(&format!(
         "[plugins]\ndir = {:?}\nwatch = false\n{}\n",
