@@ -29,6 +29,13 @@
 //! - [`metrics`], [`state`], [`body`], [`env`]: shared plumbing.
 //! - `fuzzing` (feature `fuzzing`, hidden): the fuzz targets' logic, for fuzz/ and the tests.
 
+/// The global allocator every binary that runs the proxy declares (`#[global_allocator] static
+/// ALLOC: switchyard::Allocator = switchyard::Allocator;`): jemalloc returns freed memory to the
+/// system after its decay time, where glibc's per-thread arenas kept each plugin compilation's
+/// freed peak (tens of MB in Cranelift's register allocator) resident, and mimalloc held more
+/// (BENCHMARKS.md, "Soak").
+pub use tikv_jemallocator::Jemalloc as Allocator;
+
 pub mod access_log;
 pub mod admin;
 pub mod admission;

@@ -37,6 +37,10 @@ enum Command {
     },
 }
 
+/// The proxy's allocator, as the shipped binary has it (see [`switchyard::Allocator`]).
+#[global_allocator]
+static ALLOC: switchyard::Allocator = switchyard::Allocator;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config_path = match &cli.command {

@@ -3,9 +3,9 @@
 //! local upstream is killed and restarted and the plugins are hot-swapped 20 times. Prints a
 //! markdown table and exits non-zero when a check fails.
 //!
-//! Usage: `soak [--seconds N] [--swaps N] [--strict-deadlines] [--no-rebuilt]` (run by
-//! `scripts/soak.sh`; defaults 600 s and 20 swaps; `--no-rebuilt` uploads only the built
-//! components as they are, never a new sha256).
+//! Usage: `soak [--seconds N] [--swaps N] [--strict-deadlines] [--no-rebuilt] [--no-outage]` (run
+//! by `scripts/soak.sh`; defaults 600 s and 20 swaps; `--no-rebuilt` uploads only the built
+//! components as they are, never a new sha256; `--no-outage` never kills the local upstream).
 //!
 //! Which requests "should have succeeded": all of them, except
 //! - requests in flight at the moment the local upstream is killed (their upstream connection
@@ -41,8 +41,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const SWAPS: usize = 20;
 /// How long the local upstream stays down.
 const OUTAGE: Duration = Duration::from_secs(3);
+/// Quiet time before the idle RSS sample.
+const IDLE_SETTLE: Duration = Duration::from_secs(12);
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// The proxy's allocator, as the shipped binary has it (see [`switchyard::Allocator`]).
+#[global_allocator]
+static ALLOC: switchyard::Allocator = switchyard::Allocator;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Class {
@@ -249,7 +255,8 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         let mut next = from + duration / 10;
         move |now: Instant| -> Result<()> {
             if now >= next {
-                eprintln!("soak: {:>4} s, RSS {} KiB", (now - start).as_secs(), rss_kib()?);
+                let (at, rss, parts) = ((now - start).as_secs(), rss_kib()?, rss_parts());
+                eprintln!("soak: {at:>4} s, RSS {rss} KiB ({parts})");
                 while next <= now {
                     next += duration / 10;
                 }
@@ -258,11 +265,15 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         }
     };
     let mut progress = tick(start);
+    // RSS every half second under load: the check compares medians of windows, since a point
+    // sample can land on a plugin compilation's transient peak (each swap compiles).
+    let mut samples: Vec<(Duration, u64)> = Vec::new();
     let mut run_until = async |until: Instant, local: &MockUpstream| -> Result<()> {
         while Instant::now() < until {
             let step = (Instant::now() + Duration::from_millis(500)).min(until);
             tokio::time::sleep_until(step.into()).await;
             audit(local, &hosted);
+            samples.push((start.elapsed(), rss_kib()?));
             progress(Instant::now())?;
         }
         Ok(())
@@ -270,11 +281,13 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
     run_until(start + warmup, &local).await?;
     let rss_warm = rss_kib()?;
     run_until(start + duration * 45 / 100, &local).await?;
-    set_event(&ctx, |e| e.kill = Some(Instant::now()));
-    local.kill();
-    run_until(Instant::now() + OUTAGE, &local).await?;
-    local.restart().context("restarting the local mock")?;
-    set_event(&ctx, |e| e.restarted = Some(Instant::now()));
+    if !std::env::args().any(|a| a == "--no-outage") {
+        set_event(&ctx, |e| e.kill = Some(Instant::now()));
+        local.kill();
+        run_until(Instant::now() + OUTAGE, &local).await?;
+        local.restart().context("restarting the local mock")?;
+        set_event(&ctx, |e| e.restarted = Some(Instant::now()));
+    }
     run_until(ctx.deadline, &local).await?;
     let rss_end_loaded = rss_kib()?;
     for w in workers {
@@ -291,7 +304,17 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         open = open_connections(proxy_port)?;
     }
     let end_metrics = metrics(&proxy).await?;
+    // Idle RSS once the allocator has had its decay time (jemalloc: 10 s) to return what the
+    // load freed.
+    tokio::time::sleep(IDLE_SETTLE).await;
     let rss_idle = rss_kib()?;
+    let window = duration / 10;
+    let rss_windows = (
+        RssWindow::of(&samples, warmup, warmup + window),
+        RssWindow::of(&samples, duration - window, duration),
+    );
+    let tenths: Vec<Option<RssWindow>> =
+        (0..10u32).map(|i| RssWindow::of(&samples, window * i, window * (i + 1))).collect();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     let rows = ctx.rows.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
@@ -303,6 +326,8 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         examples: &examples,
         leaks: &leaks,
         rss: (rss_warm, rss_end_loaded, rss_idle),
+        rss_windows,
+        tenths: &tenths,
         planned_swaps,
         strict: std::env::args().any(|a| a == "--strict-deadlines"),
         open,
@@ -630,10 +655,51 @@ fn audit_received(local: &MockUpstream, hosted: &MockUpstream, leaks: &Mutex<Vec
     }
 }
 
+fn percent(from: u64, to: u64) -> f64 {
+    (to as f64 - from as f64) / from as f64 * 100.0
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// RSS samples (KiB, every half second under load) of one stretch of the run.
+#[derive(Debug, Clone, Copy)]
+struct RssWindow {
+    /// The lowest: what stays resident (a leak raises it; a transient peak does not).
+    floor: u64,
+    median: u64,
+    peak: u64,
+}
+
+impl RssWindow {
+    fn of(samples: &[(Duration, u64)], from: Duration, to: Duration) -> Option<Self> {
+        let mut kib: Vec<u64> =
+            samples.iter().filter(|(at, _)| (from..=to).contains(at)).map(|(_, k)| *k).collect();
+        kib.sort_unstable();
+        Some(Self { floor: *kib.first()?, median: kib[kib.len() / 2], peak: *kib.last()? })
+    }
+}
+
 fn rss_kib() -> Result<u64> {
+    status_kib("VmRSS")
+}
+
+/// A `/proc/self/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`, `RssShmem`).
+fn status_kib(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
+        .with_context(|| format!("no {field}"))?;
+    Ok(line.split_whitespace().nth(1).context("status value")?.parse()?)
+}
+
+/// Where the resident memory is: malloc's heap and anonymous maps (wasm linear memories and
+/// stacks of the pool too), file maps (code), and shared memory (wasmtime's memory images).
+fn rss_parts() -> String {
+    let kib = |field| status_kib(field).map_or_else(|_| "?".to_string(), |v| v.to_string());
+    format!("anon {}, file {}, shmem {}", kib("RssAnon"), kib("RssFile"), kib("RssShmem"))
 }
 
 /// Sockets of the API listener's port that are open (any state but LISTEN and TIME_WAIT).
@@ -674,6 +740,10 @@ struct Report<'a> {
     examples: &'a [String],
     leaks: &'a [String],
     rss: (u64, u64, u64),
+    /// The samples in the tenth after warm-up and in the last tenth of the run.
+    rss_windows: (Option<RssWindow>, Option<RssWindow>),
+    /// The samples in each tenth of the run.
+    tenths: &'a [Option<RssWindow>],
     planned_swaps: usize,
     strict: bool,
     open: usize,
@@ -716,7 +786,7 @@ fn report(r: &Report) -> bool {
     let swaps: usize =
         [Class::Swap, Class::SwapRejected].iter().filter_map(|c| rows.get(c)).map(|r| r.sent).sum();
     let (warm, end, idle) = r.rss;
-    let growth = (end as f64 - warm as f64) / warm as f64 * 100.0;
+    let growth = percent(warm, end);
     let gauge = |m: &BTreeMap<String, f64>, name: &str| m.get(name).copied().unwrap_or(f64::NAN);
     let free_idle = gauge(r.idle_metrics, "switchyard_plugin_instances_free");
     let free_end = gauge(r.end_metrics, "switchyard_plugin_instances_free");
@@ -745,14 +815,31 @@ fn report(r: &Report) -> bool {
         ),
         ("cache hits".into(), format!("{hits}"), hits > 0),
         (
-            "RSS after warm-up → end (under load)".into(),
+            "RSS floor (lowest sample) in the tenth after warm-up → in the last tenth".into(),
+            match r.rss_windows {
+                (Some(first), Some(last)) => format!(
+                    "{:.1} → {:.1} MiB ({:+.1} %); medians {:.1} → {:.1} MiB ({:+.1} %)",
+                    mib(first.floor),
+                    mib(last.floor),
+                    percent(first.floor, last.floor),
+                    mib(first.median),
+                    mib(last.median),
+                    percent(first.median, last.median)
+                ),
+                _ => "no samples".into(),
+            },
+            matches!(r.rss_windows, (Some(a), Some(b)) if percent(a.floor, b.floor) < 5.0),
+        ),
+        (
+            "RSS at warm-up's end → run's end, single samples; idle after 12 s (informational)"
+                .into(),
             format!(
-                "{:.1} → {:.1} MiB ({growth:+.1} %; idle at end {:.1} MiB)",
-                warm as f64 / 1024.0,
-                end as f64 / 1024.0,
-                idle as f64 / 1024.0
+                "{:.1} → {:.1} MiB ({growth:+.1} %); idle {:.1} MiB",
+                mib(warm),
+                mib(end),
+                mib(idle)
             ),
-            growth < 5.0,
+            true,
         ),
         (
             "plugin instances free / max at end (idle before load)".into(),
@@ -772,6 +859,14 @@ fn report(r: &Report) -> bool {
     for line in examples.iter().take(10).chain(r.leaks.iter().take(5)) {
         let short: String = line.chars().take(900).collect();
         eprintln!("failure: {short}");
+    }
+    println!("\n| RSS, MiB, sampled every 0.5 s | floor | median | peak |\n|---|---|---|---|");
+    for (i, tenth) in r.tenths.iter().enumerate() {
+        if let Some(w) = tenth {
+            let (from, to) = (r.seconds * i as u64 / 10, r.seconds * (i as u64 + 1) / 10);
+            let (floor, median, peak) = (mib(w.floor), mib(w.median), mib(w.peak));
+            println!("| {from}–{to} s | {floor:.1} | {median:.1} | {peak:.1} |");
+        }
     }
     checks.iter().all(|(_, _, pass)| *pass)
 }
