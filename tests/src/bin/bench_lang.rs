@@ -94,11 +94,15 @@ async fn load_times(path: &Path) -> anyhow::Result<LoadTimes> {
     let wasm = std::fs::read(path)?;
     let sha = sha256_hex(&wasm);
     let t = Instant::now();
-    let (_, origin) = cache.load_or_compile(engine.engine(), &wasm, &sha)?;
+    let (_, origin) = cache
+        .load_or_compile(engine.engine(), &wasm, &sha)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let compile = t.elapsed();
     anyhow::ensure!(origin == Origin::Compiled);
     let t = Instant::now();
-    let (_, origin) = cache.load_or_compile(engine.engine(), &wasm, &sha)?;
+    let (_, origin) = cache
+        .load_or_compile(engine.engine(), &wasm, &sha)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let cached = t.elapsed();
     anyhow::ensure!(origin == Origin::Cached);
 
