@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn the_line_budget_allows_a_burst_then_the_rate() {
         let budget = LineBudget::default();
-        let t0 = { budget.state.lock().map(|b| b.refilled_ns).unwrap_or(0) };
+        let t0 = budget.state.lock().map(|b| b.refilled_ns).unwrap_or(0);
         let burst = (0..wasi::LINE_BURST * 2).filter(|_| budget.take(t0).is_some()).count();
         assert_eq!(burst, wasi::LINE_BURST as usize, "a burst, then nothing at the same instant");
         // One second later: the rate's worth of lines, and the first reports what was dropped.
