@@ -50,9 +50,11 @@ pub mod decision {
     pub const MAX_TTL_SECONDS: u32 = 30 * 24 * 3600;
 }
 
-/// What a component from today's toolchains holds, so that each one fits a pool slot:
-/// wit-component wraps a Rust plugin into 1 to 4 core instances, componentize-js into 5 and
-/// componentize-py into 14 (CPython, its libraries and the WASI adapter, dynamically linked).
+/// What one component may hold, so that those of today's toolchains fit a pool slot: wit-component
+/// wraps a Rust plugin into 1 to 4 core instances, componentize-py makes 14 (CPython, its libraries
+/// and the WASI adapter, dynamically linked). The other bounds were raised from the pool's
+/// defaults with room to spare and are proven sufficient by tests/tests/polyglot_plugins.rs, which
+/// loads a componentize-js and a componentize-py component through this pool.
 pub mod component {
     /// Core module instances of one component.
     pub const MAX_CORE_INSTANCES: u32 = 20;
@@ -60,10 +62,11 @@ pub mod component {
     pub const MAX_MEMORIES: u32 = 2;
     /// Tables of one component.
     pub const MAX_TABLES: u32 = 8;
-    /// Elements of one table: CPython's function table holds about 30,000 entries.
+    /// Elements of one table (wasmtime's default is 20,000; an interpreter's function table is
+    /// large).
     pub const MAX_TABLE_ELEMENTS: usize = 65_536;
-    /// Bytes of one core instance's `VMContext` (functions, globals, imports): CPython's main
-    /// module needs more than wasmtime's default of 1 MiB.
+    /// Bytes of one core instance's `VMContext` (functions, globals, imports; wasmtime's default
+    /// is 1 MiB).
     pub const MAX_CORE_INSTANCE_BYTES: usize = 4 << 20;
 }
 
