@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Switchyard needs on a fresh Debian machine, and skips what is
-# already there: apt packages and the Rust wasm target. (The model: scripts/fetch-model.sh.)
+# already there: apt packages, the Rust wasm target and the JS/Python plugin toolchains. (The
+# model: scripts/fetch-model.sh.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +19,7 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# Plugins: the wasm target.
+# Plugins: the wasm target, and the JavaScript and Python plugin toolchains (pinned, into
+# .cache/toolchains; node, npm and python3 must be on the machine).
 scripts/setup-wasm.sh
+scripts/setup-plugin-toolchains.sh

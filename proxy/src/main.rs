@@ -28,7 +28,8 @@ enum Command {
         #[arg(long, value_enum)]
         log_format: Option<config::LogFormat>,
     },
-    /// Check a configuration file and list every problem, each with its key path.
+    /// Check a configuration file and list every problem, each with its key path; then load
+    /// its plugins as a start would (compile and probe each) and say why one cannot start.
     /// Exits 0 when the file is valid.
     Check {
         /// The TOML configuration file (see docs/config.md).
@@ -62,6 +63,10 @@ fn main() -> ExitCode {
             // here as at start (the key is never printed).
             if let Err(error) = switchyard::auth::Tenants::build(&config, &ProcessEnv) {
                 eprintln!("{}: tenant keys:\n  {error}", config_path.display());
+                return ExitCode::FAILURE;
+            }
+            if let Err(error) = check_plugins(&config) {
+                eprintln!("{}: plugins:\n  {error}", config_path.display());
                 return ExitCode::FAILURE;
             }
             println!("{}: ok", config_path.display());
@@ -109,6 +114,23 @@ fn serve(mut config: config::Config, log_format: Option<config::LogFormat>) -> a
         switchyard::serve(config, state, Listeners { api, admin }, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Loads the configured plugins as a start would (compile and probe each), so that a plugin that
+/// cannot start, a memory cap too small for it for one, is reported by `check` with what to set.
+fn check_plugins(config: &config::Config) -> anyhow::Result<()> {
+    let Some(section) = &config.plugins else { return Ok(()) };
+    let upstreams = config.upstreams.iter().map(|u| u.name.clone()).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(switchyard::plugin::registry::check(
+        section,
+        &config.plugin_chain,
+        upstreams,
+    ))?;
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

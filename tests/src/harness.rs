@@ -129,6 +129,11 @@ pub fn shipped_config(local_url: &str, hosted_url: &str) -> (tempfile::TempDir, 
             "dir = \".cache/plugins\"",
             &format!("dir = {:?}", dir.path().display().to_string()),
             1,
+        )
+        .replacen(
+            "artifact_cache = \".cache/plugin-artifacts\"",
+            &format!("artifact_cache = {:?}", dir.path().join("artifacts").display().to_string()),
+            1,
         );
     assert!(
         config.contains(local_url) && config.contains(hosted_url),

@@ -10,6 +10,7 @@
 //! - [`redis`]: a real `redis-server` on a unix socket, owned by the test.
 //! - [`tls`]: certificates generated per run.
 //! - [`wasm`]: paths of the test and built-in plugins as components, built by build.rs.
+//! - [`polyglot`]: the JavaScript and Python test plugins, built with their real toolchains.
 
 // Test support panics on setup failure by design: a broken fixture should fail the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -19,6 +20,7 @@ pub mod harness;
 pub mod mock;
 pub mod otlp;
 pub mod pii_eval;
+pub mod polyglot;
 pub mod procs;
 pub mod redis;
 pub mod tls;
@@ -48,6 +50,12 @@ pub const TEST_POOL: u32 = 256;
 /// The default plugin engine limits with a [`TEST_POOL`]-slot pool.
 pub fn test_engine_limits() -> switchyard::plugin::EngineLimits {
     switchyard::plugin::EngineLimits { max_instances: TEST_POOL, ..Default::default() }
+}
+
+/// The sha256 of `bytes` in hex, as the proxy names plugin versions.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A chat request body with one user message.

@@ -57,7 +57,7 @@ fn every_problem_is_reported_with_its_path() {
     a.timeout_ms = 0;
     let b = PluginEntry::new("dup", "x.txt", FailurePolicy::Open);
     let mut c = PluginEntry::new("dup", "c.wasm", FailurePolicy::Closed);
-    c.memory_mib = 100_000;
+    c.memory_mib = Some(100_000);
     let problems: Vec<String> =
         validate(&section, &[a, b, c]).iter().map(ToString::to_string).collect();
     assert_eq!(

@@ -109,7 +109,7 @@ async fn infinite_loop_under_both_policies() {
 #[tokio::test]
 async fn memory_bomb_hits_the_cap() {
     let outcome = run(wasm::MEMORY_BOMB, FailurePolicy::Closed, json!({}), |e| {
-        e.memory_mib = 8;
+        e.memory_mib = Some(8);
     })
     .await;
     let RequestOutcome::Refuse(f) = outcome else {

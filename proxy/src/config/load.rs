@@ -67,6 +67,9 @@ fn resolve_paths(config: &mut Config, base_dir: &Path) {
     }
     if let Some(plugins) = &mut config.plugins {
         resolve(&mut plugins.dir);
+        if let Some(cache) = &mut plugins.artifact_cache {
+            resolve(cache);
+        }
     }
     for upstream in &mut config.upstreams {
         if let Some(ca) = &mut upstream.ca_file {

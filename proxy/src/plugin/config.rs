@@ -36,6 +36,12 @@ pub struct PluginsSection {
     /// fail as busy (503).
     #[serde(default = "default_memory_budget_mib")]
     pub memory_budget_mib: u32,
+    /// Directory of precompiled plugin code (`plugin/artifacts.rs`): a restart, or a swap back
+    /// to bytes compiled before, loads in milliseconds instead of compiling again (seconds for
+    /// a JavaScript or Python plugin). Created owner-only; trust it as the proxy binary. Unset:
+    /// every load compiles.
+    #[serde(default)]
+    pub artifact_cache: Option<PathBuf>,
     /// Request headers shown to plugins (for example a routing hint). Credentials
     /// (`authorization`, `cookie`, `proxy-authorization`) are never shown.
     #[serde(default)]
@@ -82,9 +88,11 @@ pub struct PluginEntry {
     /// Deadline of each call into the plugin.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Memory cap of one instance.
-    #[serde(default = "default_memory_mib")]
-    pub memory_mib: u32,
+    /// Memory cap of one instance. Unset: what the component's memory starts at, plus
+    /// headroom, and at least 16 MiB (see `limits::auto_memory_bytes`), so that a JavaScript or
+    /// Python plugin, whose interpreter starts with tens of MiB, runs without tuning.
+    #[serde(default)]
+    pub memory_mib: Option<u32>,
     /// `fresh` (default) or `reuse`.
     #[serde(default)]
     pub isolation: Isolation,
@@ -108,6 +116,7 @@ impl PluginsSection {
             queue_timeout_ms: default_queue_timeout_ms(),
             max_memory_mib: default_max_memory_mib(),
             memory_budget_mib: default_memory_budget_mib(),
+            artifact_cache: None,
             headers: Vec::new(),
         }
     }
@@ -133,7 +142,7 @@ impl PluginEntry {
             failure,
             config: serde_json::Map::new(),
             timeout_ms: default_timeout_ms(),
-            memory_mib: default_memory_mib(),
+            memory_mib: None,
             isolation: Isolation::Fresh,
         }
     }
@@ -158,9 +167,6 @@ fn default_max_memory_mib() -> u32 {
 }
 fn default_timeout_ms() -> u64 {
     5
-}
-fn default_memory_mib() -> u32 {
-    16
 }
 
 /// Most instance slots a pool may have. Each slot's fiber stack is two memory mappings (the
@@ -231,7 +237,7 @@ pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<Proble
         if !(1..=MAX_TIMEOUT_MS).contains(&e.timeout_ms) {
             bad(at("timeout_ms"), &format!("must be between 1 and {MAX_TIMEOUT_MS}"));
         }
-        if e.memory_mib == 0 || e.memory_mib > section.max_memory_mib {
+        if e.memory_mib.is_some_and(|m| m == 0 || m > section.max_memory_mib) {
             bad(at("memory_mib"), "must be at least 1 and at most plugins.max_memory_mib");
         }
         if e.failure == FailurePolicy::Open

@@ -100,6 +100,18 @@ pub enum LoadError {
     Signature { plugin: String, reason: String },
     #[error("plugin {plugin}: does not compile as a switchyard:plugin@0.1 component: {reason}")]
     Compile { plugin: String, reason: String },
+    #[error(
+        "plugin {plugin}: its linear memory starts at {needs_mib} MiB, over its cap of {cap_mib} \
+         MiB: set memory_mib = {suggest_mib} in its [[plugin]] table (or leave memory_mib unset), \
+         and plugins.max_memory_mib (now {max_memory_mib}) to at least that"
+    )]
+    Memory {
+        plugin: String,
+        needs_mib: usize,
+        cap_mib: usize,
+        suggest_mib: usize,
+        max_memory_mib: u32,
+    },
     #[error("plugin {plugin}: probe request failed: {failure}")]
     Probe { plugin: String, failure: FailureKind },
     #[error("invalid plugin config: {0}")]
@@ -117,6 +129,7 @@ impl LoadError {
             Self::Read { plugin, .. }
             | Self::Signature { plugin, .. }
             | Self::Compile { plugin, .. }
+            | Self::Memory { plugin, .. }
             | Self::Probe { plugin, .. } => Some(plugin),
             Self::UnknownPlugin(plugin) => Some(plugin),
             Self::Config(_) | Self::Join(_) => None,

@@ -1,13 +1,15 @@
 //! What a plugin may import: log lines, counters, a monotonic clock, its own failure policy and
-//! the request's tenant limits (0.1.1), nothing else. Also the per-store state those imports and the limits need.
+//! the request's tenant limits (0.1.1), and, for components that import it, WASI with every
+//! capability denied (`wasi.rs`). Also the per-store state those imports and the limits need.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::bindings::Level;
 use super::bindings::switchyard::plugin::{host, types};
 use super::config::FailurePolicy;
 use super::limits::{CallClock, MemoryLimiter, monotonic_ns};
 use super::stats::PluginStats;
+use super::wasi::{LineBudget, WasiState};
 
 /// Longest log line a plugin may write; the rest is cut.
 const MAX_LOG_BYTES: usize = 1024;
@@ -24,6 +26,12 @@ pub(crate) struct HostState {
     /// The request's tenant limits, set for the request-phase call only (a reused instance
     /// keeps no request data), for `tenant-limits`.
     pub(crate) tenant_limits: Option<host::LimitsSnapshot>,
+    /// The plugin's stdout/stderr line budget, shared by its instances.
+    output: Arc<LineBudget>,
+    /// WASI, made on the store's first WASI call (never, for plugins that do not import it).
+    /// In a mutex only so that the state stays `Sync` (stores are shared by reference across
+    /// awaits): it is reached through `&mut self`, never locked.
+    wasi: Option<Box<Mutex<WasiState>>>,
 }
 
 impl HostState {
@@ -32,8 +40,29 @@ impl HostState {
         stats: Arc<PluginStats>,
         limiter: MemoryLimiter,
         policy: FailurePolicy,
+        output: Arc<LineBudget>,
     ) -> Self {
-        Self { plugin, stats, limiter, clock: CallClock::default(), policy, tenant_limits: None }
+        Self {
+            plugin,
+            stats,
+            limiter,
+            clock: CallClock::default(),
+            policy,
+            tenant_limits: None,
+            output,
+            wasi: None,
+        }
+    }
+}
+
+impl wasmtime_wasi::WasiView for HostState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        let (plugin, output) = (&self.plugin, &self.output);
+        let cell = self
+            .wasi
+            .get_or_insert_with(|| Box::new(Mutex::new(WasiState::deny_all(plugin, output))));
+        let state = cell.get_mut().unwrap_or_else(PoisonError::into_inner);
+        wasmtime_wasi::WasiCtxView { ctx: &mut state.ctx, table: &mut state.table }
     }
 }
 

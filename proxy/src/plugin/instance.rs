@@ -5,8 +5,9 @@
 //! ready ones: with `isolation = "fresh"` spares made off the request path that have never seen a
 //! request (each serves exactly one); with `"reuse"` instances that ended a request cleanly.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
@@ -19,8 +20,9 @@ use super::bindings::{
 use super::config::{FailurePolicy, Isolation};
 use super::error::{FailureKind, PluginFailure};
 use super::host::HostState;
-use super::limits::{CallLimits, IdleSlot, PluginEngine};
+use super::limits::{CallLimits, IdleSlot, PluginEngine, wasi};
 use super::stats::PluginStats;
+use super::wasi::LineBudget;
 
 /// One compiled plugin version, ready to instantiate. Shared by every request of its set.
 pub struct LoadedPlugin {
@@ -38,6 +40,10 @@ pub struct LoadedPlugin {
     pre: PluginPre<HostState>,
     engine: Arc<PluginEngine>,
     isolation: Isolation,
+    /// The component imports WASI: its calls get a wall-clock bound too.
+    pub(crate) wasi: bool,
+    /// Its stdout/stderr line budget (WASI plugins), over all its instances.
+    output: Arc<LineBudget>,
     /// Initialised instances waiting for a request.
     ready: Mutex<Vec<Ready>>,
 }
@@ -73,17 +79,18 @@ pub(crate) struct PluginSpec {
 }
 
 impl LoadedPlugin {
-    /// Link a compiled component against the host interface. Fails when the component does not
-    /// implement a `switchyard:plugin@0.1.x` world or imports anything else. A component built
-    /// against an older 0.1 contract imports e.g. `switchyard:plugin/host@0.1.0`, which the
-    /// linker resolves to the host's newer, semver-compatible definition.
+    /// Link a compiled component against the host interface (and deny-all WASI, when it
+    /// imports WASI). Fails when the component does not implement a `switchyard:plugin@0.1.x`
+    /// world or imports anything else. A component built against an older 0.1 contract imports
+    /// e.g. `switchyard:plugin/host@0.1.0`, which the linker resolves to the host's newer,
+    /// semver-compatible definition.
     pub(crate) fn link(
         engine: &Arc<PluginEngine>,
         component: Component,
         spec: PluginSpec,
     ) -> Result<Self, String> {
-        let pre = engine
-            .linker()
+        let (linker, wasi) = engine.linker_for(&component);
+        let pre = linker
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
             .map_err(|e| format!("{e:#}"))?;
@@ -101,6 +108,8 @@ impl LoadedPlugin {
             pre,
             engine: Arc::clone(engine),
             isolation: spec.isolation,
+            wasi,
+            output: Arc::default(),
             ready: Mutex::new(Vec::new()),
         })
     }
@@ -138,17 +147,19 @@ impl LoadedPlugin {
             Arc::clone(&self.stats),
             self.engine.memory_limiter(self.limits.memory_bytes),
             self.policy,
+            Arc::clone(&self.output),
         );
         let mut store = self.engine.new_store(state);
         self.engine.arm_deadline(&mut store, self.limits.timeout);
-        let bindings = match self.pre.instantiate_async(&mut store).await {
+        let (wasi, timeout) = (self.wasi, self.limits.timeout);
+        let bindings = match bounded(wasi, timeout, self.pre.instantiate_async(&mut store)).await {
             Ok(bindings) => bindings,
             Err(_) if store.data().limiter.over_budget => return Err(FailureKind::Busy),
+            Err(_) if store.data().limiter.hit => return Err(FailureKind::MemoryCap),
             Err(e) => return Err(FailureKind::Instantiate(format!("{e:#}"))),
         };
         self.engine.arm_deadline(&mut store, self.limits.timeout);
-        bindings
-            .call_init(&mut store, &self.config_json)
+        bounded(wasi, timeout, bindings.call_init(&mut store, &self.config_json))
             .await
             .map_err(|e| classify(&store, e))?
             .map_err(FailureKind::PluginError)?;
@@ -243,9 +254,10 @@ impl LiveInstance {
         request: &LlmRequest,
         limits: Option<&LimitsSnapshot>,
     ) -> Result<Result<Decision, String>, FailureKind> {
-        self.arm();
+        let (wasi, timeout) = self.arm();
         self.store.data_mut().tenant_limits = limits.cloned();
-        let result = self.bindings.call_on_request(&mut self.store, request).await;
+        let result =
+            bounded(wasi, timeout, self.bindings.call_on_request(&mut self.store, request)).await;
         self.store.data_mut().tenant_limits = None;
         result.map_err(|e| classify(&self.store, e))
     }
@@ -255,8 +267,9 @@ impl LiveInstance {
         &mut self,
         response: &LlmResponse,
     ) -> Result<ResponseAction, FailureKind> {
-        self.arm();
-        let result = self.bindings.call_on_response(&mut self.store, response).await;
+        let (wasi, timeout) = self.arm();
+        let result =
+            bounded(wasi, timeout, self.bindings.call_on_response(&mut self.store, response)).await;
         result.map_err(|e| classify(&self.store, e))
     }
 
@@ -265,20 +278,41 @@ impl LiveInstance {
         &mut self,
         event: &StreamEvent,
     ) -> Result<EventAction, FailureKind> {
-        self.arm();
-        let result = self.bindings.call_on_event(&mut self.store, event).await;
+        let (wasi, timeout) = self.arm();
+        let result =
+            bounded(wasi, timeout, self.bindings.call_on_event(&mut self.store, event)).await;
         result.map_err(|e| classify(&self.store, e))
     }
 
     /// `on-stream-end` under the plugin's deadline.
     pub(crate) async fn on_stream_end(&mut self) -> Result<Vec<Delta>, FailureKind> {
-        self.arm();
-        let result = self.bindings.call_on_stream_end(&mut self.store).await;
+        let (wasi, timeout) = self.arm();
+        let result =
+            bounded(wasi, timeout, self.bindings.call_on_stream_end(&mut self.store)).await;
         result.map_err(|e| classify(&self.store, e))
     }
 
-    fn arm(&mut self) {
+    /// Arms the call's deadline; gives what [`bounded`] needs.
+    fn arm(&mut self) -> (bool, Duration) {
         self.plugin.engine.arm_deadline(&mut self.store, self.plugin.limits.timeout);
+        (self.plugin.wasi, self.plugin.limits.timeout)
+    }
+}
+
+/// Runs one call. A WASI plugin's call is bounded in wall time too: blocked in a host call (a
+/// sleep, a poll) it runs no guest code, so the epoch deadline cannot stop it. Dropping the call
+/// at the bound unwinds it; the store, failed, is dropped by the caller.
+async fn bounded<T>(
+    wasi: bool,
+    timeout: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    if !wasi {
+        return call.await;
+    }
+    match tokio::time::timeout(wasi::wall_deadline(timeout), call).await {
+        Ok(result) => result,
+        Err(_) => Err(wasmtime::Trap::Interrupt.into()),
     }
 }
 

@@ -3,7 +3,8 @@
 //! tick) and the ticker thread that drives it, the memory cap of each store and the memory budget
 //! of all of them, the bound on concurrent instances (wait, then busy), and the size bounds on
 //! decisions. Plugins also get no ambient capabilities: the linker offers only the `host`
-//! interface.
+//! interface, plus, for components that import it, WASI with every capability denied (`wasi.rs`)
+//! and the bounds of what it does allow ([`wasi`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,6 +20,7 @@ use wasmtime::{
 use super::bindings::Plugin;
 use super::error::FailureKind;
 use super::host::HostState;
+use wasmtime::component::Component;
 
 /// The longest deadline a plugin may configure.
 pub const MAX_TIMEOUT_MS: u64 = 1000;
@@ -46,6 +48,56 @@ pub mod decision {
     pub const MAX_BODY_BYTES: usize = 1 << 20;
     /// Longest cache TTL.
     pub const MAX_TTL_SECONDS: u32 = 30 * 24 * 3600;
+}
+
+/// What one component may hold, so that those of today's toolchains fit a pool slot: wit-component
+/// wraps a Rust plugin into 1 to 4 core instances, componentize-py makes 14 (CPython, its libraries
+/// and the WASI adapter, dynamically linked). The other bounds were raised from the pool's
+/// defaults with room to spare and are proven sufficient by tests/tests/polyglot_plugins.rs, which
+/// loads a componentize-js and a componentize-py component through this pool.
+pub mod component {
+    /// Core module instances of one component.
+    pub const MAX_CORE_INSTANCES: u32 = 20;
+    /// Linear memories of one component.
+    pub const MAX_MEMORIES: u32 = 2;
+    /// Tables of one component.
+    pub const MAX_TABLES: u32 = 8;
+    /// Elements of one table (wasmtime's default is 20,000; an interpreter's function table is
+    /// large).
+    pub const MAX_TABLE_ELEMENTS: usize = 65_536;
+    /// Bytes of one core instance's `VMContext` (functions, globals, imports; wasmtime's default
+    /// is 1 MiB).
+    pub const MAX_CORE_INSTANCE_BYTES: usize = 4 << 20;
+}
+
+/// Bounds on what WASI does allow a plugin that imports it (see `wasi.rs`: everything else is
+/// denied).
+pub mod wasi {
+    use std::time::Duration;
+
+    /// Resources (streams, pollables, ...) one store's WASI may hold at once.
+    pub const MAX_RESOURCES: usize = 1024;
+    /// Bytes one `get-random-bytes` call may ask for (a larger call traps).
+    pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
+    /// Bytes of one stdout/stderr line that reach the log; the rest of the line is cut.
+    pub const MAX_LINE_BYTES: usize = 1024;
+    /// Bytes the guest may hand stdout/stderr in one write (what `check-write` grants).
+    pub const MAX_WRITE_BYTES: usize = 64 << 10;
+    /// stdout/stderr lines per second one plugin (all its instances) may log, and the burst
+    /// allowed above that rate. Lines past them are dropped and counted on the next line logged.
+    pub const LINES_PER_SECOND: u32 = 20;
+    pub const LINE_BURST: u32 = 100;
+    /// A call blocked in a WASI host call (a sleep, a poll) runs no guest code, so no epoch
+    /// tick can stop it: its wall time is bounded too, at this multiple of its deadline (time
+    /// yielded to other connections counts here, hence the margin), and at least
+    /// [`MIN_WALL_DEADLINE`].
+    pub const WALL_DEADLINE_FACTOR: u32 = 10;
+    pub const MIN_WALL_DEADLINE: Duration = Duration::from_millis(250);
+
+    /// The wall-clock bound of one call whose run-time budget is `timeout`.
+    pub fn wall_deadline(timeout: Duration) -> Duration {
+        timeout.saturating_mul(WALL_DEADLINE_FACTOR).max(MIN_WALL_DEADLINE)
+    }
 }
 
 /// Engine-wide limits. Per-plugin limits (deadline, memory cap) are in [`CallLimits`].
@@ -95,11 +147,14 @@ pub struct CallLimits {
     pub memory_bytes: usize,
 }
 
-/// The wasmtime engine with every limit applied, the linker that offers plugins only the host
-/// interface, the instance gate and the epoch ticker. One per proxy; shared by all plugin sets.
+/// The wasmtime engine with every limit applied, the linkers (the host interface; the host
+/// interface and deny-all WASI), the instance gate and the epoch ticker. One per proxy; shared
+/// by all plugin sets.
 pub struct PluginEngine {
     engine: Engine,
     linker: Linker<HostState>,
+    /// For components that import WASI: the host interface and `wasi.rs`'s deny-all WASI 0.2.
+    wasi_linker: Linker<HostState>,
     limits: EngineLimits,
     gate: Arc<Semaphore>,
     /// Idle instances kept for reuse, over all plugins; at most [`IDLE_SLOTS`].
@@ -126,13 +181,16 @@ impl PluginEngine {
             // A store keeps the fiber stack of its first call until it is dropped (wasmtime
             // caches it for the next call), so every slot needs one.
             .total_stacks(n)
-            // A component from wit-component holds the plugin module plus small shim modules.
-            .total_core_instances(n.saturating_mul(4))
-            .max_core_instances_per_component(4)
+            // Core instances are allocated when used (this bounds them); a component from
+            // componentize-py holds 14.
+            .total_core_instances(n.saturating_mul(component::MAX_CORE_INSTANCES))
+            .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
+            .max_core_instance_size(component::MAX_CORE_INSTANCE_BYTES)
             .total_memories(n)
-            .max_memories_per_component(1)
+            .max_memories_per_component(component::MAX_MEMORIES)
             .total_tables(n.saturating_mul(2))
-            .max_tables_per_component(2)
+            .max_tables_per_component(component::MAX_TABLES)
+            .table_elements(component::MAX_TABLE_ELEMENTS)
             .max_memory_size(limits.max_memory_bytes)
             .linear_memory_keep_resident(limits.keep_resident_bytes)
             .table_keep_resident(64 << 10);
@@ -154,11 +212,15 @@ impl PluginEngine {
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| format!("wasmtime linker: {e}"))?;
+        let mut wasi_linker = linker.clone();
+        wasmtime_wasi::p2::add_to_linker_async(&mut wasi_linker)
+            .map_err(|e| format!("wasmtime linker (wasi): {e}"))?;
         warn_if_mappings_short(limits.max_instances);
         let ticker = Ticker::start(&engine, limits.epoch_tick)?;
         Ok(Arc::new(Self {
             engine,
             linker,
+            wasi_linker,
             gate: Arc::new(Semaphore::new(limits.max_instances as usize)),
             idle: Arc::new(AtomicUsize::new(0)),
             memory_used: Arc::new(AtomicUsize::new(0)),
@@ -171,8 +233,15 @@ impl PluginEngine {
         &self.engine
     }
 
-    pub(crate) fn linker(&self) -> &Linker<HostState> {
-        &self.linker
+    /// The linker for `component`: with WASI only when it imports a `wasi:` interface, so that
+    /// other plugins keep a linker that offers nothing but the host interface. Either way an
+    /// import that the linker does not offer fails the link, and the plugin is refused.
+    pub(crate) fn linker_for(&self, component: &Component) -> (&Linker<HostState>, bool) {
+        if imports_wasi(&self.engine, component) {
+            (&self.wasi_linker, true)
+        } else {
+            (&self.linker, false)
+        }
     }
 
     pub fn limits(&self) -> &EngineLimits {
@@ -254,6 +323,37 @@ impl PluginEngine {
     pub fn ticker_parked(&self) -> bool {
         self.ticker.shared.parked.load(Ordering::SeqCst)
     }
+}
+
+/// Memory cap of a plugin whose `memory_mib` is unset, at the least.
+pub const DEFAULT_MEMORY_BYTES: usize = 16 << 20;
+/// Room above the memory a component starts with, for a plugin whose `memory_mib` is unset:
+/// interpreters grow their heap as they run.
+pub const AUTO_MEMORY_HEADROOM_BYTES: usize = 32 << 20;
+
+/// The cap of a plugin whose `memory_mib` is unset and whose memory starts at `initial` bytes
+/// (before `plugins.max_memory_mib` bounds it).
+pub fn auto_memory_bytes(initial: usize) -> usize {
+    initial.saturating_add(AUTO_MEMORY_HEADROOM_BYTES).max(DEFAULT_MEMORY_BYTES)
+}
+
+/// Bytes the largest linear memory of `component` starts with (None when unknown).
+pub fn initial_memory_bytes(component: &Component) -> Option<usize> {
+    let pages = component.resources_required()?.max_initial_memory_size?;
+    usize::try_from(pages).ok()?.checked_mul(WASM_PAGE_BYTES)
+}
+
+/// Bytes of a WebAssembly page.
+const WASM_PAGE_BYTES: usize = 64 << 10;
+
+/// Whether `component` imports any WASI interface.
+pub fn imports_wasi(engine: &Engine, component: &Component) -> bool {
+    component.component_type().imports(engine).any(|(name, _)| name.starts_with("wasi:"))
+}
+
+/// The names of everything `component` imports (`wasi:cli/environment@0.2.0`, ...).
+pub fn import_names(engine: &Engine, component: &Component) -> Vec<String> {
+    component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect()
 }
 
 /// Memory mappings one live instance adds (its linear memory: copy-on-write image, written

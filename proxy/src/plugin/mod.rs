@@ -8,12 +8,14 @@
 //!   bounded concurrent instances) and the engine built from them.
 //! - `host`: what a plugin may import (log, counters, clock, tenant limits) and the per-store
 //!   state.
+//! - `wasi`: deny-all WASI 0.2 for components whose toolchain imports it (componentize-py).
 //! - `instance`: one fresh instance: instantiate, call a hook, classify failures.
 //! - `validate`: checks a decision before the proxy acts on it.
 //! - [`chain`]: the request phase over the whole chain, with failure policies, as a
 //!   [`RequestOutcome`].
 //! - [`response`]: the response phase for plugins that asked to watch it.
 //! - [`stats`]: per-plugin calls, failures by kind and a call-time histogram for /metrics.
+//! - [`artifacts`]: the precompiled-artifact cache (the proxy's one `unsafe`, reviewed).
 //! - [`registry`]: compile, sign-check, probe and atomically swap plugin sets (hot swap).
 //! - `signature`: optional Ed25519 signature check of a plugin file.
 //! - `watch`: reload when a file in the plugin directory changes.
@@ -22,6 +24,7 @@
 //! [`PluginSet::on_request`] runs the chain and returns a [`RequestOutcome`]; when it proceeds with
 //! a non-empty [`ResponseWatch`], the pipeline feeds the response (whole, or event by event) to it.
 
+pub mod artifacts;
 pub mod bindings;
 pub mod chain;
 pub mod config;
@@ -34,6 +37,7 @@ pub mod response;
 pub mod signature;
 pub mod stats;
 pub(crate) mod validate;
+mod wasi;
 mod watch;
 
 pub use bindings::{

@@ -12,12 +12,13 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
+use super::artifacts::ArtifactCache;
 use super::bindings::{LlmRequest, Message};
 use super::chain::{PluginSet, run_one};
 use super::config::{self, PluginEntry, PluginsSection};
 use super::error::{FailureKind, LoadError};
 use super::instance::{LoadedPlugin, PluginSpec};
-use super::limits::{CallLimits, PluginEngine};
+use super::limits::{self, CallLimits, PluginEngine};
 use super::signature;
 use super::stats::PluginStats;
 
@@ -36,6 +37,8 @@ pub struct PluginRegistry {
     /// start and its sha256. An older version is a rollback and refused; the same version with
     /// other bytes too.
     signed_floor: Mutex<HashMap<String, (u64, String)>>,
+    /// Compiled code of earlier loads (`plugins.artifact_cache`), when configured and usable.
+    artifacts: Option<Arc<ArtifactCache>>,
 }
 
 impl std::fmt::Debug for PluginRegistry {
@@ -96,7 +99,14 @@ impl PluginRegistry {
         entries: Vec<PluginEntry>,
         upstreams: BTreeSet<String>,
     ) -> Self {
+        let artifacts = section.artifact_cache.as_deref().and_then(|dir| {
+            ArtifactCache::open(dir, engine.engine())
+                .map_err(|e| tracing::warn!(error = %e, "plugin artifact cache off; every load compiles"))
+                .ok()
+                .map(Arc::new)
+        });
         Self {
+            artifacts,
             current: ArcSwap::from_pointee(PluginSet::empty(upstreams.clone())),
             engine,
             config: tokio::sync::Mutex::new(ChainConfig { section, entries, upstreams }),
@@ -267,6 +277,15 @@ impl PluginRegistry {
                 self.check_rollback(&entry.name, version, &sha256).map_err(refused)?;
                 signed.push((entry.name.clone(), (version, sha256.clone())));
             }
+            // Same bytes as a live plugin: reuse its compiled code (config may still differ).
+            let reuse = old.plugins.iter().find(|p| p.sha256 == sha256);
+            let component = match reuse {
+                Some(p) => p.component.clone(),
+                None => {
+                    compiled.push(entry.name.clone());
+                    self.compile(&entry.name, source.wasm, &sha256).await?
+                }
+            };
             let spec = PluginSpec {
                 name: Arc::from(entry.name.as_str()),
                 sha256,
@@ -274,19 +293,10 @@ impl PluginRegistry {
                 config_json: entry.config_json(),
                 limits: CallLimits {
                     timeout: Duration::from_millis(entry.timeout_ms),
-                    memory_bytes: (entry.memory_mib as usize) << 20,
+                    memory_bytes: memory_cap(&cfg.section, entry, &component)?,
                 },
                 stats: self.stats_for(&entry.name),
                 isolation: entry.isolation,
-            };
-            // Same bytes as a live plugin: reuse its compiled code (config may still differ).
-            let reuse = old.plugins.iter().find(|p| p.sha256 == spec.sha256);
-            let component = match reuse {
-                Some(p) => p.component.clone(),
-                None => {
-                    compiled.push(entry.name.clone());
-                    self.compile(&entry.name, source.wasm).await?
-                }
             };
             let plugin = LoadedPlugin::link(&self.engine, component, spec)
                 .map_err(|reason| LoadError::Compile { plugin: entry.name.clone(), reason })?;
@@ -305,13 +315,23 @@ impl PluginRegistry {
         Ok(Prepared { set: PluginSet { plugins, upstreams, generation }, report, signed })
     }
 
-    /// Compile on a blocking thread: Cranelift takes tens to hundreds of ms.
-    async fn compile(&self, name: &str, wasm: Vec<u8>) -> Result<Component, LoadError> {
+    /// Compile on a blocking thread: Cranelift takes tens of ms for a Rust plugin and seconds
+    /// for an interpreter's. With the artifact cache, known bytes load instead.
+    async fn compile(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        sha256: &str,
+    ) -> Result<Component, LoadError> {
         let engine = self.engine.engine().clone();
-        tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
-            .await
-            .map_err(|e| LoadError::Join(e.to_string()))?
-            .map_err(|e| LoadError::Compile { plugin: name.to_string(), reason: format!("{e:#}") })
+        let (artifacts, sha256) = (self.artifacts.clone(), sha256.to_string());
+        tokio::task::spawn_blocking(move || match artifacts {
+            Some(cache) => cache.load_or_compile(&engine, &wasm, &sha256).map(|(c, _)| c),
+            None => Component::new(&engine, &wasm),
+        })
+        .await
+        .map_err(|e| LoadError::Join(e.to_string()))?
+        .map_err(|e| LoadError::Compile { plugin: name.to_string(), reason: format!("{e:#}") })
     }
 
     fn stats_for(&self, name: &str) -> Arc<PluginStats> {
@@ -320,6 +340,45 @@ impl PluginRegistry {
             Err(_) => Arc::default(),
         }
     }
+}
+
+/// Loads every configured plugin as a start does (read, signature check, compile, probe) and
+/// serves nothing: what `switchyard check` runs, so that a plugin that cannot start (its memory
+/// cap too small, an import the host does not offer) is reported before a deploy.
+pub async fn check(
+    section: &PluginsSection,
+    entries: &[PluginEntry],
+    upstreams: BTreeSet<String>,
+) -> Result<ReloadReport, LoadError> {
+    let engine = PluginEngine::new(section.engine_limits()).map_err(LoadError::Config)?;
+    PluginRegistry::new(engine, section.clone(), entries.to_vec(), upstreams).reload().await
+}
+
+/// The memory cap of `entry`'s instances: its `memory_mib`, or when unset what the component's
+/// memory starts at plus headroom. A cap below the start is refused here, with the size to set,
+/// rather than as an anonymous instantiation failure on every request.
+fn memory_cap(
+    section: &PluginsSection,
+    entry: &PluginEntry,
+    component: &Component,
+) -> Result<usize, LoadError> {
+    let max = (section.max_memory_mib as usize) << 20;
+    let initial = limits::initial_memory_bytes(component).unwrap_or(0);
+    let cap = match entry.memory_mib {
+        Some(mib) => (mib as usize) << 20,
+        None => limits::auto_memory_bytes(initial).min(max),
+    };
+    if initial <= cap {
+        return Ok(cap);
+    }
+    let mib = |bytes: usize| bytes.div_ceil(1 << 20);
+    Err(LoadError::Memory {
+        plugin: entry.name.clone(),
+        needs_mib: mib(initial),
+        cap_mib: mib(cap),
+        suggest_mib: mib(limits::auto_memory_bytes(initial)),
+        max_memory_mib: section.max_memory_mib,
+    })
 }
 
 /// A compiled and probed set that is not live yet.

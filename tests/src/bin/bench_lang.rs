@@ -1,0 +1,218 @@
+//! Benchmark: plugins in Rust, JavaScript and Python side by side, in one run. Per language the
+//! component's size, its compile time (Cranelift) against its load time from the precompiled-
+//! artifact cache, a restart (load from the cache + probe until live) and a hot swap to it, then
+//! the request phase on the same ~2 KB chat body with a fresh instance per request and with
+//! `isolation = "reuse"` (median, p99, and all the work per call including what runs off the
+//! request path). The Rust plugin is `template`; the JavaScript and Python ones are
+//! plugins/polyglot/*-hello, built with the real toolchains. Prints Markdown for BENCHMARKS.md.
+//!
+//! Run: `scripts/bench-lang.sh [CALLS]`
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use switchyard::plugin::artifacts::{ArtifactCache, Origin};
+use switchyard::plugin::{
+    FailurePolicy, Isolation, LlmRequest, Message, PluginEngine, PluginEntry, PluginRegistry,
+    PluginsSection, RequestOutcome,
+};
+use switchyard_tests::{polyglot, sha256_hex, wasm};
+
+fn main() -> anyhow::Result<()> {
+    let calls: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(run(calls))
+}
+
+async fn run(calls: usize) -> anyhow::Result<()> {
+    let c = polyglot::components();
+    let langs: [(&str, &Path); 3] = [
+        ("Rust (`template`)", Path::new(wasm::TEMPLATE)),
+        ("JavaScript", &c.js_hello),
+        ("Python", &c.py_hello),
+    ];
+    let req = chat_2kb();
+    let text: usize = req.messages.iter().map(|m| m.content.len()).sum();
+    println!(
+        "request text: {text} bytes in {} messages; {calls} calls per case\n",
+        req.messages.len()
+    );
+
+    println!(
+        "| plugin | size MB | compile s | load from cache ms | restart: load + probe, ms | hot swap to it, ms |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (lang, path) in langs {
+        let times = load_times(path).await?;
+        println!(
+            "| {lang} | {:.1} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            std::fs::metadata(path)?.len() as f64 / 1e6,
+            times.compile.as_secs_f64(),
+            ms(times.cached),
+            ms(times.restart),
+            ms(times.swap),
+        );
+    }
+
+    println!();
+    println!("| plugin | isolation | median µs | p99 µs | all work per call, mean µs |");
+    println!("|---|---|---|---|---|");
+    for (lang, path) in langs {
+        for isolation in [Isolation::Fresh, Isolation::Reuse] {
+            let dir = tempfile::tempdir()?;
+            std::fs::copy(path, dir.path().join("p.wasm"))?;
+            let reg = registry(dir.path(), isolation).await?;
+            let t = sample_chain(&reg, &req, calls).await?;
+            let name = if isolation == Isolation::Fresh { "fresh" } else { "reuse" };
+            println!(
+                "| {lang} | {name} | {:.1} | {:.1} | {:.1} |",
+                us(t.median),
+                us(t.p99),
+                us(t.all_in)
+            );
+        }
+    }
+    Ok(())
+}
+
+struct LoadTimes {
+    compile: Duration,
+    cached: Duration,
+    restart: Duration,
+    swap: Duration,
+}
+
+/// Compile into an empty cache, load back from it, a registry's load from the warm cache (what a
+/// restart does before it listens), and a hot swap from another plugin to this one.
+async fn load_times(path: &Path) -> anyhow::Result<LoadTimes> {
+    let dir = tempfile::tempdir()?;
+    let section = section(dir.path());
+    let engine = PluginEngine::new(section.engine_limits()).map_err(anyhow::Error::msg)?;
+    let cache_dir = dir.path().join("cache");
+    let cache = ArtifactCache::open(&cache_dir, engine.engine()).map_err(anyhow::Error::msg)?;
+    let wasm = std::fs::read(path)?;
+    let sha = sha256_hex(&wasm);
+    let t = Instant::now();
+    let (_, origin) = cache
+        .load_or_compile(engine.engine(), &wasm, &sha)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let compile = t.elapsed();
+    anyhow::ensure!(origin == Origin::Compiled);
+    let t = Instant::now();
+    let (_, origin) = cache
+        .load_or_compile(engine.engine(), &wasm, &sha)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let cached = t.elapsed();
+    anyhow::ensure!(origin == Origin::Cached);
+
+    // A restart: a new registry over the warm cache, loaded until live.
+    std::fs::write(dir.path().join("p.wasm"), &wasm)?;
+    let mut section = section;
+    section.artifact_cache = Some(cache_dir);
+    let t = Instant::now();
+    let reg = PluginRegistry::new(engine, section, vec![entry(Isolation::Fresh)], upstreams());
+    reg.reload().await?;
+    let restart = t.elapsed();
+
+    // A hot swap away (to the Rust `noop`) and back to these bytes, whose artifact is cached.
+    reg.install("p", std::fs::read(wasm::NOOP)?, None).await?;
+    let t = Instant::now();
+    reg.install("p", wasm, None).await?;
+    let swap = t.elapsed();
+    Ok(LoadTimes { compile, cached, restart, swap })
+}
+
+fn section(dir: &Path) -> PluginsSection {
+    PluginsSection::new(dir)
+}
+
+fn entry(isolation: Isolation) -> PluginEntry {
+    let mut e = PluginEntry::new("p", "p.wasm", FailurePolicy::Closed);
+    e.timeout_ms = 1000;
+    e.isolation = isolation;
+    e
+}
+
+fn upstreams() -> BTreeSet<String> {
+    ["local", "hosted", "big"].map(String::from).into()
+}
+
+/// A registry over `dir`/p.wasm, compiled through the shared artifact cache.
+async fn registry(dir: &Path, isolation: Isolation) -> anyhow::Result<PluginRegistry> {
+    let mut section = section(dir);
+    section.artifact_cache = Some(polyglot::artifact_cache());
+    let engine = PluginEngine::new(section.engine_limits()).map_err(anyhow::Error::msg)?;
+    let reg = PluginRegistry::new(engine, section, vec![entry(isolation)], upstreams());
+    reg.reload().await?;
+    Ok(reg)
+}
+
+/// Times the request phase over `calls` requests after a warm-up, yielding between requests as a
+/// proxy worker does while it waits for the network (so spare instances are made there, off the
+/// request path: they count in `all_in`, not in the samples).
+async fn sample_chain(
+    reg: &PluginRegistry,
+    req: &LlmRequest,
+    calls: usize,
+) -> anyhow::Result<Timing> {
+    let set = reg.current();
+    for _ in 0..100 {
+        set.on_request(req.clone()).await;
+        tokio::task::yield_now().await;
+    }
+    let mut samples = Vec::with_capacity(calls);
+    let all = Instant::now();
+    for _ in 0..calls {
+        let r = req.clone();
+        let t = Instant::now();
+        let outcome = set.on_request(r).await;
+        samples.push(t.elapsed());
+        anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
+        drop(outcome);
+        tokio::task::yield_now().await;
+    }
+    Ok(summarize(samples, all.elapsed()))
+}
+
+struct Timing {
+    median: Duration,
+    p99: Duration,
+    all_in: Duration,
+}
+
+fn summarize(mut v: Vec<Duration>, total: Duration) -> Timing {
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    let all_in = total / u32::try_from(v.len().max(1)).unwrap_or(u32::MAX);
+    Timing { median: at(0.5), p99: at(0.99), all_in }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The same ~2 KB chat request as bench_plugin's.
+fn chat_2kb() -> LlmRequest {
+    let msg = |role: &str, content: String| Message { role: role.into(), content };
+    let para = "Switchyard routes LLM traffic between a local model and hosted APIs. ";
+    LlmRequest {
+        endpoint: "/v1/chat/completions".into(),
+        model: Some("smollm2".into()),
+        stream: false,
+        messages: vec![
+            msg("system", "You are a helpful assistant. Answer briefly.".into()),
+            msg("user", para.repeat(8)),
+            msg("assistant", para.repeat(8)),
+            msg("user", format!("{} Order 12345, ticket 678.", para.repeat(11))),
+        ],
+        params_json: r#"{"temperature":0.2,"max_tokens":256}"#.into(),
+        tenant: Some("acme".into()),
+        headers: vec![("user-agent".into(), "bench".into())],
+        tags: vec![],
+    }
+}
