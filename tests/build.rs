@@ -25,6 +25,7 @@ fn main() {
         "plugins/Cargo.lock",
         "plugins/.cargo",
         "plugins/template",
+        "plugins/internal-ids",
         "plugins/pii-redact",
         "plugins/tier-router",
         "plugins/cache-policy",

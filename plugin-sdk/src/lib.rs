@@ -66,6 +66,7 @@
 extern crate self as switchyard_plugin_sdk;
 
 mod helpers;
+mod stream;
 #[doc(hidden)]
 pub mod rt;
 
@@ -91,6 +92,7 @@ pub use bindings::switchyard::plugin::types::{
     LlmRequest as Request, LlmResponse as Response, Message, RawReply, Reply, ResponseAction,
     Route, StreamEvent, TextEdit,
 };
+pub use stream::PlaceholderStream;
 pub use helpers::{
     Config, TOOL_CALL_CHOICE, counter_add, fails_open, is_probe, is_turn, log, now_ns,
 };
