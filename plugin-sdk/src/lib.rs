@@ -66,9 +66,9 @@
 extern crate self as switchyard_plugin_sdk;
 
 mod helpers;
-mod stream;
 #[doc(hidden)]
 pub mod rt;
+mod stream;
 
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
@@ -92,10 +92,10 @@ pub use bindings::switchyard::plugin::types::{
     LlmRequest as Request, LlmResponse as Response, Message, RawReply, Reply, ResponseAction,
     Route, StreamEvent, TextEdit,
 };
-pub use stream::PlaceholderStream;
 pub use helpers::{
     Config, TOOL_CALL_CHOICE, counter_add, fails_open, is_probe, is_turn, log, now_ns,
 };
+pub use stream::PlaceholderStream;
 
 /// A plugin: one value of this type lives in each fresh instance, i.e. for one request.
 ///

@@ -136,7 +136,9 @@ mod tests {
         };
         let text = |a: EventAction| match a {
             EventAction::Pass => "pass".to_string(),
-            EventAction::Replace(ds) => ds.into_iter().map(|d| format!("{}:{}", d.choice, d.text)).collect(),
+            EventAction::Replace(ds) => {
+                ds.into_iter().map(|d| format!("{}:{}", d.choice, d.text)).collect()
+            }
             _ => "other".to_string(),
         };
         assert_eq!(text(s.on_event(&ev("plain"))), "pass");
