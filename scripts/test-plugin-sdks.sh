@@ -11,3 +11,12 @@ bindings=$(mktemp -d)
 trap 'rm -rf "$bindings"' EXIT
 .cache/toolchains/py/bin/componentize-py --wit-path plugin-sdk/wit --world plugin bindings "$bindings" >/dev/null
 PYTHONPATH="plugin-sdk/python:$bindings" .cache/toolchains/py/bin/python -m unittest discover -s plugin-sdk/python/tests
+
+# The Python template and example against their shared fixtures under plain CPython (the host
+# replays the same files in scripts/test-plugin-kit.sh).
+native() {
+  PYTHONPATH="$bindings:plugin-sdk/python:$1" .cache/toolchains/py/bin/python \
+    plugin-sdk/python/tests/native_fixtures.py "$2"
+}
+native plugin-sdk/templates/python plugin-sdk/templates/fixtures/template.json
+native plugin-sdk/examples/internal-ids/python plugin-sdk/examples/internal-ids/fixtures/internal-ids.json
