@@ -40,7 +40,7 @@ PY
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_for() {
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 1500); do  # 5 minutes: a debug proxy compiles a 12-18 MB component at start
     bash -c "$1" >/dev/null 2>&1 && return 0
     sleep 0.2
   done

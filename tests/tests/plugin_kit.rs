@@ -67,10 +67,21 @@ async fn a_case_that_does_not_match_is_reported_with_what_differs() {
 }
 
 #[tokio::test]
-async fn a_plugin_that_fails_its_probe_is_not_tested() {
+async fn a_file_that_does_not_load_is_not_tested() {
     let files = fixture::load(&root().join("plugin-sdk/templates/fixtures")).expect("fixtures");
-    let err = replay::run(Path::new(wasm::TRAP), &files).await.expect_err("trap fails the probe");
-    assert!(err.contains("probe"), "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bogus = dir.path().join("bogus.wasm");
+    std::fs::write(&bogus, b"not a component").expect("write");
+    let err = replay::run(&bogus, &files).await.expect_err("not a component");
+    assert!(err.contains("does not compile"), "{err}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_traps_fails_every_case_it_should_pass() {
+    let files = fixture::load(&root().join("plugin-sdk/templates/fixtures")).expect("fixtures");
+    let results = replay::run(Path::new(wasm::TRAP), &files).await.expect("passes its probe");
+    assert!(results.iter().all(|r| !r.passed()), "{results:?}");
+    assert!(results[0].problems[0].contains("Refuse"), "{:?}", results[0].problems);
 }
 
 #[tokio::test]
@@ -92,7 +103,7 @@ async fn sign_writes_a_signature_the_proxy_accepts_and_push_installs_it() {
         .replace("[admin]\n", &format!("[admin]\ntoken_env = \"{token_env}\"\n"));
     let plugins = format!(
         "[plugins]\ndir = {:?}\nwatch = false\ntrusted_keys = [\"{public}\"]\n\
-         [[plugin]]\nname = \"t\"\nfile = \"t.wasm\"\nfailure = \"closed\"\n",
+         [[plugin]]\nname = \"t\"\nfile = \"t.wasm\"\nfailure = \"closed\"\ntimeout_ms = 1000\n",
         dir.path().display().to_string()
     );
     let env = HashMap::from([(token_env.to_string(), "kit-token".to_string())]);

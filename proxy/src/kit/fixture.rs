@@ -102,7 +102,8 @@ pub struct RequestExpect {
     /// Strings that no message may contain after the edits (what must never leave).
     #[serde(default)]
     pub never_forwarded: Vec<String>,
-    /// The upstream the route names (`null`: no route set).
+    /// The upstream the route names (`null`: no route set; absent: not checked).
+    #[serde(default, deserialize_with = "present")]
     pub route: Option<Option<String>>,
     /// Tags that must be set, with these values.
     #[serde(default)]
@@ -207,6 +208,15 @@ pub fn load(path: &Path) -> Result<Vec<(String, FixtureFile)>, String> {
         .collect()
 }
 
+/// A field that is present, `null` included, is `Some`: tells `null` from absent.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 fn default_upstreams() -> Vec<String> {
     vec!["local".into(), "hosted".into()]
 }
@@ -224,4 +234,33 @@ fn send() -> String {
 }
 fn complete() -> String {
     "complete".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_null_route_is_checked_and_an_absent_one_is_not() {
+        let null: RequestExpect = serde_json::from_str(r#"{"route": null}"#).expect("parse");
+        assert_eq!(null.route, Some(None));
+        let absent: RequestExpect = serde_json::from_str("{}").expect("parse");
+        assert_eq!(absent.route, None);
+        let set: RequestExpect = serde_json::from_str(r#"{"route": "hosted"}"#).expect("parse");
+        assert_eq!(set.route, Some(Some("hosted".into())));
+    }
+
+    #[test]
+    fn events_are_text_or_whole_and_unknown_keys_are_refused() {
+        let s: StreamFixture =
+            serde_json::from_str(r#"{"events": ["a", {"choice": 2, "text": "b", "finish_reason": "stop"}], "expect": {"0": "a"}}"#)
+                .expect("parse");
+        assert_eq!(s.events[0].parts(), (0, "a", None));
+        assert_eq!(s.events[1].parts(), (2, "b", Some("stop")));
+        assert_eq!(s.expect.expect("expect")[&0], "a");
+        let bad = serde_json::from_str::<Case>(
+            r#"{"name": "x", "request": {"messages": []}, "expct": {}}"#,
+        );
+        assert!(bad.expect_err("typo").to_string().contains("unknown field"));
+    }
 }
