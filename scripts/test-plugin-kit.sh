@@ -94,6 +94,7 @@ for lang in "${langs[@]}"; do
   plugin="$dir/my-guard"
   token="kit-$RANDOM$RANDOM"
   started=""
+  api=8080 admin=8090 # the proxy's real ports once it started; no rewrite before that
   while IFS= read -r line; do
     [ -n "$line" ] || continue
     if [[ $line == "switchyard plugin push"* && -z $started ]]; then
