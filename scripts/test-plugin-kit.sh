@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every command of docs/plugin-kit.md's walk-throughs ("## JavaScript", "## Python",
-# "## Rust"; or the languages given as arguments: js python rust), as written, each language in a
+# "## Rust"; or the languages given as arguments: js rust python), as written, each language in a
 # fresh temporary directory: new, build (the real toolchains), test (fixtures in the real host),
 # keygen, sign, then push to a proxy started here and a request through it. The proxy (with a mock
 # upstream) listens on free ports; the documented 127.0.0.1:8090 / localhost:8080 are rewritten to
@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 langs=("$@")
-[ ${#langs[@]} -gt 0 ] || langs=(js python rust)
+[ ${#langs[@]} -gt 0 ] || langs=(js rust python)
 
 cargo build --locked -q -p switchyard -p switchyard-tests --bin switchyard --bin mock-upstream
 bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
