@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # What every build needs (llama.cpp: cmake and a C++ compiler; bindgen: libclang; scripts: curl),
 # redis-server for the usage ledger's tests (each starts its own on a unix socket; nothing here
-# starts the packaged service), plus whatever the caller names.
+# starts the packaged service), Node and a Python venv for the JavaScript and Python plugin
+# toolchains, plus whatever the caller names.
 need_apt=()
-for pkg in cmake g++ libclang1-14 libclang-common-14-dev curl redis-server "$@"; do
+for pkg in cmake g++ libclang1-14 libclang-common-14-dev curl redis-server nodejs python3-venv "$@"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace --locked --exclude switchyard-inference
+# The JavaScript and Python plugin SDKs' unit tests, then docs/plugin-kit.md's walk-throughs in
+# Rust, JavaScript and Python (built with the real toolchains, pushed to a proxy, a request through
+# it) and the internal-ids example in JavaScript and Python against its shared fixtures.
+scripts/test-plugin-sdks.sh
+scripts/test-plugin-kit.sh
 # The README's three-replica example: three proxies and one Redis; fails if they overrun the limit.
 scripts/example-replicas.sh >/dev/null
 scripts/test-inference.sh

@@ -25,6 +25,7 @@ fn main() {
         "plugins/Cargo.lock",
         "plugins/.cargo",
         "plugins/template",
+        "plugins/internal-ids",
         "plugins/pii-redact",
         "plugins/tier-router",
         "plugins/cache-policy",
@@ -77,7 +78,7 @@ const BUILT_IN: &[&str] = &["pii-redact", "tier-router", "cache-policy"];
 
 /// The plugin crates: plugins/template, the built-ins and every directory under plugins/testing.
 fn plugin_crates(root: &Path) -> Vec<String> {
-    let mut names = vec!["template".to_string()];
+    let mut names = vec!["template".to_string(), "internal-ids".to_string()];
     names.extend(BUILT_IN.iter().map(|name| name.to_string()));
     let testing = root.join("plugins/testing");
     let mut dirs: Vec<String> = fs::read_dir(&testing)

@@ -68,6 +68,7 @@ extern crate self as switchyard_plugin_sdk;
 mod helpers;
 #[doc(hidden)]
 pub mod rt;
+mod stream;
 
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
@@ -95,6 +96,7 @@ pub use helpers::{
     Config, TOOL_CALL_CHOICE, USD_PER_MICRO, counter_add, fails_open, is_probe, is_turn, log,
     now_ns, tenant_limits,
 };
+pub use stream::PlaceholderStream;
 
 /// A plugin: one value of this type lives in each fresh instance, i.e. for one request.
 ///

@@ -26,6 +26,7 @@
 //! - [`admin`]: health, metrics and the token-protected admin API.
 //! - [`error`]: the error type and its one mapping to OpenAI-shaped HTTP responses.
 //! - [`plugin`]: the WebAssembly plugin runtime (sandbox limits, chain, hot swap).
+//! - [`kit`]: `switchyard plugin`: scaffold, build, fixture tests, sign and push plugins.
 //! - [`metrics`], [`state`], [`body`], [`env`]: shared plumbing.
 //! - `fuzzing` (feature `fuzzing`, hidden): the fuzz targets' logic, for fuzz/ and the tests.
 
@@ -50,6 +51,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod kit;
 pub mod ledger;
 pub mod metrics;
 pub mod models;

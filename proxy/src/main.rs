@@ -36,6 +36,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Write, build, test, sign and push plugins (docs/plugins.md, "Write a plugin in 10 minutes").
+    #[command(subcommand)]
+    Plugin(switchyard::kit::cli::PluginCommand),
 }
 
 /// The proxy's allocator, as the shipped binary has it (see [`switchyard::Allocator`]).
@@ -44,8 +47,17 @@ static ALLOC: switchyard::Allocator = switchyard::Allocator;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config_path = match &cli.command {
-        Command::Serve { config, .. } | Command::Check { config } => config.clone(),
+    let config_path = match cli.command {
+        Command::Serve { ref config, .. } | Command::Check { ref config } => config.clone(),
+        Command::Plugin(command) => {
+            return match switchyard::kit::cli::run(command, &ProcessEnv) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("switchyard plugin: {error}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     let config = match config::load(&config_path) {
         Ok(config) => config,
@@ -72,6 +84,7 @@ fn main() -> ExitCode {
             println!("{}: ok", config_path.display());
             ExitCode::SUCCESS
         }
+        Command::Plugin(_) => ExitCode::SUCCESS, // handled above
         Command::Serve { log_format, .. } => match serve(config, log_format) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
