@@ -55,12 +55,13 @@ pub async fn load(wasm: &Path, file: &FixtureFile) -> Result<Arc<PluginSet>, Str
     if let Some(ms) = file.plugin.timeout_ms {
         entry.timeout_ms = ms;
     }
-    if let Some(mib) = file.plugin.memory_mib {
-        entry.memory_mib = mib;
-    }
+    // Unset: the host's default (the component's initial memory plus headroom).
+    entry.memory_mib = file.plugin.memory_mib.or(entry.memory_mib);
     let mut section = PluginsSection::new(dir);
     section.watch = false;
-    section.max_memory_mib = section.max_memory_mib.max(entry.memory_mib);
+    if let Some(mib) = entry.memory_mib {
+        section.max_memory_mib = section.max_memory_mib.max(mib);
+    }
     let problems = crate::plugin::config::validate(&section, std::slice::from_ref(&entry));
     if !problems.is_empty() {
         let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
