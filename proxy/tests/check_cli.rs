@@ -6,9 +6,10 @@
 use std::path::Path;
 use std::process::Command;
 
-fn check(dir: &Path, file: &str) -> std::process::Output {
+fn check(dir: &Path, file: &str, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["check", "--config", file])
+        .args(extra)
         .current_dir(dir)
         .output()
         .expect("run switchyard check")
@@ -22,7 +23,7 @@ fn every_bad_config_lists_exactly_its_golden_problems() {
     entries.sort();
     for path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
         let file = path.file_name().unwrap().to_str().unwrap();
-        let output = check(&dir, file);
+        let output = check(&dir, file, &[]);
         let expected = std::fs::read_to_string(path.with_extension("expected"))
             .unwrap_or_else(|_| panic!("{file} has no .expected file"));
         assert!(!output.status.success(), "{file} passed check");
@@ -34,8 +35,10 @@ fn every_bad_config_lists_exactly_its_golden_problems() {
 
 #[test]
 fn the_example_config_is_valid() {
+    // The file only: its plugins are built by `make run` (.cache/plugins), which the test run
+    // does not need; without the flag `check` compiles and probes them too.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let output = check(root, "switchyard.toml");
+    let output = check(root, "switchyard.toml", &["--config-only"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "switchyard.toml: ok\n");
 }
