@@ -11,10 +11,12 @@
 //! - [`tls`]: certificates generated per run.
 //! - [`wasm`]: paths of the test and built-in plugins as components, built by build.rs.
 //! - [`polyglot`]: the JavaScript and Python test plugins, built with their real toolchains.
+//! - [`chain_timing`]: timing a plugin chain's request phase in-process, for the plugin benchmarks.
 
 // Test support panics on setup failure by design: a broken fixture should fail the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod chain_timing;
 pub mod client;
 pub mod harness;
 pub mod mock;

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use switchyard::plugin::artifacts::{ArtifactCache, Origin};
 use switchyard::plugin::{
     FailurePolicy, Isolation, LlmRequest, Message, PluginEngine, PluginEntry, PluginRegistry,
-    PluginsSection, RequestOutcome,
+    PluginsSection,
 };
+use switchyard_tests::chain_timing::sample_chain;
 use switchyard_tests::{polyglot, sha256_hex, wasm};
 
 fn main() -> anyhow::Result<()> {
@@ -63,7 +64,7 @@ async fn run(calls: usize) -> anyhow::Result<()> {
             let dir = tempfile::tempdir()?;
             std::fs::copy(path, dir.path().join("p.wasm"))?;
             let reg = registry(dir.path(), isolation).await?;
-            let t = sample_chain(&reg, &req, calls).await?;
+            let t = sample_chain(&reg, &req, 100, calls).await?;
             let name = if isolation == Isolation::Fresh { "fresh" } else { "reuse" };
             println!(
                 "| {lang} | {name} | {:.1} | {:.1} | {:.1} |",
@@ -146,46 +147,6 @@ async fn registry(dir: &Path, isolation: Isolation) -> anyhow::Result<PluginRegi
     let reg = PluginRegistry::new(engine, section, vec![entry(isolation)], upstreams());
     reg.reload().await?;
     Ok(reg)
-}
-
-/// Times the request phase over `calls` requests after a warm-up, yielding between requests as a
-/// proxy worker does while it waits for the network (so spare instances are made there, off the
-/// request path: they count in `all_in`, not in the samples).
-async fn sample_chain(
-    reg: &PluginRegistry,
-    req: &LlmRequest,
-    calls: usize,
-) -> anyhow::Result<Timing> {
-    let set = reg.current();
-    for _ in 0..100 {
-        set.on_request(req.clone()).await;
-        tokio::task::yield_now().await;
-    }
-    let mut samples = Vec::with_capacity(calls);
-    let all = Instant::now();
-    for _ in 0..calls {
-        let r = req.clone();
-        let t = Instant::now();
-        let outcome = set.on_request(r).await;
-        samples.push(t.elapsed());
-        anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
-        drop(outcome);
-        tokio::task::yield_now().await;
-    }
-    Ok(summarize(samples, all.elapsed()))
-}
-
-struct Timing {
-    median: Duration,
-    p99: Duration,
-    all_in: Duration,
-}
-
-fn summarize(mut v: Vec<Duration>, total: Duration) -> Timing {
-    v.sort_unstable();
-    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
-    let all_in = total / u32::try_from(v.len().max(1)).unwrap_or(u32::MAX);
-    Timing { median: at(0.5), p99: at(0.99), all_in }
 }
 
 fn us(d: Duration) -> f64 {

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use switchyard::plugin::{
     EngineLimits, FailurePolicy, LlmRequest, Message, PluginEngine, PluginEntry, PluginRegistry,
-    PluginsSection, RequestOutcome,
+    PluginsSection,
 };
+use switchyard_tests::chain_timing::{Timing, sample_chain, summarize};
 use switchyard_tests::wasm;
 
 fn main() -> anyhow::Result<()> {
@@ -65,7 +66,7 @@ async fn run(calls: usize) -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         std::fs::copy(component, dir.path().join("p.wasm"))?;
         let reg = registry(dir.path(), name, config).await?;
-        let samples = sample_chain(&reg, &req, calls).await?;
+        let samples = sample_chain(&reg, &req, 200, calls).await?;
         row(&format!("plugin `{name}` (fresh), chain of 1"), &samples);
     }
 
@@ -78,11 +79,11 @@ async fn run(calls: usize) -> anyhow::Result<()> {
     }
     for entry in &chain {
         let reg = registry_of(dir.path(), vec![entry.clone()]).await?;
-        let samples = sample_chain(&reg, &req, calls).await?;
+        let samples = sample_chain(&reg, &req, 200, calls).await?;
         row(&format!("built-in `{}` (switchyard.toml config), chain of 1", entry.name), &samples);
     }
     let reg = registry_of(dir.path(), chain).await?;
-    let samples = sample_chain(&reg, &req, calls).await?;
+    let samples = sample_chain(&reg, &req, 200, calls).await?;
     row("default chain: pii-redact → tier-router → cache-policy", &samples);
 
     // Hot swap: alternate two different components so every install compiles.
@@ -146,49 +147,6 @@ async fn registry_of(
     let reg = PluginRegistry::new(engine, PluginsSection::new(dir), entries, ups);
     reg.reload().await?;
     Ok(reg)
-}
-
-/// Times the request phase of `reg`'s chain over `calls` requests, after a warm-up. Between two
-/// requests the loop yields, as a proxy worker does while it waits for the network, so the work
-/// the runtime does off the request path (spare instances, dropping used ones) runs there: it
-/// counts in `all_in`, not in the per-request samples.
-async fn sample_chain(
-    reg: &PluginRegistry,
-    req: &LlmRequest,
-    calls: usize,
-) -> anyhow::Result<Timing> {
-    let set = reg.current();
-    for _ in 0..200 {
-        set.on_request(req.clone()).await;
-        tokio::task::yield_now().await;
-    }
-    let mut samples = Vec::with_capacity(calls);
-    let all = Instant::now();
-    for _ in 0..calls {
-        let r = req.clone();
-        let t = Instant::now();
-        let outcome = set.on_request(r).await;
-        samples.push(t.elapsed());
-        anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
-        drop(outcome);
-        tokio::task::yield_now().await;
-    }
-    Ok(summarize(samples, all.elapsed()))
-}
-
-/// Latency of the samples, and everything the loop did per sample (`total / samples`).
-struct Timing {
-    median: Duration,
-    p99: Duration,
-    max: Duration,
-    all_in: Duration,
-}
-
-fn summarize(mut v: Vec<Duration>, total: Duration) -> Timing {
-    v.sort_unstable();
-    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
-    let all_in = total / u32::try_from(v.len().max(1)).unwrap_or(u32::MAX);
-    Timing { median: at(0.5), p99: at(0.99), max: at(1.0), all_in }
 }
 
 fn time(calls: usize, mut f: impl FnMut()) -> Timing {

@@ -1,0 +1,55 @@
+//! Timing a plugin chain's request phase in-process, for the plugin benchmarks (`bench_plugin`,
+//! `bench_lang`): per-request samples, and everything the loop did per request.
+
+use std::time::{Duration, Instant};
+
+use switchyard::plugin::{LlmRequest, PluginRegistry, RequestOutcome};
+
+/// Latency of the samples, and everything the loop did per sample (`total / samples`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub median: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    pub all_in: Duration,
+}
+
+/// The quantiles of `samples`, and `total` spread over them.
+pub fn summarize(mut samples: Vec<Duration>, total: Duration) -> Timing {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
+        samples.get(i).copied().unwrap_or_default()
+    };
+    let all_in = total / u32::try_from(samples.len().max(1)).unwrap_or(u32::MAX);
+    Timing { median: at(0.5), p99: at(0.99), max: at(1.0), all_in }
+}
+
+/// Times the request phase of `reg`'s chain over `calls` requests, after `warmup` more. Between
+/// two requests the loop yields, as a proxy worker does while it waits for the network, so the
+/// work the runtime does off the request path (spare instances, dropping used ones) runs there:
+/// it counts in `all_in`, not in the per-request samples. Every request must proceed.
+pub async fn sample_chain(
+    reg: &PluginRegistry,
+    req: &LlmRequest,
+    warmup: usize,
+    calls: usize,
+) -> anyhow::Result<Timing> {
+    let set = reg.current();
+    for _ in 0..warmup {
+        set.on_request(req.clone()).await;
+        tokio::task::yield_now().await;
+    }
+    let mut samples = Vec::with_capacity(calls);
+    let all = Instant::now();
+    for _ in 0..calls {
+        let r = req.clone();
+        let t = Instant::now();
+        let outcome = set.on_request(r).await;
+        samples.push(t.elapsed());
+        anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
+        drop(outcome);
+        tokio::task::yield_now().await;
+    }
+    Ok(summarize(samples, all.elapsed()))
+}
