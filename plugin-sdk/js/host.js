@@ -1,7 +1,7 @@
 // Switchyard plugin SDK for JavaScript: the host's functions (log, counters, clock, failure
 // policy) with JavaScript types. Only usable inside a component: `jco componentize` links the
-// import `switchyard:plugin/host@0.1.0` to the proxy.
-import * as host from 'switchyard:plugin/host@0.1.0';
+// import `switchyard:plugin/host@0.1.1` to the proxy.
+import * as host from 'switchyard:plugin/host@0.1.1';
 
 /** Log a line under this plugin's name (level: 'trace' | 'debug' | 'info' | 'warn' | 'error').
  * Never log prompt text. */

@@ -154,7 +154,8 @@ fn new_scaffolds_a_plugin_in_each_language_and_refuses_to_overwrite() {
         );
         assert!(std::fs::read_to_string(dir.join(source)).expect("source").contains("my-guard"));
         let wit = std::fs::read_to_string(dir.join("wit/plugin.wit")).expect("wit");
-        assert!(wit.contains("package switchyard:plugin@0.1.0;"));
+        let contract = std::fs::read_to_string(sdk.join("wit/plugin.wit")).expect("sdk wit");
+        assert_eq!(wit, contract, "the scaffold carries the SDK's contract");
         assert!(dir.join("fixtures/template.json").exists());
         assert_eq!(manifest.artifact(&dir), dir.join("build/my_guard.wasm"));
         let again = scaffold::new(lang, "my-guard", &dir, &sdk).expect_err("exists");

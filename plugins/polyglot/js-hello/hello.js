@@ -4,7 +4,7 @@
 //
 // on-request: a message that contains the configured `refuse` word is answered with a 403 and
 // nothing goes upstream; any other request goes on with two headers that say what the plugin saw.
-import { log } from 'switchyard:plugin/host@0.1.0';
+import { log } from 'switchyard:plugin/host@0.1.1';
 
 let refuse = 'forbidden';
 
