@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use switchyard::plugin::{LlmRequest, PluginRegistry, RequestOutcome};
+use switchyard::plugin::{LlmRequest, Message, PluginRegistry, RequestOutcome};
 
 /// Latency of the samples, and everything the loop did per sample (`total / samples`).
 #[derive(Debug, Clone, Copy)]
@@ -52,4 +52,25 @@ pub async fn sample_chain(
         tokio::task::yield_now().await;
     }
     Ok(summarize(samples, all.elapsed()))
+}
+
+/// The request both plugin benchmarks time: about 2 KB of chat text (system prompt, a few turns).
+pub fn chat_2kb() -> LlmRequest {
+    let msg = |role: &str, content: String| Message { role: role.into(), content };
+    let para = "Switchyard routes LLM traffic between a local model and hosted APIs. ";
+    LlmRequest {
+        endpoint: "/v1/chat/completions".into(),
+        model: Some("smollm2".into()),
+        stream: false,
+        messages: vec![
+            msg("system", "You are a helpful assistant. Answer briefly.".into()),
+            msg("user", para.repeat(8)),
+            msg("assistant", para.repeat(8)),
+            msg("user", format!("{} Order 12345, ticket 678.", para.repeat(11))),
+        ],
+        params_json: r#"{"temperature":0.2,"max_tokens":256}"#.into(),
+        tenant: Some("acme".into()),
+        headers: vec![("user-agent".into(), "bench".into())],
+        tags: vec![],
+    }
 }

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use switchyard::plugin::artifacts::{ArtifactCache, Origin};
 use switchyard::plugin::{
-    FailurePolicy, Isolation, LlmRequest, Message, PluginEngine, PluginEntry, PluginRegistry,
-    PluginsSection,
+    FailurePolicy, Isolation, PluginEngine, PluginEntry, PluginRegistry, PluginsSection,
 };
-use switchyard_tests::chain_timing::sample_chain;
+use switchyard_tests::chain_timing::{chat_2kb, sample_chain};
 use switchyard_tests::{polyglot, sha256_hex, wasm};
 
 fn main() -> anyhow::Result<()> {
@@ -155,25 +154,4 @@ fn us(d: Duration) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// The same ~2 KB chat request as bench_plugin's.
-fn chat_2kb() -> LlmRequest {
-    let msg = |role: &str, content: String| Message { role: role.into(), content };
-    let para = "Switchyard routes LLM traffic between a local model and hosted APIs. ";
-    LlmRequest {
-        endpoint: "/v1/chat/completions".into(),
-        model: Some("smollm2".into()),
-        stream: false,
-        messages: vec![
-            msg("system", "You are a helpful assistant. Answer briefly.".into()),
-            msg("user", para.repeat(8)),
-            msg("assistant", para.repeat(8)),
-            msg("user", format!("{} Order 12345, ticket 678.", para.repeat(11))),
-        ],
-        params_json: r#"{"temperature":0.2,"max_tokens":256}"#.into(),
-        tenant: Some("acme".into()),
-        headers: vec![("user-agent".into(), "bench".into())],
-        tags: vec![],
-    }
 }

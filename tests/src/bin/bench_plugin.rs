@@ -10,10 +10,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use switchyard::plugin::{
-    EngineLimits, FailurePolicy, LlmRequest, Message, PluginEngine, PluginEntry, PluginRegistry,
+    EngineLimits, FailurePolicy, LlmRequest, PluginEngine, PluginEntry, PluginRegistry,
     PluginsSection,
 };
-use switchyard_tests::chain_timing::{Timing, sample_chain, summarize};
+use switchyard_tests::chain_timing::{Timing, chat_2kb, sample_chain, summarize};
 use switchyard_tests::wasm;
 
 fn main() -> anyhow::Result<()> {
@@ -176,25 +176,4 @@ fn native_template(req: &LlmRequest) -> (bool, usize, Vec<(usize, usize)>) {
         }
     }
     (blocked, len, edits)
-}
-
-/// A chat request of about 2 KB of text (system prompt, a few turns).
-fn chat_2kb() -> LlmRequest {
-    let msg = |role: &str, content: String| Message { role: role.into(), content };
-    let para = "Switchyard routes LLM traffic between a local model and hosted APIs. ";
-    LlmRequest {
-        endpoint: "/v1/chat/completions".into(),
-        model: Some("smollm2".into()),
-        stream: false,
-        messages: vec![
-            msg("system", "You are a helpful assistant. Answer briefly.".into()),
-            msg("user", para.repeat(8)),
-            msg("assistant", para.repeat(8)),
-            msg("user", format!("{} Order 12345, ticket 678.", para.repeat(11))),
-        ],
-        params_json: r#"{"temperature":0.2,"max_tokens":256}"#.into(),
-        tenant: Some("acme".into()),
-        headers: vec![("user-agent".into(), "bench".into())],
-        tags: vec![],
-    }
 }
