@@ -27,6 +27,14 @@ from componentize_py_types import Err  # noqa: E402
 from wit_world.imports import types as t  # noqa: E402
 
 
+class PerCall:
+    """The plugin as componentize-py calls it: every export on a new `WitWorld` object, so a
+    plugin that keeps state on `self` between calls fails here as it does in the host."""
+
+    def __getattr__(self, export: str):
+        return getattr(app.WitWorld(), export)
+
+
 def replay(case: dict, settings: dict) -> list:
     r = case["request"]
     req = t.LlmRequest(
@@ -36,7 +44,7 @@ def replay(case: dict, settings: dict) -> list:
         params_json=json.dumps(r.get("params", {})), tenant=r.get("tenant"),
         headers=list(r.get("headers", {}).items()), tags=list(r.get("tags", {}).items()),
     )
-    plugin = app.WitWorld()
+    plugin = PerCall()
     plugin.init(json.dumps(settings.get("config", {})))
     want, problems = case.get("expect", {}), []
     try:

@@ -55,7 +55,10 @@ fn installed(under_cache: &str, on_path: &str) -> PathBuf {
 /// Build the plugin in `dir`; returns the component's path.
 pub fn build(dir: &Path, tools: &Toolchains) -> Result<PathBuf, String> {
     let manifest = Manifest::load(dir)?;
-    let out = manifest.artifact(dir);
+    // Absolute: the toolchains run in `dir` (or a staging copy of it), where a relative output
+    // path such as `examples/x/build/x.wasm` would name a file below it.
+    let out = std::path::absolute(manifest.artifact(dir))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let build_dir = out.parent().unwrap_or(dir);
     std::fs::create_dir_all(build_dir).map_err(|e| format!("{}: {e}", build_dir.display()))?;
     match manifest.language {

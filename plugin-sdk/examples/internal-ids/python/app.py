@@ -22,19 +22,32 @@ def bounded(text: str, start: int, end: int) -> bool:
     return not before and not after
 
 
+class State:
+    """What one instance keeps between calls: the configured project names, and the placeholders
+    to restore in the answer. In the module, not on `self`: componentize-py makes a new
+    `WitWorld` object for every call."""
+
+    def __init__(self) -> None:
+        self.projects: list = []
+        self.stream = sy.PlaceholderStream({})
+
+
+STATE = State()
+
+
 class WitWorld(wit_world.WitWorld):
     def init(self, config_json: str) -> None:
         config = sy.parse_config(config_json, {"projects": []})
         projects = config["projects"]
         if not isinstance(projects, list) or not all(isinstance(p, str) and p for p in projects):
             sy.fail("invalid plugin config: projects must be a list of non-empty strings")
-        self.projects = projects
-        self.stream = sy.PlaceholderStream({})
+        STATE.projects = projects
+        STATE.stream = sy.PlaceholderStream({})
 
     def find_all(self, text: str) -> list:
         """Every employee id and project name in `text`, sorted, without overlaps."""
         hits = [(m.start(), m.end(), "EMPLOYEE") for m in EMPLOYEE.finditer(text) if bounded(text, m.start(), m.end())]
-        for name in self.projects:
+        for name in STATE.projects:
             i = text.find(name)
             while i >= 0:
                 if bounded(text, i, i + len(name)):
@@ -65,19 +78,19 @@ class WitWorld(wit_world.WitWorld):
         if redacted == 0:
             return sy.proceed(changes)
         sy.counter_add("redacted", redacted)
-        self.stream = sy.PlaceholderStream({p: v for v, p in issued.items()})
+        STATE.stream = sy.PlaceholderStream({p: v for v, p in issued.items()})
         return sy.proceed(changes.tag("internal-ids.redacted", str(redacted)).watch_response())
 
     def on_response(self, resp: types.LlmResponse) -> types.ResponseAction:
         edits = []
         for i, text in enumerate(resp.choices):
-            restored = self.stream.restore(text)
+            restored = STATE.stream.restore(text)
             if restored != text:
                 edits.append(sy.text_edit(i, text, 0, len(text), restored))
         return sy.response_edit(edits) if edits else sy.response_pass()
 
     def on_event(self, ev: types.StreamEvent) -> types.EventAction:
-        return self.stream.on_event(ev)
+        return STATE.stream.on_event(ev)
 
     def on_stream_end(self) -> list[types.Delta]:
-        return self.stream.end()
+        return STATE.stream.end()
