@@ -53,6 +53,11 @@ fn main() -> ExitCode {
     let config_path = match cli.command {
         Command::Serve { ref config, .. } | Command::Check { ref config, .. } => config.clone(),
         Command::Plugin(command) => {
+            // What a plugin under test logs or prints (a Python traceback, a JS exception) is
+            // shown with the failing case, not lost.
+            let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| "warn,switchyard::plugin::wasi=info".into());
+            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
             return match switchyard::kit::cli::run(command, &ProcessEnv) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -109,6 +114,9 @@ fn serve(mut config: config::Config, log_format: Option<config::LogFormat>) -> a
         // One JSON object per line, with the fields of the request's span (request and trace id).
         config::LogFormat::Json => logs.json().with_current_span(true).init(),
         config::LogFormat::Text => logs.init(),
+    }
+    if let Err(error) = switchyard::alloc::start_background_purge() {
+        tracing::warn!(%error, "freed memory is returned to the system only as threads allocate");
     }
     // This thread is worker 0; `run` starts the others, each with a runtime like this one.
     let runtime = tokio::runtime::Builder::new_current_thread()
