@@ -156,6 +156,9 @@ async fn probe_failing_plugin_is_refused() {
     let err = reg.reload().await.unwrap_err();
     assert!(matches!(&err, LoadError::Probe { plugin, .. } if plugin == "loop"), "{err}");
     assert!(reg.current().is_empty(), "nothing went live");
+    // A missed deadline is tried again (a loaded host), three calls in all, then refused.
+    let timeouts = reg.stats("loop").map(|s| s.failures_by_kind()[0]);
+    assert_eq!(timeouts, Some(("timeout", 3)));
 }
 
 #[tokio::test]

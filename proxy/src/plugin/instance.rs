@@ -156,6 +156,10 @@ impl LoadedPlugin {
             Ok(bindings) => bindings,
             Err(_) if store.data().limiter.over_budget => return Err(FailureKind::Busy),
             Err(_) if store.data().limiter.hit => return Err(FailureKind::MemoryCap),
+            // The deadline covers instantiation too (start functions run guest code).
+            Err(e) if matches!(e.downcast_ref(), Some(wasmtime::Trap::Interrupt)) => {
+                return Err(FailureKind::Timeout);
+            }
             Err(e) => return Err(FailureKind::Instantiate(format!("{e:#}"))),
         };
         self.engine.arm_deadline(&mut store, self.limits.timeout);

@@ -426,10 +426,25 @@ pub fn sig_path(wasm: &Path) -> std::path::PathBuf {
     s.into()
 }
 
+/// How many times the probe runs before a missed deadline refuses the plugin.
+const PROBE_TRIES: usize = 3;
+
 /// Run the probe request through a new plugin: init with its config, on-request, validation.
+/// The probe checks that a plugin works, not how fast this machine is at the moment: a missed
+/// deadline (a swap compiling beside full traffic on a loaded host once made tier-router's probe
+/// miss its 20 ms while another plugin was swapped, and the whole swap was refused) is tried
+/// again, up to [`PROBE_TRIES`] calls. A plugin that misses every one (a loop) is refused; any
+/// other failure is refused at once.
 async fn probe(plugin: &Arc<LoadedPlugin>, upstreams: &BTreeSet<String>) -> Result<(), LoadError> {
     let fail = |failure: FailureKind| LoadError::Probe { plugin: plugin.name.to_string(), failure };
-    run_one(plugin, &probe_request(), None, upstreams).await.map(|_| ()).map_err(|f| fail(f.kind))
+    let mut tries = 1;
+    loop {
+        match run_one(plugin, &probe_request(), None, upstreams).await {
+            Ok(_) => return Ok(()),
+            Err(f) if matches!(f.kind, FailureKind::Timeout) && tries < PROBE_TRIES => tries += 1,
+            Err(f) => return Err(fail(f.kind)),
+        }
+    }
 }
 
 /// The synthetic request every new plugin must handle without failing. Its text has multi-byte
