@@ -27,19 +27,15 @@
 //! - [`error`]: the error type and its one mapping to OpenAI-shaped HTTP responses.
 //! - [`plugin`]: the WebAssembly plugin runtime (sandbox limits, chain, hot swap).
 //! - [`kit`]: `switchyard plugin`: scaffold, build, fixture tests, sign and push plugins.
-//! - [`metrics`], [`state`], [`body`], [`env`]: shared plumbing.
+//! - [`metrics`], [`state`], [`body`], [`env`], [`alloc`]: shared plumbing.
 //! - `fuzzing` (feature `fuzzing`, hidden): the fuzz targets' logic, for fuzz/ and the tests.
 
-/// The global allocator every binary that runs the proxy declares (`#[global_allocator] static
-/// ALLOC: switchyard::Allocator = switchyard::Allocator;`): jemalloc returns freed memory to the
-/// system after its decay time, where glibc's per-thread arenas kept each plugin compilation's
-/// freed peak (tens of MB in Cranelift's register allocator) resident, and mimalloc held more
-/// (BENCHMARKS.md, "Soak").
-pub use tikv_jemallocator::Jemalloc as Allocator;
+pub use alloc::Allocator;
 
 pub mod access_log;
 pub mod admin;
 pub mod admission;
+pub mod alloc;
 pub mod auth;
 pub mod body;
 pub mod cache;

@@ -123,9 +123,16 @@ struct Ctx {
     deadline: Instant,
     events: Mutex<Events>,
     rows: Mutex<BTreeMap<Class, Row>>,
-    /// The first few failures, to print.
+    /// The first few failures, to print: failures and wrong answers first, then at most
+    /// [`DEADLINE_EXAMPLES`] missed plugin deadlines (informational; they must not crowd out a
+    /// real failure).
     examples: Mutex<Vec<String>>,
 }
+
+/// Missed plugin deadlines shown among the failures.
+const DEADLINE_EXAMPLES: usize = 3;
+/// How a missed plugin deadline's example reads.
+const DEADLINE_MARK: &str = "(plugin deadline)";
 
 impl Ctx {
     /// Counts a finished request. A request finishing before the kill was not in flight at it,
@@ -136,33 +143,37 @@ impl Ctx {
         let row = rows.entry(class).or_default();
         row.sent += 1;
         row.hits += usize::from(hit);
-        let example = match verdict {
+        let (example, informational) = match verdict {
             Verdict::Ok => {
                 row.ok += 1;
-                None
+                (None, false)
             }
             Verdict::Failed(_) if excused => {
                 row.allowed += 1;
-                None
+                (None, false)
             }
             Verdict::Failed(why) => {
                 row.unexpected += 1;
-                Some(format!("{}: {why}", class.name()))
+                (Some(format!("{}: {why}", class.name())), false)
             }
             Verdict::Wrong(why) => {
                 row.wrong += 1;
-                Some(format!("{} (wrong): {why}", class.name()))
+                (Some(format!("{} (wrong): {why}", class.name())), false)
             }
             Verdict::PluginDeadline(why) => {
                 row.deadline += 1;
-                Some(format!("{} (plugin deadline): {why}", class.name()))
+                (Some(format!("{} {DEADLINE_MARK}: {why}", class.name())), true)
             }
         };
         drop(rows);
-        if let (Some(example), Ok(mut examples)) = (example, self.examples.lock())
-            && examples.len() < 20
-        {
+        let (Some(example), Ok(mut examples)) = (example, self.examples.lock()) else { return };
+        let shown = examples.iter().filter(|e| e.contains(DEADLINE_MARK)).count();
+        if informational && shown < DEADLINE_EXAMPLES {
             examples.push(example);
+        } else if !informational && examples.len() - shown < 20 {
+            // Before the deadline examples, so the printed head always shows the real failures.
+            let at = examples.len() - shown;
+            examples.insert(at, example);
         }
     }
 }
@@ -170,6 +181,8 @@ impl Ctx {
 fn main() -> Result<()> {
     let seconds = flag("--seconds", 600)?;
     let swaps = flag("--swaps", SWAPS as u64)? as usize;
+    // As the shipped binary does at start.
+    switchyard::alloc::start_background_purge().map_err(anyhow::Error::msg)?;
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(soak(seconds, swaps))
 }
 
@@ -856,7 +869,7 @@ fn report(r: &Report) -> bool {
         "\n{total} requests and swaps in all; plugin generation at end {generation}; load average at end {}.",
         r.load
     );
-    for line in examples.iter().take(10).chain(r.leaks.iter().take(5)) {
+    for line in examples.iter().chain(r.leaks.iter().take(5)) {
         let short: String = line.chars().take(900).collect();
         eprintln!("failure: {short}");
     }

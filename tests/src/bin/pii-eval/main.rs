@@ -25,6 +25,11 @@ use switchyard::plugin::{
 use switchyard_tests::pii_eval::{self, Record, Scores};
 use switchyard_tests::wasm;
 
+/// The proxy's allocator, as the shipped binary has it (see [`switchyard::Allocator`]): the
+/// host's share of a plugin call (lifting strings, applying edits) is timed as the proxy runs it.
+#[global_allocator]
+static ALLOC: switchyard::Allocator = switchyard::Allocator;
+
 /// Messages per request: the plugin numbers placeholders over a whole request, as a chat does.
 const BATCH: usize = 16;
 
