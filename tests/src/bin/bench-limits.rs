@@ -24,9 +24,10 @@ const KEY: &str = "bench-limits-key";
 const PORTS: [u16; 5] = [18280, 18281, 18282, 18283, 18284];
 
 /// tier-router with the budget rule on (the budget is far from the threshold, so it routes as
-/// without it): the host hands it the tenant's limits on every request.
+/// without it): the host hands it the tenant's limits on every request. Failure and deadline as
+/// in the shipped switchyard.toml (the default 5 ms deadline fails calls on a loaded machine).
 const ROUTER: &str = "[[plugin]]\nname = \"tier-router\"\nfile = \"tier_router.wasm\"\n\
-                      failure = \"closed\"\n[plugin.config]\nlocal_when_budget_below_usd = 0.5\n\
+                      failure = \"closed\"\ntimeout_ms = 20\n[plugin.config]\nlocal_when_budget_below_usd = 0.5\n\
                       [plugin.config.tiers.local]\nupstream = \"local\"\n\
                       [plugin.config.tiers.hosted]\nupstream = \"hosted\"\n";
 
