@@ -14,7 +14,10 @@ use crate::support::{Cluster, body};
 /// The cache-policy plugin (it caches deterministic requests: temperature 0) and the shared
 /// level, with a timeout generous enough for a loaded 2-core test machine.
 fn cache_config() -> (tempfile::TempDir, String) {
-    let table = "[[plugin]]\nname = \"cache\"\nfile = \"cache_policy.wasm\"\nfailure = \"open\"\n";
+    // The longest deadline allowed: on a loaded machine a plugin call past the default 5 ms
+    // would skip the cache (failure open) and the test would see a miss.
+    let table = "[[plugin]]\nname = \"cache\"\nfile = \"cache_policy.wasm\"\nfailure = \"open\"\n\
+                 timeout_ms = 1000\n";
     let (dir, plugins) = plugins_section(&[("cache_policy.wasm", wasm::CACHE_POLICY)], table);
     let cache = "[cache]\nshared = true\nshared_timeout_ms = 5000\n";
     (dir, format!("\n{cache}\n{plugins}"))
@@ -119,8 +122,10 @@ async fn a_hit_that_is_escalated_is_deleted_from_redis_too() {
     let broken = MockUpstream::start("broken", Behavior::Status(500)).await;
     let (_dir, extra) = cache_config();
     let files = [("cache_policy.wasm", wasm::CACHE_POLICY), ("watcher.wasm", wasm::WATCHER)];
-    let tables = "[[plugin]]\nname = \"cache\"\nfile = \"cache_policy.wasm\"\nfailure = \"open\"\n\n\
+    let tables = "[[plugin]]\nname = \"cache\"\nfile = \"cache_policy.wasm\"\nfailure = \"open\"\n\
+                  timeout_ms = 1000\n\n\
                   [[plugin]]\nname = \"watcher\"\nfile = \"watcher.wasm\"\nfailure = \"closed\"\n\
+                  timeout_ms = 1000\n\
                   config = { escalate_to = \"broken\" }\n";
     let (_watcher_dir, plugins) = plugins_section(&files, tables);
     let upstream = format!(

@@ -19,6 +19,8 @@ const ROUTER: &str = r#"
 name = "tier-router"
 file = "tier_router.wasm"
 failure = "closed"
+# The longest deadline allowed: a loaded test machine must not fail the router's calls.
+timeout_ms = 1000
 
 [plugin.config]
 aliases = { best = "hosted" }
