@@ -78,6 +78,7 @@ fn ledger(store: Backend) -> Ledger {
         timeout: Duration::from_secs(5),
         clock: Clock::Store,
         prices: Default::default(),
+        ..Options::default()
     };
     Ledger::new(store, vec![("acme".into(), limits, 1024)], options, LedgerMetrics::default())
 }

@@ -197,9 +197,13 @@ impl ResponseCache {
         Some(entry)
     }
 
-    /// Drops an entry (one that could not be served).
-    pub fn remove(&self, key: &Key) {
+    /// Drops `entry` (one that could not be served) from this replica's cache and, off the
+    /// request path, from the shared level, so no replica serves it again.
+    pub fn remove(&self, key: &Key, entry: &Cached) {
         self.entries.invalidate(key);
+        if let Some(shared) = &self.shared {
+            shared.remove(key, entry);
+        }
     }
 
     /// Stores an answer unless it is larger than `max_entry_kib`.

@@ -10,11 +10,14 @@
 //! - [`headers`]: `x-ratelimit-*` headers and the refusal's OpenAI error.
 //! - [`window`]: minute and day windows.
 //! - [`reservation`]: what an admission holds until it is settled or released.
+//! - `fresh`: the freshest windows seen per tenant, the limits snapshot plugins get from the
+//!   shared store without a round trip of its own.
 //!
 //! The request path calls [`Ledger::admit`] (or [`Ledger::admit_cache_hit`]), then
 //! [`Reservation::settle`] or [`Reservation::release`].
 
 pub mod estimate;
+mod fresh;
 pub mod headers;
 pub mod memory;
 pub mod price;
@@ -60,6 +63,8 @@ struct Inner {
     on_unavailable: OnUnavailable,
     /// Limit for one store call: a slow Redis counts as an unavailable one.
     timeout: Duration,
+    /// How old the shared store's windows may be when plugins get them instead of a new read.
+    snapshot_max_age: Duration,
     clock: Clock,
     metrics: LedgerMetrics,
 }
@@ -95,6 +100,8 @@ struct Tenant {
     limits: Limits,
     default_max_tokens: u64,
     totals: Totals,
+    /// Its freshest windows from the shared store's replies, for plugins.
+    fresh: fresh::Fresh,
 }
 
 /// Counts since this process started (per replica: the windows are what replicas share).
@@ -124,6 +131,8 @@ pub enum LedgerError {
 pub struct Options {
     pub on_unavailable: OnUnavailable,
     pub timeout: Duration,
+    /// `[state] limits_snapshot_max_age_ms`: see `fresh`.
+    pub snapshot_max_age: Duration,
     pub clock: Clock,
     pub prices: Prices,
 }
@@ -133,6 +142,7 @@ impl Default for Options {
         Self {
             on_unavailable: OnUnavailable::Closed,
             timeout: Duration::from_millis(100),
+            snapshot_max_age: Duration::from_millis(1000),
             clock: Clock::Store,
             prices: Prices::default(),
         }
@@ -175,6 +185,7 @@ impl Ledger {
         let options = Options {
             on_unavailable: state.on_unavailable,
             timeout: state.timeout(),
+            snapshot_max_age: state.limits_snapshot_max_age(),
             clock: Clock::Store,
             prices: Prices::new(config.prices.clone()),
         };
@@ -191,7 +202,8 @@ impl Ledger {
         let tenants = tenants
             .into_iter()
             .map(|(name, limits, default_max_tokens)| {
-                (name, Tenant { limits, default_max_tokens, totals: Totals::default() })
+                let fresh = fresh::Fresh::default();
+                (name, Tenant { limits, default_max_tokens, totals: Totals::default(), fresh })
             })
             .collect();
         let inner = Inner {
@@ -200,6 +212,7 @@ impl Ledger {
             prices: options.prices,
             on_unavailable: options.on_unavailable,
             timeout: options.timeout,
+            snapshot_max_age: options.snapshot_max_age,
             clock: options.clock,
             metrics,
         };

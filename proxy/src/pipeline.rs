@@ -173,7 +173,9 @@ async fn plugins(
         None => Ok(RequestPhase::Forward(Box::default())),
         Some(registry) => {
             let set = registry.current();
-            // One ledger read, only when a plugin of the chain imports `tenant-limits`.
+            // Only when a plugin of the chain imports `tenant-limits`: in memory a read of the
+            // counters; with Redis the windows of this replica's latest Redis reply when it is
+            // fresh enough, so the request's one round trip stays its admission (ledger::fresh).
             let limits = match tenant {
                 Some(tenant) if set.reads_tenant_limits() => state.ledger.rate(tenant).await,
                 _ => None,

@@ -47,6 +47,32 @@ impl RedisServer {
         format!("unix://{}", self.socket.display())
     }
 
+    /// Runs `redis-cli` against it with `args`; its output.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .await
+            .expect("redis-cli (installed with redis-server)");
+        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Calls of each command the server ran since it started or since `CONFIG RESETSTAT`, by
+    /// command name (`evalsha`, `get`, ...), from `INFO commandstats`.
+    pub async fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let info = self.cli(&["INFO", "commandstats"]).await;
+        info.lines()
+            .filter_map(|line| {
+                let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
+                Some((name.to_string(), calls.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
     /// Kills it (SIGKILL) and waits until it is gone.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("kill redis-server");

@@ -3,8 +3,9 @@
 //! every other. Same keys as the in-process cache (tenant, endpoint, the request's identity and the
 //! plugin's key, hashed), each entry with the TTL the plugin chose and at most
 //! `shared_max_entry_kib`. Redis can only ever cost a request `shared_timeout_ms`: a lookup that
-//! fails, times out or reads something unexpected is a miss, a store happens off the request path,
-//! and every outcome is counted for /metrics (`switchyard_cache_shared_total{result}`).
+//! fails, times out or reads something unexpected is a miss, a store and a removal (of an entry
+//! that could not be served) happen off the request path, and every outcome is counted for
+//! /metrics (`switchyard_cache_shared_total{result}`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,11 @@ use crate::ledger::resp::Reply;
 /// First bytes of every stored value: the format's version, so a later format never misreads
 /// an entry a replica of this version wrote (it is a miss instead).
 const MAGIC: &[u8; 4] = b"SYC1";
+
+/// Deletes `KEYS[1]` only while it still holds `ARGV[1]`, the entry that could not be served: an
+/// answer stored under the key since (by this replica or another) is a good one and stays.
+const REMOVE_IF_SAME: &[u8] =
+    b"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 /// The shared level over one Redis server.
 pub struct SharedCache {
@@ -50,11 +56,14 @@ pub struct SharedStats {
     pub stored: AtomicU64,
     /// Answers not written: larger than `shared_max_entry_kib`.
     pub too_large: AtomicU64,
+    /// Entries deleted from Redis because they could not be served (a watching plugin escalated
+    /// the hit); one replaced in Redis meanwhile is kept and not counted.
+    pub removed: AtomicU64,
 }
 
 impl SharedStats {
     /// `(result label, count)` for each outcome.
-    pub fn counts(&self) -> [(&'static str, u64); 5] {
+    pub fn counts(&self) -> [(&'static str, u64); 6] {
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("hit", n(&self.hits)),
@@ -62,6 +71,7 @@ impl SharedStats {
             ("error", n(&self.errors)),
             ("stored", n(&self.stored)),
             ("too_large", n(&self.too_large)),
+            ("removed", n(&self.removed)),
         ]
     }
 }
@@ -145,6 +155,29 @@ impl SharedCache {
                         tracing::debug!(?other, "shared cache: SET refused");
                         bump(&shared.stats.errors);
                     }
+                }
+            }
+        });
+    }
+
+    /// Deletes `entry` (one that could not be served) from Redis on a task of its own, unless
+    /// Redis holds another answer under `key` by then.
+    pub fn remove(self: &Arc<Self>, key: &Key, entry: &Cached) {
+        let value = encode(entry);
+        if value.len() > self.max_entry_bytes {
+            return; // never written to Redis
+        }
+        let script = REMOVE_IF_SAME.to_vec();
+        let command = vec![b"EVAL".to_vec(), script, b"1".to_vec(), self.redis_key(key), value];
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let shared = Arc::clone(self);
+        runtime.spawn(async move {
+            match shared.call(&[command]).await.as_deref() {
+                Some([Reply::Int(1)]) => bump(&shared.stats.removed),
+                Some([Reply::Int(_)]) | None => {}
+                Some(other) => {
+                    tracing::debug!(?other, "shared cache: removal refused");
+                    bump(&shared.stats.errors);
                 }
             }
         });

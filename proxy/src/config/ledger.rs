@@ -48,6 +48,12 @@ pub struct StateConfig {
     /// Prefix of every Redis key, so several deployments can share one Redis.
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
+    /// With `redis`: how old (ms) the tenant windows this replica last got from Redis (each
+    /// admission and settlement returns them) may be when plugins that import `tenant-limits`
+    /// get them instead of a read of their own, which would be a second round trip per request.
+    /// 0: always read. Plugins' view only; admission is always exact. docs/limits.md.
+    #[serde(default = "default_limits_snapshot_max_age_ms")]
+    pub limits_snapshot_max_age_ms: u64,
 }
 
 impl Default for StateConfig {
@@ -59,6 +65,7 @@ impl Default for StateConfig {
             timeout_ms: default_timeout_ms(),
             lease_seconds: default_lease_seconds(),
             key_prefix: default_key_prefix(),
+            limits_snapshot_max_age_ms: default_limits_snapshot_max_age_ms(),
         }
     }
 }
@@ -69,6 +76,9 @@ impl StateConfig {
     }
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_seconds)
+    }
+    pub fn limits_snapshot_max_age(&self) -> Duration {
+        Duration::from_millis(self.limits_snapshot_max_age_ms)
     }
 }
 
@@ -100,6 +110,10 @@ fn default_timeout_ms() -> u64 {
 
 fn default_lease_seconds() -> u64 {
     900
+}
+
+fn default_limits_snapshot_max_age_ms() -> u64 {
+    1000
 }
 
 fn default_key_prefix() -> String {
@@ -181,6 +195,10 @@ fn check_state(state: &StateConfig, push: &mut impl FnMut(String, &str)) {
     }
     if state.lease_seconds == 0 {
         push("state.lease_seconds".into(), "must be at least 1");
+    }
+    // Older than a window, a snapshot would show plugins counters of a minute long gone.
+    if state.limits_snapshot_max_age_ms > 60_000 {
+        push("state.limits_snapshot_max_age_ms".into(), "must be between 0 and 60000");
     }
     if state.key_prefix.is_empty() || state.key_prefix.bytes().any(|b| b.is_ascii_whitespace()) {
         push("state.key_prefix".into(), "must be non-empty, without white space");

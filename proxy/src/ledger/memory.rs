@@ -133,15 +133,15 @@ impl Store for MemoryStore {
         tenant: &str,
         s: &Settlement,
         now_ms: Option<u64>,
-    ) -> Result<(), Unavailable> {
-        self.with(tenant, now_ms, |c, now_ms| {
+    ) -> Result<Windows, Unavailable> {
+        Ok(self.with(tenant, now_ms, |c, now_ms| {
             c.in_flight.remove(&s.id);
             let same_minute = window::minute(s.admitted_ms) == window::minute(now_ms);
             c.tokens = adjust(c.tokens, same_minute, s.reserved_tokens, s.used_tokens);
             let same_day = window::day(s.admitted_ms) == window::day(now_ms);
             c.cost_micros = adjust(c.cost_micros, same_day, s.reserved_micros, s.used_micros);
-        });
-        Ok(())
+            c.windows(now_ms)
+        }))
     }
 
     async fn windows(&self, tenant: &str, now_ms: Option<u64>) -> Result<Windows, Unavailable> {

@@ -181,7 +181,10 @@ impl Inner {
                 Backend::Redis(store) => store.admit(tenant, &limits, ask, id, now).await,
             }
         };
-        self.timed(call).await
+        self.metrics.store_call("admit");
+        let verdict = self.timed(call).await?;
+        self.note(tenant, verdict.windows);
+        Ok(verdict)
     }
 
     /// Settles in the store; a failure is logged and counted (the windows expire on their own,
@@ -194,13 +197,22 @@ impl Inner {
                 Backend::Redis(store) => store.settle(tenant, settlement, now).await,
             }
         };
-        if let Err(e) = self.timed(call).await {
-            self.metrics.unavailable("settle");
-            tracing::warn!(tenant, error = %e, "ledger: settlement lost");
+        self.metrics.store_call("settle");
+        match self.timed(call).await {
+            Ok(windows) => self.note(tenant, windows),
+            Err(e) => {
+                self.metrics.unavailable("settle");
+                tracing::warn!(tenant, error = %e, "ledger: settlement lost");
+            }
         }
     }
 
-    pub(super) async fn windows(&self, tenant: &str) -> Result<super::Windows, Unavailable> {
+    /// The tenant's windows, read for `op` (`snapshot`: plugins; `report`: the admin view).
+    pub(super) async fn windows(
+        &self,
+        tenant: &str,
+        op: &'static str,
+    ) -> Result<super::Windows, Unavailable> {
         let now = self.clock.now_ms();
         let call = async {
             match &self.store {
@@ -208,7 +220,18 @@ impl Inner {
                 Backend::Redis(store) => store.windows(tenant, now).await,
             }
         };
-        self.timed(call).await
+        self.metrics.store_call(op);
+        let windows = self.timed(call).await?;
+        self.note(tenant, windows);
+        Ok(windows)
+    }
+
+    /// Keeps the shared store's latest windows of a tenant for its plugins (module `fresh`);
+    /// in memory plugins read the counters themselves.
+    fn note(&self, tenant: &str, windows: super::Windows) {
+        if let (Backend::Redis(_), Some(t)) = (&self.store, self.tenants.get(tenant)) {
+            t.fresh.note(windows);
+        }
     }
 
     async fn timed<T>(

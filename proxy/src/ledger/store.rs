@@ -117,13 +117,14 @@ pub trait Store: Send + Sync {
 
     /// Ends a reservation: frees its concurrency slot, and replaces what it reserved with what was
     /// used. In the window it was made in when that is still current; else only usage beyond the
-    /// reservation is charged, to the current window (so nothing is ever uncounted).
+    /// reservation is charged, to the current window (so nothing is ever uncounted). Returns the
+    /// tenant's windows after it, in the same step (the limits snapshot plugins see).
     fn settle(
         &self,
         tenant: &str,
         settlement: &Settlement,
         now_ms: Option<u64>,
-    ) -> impl Future<Output = Result<(), Unavailable>> + Send;
+    ) -> impl Future<Output = Result<Windows, Unavailable>> + Send;
 
     /// The tenant's counters in the current windows.
     fn windows(

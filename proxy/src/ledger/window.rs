@@ -45,6 +45,26 @@ pub struct Windows {
     pub concurrent: u64,
 }
 
+impl Windows {
+    /// These counters as they stand at `now_ms` (later than when they were read) if nothing else
+    /// happened: a minute or day that ended since starts again at 0; in-flight requests stay.
+    /// An earlier `now_ms` changes nothing.
+    pub fn rolled_to(self, now_ms: u64) -> Self {
+        if now_ms <= self.now_ms {
+            return self;
+        }
+        let mut out = Self { now_ms, ..self };
+        if minute(now_ms) != minute(self.now_ms) {
+            out.requests = 0;
+            out.tokens = 0;
+        }
+        if day(now_ms) != day(self.now_ms) {
+            out.cost_micros = 0;
+        }
+        out
+    }
+}
+
 /// A duration the way OpenAI writes `x-ratelimit-reset-*`: `250ms`, `7s`, `1m30s`, `6h0m0s`.
 pub fn format_reset(ms: u64) -> String {
     if ms < 1000 {
@@ -73,6 +93,17 @@ mod tests {
         assert_eq!(minute_reset_ms(60_000), 60_000);
         assert_eq!(minute_reset_ms(119_999), 1);
         assert_eq!(day_reset_ms(DAY_MS + 1), DAY_MS - 1);
+    }
+
+    #[test]
+    fn rolled_windows_start_again_when_their_minute_or_day_ends() {
+        let w = Windows { now_ms: 30_000, requests: 3, tokens: 40, cost_micros: 5, concurrent: 2 };
+        assert_eq!(w.rolled_to(20_000), w, "an earlier clock changes nothing");
+        assert_eq!(w.rolled_to(59_999), Windows { now_ms: 59_999, ..w });
+        let next_minute = Windows { now_ms: 60_000, requests: 0, tokens: 0, ..w };
+        assert_eq!(w.rolled_to(60_000), next_minute);
+        let next_day = Windows { now_ms: DAY_MS, requests: 0, tokens: 0, cost_micros: 0, ..w };
+        assert_eq!(w.rolled_to(DAY_MS), next_day);
     }
 
     #[test]

@@ -37,10 +37,11 @@ pub struct RefusalLabels {
     pub limit: &'static str,
 }
 
-/// Labels of a failed store call.
+/// Labels of a store call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OpLabels {
-    /// `admit`, `settle` or `snapshot`.
+    /// `admit`, `settle`, `snapshot` (a read for plugins) or `report` (a read for
+    /// `GET /admin/usage`; its failures count as `snapshot`).
     pub op: &'static str,
 }
 
@@ -58,12 +59,15 @@ pub struct LedgerMetrics {
     pub refusals: Family<RefusalLabels, Counter>,
     pub unavailable: Family<OpLabels, Counter>,
     pub open_admits: Family<TenantLabels, Counter>,
+    /// Calls to the store: with Redis, each is one round trip, so this shows how many a request
+    /// makes (docs/limits.md, "Round trips").
+    pub store_calls: Family<OpLabels, Counter>,
 }
 
 impl LedgerMetrics {
     /// Registers every family (`switchyard_tokens_total`, `switchyard_cost_usd_total`,
     /// `switchyard_ledger_refusals_total`, `switchyard_ledger_unavailable_total`,
-    /// `switchyard_ledger_open_admits_total`).
+    /// `switchyard_ledger_open_admits_total`, `switchyard_ledger_store_calls_total`).
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "tokens",
@@ -89,6 +93,11 @@ impl LedgerMetrics {
             "ledger_open_admits",
             "Requests admitted uncounted while the store was unavailable (on_unavailable = open)",
             self.open_admits.clone(),
+        );
+        registry.register(
+            "ledger_store_calls",
+            "Calls to the ledger's store (with Redis, one round trip each), by operation",
+            self.store_calls.clone(),
         );
     }
 
@@ -126,6 +135,10 @@ impl LedgerMetrics {
 
     pub fn unavailable(&self, op: &'static str) {
         self.unavailable.get_or_create(&OpLabels { op }).inc();
+    }
+
+    pub fn store_call(&self, op: &'static str) {
+        self.store_calls.get_or_create(&OpLabels { op }).inc();
     }
 
     pub fn open_admit(&self, tenant: &str) {

@@ -193,13 +193,13 @@ impl Responder {
 
     /// A cache hit, in the client's format and through the watchers. `Err` gives the responder
     /// back when the entry cannot be shown that way (treat as a miss). An escalated hit is
-    /// removed from the cache, so the escalated answer replaces it.
+    /// removed from the cache (the shared level too), so the escalated answer replaces it.
     pub async fn hit(self, entry: &Cached) -> Result<Delivery, Self> {
         let delivery = hit::serve(self, entry).await?;
         if let Delivery::Escalate(_, responder) = &delivery
             && let Some(store) = &responder.store
         {
-            store.cache.remove(&store.key);
+            store.cache.remove(&store.key, entry);
         }
         Ok(delivery)
     }

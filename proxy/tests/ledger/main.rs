@@ -8,3 +8,4 @@ mod support;
 mod admin;
 mod limits;
 mod outage;
+mod snapshot;

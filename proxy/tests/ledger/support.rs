@@ -106,6 +106,8 @@ pub struct Setup {
     pub on_unavailable: OnUnavailable,
     pub timeout: Duration,
     pub prices: Prices,
+    /// How old the windows plugins get from Redis may be (`limits_snapshot_max_age_ms`).
+    pub snapshot_max_age: Duration,
 }
 
 impl Setup {
@@ -116,6 +118,7 @@ impl Setup {
             on_unavailable: OnUnavailable::Closed,
             timeout: Duration::from_secs(5),
             prices: Prices::default(),
+            snapshot_max_age: Duration::from_secs(1),
         }
     }
 }
@@ -143,6 +146,7 @@ impl Replicas {
             let options = Options {
                 on_unavailable: setup.on_unavailable,
                 timeout: setup.timeout,
+                snapshot_max_age: setup.snapshot_max_age,
                 clock: Clock::Manual(Arc::clone(&clock)),
                 prices: setup.prices.clone(),
             };

@@ -1,9 +1,11 @@
 //! Benchmark: what per-tenant limits add to a request, in one run against the same mock upstream
 //! with the same 2 KB chat body: a proxy with no tenant; one whose tenant has no limits; one whose
 //! tenant has all four limits (generous, so nothing is refused) on the memory store; and the same
-//! on a real `redis-server` over a unix socket. p50/p99 at 1 connection, req/s at 64, non-2xx
-//! answers counted, and Redis commands per request (INFO commandstats over the measured runs).
-//! Prints a markdown table for BENCHMARKS.md.
+//! on a real `redis-server` over a unix socket; and that again (on its own `redis-server`) with
+//! tier-router, whose budget rule imports `tenant-limits`, so each request also gives the plugin
+//! the tenant's limits (from the ledger's snapshot: no extra round trip, docs/limits.md). p50/p99
+//! at 1 connection, req/s at 64, non-2xx answers counted, and Redis commands per request (INFO
+//! commandstats over the measured runs). Prints a markdown table for BENCHMARKS.md.
 //!
 //! Usage: `bench-limits [--seconds N] [--rounds N]` (run by `scripts/bench-limits.sh`).
 
@@ -18,8 +20,16 @@ use switchyard_tests::procs::{
 use switchyard_tests::wrk::{self, Measured, Target, chat_body_2kb};
 
 const KEY: &str = "bench-limits-key";
-/// Ports of the four proxies (admin on port + 10).
-const PORTS: [u16; 4] = [18280, 18281, 18282, 18283];
+/// Ports of the five proxies (admin on port + 10).
+const PORTS: [u16; 5] = [18280, 18281, 18282, 18283, 18284];
+
+/// tier-router with the budget rule on (the budget is far from the threshold, so it routes as
+/// without it): the host hands it the tenant's limits on every request. Failure and deadline as
+/// in the shipped switchyard.toml (the default 5 ms deadline fails calls on a loaded machine).
+const ROUTER: &str = "[[plugin]]\nname = \"tier-router\"\nfile = \"tier_router.wasm\"\n\
+                      failure = \"closed\"\ntimeout_ms = 20\n[plugin.config]\nlocal_when_budget_below_usd = 0.5\n\
+                      [plugin.config.tiers.local]\nupstream = \"local\"\n\
+                      [plugin.config.tiers.hosted]\nupstream = \"hosted\"\n";
 
 fn main() -> Result<()> {
     let seconds = flag("--seconds", 5)?;
@@ -30,7 +40,17 @@ fn main() -> Result<()> {
     let mock_addr = read_listening(&mut mock.0)?;
     let (redis, socket) = spawn_redis(dir.path())?;
     let redis_url = format!("unix://{}", socket.display());
-    let envs = [("BENCH_KEY", KEY), ("BENCH_REDIS_URL", redis_url.as_str())];
+    // The router's proxy gets a server of its own, so each row's commands are counted apart.
+    let router_dir = dir.path().join("router");
+    std::fs::create_dir_all(&router_dir)?;
+    let (router_redis, router_socket) = spawn_redis(&router_dir)?;
+    let router_url = format!("unix://{}", router_socket.display());
+    std::fs::copy(switchyard_tests::wasm::TIER_ROUTER, router_dir.join("tier_router.wasm"))?;
+    let envs = [
+        ("BENCH_KEY", KEY),
+        ("BENCH_REDIS_URL", redis_url.as_str()),
+        ("BENCH_ROUTER_REDIS_URL", router_url.as_str()),
+    ];
     let tenant = "[[tenant]]\nname = \"bench\"\nkey_env = \"BENCH_KEY\"\n";
     let limited = format!("{tenant}{}", generous_limits());
     let sections = [
@@ -38,6 +58,11 @@ fn main() -> Result<()> {
         tenant.to_string(),
         format!("{limited}[state]\nbackend = \"memory\"\n"),
         format!("{limited}[state]\nbackend = \"redis\"\nurl_env = \"BENCH_REDIS_URL\"\n"),
+        format!(
+            "{limited}[state]\nbackend = \"redis\"\nurl_env = \"BENCH_ROUTER_REDIS_URL\"\n\
+             [plugins]\ndir = {:?}\nwatch = false\n{ROUTER}",
+            router_dir.display().to_string()
+        ),
     ];
     let mut proxies = Vec::new();
     for (port, section) in PORTS.iter().zip(&sections) {
@@ -63,6 +88,7 @@ fn main() -> Result<()> {
         "tenant, no limits",
         "tenant, 4 limits, memory",
         "tenant, 4 limits, redis (unix socket)",
+        "tenant, 4 limits, redis, tier-router reading tenant-limits",
     ];
     let targets: Vec<Target> = names
         .iter()
@@ -77,17 +103,20 @@ fn main() -> Result<()> {
         check_answer(target, &body, i >= 2)?;
     }
     let results = wrk::measure(&targets, rounds, seconds, || {
-        redis_cli(&socket, &["CONFIG", "RESETSTAT"]).map(drop)
+        redis_cli(&socket, &["CONFIG", "RESETSTAT"])?;
+        redis_cli(&router_socket, &["CONFIG", "RESETSTAT"]).map(drop)
     })?;
     let commands = redis_cli(&socket, &["INFO", "commandstats"])?;
-    drop((proxies, redis, mock));
+    let router_commands = redis_cli(&router_socket, &["INFO", "commandstats"])?;
+    drop((proxies, redis, router_redis, mock));
     println!(
         "Chat body: {} bytes; wrk {seconds}s per cell, median of {rounds} interleaved rounds; 1 \
          connection for latency, 64 connections (2 wrk threads) for throughput.\n",
         body.len()
     );
     wrk::print_overhead_table(&targets, &results);
-    print_redis_calls(&commands, &results[3]);
+    print_redis_calls(&commands, names[3], &results[3]);
+    print_redis_calls(&router_commands, names[4], &results[4]);
     print_goals(&results);
     Ok(())
 }
@@ -137,12 +166,12 @@ fn redis_cli(socket: &Path, args: &[&str]) -> Result<String> {
 
 /// The Redis commands the proxy sent during the measured runs (INFO commandstats, reset after the
 /// warm-up), per request wrk completed against the Redis-backed proxy.
-fn print_redis_calls(commandstats: &str, redis_row: &Measured) {
+fn print_redis_calls(commandstats: &str, name: &str, redis_row: &Measured) {
     println!(
-        "\nRedis commands during the measured runs ({} requests to the redis row). Round trips \
+        "\nRedis commands during the measured runs ({} requests to the row \"{}\"). Round trips \
          are the `evalsha` calls (admission on the request path, settlement after the response); \
          the other commands run inside those scripts:\n",
-        redis_row.requests
+        redis_row.requests, name
     );
     for line in commandstats.lines() {
         let Some((name, stats)) =

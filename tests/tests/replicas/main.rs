@@ -9,4 +9,5 @@
 mod cache;
 mod limits;
 mod outage;
+mod round_trips;
 mod support;

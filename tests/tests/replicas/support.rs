@@ -65,12 +65,24 @@ impl Cluster {
         Self::start_extra(redis, limits, policies, "").await
     }
 
-    /// [`Self::start_with`], with `extra` TOML at the end of every proxy's config.
+    /// [`Self::start_with`], with `extra` TOML at the end of every proxy's config (right after
+    /// its `[state]` table: key lines before any table header land in it).
     pub async fn start_extra(
         redis: Option<RedisServer>,
         limits: &str,
         policies: &[Option<&str>],
         extra: &str,
+    ) -> Option<Self> {
+        let each: Vec<(Option<&str>, &str)> = policies.iter().map(|p| (*p, extra)).collect();
+        Self::start_each(redis, limits, &each).await
+    }
+
+    /// One proxy per entry of `each`: its `on_unavailable` (as [`Self::start_with`]) and the
+    /// TOML at the end of its config (as [`Self::start_extra`]).
+    pub async fn start_each(
+        redis: Option<RedisServer>,
+        limits: &str,
+        each: &[(Option<&str>, &str)],
     ) -> Option<Self> {
         let upstream = MockUpstream::start("local", Behavior::Normal).await;
         let mut env = HashMap::from([
@@ -81,7 +93,7 @@ impl Cluster {
             env.insert("SWITCHYARD_REDIS_URL".to_string(), redis.url());
         }
         let mut proxies = Vec::new();
-        for policy in policies {
+        for (policy, extra) in each {
             let cfg = proxy_config(&upstream.base_url(), limits, *policy) + extra;
             proxies.push(Proxy::start_with_env(&cfg, env.clone()).await);
         }
@@ -124,6 +136,14 @@ impl Cluster {
             sum += self.usage(i).await["totals_since_start"][counter].as_u64().unwrap_or(0);
         }
         sum
+    }
+
+    /// A counter of proxy `i`'s `/metrics` (the full line up to the value, labels included):
+    /// 0 when it is not there yet.
+    pub async fn metric(&self, i: usize, series: &str) -> u64 {
+        let metrics = client::get(&self.proxy(i).admin_url("/metrics")).await.text();
+        let prefix = format!("{series} ");
+        metrics.lines().find_map(|l| l.strip_prefix(prefix.as_str())?.parse().ok()).unwrap_or(0)
     }
 
     /// The shared window (as the last proxy sees it) once no request holds a slot and `done`
