@@ -2,7 +2,7 @@
 //! `collector/trace/v1`), written by hand: a few message types, so no code generator and no
 //! protobuf runtime in the proxy. The tests decode it with the `opentelemetry-proto` crate.
 
-use super::span::{Span, Value};
+use crate::span::{Span, Value};
 
 /// Protobuf wire types.
 const VARINT: u8 = 0;
