@@ -16,6 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
 use crate::otlp;
 use crate::span::Span;
@@ -40,6 +41,28 @@ pub struct ExportCounters {
     pub exported: Counter,
     /// Exports that failed (no connection, a timeout, a non-2xx answer); their spans are lost.
     pub failed: Counter,
+}
+
+impl ExportCounters {
+    /// Registers the counters as `trace_spans_dropped`, `trace_spans_exported` and
+    /// `trace_exports_failed` (each `_total`, under the registry's prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "trace_spans_dropped",
+            "Spans dropped because the exporter's queue was full",
+            self.dropped.clone(),
+        );
+        registry.register(
+            "trace_spans_exported",
+            "Spans the collector accepted",
+            self.exported.clone(),
+        );
+        registry.register(
+            "trace_exports_failed",
+            "Span exports that failed (their spans are lost)",
+            self.failed.clone(),
+        );
+    }
 }
 
 /// The sending side; dropping it exports what is queued and stops the thread.
@@ -160,14 +183,14 @@ impl Target {
 /// or plain HTTP/2.
 enum Transport<C> {
     Pooled(Client<C, Full<Bytes>>, Protocol),
-    H2c(Box<Client<HttpConnector, Full<Bytes>>>),
+    H2c(Client<HttpConnector, Full<Bytes>>),
 }
 
 impl<C: Connect + Clone + Send + Sync + 'static> Transport<C> {
     fn new(target: &Target, connector: C) -> Self {
         if target.cleartext_h2 {
             let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
-            return Self::H2c(Box::new(client));
+            return Self::H2c(client);
         }
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))

@@ -6,9 +6,12 @@
 //! - [`span`]: the span type, the W3C trace context (`traceparent`, `tracestate`), ids, clocks.
 //! - [`otlp`]: OTLP's protobuf encoding (`ExportTraceServiceRequest`).
 //! - [`export`]: the batching exporter thread, over OTLP/HTTP or OTLP/gRPC.
+//! - `receiver` (feature `receiver`, for tests): an OTLP/HTTP receiver and span look-ups.
 
 pub mod export;
 pub mod otlp;
+#[cfg(feature = "receiver")]
+pub mod receiver;
 pub mod span;
 
 pub use export::{ExportCounters, Exporter};

@@ -10,6 +10,8 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
+    /// A string array (e.g. `gen_ai.response.finish_reasons`).
+    Strs(Vec<String>),
 }
 
 impl From<&str> for Value {
