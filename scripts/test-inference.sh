@@ -11,4 +11,6 @@ scripts/setup.sh cmake g++ libclang1-14 libclang-common-14-dev curl
 model=$(scripts/fetch-model.sh)
 
 SWITCHYARD_MODEL="$model" cargo test -p switchyard-inference -- --include-ignored
+# One trace across the proxy and the service (the proxy's test crate, with the model).
+SWITCHYARD_MODEL="$model" cargo test -p switchyard-tests --test traces_inference -- --include-ignored
 scripts/test-inference-python.sh "$model"
