@@ -172,8 +172,8 @@ mod tests {
     #[test]
     fn a_string_array_is_an_array_value_of_strings() {
         let any = any_value(&Value::Strs(vec!["a".into(), "bc".into()]));
-        // array_value (5, len 9): values (1, len 3) { string_value "a" }, (1, len 4) { "bc" }.
-        let expected = [0x2a, 9, 0x0a, 3, 0x0a, 1, b'a', 0x0a, 4, 0x0a, 2, b'b', b'c'];
+        // array_value (5, len 11): values (1, len 3) { string_value "a" }, (1, len 4) { "bc" }.
+        let expected = [0x2a, 11, 0x0a, 3, 0x0a, 1, b'a', 0x0a, 4, 0x0a, 2, b'b', b'c'];
         assert_eq!(any.0, expected);
     }
 }
