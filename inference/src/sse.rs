@@ -42,7 +42,7 @@ fn data(value: &Value) -> Result<Frame<Bytes>, Infallible> {
 impl State {
     /// An error event that ends the stream, recorded in its trace.
     fn error(&mut self, error: ApiError) -> Result<Frame<Bytes>, Infallible> {
-        self.trace.failed(error.status, error.code);
+        self.trace.broken(error.code);
         data(&error.body_json())
     }
 }

@@ -69,9 +69,13 @@ enum End {
         usage: Usage,
         timings: Timings,
     },
-    /// An OpenAI error answer (or an error event in a stream), by status and code.
-    Failed {
+    /// An OpenAI error answer, by status and code.
+    Refused {
         status: u16,
+        code: &'static str,
+    },
+    /// A stream that ended with an error event after its 200.
+    Broken {
         code: &'static str,
     },
 }
@@ -130,7 +134,14 @@ impl RequestTrace {
     /// The request was answered with an error.
     pub fn failed(&mut self, status: http::StatusCode, code: &'static str) {
         if let Some(r) = &mut self.0 {
-            r.end = Some(End::Failed { status: status.as_u16(), code });
+            r.end = Some(End::Refused { status: status.as_u16(), code });
+        }
+    }
+
+    /// The stream, already answered 200, ended with an error event.
+    pub fn broken(&mut self, code: &'static str) {
+        if let Some(r) = &mut self.0 {
+            r.end = Some(End::Broken { code });
         }
     }
 }
@@ -198,13 +209,20 @@ impl Recording {
                 span.set("switchyard.end", Some("complete"));
                 span.status = Some((StatusCode::Ok, String::new()));
             }
-            Some(End::Failed { status, code }) => {
+            Some(End::Refused { status, code }) => {
+                // The error answer was sent whole; only a 5xx is this service's failure.
                 span.set("http.response.status_code", Some(u64::from(*status)));
                 span.set("error.type", Some(*code));
-                span.set("switchyard.end", Some("failed"));
+                span.set("switchyard.end", Some("complete"));
                 if *status >= 500 {
                     span.status = Some((StatusCode::Error, format!("status {status} ({code})")));
                 }
+            }
+            Some(End::Broken { code }) => {
+                span.set("http.response.status_code", Some(200u64));
+                span.set("error.type", Some(*code));
+                span.set("switchyard.end", Some("failed"));
+                span.status = Some((StatusCode::Error, format!("stream broken ({code})")));
             }
             None => span.set("switchyard.end", Some("client_gone")),
         }

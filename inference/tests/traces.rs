@@ -3,7 +3,8 @@
 //! own encoder). The server span is the caller's span's child in the caller's trace; its queue,
 //! prefill and decode children follow each other in time, and their token counts match the
 //! response's `usage` (prefix-cache hits included); a stream's span ends after its last token; an
-//! unsampled caller gets no spans; and no span carries the prompt's words.
+//! error answer is the server span alone; an unsampled caller gets no spans; and no span carries
+//! the prompt's words.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
@@ -110,6 +111,18 @@ async fn requests_continue_the_callers_trace_with_queue_prefill_and_decode_spans
     answer(&unsampled, &chat("Hi", 2)).await;
 
     let client = server.client.clone().with_headers(caller(TRACE, "01"));
+    // An error answer: the server span alone, with its status and code, not its message.
+    let mut bad = chat(PROMPT, 8);
+    bad["logit_bias"] = json!({"50256": -100});
+    let reply = client.post("/v1/chat/completions", &bad).await.unwrap();
+    assert_eq!(reply.status, 400);
+    let refused = next_spans(&mut spans, 1).await;
+    assert_eq!(refused[0].parent_span_id, unhex(CALLER_SPAN));
+    assert_eq!(int(&refused[0], "http.response.status_code"), 400);
+    assert_eq!(string(&refused[0], "error.type"), "unsupported_parameter");
+    assert_eq!(string(&refused[0], "switchyard.end"), "complete");
+    assert!(!format!("{refused:?}").contains("logit_bias"), "the error's message in a span");
+
     let plain = answer(&client, &chat(PROMPT, 8)).await;
     let first = next_spans(&mut spans, 4).await;
     let finish = plain["choices"][0]["finish_reason"].as_str().unwrap();
@@ -135,7 +148,7 @@ async fn requests_continue_the_callers_trace_with_queue_prefill_and_decode_spans
     );
     assert_ne!(first[0].span_id, second[0].span_id);
 
-    let everything = format!("{first:?}{second:?}");
+    let everything = format!("{refused:?}{first:?}{second:?}");
     for word in PROMPT.split(' ').filter(|w| w.len() > 3) {
         assert!(!everything.contains(word), "{word} in a span");
     }
