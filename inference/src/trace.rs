@@ -192,6 +192,11 @@ impl Recording {
         span.set("http.request.method", Some("POST"));
         span.set("url.path", Some(self.endpoint.path()));
         span.set("switchyard.stream", Some(self.stream));
+        self.end_attributes(span);
+    }
+
+    /// What the end of the request says: usage and first token, or the error; and the status.
+    fn end_attributes(&self, span: &mut Span) {
         match &self.end {
             Some(End::Complete { reason, usage, timings }) => {
                 span.set("http.response.status_code", Some(200u64));
