@@ -65,6 +65,8 @@ pub enum Prompt {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenRequest {
     pub prompt: Prompt,
+    /// The `model` the client named (this service serves one model whatever it is).
+    pub model: Option<String>,
     pub stream: bool,
     /// `stream_options.include_usage`: send a last chunk with `usage`.
     pub include_usage: bool,
@@ -175,7 +177,6 @@ fn parse_object(body: &[u8], known: &[&str]) -> Result<Map<String, Value>, ApiEr
     if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(ApiError::unsupported_param(unknown));
     }
-    map.remove("model");
     map.remove("user");
     Ok(map)
 }
@@ -238,7 +239,12 @@ fn message(raw: RawMessage) -> Result<Message, ApiError> {
     Ok(Message { role, content })
 }
 
-fn common(map: Map<String, Value>, prompt: Prompt) -> Result<GenRequest, ApiError> {
+fn common(mut map: Map<String, Value>, prompt: Prompt) -> Result<GenRequest, ApiError> {
+    // Changes nothing here (one model is served); kept for the trace's `gen_ai.request.model`.
+    let model = match map.remove("model") {
+        Some(Value::String(name)) => Some(name),
+        _ => None,
+    };
     let c: Common = field(Value::Object(map), "request")?;
     if let Some(n) = c.n.filter(|&n| n != 1) {
         return Err(ApiError::invalid(
@@ -280,7 +286,7 @@ fn common(map: Map<String, Value>, prompt: Prompt) -> Result<GenRequest, ApiErro
         ));
     }
     let include_usage = c.stream_options.and_then(|o| o.include_usage).unwrap_or(false);
-    Ok(GenRequest { prompt, stream, include_usage, max_tokens, stop, sampling })
+    Ok(GenRequest { prompt, model, stream, include_usage, max_tokens, stop, sampling })
 }
 
 fn range(name: &str, v: Option<f32>, lo: f32, hi: f32) -> Result<Option<f32>, ApiError> {

@@ -32,6 +32,8 @@ pub enum ClientError {
 pub struct Client {
     http: HyperClient<HttpConnector, Full<Bytes>>,
     base: String,
+    /// Sent with every request (e.g. a `traceparent`).
+    headers: HeaderMap,
 }
 
 /// A plain response.
@@ -71,7 +73,13 @@ impl Client {
         // connection (llama-server does), and a dropped stream never poisons a pooled one.
         let http =
             HyperClient::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http();
-        Self { http, base: format!("http://{addr}") }
+        Self { http, base: format!("http://{addr}"), headers: HeaderMap::new() }
+    }
+
+    /// This client, sending `headers` with every request too.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
     }
 
     async fn send(
@@ -81,11 +89,12 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<http::Response<Incoming>, ClientError> {
         let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(bytes))?;
+        req.headers_mut().extend(self.headers.clone());
         Ok(self.http.request(req).await?)
     }
 

@@ -50,6 +50,38 @@ pub struct Config {
     /// can repeat itself to the end of its context, which takes minutes on a CPU.
     #[arg(long, default_value_t = 0)]
     pub n_predict: u32,
+
+    /// OpenTelemetry traces (off unless `--otlp-endpoint` is set), as the proxy's `[telemetry]`.
+    #[command(flatten)]
+    pub telemetry: TelemetryFlags,
+}
+
+/// The proxy's `[telemetry]` section as flags: where spans go, under which service name, and the
+/// share of new traces recorded.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TelemetryFlags {
+    /// OTLP collector for traces: `http://host:4318` (OTLP/HTTP, protobuf; `/v1/traces` is
+    /// added) or `grpc://host:4317` (OTLP/gRPC). Clear text only: this service has no TLS.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// `service.name` of the exported spans.
+    #[arg(long, value_name = "NAME", default_value = "switchyard-inference")]
+    pub service_name: String,
+
+    /// Share of new traces recorded, 0-1; a caller's `traceparent` decides for its own trace.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.0)]
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetryFlags {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "switchyard-inference".to_owned(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 fn default_threads() -> u32 {
@@ -70,6 +102,7 @@ impl Config {
             queue_size: 64,
             model_id: None,
             n_predict: 0,
+            telemetry: TelemetryFlags::default(),
         }
     }
 
@@ -102,6 +135,18 @@ impl Config {
         }
         if self.queue_size == 0 {
             problems.push("--queue-size 0: must be at least 1".to_owned());
+        }
+        let ratio = self.telemetry.sample_ratio;
+        if !(0.0..=1.0).contains(&ratio) {
+            problems.push(format!("--sample-ratio {ratio}: must be 0..=1"));
+        }
+        if let Some(url) = &self.telemetry.otlp_endpoint
+            && !["http://", "grpc://"].iter().any(|scheme| url.starts_with(scheme))
+        {
+            problems.push(format!(
+                "--otlp-endpoint {url}: must be http:// (OTLP/HTTP) or grpc:// (OTLP/gRPC); \
+                 this service has no TLS"
+            ));
         }
         if problems.is_empty() { Ok(()) } else { Err(crate::Error::Config(problems.join("; "))) }
     }

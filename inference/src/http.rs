@@ -18,6 +18,7 @@ use crate::engine::{Engine, Event, Job, Status};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::openai::{self, Endpoint, Meta};
+use crate::trace::{RequestTrace, Tracer};
 
 /// Every response body.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -38,6 +39,8 @@ pub struct App {
     pub started: u64,
     /// `--n-predict`: the `max_tokens` of requests that set none.
     pub default_max_tokens: Option<u32>,
+    /// Traces, when `--otlp-endpoint` is set.
+    pub tracer: Option<Arc<Tracer>>,
 }
 
 /// The hyper service function: never fails, errors become OpenAI-shaped responses.
@@ -111,17 +114,42 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
 }
 
 /// Both generation endpoints: parse, tokenize off the runtime, queue, answer plain or streamed.
+/// The request's trace ends with its response: here for an error, in [`collect`] or the SSE
+/// body otherwise.
 async fn generate(
     app: Arc<App>,
     req: Request<Incoming>,
     endpoint: Endpoint,
 ) -> Result<Response<Body>, ApiError> {
+    let mut trace =
+        RequestTrace::begin(app.tracer.as_ref(), req.headers(), endpoint, &app.model_id);
+    let (rx, meta, stream) = match submit(&app, req, endpoint, &mut trace).await {
+        Ok(submitted) => submitted,
+        Err(e) => {
+            trace.failed(e.status, e.code);
+            return Err(e);
+        }
+    };
+    trace.response_id(&meta.id);
+    if stream { Ok(crate::sse::response(rx, meta, trace)) } else { collect(rx, &meta, trace).await }
+}
+
+/// Parses, tokenizes and queues a request: its engine events, its response's metadata, and
+/// whether it streams.
+async fn submit(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    endpoint: Endpoint,
+    trace: &mut RequestTrace,
+) -> Result<(mpsc::UnboundedReceiver<Event>, Meta, bool), ApiError> {
     let enqueued = Instant::now();
     let body = read_body(req).await?;
     let request: GenRequest = match endpoint {
         Endpoint::Chat => api::parse_chat(&body)?,
         Endpoint::Completion => api::parse_completion(&body)?,
     };
+    let max_tokens = request.max_tokens.or(app.default_max_tokens);
+    trace.request(&request, max_tokens);
     app.engine.loaded()?;
     let prompt = request.prompt.clone();
     let tokenizer = app.clone();
@@ -132,13 +160,14 @@ async fn generate(
     app.engine.submit(Job {
         prompt: tokens,
         sampling: request.sampling,
-        max_tokens: request.max_tokens.or(app.default_max_tokens),
+        max_tokens,
         stop: request.stop,
         events,
         enqueued,
+        submitted: Instant::now(),
     })?;
     let meta = Meta::new(endpoint, app.model_id.clone(), request.include_usage);
-    if request.stream { Ok(crate::sse::response(rx, meta)) } else { collect(rx, &meta).await }
+    Ok((rx, meta, request.stream))
 }
 
 /// Waits for the whole answer. If the client leaves, this future is dropped with `rx`, and the
@@ -146,16 +175,23 @@ async fn generate(
 async fn collect(
     mut rx: mpsc::UnboundedReceiver<Event>,
     meta: &Meta,
+    mut trace: RequestTrace,
 ) -> Result<Response<Body>, ApiError> {
     let mut text = String::new();
     loop {
-        match rx.recv().await {
-            Some(Event::Text(t)) => text.push_str(&t),
-            Some(Event::Done(reason, usage)) => {
+        let failed = match rx.recv().await {
+            Some(Event::Text(t)) => {
+                text.push_str(&t);
+                continue;
+            }
+            Some(Event::Done(reason, usage, timings)) => {
+                trace.complete(reason, usage, timings);
                 return Ok(json_response(StatusCode::OK, &meta.response(&text, reason, usage)));
             }
-            Some(Event::Failed(message)) => return Err(ApiError::internal(message)),
-            None => return Err(ApiError::unavailable("the engine stopped")),
-        }
+            Some(Event::Failed(message)) => ApiError::internal(message),
+            None => ApiError::unavailable("the engine stopped"),
+        };
+        trace.failed(failed.status, failed.code);
+        return Err(failed);
     }
 }

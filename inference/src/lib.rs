@@ -6,7 +6,8 @@
 //! - `api`: request bodies parsed into typed form, unknown parameters refused;
 //! - `engine`: the llama.cpp thread: decode loop, slots, prefix cache, sampling;
 //! - `http`: routes and handlers; `sse`: streamed answers; `openai`: response shapes;
-//! - `metrics`: Prometheus metrics; `error`: errors and their HTTP form.
+//! - `metrics`: Prometheus metrics; `error`: errors and their HTTP form;
+//! - `trace`: OpenTelemetry spans per request (queue wait, prefill, decode), exported over OTLP.
 //!
 //! [`run`] serves on a listener the caller bound, until `shutdown` resolves, so tests can start
 //! the service in-process on 127.0.0.1:0.
@@ -20,6 +21,7 @@ pub mod http;
 pub mod metrics;
 pub mod openai;
 pub mod sse;
+pub mod trace;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,7 +52,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     config.validate()?;
-    let metrics = Arc::new(Metrics::new());
+    let tracer = trace::Tracer::start(&config.telemetry)?;
+    let mut metrics = Metrics::new();
+    if let Some(tracer) = &tracer {
+        metrics.register_trace_export(tracer.counters());
+    }
+    let metrics = Arc::new(metrics);
     let engine = Engine::start(&config, metrics.clone())?;
     let status = engine.status();
     let app = Arc::new(App {
@@ -59,6 +66,7 @@ pub async fn run(
         model_id: config.model_id(),
         started: openai::unix_now(),
         default_max_tokens: (config.n_predict > 0).then_some(config.n_predict),
+        tracer,
     });
     let graceful = GracefulShutdown::new();
     let result = accept_loop(&app, &listener, &graceful, status, shutdown).await;

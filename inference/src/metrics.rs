@@ -110,6 +110,12 @@ impl Metrics {
         m
     }
 
+    /// Adds the trace exporter's counters (`switchyard_inference_trace_spans_dropped_total`,
+    /// `_exported_total`, `switchyard_inference_trace_exports_failed_total`).
+    pub fn register_trace_export(&mut self, counters: &switchyard_otel::ExportCounters) {
+        counters.register(&mut self.registry);
+    }
+
     pub fn finished(&self, reason: FinishReason) {
         self.finished.get_or_create(&FinishLabel { reason: reason.as_str() }).inc();
     }

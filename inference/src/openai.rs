@@ -11,6 +11,16 @@ pub enum Endpoint {
     Completion,
 }
 
+impl Endpoint {
+    /// The request path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Chat => "/v1/chat/completions",
+            Self::Completion => "/v1/completions",
+        }
+    }
+}
+
 /// What every response and chunk of one request repeats.
 #[derive(Debug, Clone)]
 pub struct Meta {

@@ -13,8 +13,10 @@ fn config_lists_every_problem() {
     let mut config = Config::for_model("/nonexistent/model.gguf");
     config.parallel = 0;
     config.threads = 0;
+    config.telemetry.sample_ratio = 1.5;
+    config.telemetry.otlp_endpoint = Some("https://collector.example:4318".into());
     let Err(Error::Config(message)) = config.validate() else { panic!("config accepted") };
-    for needle in ["--model", "--parallel 0", "--threads 0"] {
+    for needle in ["--model", "--parallel 0", "--threads 0", "--sample-ratio 1.5", "no TLS"] {
         assert!(message.contains(needle), "{needle} missing from: {message}");
     }
 }

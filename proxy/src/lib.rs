@@ -17,7 +17,8 @@
 //! - [`wire`]: OpenAI's wire shapes (error object, chunk JSON, SSE framing) in one place.
 //! - [`trail`]: what happened to one request (attempts, usage, first token), noted as it happens.
 //! - [`record`]: the end of a request: its access-log line and usage metrics.
-//! - [`telemetry`]: OpenTelemetry GenAI spans built from the trail, exported over OTLP/HTTP.
+//! - [`telemetry`]: OpenTelemetry GenAI spans built from the trail, exported over OTLP (HTTP or
+//!   gRPC) by the `switchyard-otel` crate, which the inference service shares.
 //! - [`admission`]: a tenant's limits on the request path (reserve, headers, settle).
 //! - [`access_log`]: the JSON-lines access log, written off the request path.
 //! - [`cache`]: the response cache (moka, bounded by bytes, TTL and key from plugins).

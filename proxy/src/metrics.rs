@@ -192,21 +192,7 @@ impl Metrics {
     /// Adds the trace exporter's counters (`switchyard_trace_spans_dropped_total`,
     /// `_exported_total`, `switchyard_trace_exports_failed_total`).
     pub fn register_trace_export(&mut self, counters: &crate::telemetry::export::ExportCounters) {
-        self.registry.register(
-            "trace_spans_dropped",
-            "Spans dropped because the exporter's queue was full",
-            counters.dropped.clone(),
-        );
-        self.registry.register(
-            "trace_spans_exported",
-            "Spans the collector accepted",
-            counters.exported.clone(),
-        );
-        self.registry.register(
-            "trace_exports_failed",
-            "Span exports that failed (their spans are lost)",
-            counters.failed.clone(),
-        );
+        counters.register(&mut self.registry);
     }
 
     /// Counts one attempt at an upstream.

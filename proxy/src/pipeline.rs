@@ -33,9 +33,7 @@ use crate::upstream::Upstream;
 pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Body> {
     let trail = Arc::new(Trail::new());
     if let Some(telemetry) = &state.telemetry {
-        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
-        let ratio = telemetry.sample_ratio;
-        trail.set_trace(TraceContext::start(header("traceparent"), header("tracestate"), ratio));
+        trail.set_trace(TraceContext::from_headers(request.headers(), telemetry.sample_ratio));
     }
     let endpoint = Endpoint::from_path(request.uri().path());
     let mut meta = Meta {

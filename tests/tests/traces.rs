@@ -17,79 +17,20 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::json;
+use switchyard_otel::receiver::{int, string};
 use switchyard_tests::client;
 use switchyard_tests::harness::{Proxy, shipped_config};
 use switchyard_tests::mock::{Behavior, MockUpstream};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-/// An OTLP/HTTP receiver on 127.0.0.1:0: every span of every export, with its service name.
+/// The shared OTLP/HTTP receiver (switchyard-otel's `receiver`, decoding with
+/// `opentelemetry-proto`): every span of every export, with its service name.
 async fn receiver() -> (String, mpsc::UnboundedReceiver<(String, Span)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let tx = tx.clone();
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let tx = tx.clone();
-                async move {
-                    assert_eq!(req.uri().path(), "/v1/traces");
-                    assert_eq!(req.headers()["content-type"], "application/x-protobuf");
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let export = ExportTraceServiceRequest::decode(body).expect("valid OTLP");
-                    for resource in export.resource_spans {
-                        let service = resource
-                            .resource
-                            .iter()
-                            .flat_map(|r| &r.attributes)
-                            .find(|kv| kv.key == "service.name")
-                            .and_then(|kv| text(kv.value.as_ref()?.value.as_ref()?))
-                            .unwrap_or_default();
-                        for scope in resource.scope_spans {
-                            for span in scope.spans {
-                                let _ = tx.send((service.clone(), span));
-                            }
-                        }
-                    }
-                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
-                }
-            });
-            tokio::spawn(async move {
-                let io = TokioIo::new(stream);
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-            });
-        }
-    });
-    (url, rx)
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::StringValue(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn attribute(span: &Span, key: &str) -> Option<Value> {
-    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()?.value)
-}
-
-fn string(span: &Span, key: &str) -> String {
-    attribute(span, key).and_then(|v| text(&v)).unwrap_or_default()
-}
-
-fn int(span: &Span, key: &str) -> i64 {
-    match attribute(span, key) {
-        Some(Value::IntValue(n)) => n,
-        other => panic!("{key} is {other:?}"),
-    }
+    switchyard_otel::receiver::http().await.unwrap()
 }
 
 /// The spans of the next trace whose server span `wanted` accepts. A request's spans leave in

@@ -66,11 +66,24 @@ pub struct Usage {
     pub completion_tokens: u32,
 }
 
+/// When a job passed each stage on the engine thread, for its trace spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// Handed to the engine's queue.
+    pub submitted: Instant,
+    /// Given a slot: queue wait ends, prompt processing (prefill) starts.
+    pub admitted: Instant,
+    /// The first token sampled: the prompt is processed, generation (decode) starts.
+    pub first_token: Option<Instant>,
+    /// The last token sampled (or the stop found).
+    pub finished: Instant,
+}
+
 /// What the engine sends back for one job, in order: text pieces, then exactly one end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Text(String),
-    Done(FinishReason, Usage),
+    Done(FinishReason, Usage, Timings),
     Failed(String),
 }
 
@@ -82,7 +95,10 @@ pub struct Job {
     pub stop: Vec<String>,
     /// Closed receiver = the client went away: the slot is freed at the next step.
     pub events: mpsc::UnboundedSender<Event>,
+    /// When the request arrived (queue-wait and time-to-first-token metrics count from here).
     pub enqueued: Instant,
+    /// When it was handed to the queue (the queue span starts here).
+    pub submitted: Instant,
 }
 
 /// What exists once the model is loaded; shared with the HTTP side for tokenizing.

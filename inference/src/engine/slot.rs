@@ -9,7 +9,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use super::text::{Piece, TextOut};
-use super::{Event, FinishReason, Job, Usage};
+use super::{Event, FinishReason, Job, Timings, Usage};
 
 /// A KV sequence and what is using it.
 pub struct Slot {
@@ -37,6 +37,8 @@ pub struct Active {
     pub logits_at: Option<i32>,
     pub enqueued: Instant,
     pub first_token: Option<Instant>,
+    submitted: Instant,
+    admitted: Instant,
 }
 
 /// How a slot's turn in a step ended.
@@ -73,6 +75,8 @@ impl Slot {
             logits_at: None,
             enqueued: job.enqueued,
             first_token: None,
+            submitted: job.submitted,
+            admitted: Instant::now(),
         });
     }
 
@@ -134,7 +138,13 @@ impl Slot {
         if !rest.is_empty() {
             let _ = job.events.send(Event::Text(rest));
         }
-        let _ = job.events.send(Event::Done(reason, job.usage));
+        let timings = Timings {
+            submitted: job.submitted,
+            admitted: job.admitted,
+            first_token: job.first_token,
+            finished: Instant::now(),
+        };
+        let _ = job.events.send(Event::Done(reason, job.usage, timings));
         Outcome::Finished(reason)
     }
 

@@ -3,23 +3,18 @@
 //! request's [`Trail`] once its response has ended (so a stream's span ends with its last event)
 //! and exported over OTLP (HTTP or gRPC) off the request path. No span carries prompt or answer text.
 //!
-//! - [`span`]: the span type, the W3C trace context (`traceparent`), ids.
-//! - [`otlp`]: OTLP's protobuf encoding.
-//! - [`export`]: the batching exporter thread.
-
-pub mod export;
-pub mod otlp;
-pub mod span;
+//! The span type, the W3C trace context, OTLP's encoding and the exporter are the
+//! `switchyard-otel` crate's, shared with the inference service: [`span`], [`otlp`], [`export`].
 
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-pub use span::{Span, TraceContext, span_id};
+pub use switchyard_otel::{Span, TraceContext, export, otlp, span, span_id};
 
 use crate::record::{Counted, Meta, Outcome};
 use crate::trail::Notes;
-use span::{Event, Kind, StatusCode, Value, unix_nanos};
+use span::{Event, Kind, StatusCode, Value, nanos, unix_nanos};
 
 /// `[telemetry]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,7 +46,9 @@ pub struct Telemetry {
 
 impl Telemetry {
     pub fn start(config: &TelemetryConfig) -> Result<Self, String> {
-        let exporter = export::Exporter::start(&config.otlp_endpoint, config.service_name.clone())?;
+        let connector = crate::upstream::connector(None, Duration::from_secs(2))?;
+        let exporter =
+            export::Exporter::start(&config.otlp_endpoint, config.service_name.clone(), connector)?;
         Ok(Self { exporter, sample_ratio: config.sample_ratio })
     }
 }
@@ -93,18 +90,8 @@ pub fn spans(f: &Finished<'_>) -> Vec<Span> {
         Some(model) => format!("{op} {model}"),
         None => op.to_string(),
     };
-    let new = |span_id, parent, name: String, kind, from: u64, to: u64| Span {
-        trace_id: trace.trace_id,
-        span_id,
-        parent_span_id: parent,
-        trace_state: trace.trace_state.clone(),
-        name,
-        kind,
-        start_unix_nanos: from,
-        end_unix_nanos: to,
-        attributes: Vec::new(),
-        events: Vec::new(),
-        status: None,
+    let new = |span_id, parent, name: String, kind, from: u64, to: u64| {
+        Span::new(trace, span_id, parent, name, kind, from, to)
     };
     let mut server = new(
         trace.span_id,
@@ -159,10 +146,6 @@ pub fn spans(f: &Finished<'_>) -> Vec<Span> {
     }
     spans.insert(0, server);
     spans
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The server span's GenAI, HTTP and Switchyard attributes, its events, and its status.

@@ -39,17 +39,7 @@ impl HttpClient {
         connect_timeout: Duration,
         workers: usize,
     ) -> Result<Self, String> {
-        let tls = tls_config(ca_file)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
+        let connector = connector(ca_file, connect_timeout)?;
         let per_worker = (0..workers.max(1))
             .map(|_| {
                 Client::builder(TokioExecutor::new())
@@ -78,6 +68,25 @@ impl HttpClient {
             if e.is_connect() { ClientError::Connect(detail) } else { ClientError::Request(detail) }
         })
     }
+}
+
+/// The connector every client of the proxy uses (upstreams, the trace exporter): http or https
+/// through rustls with the webpki roots plus `ca_file`'s, HTTP/1.1 or h2 as TLS negotiates.
+pub fn connector(
+    ca_file: Option<&Path>,
+    connect_timeout: Duration,
+) -> Result<HttpsConnector<HttpConnector>, String> {
+    let tls = tls_config(ca_file)?;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http))
 }
 
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use crate::config::{Config, UpstreamConfig};
 use crate::env::EnvSource;
 
-pub use client::{ClientError, HttpClient};
+pub use client::{ClientError, HttpClient, connector};
 
 /// One configured upstream, ready to send to.
 pub struct Upstream {

@@ -2,7 +2,7 @@
 //! `collector/trace/v1`), written by hand: a few message types, so no code generator and no
 //! protobuf runtime in the proxy. The tests decode it with the `opentelemetry-proto` crate.
 
-use super::span::{Span, Value};
+use crate::span::{Span, Value};
 
 /// Protobuf wire types.
 const VARINT: u8 = 0;
@@ -119,6 +119,14 @@ fn span_message(span: &Span) -> Message {
 
 /// `KeyValue { key, AnyValue value }`.
 fn key_value(key: &str, value: &Value) -> Message {
+    let mut kv = Message::default();
+    kv.string(1, key);
+    kv.message(2, any_value(value));
+    kv
+}
+
+/// `AnyValue`: one of string (1), bool (2), int64 (3), double (4), array (5).
+fn any_value(value: &Value) -> Message {
     let mut any = Message::default();
     match value {
         Value::Str(text) => any.string(1, text),
@@ -126,11 +134,18 @@ fn key_value(key: &str, value: &Value) -> Message {
         // int64 as a varint: two's complement for negatives, as protobuf does.
         Value::Int(number) => any.uint(3, *number as u64),
         Value::Float(number) => any.fixed64(4, number.to_bits()),
+        Value::Strs(texts) => {
+            // `ArrayValue { repeated AnyValue values = 1 }`.
+            let mut array = Message::default();
+            for text in texts {
+                let mut item = Message::default();
+                item.string(1, text);
+                array.message(1, item);
+            }
+            any.message(5, array);
+        }
     }
-    let mut kv = Message::default();
-    kv.string(1, key);
-    kv.message(2, any);
-    kv
+    any
 }
 
 #[cfg(test)]
@@ -152,5 +167,13 @@ mod tests {
         let kv = key_value("k", &Value::Int(5));
         // key: field 1 (len) "k"; value: field 2 (len) AnyValue { int_value (3, varint) 5 }.
         assert_eq!(kv.0, [0x0a, 1, b'k', 0x12, 2, 0x18, 5]);
+    }
+
+    #[test]
+    fn a_string_array_is_an_array_value_of_strings() {
+        let any = any_value(&Value::Strs(vec!["a".into(), "bc".into()]));
+        // array_value (5, len 11): values (1, len 3) { string_value "a" }, (1, len 4) { "bc" }.
+        let expected = [0x2a, 11, 0x0a, 3, 0x0a, 1, b'a', 0x0a, 4, 0x0a, 2, b'b', b'c'];
+        assert_eq!(any.0, expected);
     }
 }

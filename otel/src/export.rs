@@ -3,7 +3,8 @@
 //! what arrived within [`BATCH_DELAY`]) and sends each batch as protobuf, over OTLP/HTTP
 //! (`POST /v1/traces`) or OTLP/gRPC (`TraceService/Export` over HTTP/2: a `grpc://` endpoint,
 //! or port 4317). A full queue drops the spans and counts them; a dead collector costs failed
-//! exports, counted, never a request's time.
+//! exports, counted, never a request's time. The caller brings the connector for `http(s)://`
+//! endpoints (the proxy's speaks TLS); [`Exporter::start_plain`] has clear text only.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
@@ -12,13 +13,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{Request, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 
-use super::otlp;
-use super::span::Span;
-use crate::upstream::HttpClient;
+use crate::otlp;
+use crate::span::Span;
 
 /// Requests' span sets that may wait for the exporter at once.
 const QUEUE: usize = 4096;
@@ -26,6 +27,8 @@ const QUEUE: usize = 4096;
 pub const BATCH_SPANS: usize = 512;
 /// Longest a span waits for its batch to fill.
 pub const BATCH_DELAY: Duration = Duration::from_secs(1);
+/// Longest a connection to the collector may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest one export may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -40,6 +43,28 @@ pub struct ExportCounters {
     pub failed: Counter,
 }
 
+impl ExportCounters {
+    /// Registers the counters as `trace_spans_dropped`, `trace_spans_exported` and
+    /// `trace_exports_failed` (each `_total`, under the registry's prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "trace_spans_dropped",
+            "Spans dropped because the exporter's queue was full",
+            self.dropped.clone(),
+        );
+        registry.register(
+            "trace_spans_exported",
+            "Spans the collector accepted",
+            self.exported.clone(),
+        );
+        registry.register(
+            "trace_exports_failed",
+            "Span exports that failed (their spans are lost)",
+            self.failed.clone(),
+        );
+    }
+}
+
 /// The sending side; dropping it exports what is queued and stops the thread.
 #[derive(Debug)]
 pub struct Exporter {
@@ -50,10 +75,14 @@ pub struct Exporter {
 
 impl Exporter {
     /// Starts the exporter thread for `endpoint` (`http(s)://host:port`, to which
-    /// `/v1/traces` is added when it has no path).
-    pub fn start(endpoint: &str, service_name: String) -> Result<Self, String> {
+    /// `/v1/traces` is added when it has no path), reaching OTLP/HTTP and TLS endpoints through
+    /// `connector`.
+    pub fn start<C>(endpoint: &str, service_name: String, connector: C) -> Result<Self, String>
+    where
+        C: Connect + Clone + Send + Sync + 'static,
+    {
         let target = Target::parse(endpoint)?;
-        let client = Transport::new(&target)?;
+        let client = Transport::new(&target, connector);
         let uri = target.uri;
         let (spans, queue) = sync_channel(QUEUE);
         let counters = ExportCounters::default();
@@ -63,6 +92,20 @@ impl Exporter {
             .spawn(move || run(queue, uri, client, service_name, shared))
             .map_err(|e| e.to_string())?;
         Ok(Self { spans: Some(spans), thread: Some(thread), counters })
+    }
+
+    /// [`Exporter::start`] with a clear-text connector: `https://` endpoints are refused.
+    pub fn start_plain(endpoint: &str, service_name: String) -> Result<Self, String> {
+        if Target::parse(endpoint)?.uri.scheme_str() == Some("https") {
+            return Err(format!(
+                "otlp endpoint {endpoint}: https is not supported here (this build has no TLS); \
+                 use http:// or grpc:// (a local collector or agent)"
+            ));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        Self::start(endpoint, service_name, connector)
     }
 
     /// Queues one request's spans; drops them (counted) when the exporter is behind.
@@ -136,20 +179,23 @@ impl Target {
     }
 }
 
-/// The client for a target: the pooled HTTP/1.1-and-h2-over-TLS client, or plain HTTP/2.
-enum Transport {
-    Pooled(HttpClient, Protocol),
-    H2c(Box<Client<HttpConnector, Full<Bytes>>>),
+/// The client for a target: the caller's connector (HTTP/1.1, and h2 where TLS negotiates it),
+/// or plain HTTP/2.
+enum Transport<C> {
+    Pooled(Client<C, Full<Bytes>>, Protocol),
+    H2c(Client<HttpConnector, Full<Bytes>>),
 }
 
-impl Transport {
-    fn new(target: &Target) -> Result<Self, String> {
+impl<C: Connect + Clone + Send + Sync + 'static> Transport<C> {
+    fn new(target: &Target, connector: C) -> Self {
         if target.cleartext_h2 {
             let client = Client::builder(TokioExecutor::new()).http2_only(true).build_http();
-            return Ok(Self::H2c(Box::new(client)));
+            return Self::H2c(client);
         }
-        let client = HttpClient::new(None, Duration::from_secs(2), 1)?;
-        Ok(Self::Pooled(client, target.protocol))
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self::Pooled(client, target.protocol)
     }
 
     fn protocol(&self) -> Protocol {
@@ -174,8 +220,8 @@ impl Transport {
             request.headers_mut().insert(header::TE, http::HeaderValue::from_static("trailers"));
         }
         let response = match self {
-            Self::Pooled(client, _) => client.send(request).await.map_err(|e| e.to_string())?,
-            Self::H2c(client) => client.request(request).await.map_err(|e| e.to_string())?,
+            Self::Pooled(client, _) => client.request(request).await.map_err(detail)?,
+            Self::H2c(client) => client.request(request).await.map_err(detail)?,
         };
         let status = response.status();
         if !status.is_success() {
@@ -198,6 +244,18 @@ impl Transport {
     }
 }
 
+/// An error with its sources (refused, TLS alert, ...), which carry the useful detail.
+fn detail(error: impl std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// One gRPC message: not compressed, its length (big-endian u32), the protobuf bytes.
 fn grpc_frame(message: &[u8]) -> Bytes {
     let mut framed = BytesMut::with_capacity(5 + message.len());
@@ -208,10 +266,10 @@ fn grpc_frame(message: &[u8]) -> Bytes {
 }
 
 /// The exporter thread: batches and sends until every sender is gone, then sends what is left.
-fn run(
+fn run<C: Connect + Clone + Send + Sync + 'static>(
     queue: Receiver<Vec<Span>>,
     uri: Uri,
-    client: Transport,
+    client: Transport<C>,
     service: String,
     counters: ExportCounters,
 ) {
@@ -245,8 +303,8 @@ fn run(
     }
 }
 
-async fn send(
-    client: &Transport,
+async fn send<C: Connect + Clone + Send + Sync + 'static>(
+    client: &Transport<C>,
     uri: &Uri,
     service: &str,
     spans: &[Span],
@@ -290,6 +348,13 @@ mod tests {
         assert_eq!(target("https://c.example:4317"), export("https://c.example:4317", false));
         assert!(target("ftp://x").is_err());
         assert!(target("not a url").is_err());
+    }
+
+    #[test]
+    fn the_plain_exporter_refuses_tls_endpoints() {
+        let refused = Exporter::start_plain("https://c.example:4318", "s".into());
+        assert!(refused.is_err_and(|e| e.contains("https is not supported")));
+        assert!(Exporter::start_plain("http://127.0.0.1:4318", "s".into()).is_ok());
     }
 
     #[test]

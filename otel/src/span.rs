@@ -1,7 +1,7 @@
 //! Spans as Switchyard builds them (finished, with their times), the W3C trace context they
 //! continue (`traceparent`, `tracestate`), and random ids.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An attribute value.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,6 +10,8 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
+    /// A string array (e.g. `gen_ai.response.finish_reasons`).
+    Strs(Vec<String>),
 }
 
 impl From<&str> for Value {
@@ -76,6 +78,31 @@ pub struct Span {
 }
 
 impl Span {
+    /// A span of `trace`, from `start` to `end` (Unix nanoseconds), with no attributes yet.
+    pub fn new(
+        trace: &TraceContext,
+        span_id: [u8; 8],
+        parent_span_id: Option<[u8; 8]>,
+        name: String,
+        kind: Kind,
+        start: u64,
+        end: u64,
+    ) -> Self {
+        Self {
+            trace_id: trace.trace_id,
+            span_id,
+            parent_span_id,
+            trace_state: trace.trace_state.clone(),
+            name,
+            kind,
+            start_unix_nanos: start,
+            end_unix_nanos: end,
+            attributes: Vec::new(),
+            events: Vec::new(),
+            status: None,
+        }
+    }
+
     /// Adds an attribute; `None` values are left out.
     pub fn set(&mut self, key: &str, value: Option<impl Into<Value>>) {
         if let Some(value) = value {
@@ -125,6 +152,12 @@ impl TraceContext {
             sampled: sampled_by_ratio(&trace_id, ratio),
             trace_state: String::new(),
         }
+    }
+
+    /// [`TraceContext::start`] from a request's `traceparent` and `tracestate` headers.
+    pub fn from_headers(headers: &http::HeaderMap, ratio: f64) -> Self {
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        Self::start(header("traceparent"), header("tracestate"), ratio)
     }
 
     /// The trace id as 32 hex digits (as in `traceparent`).
@@ -194,9 +227,14 @@ pub fn trace_id() -> [u8; 16] {
     fastrand::u128(1..).to_be_bytes()
 }
 
+/// A duration in nanoseconds, as OTLP's timestamps count.
+pub fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Nanoseconds since the Unix epoch.
 pub fn unix_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    time.duration_since(UNIX_EPOCH).map_or(0, nanos)
 }
 
 #[cfg(test)]
