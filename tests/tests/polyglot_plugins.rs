@@ -187,6 +187,52 @@ async fn what_a_python_plugin_prints_does_not_disturb_the_request() {
     assert_eq!(header(&s, 0, "x-probe"), "printed");
 }
 
+/// Everything this test binary logs (the proxies run in-process), for the tests that read the log.
+fn captured_log() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOG: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::default());
+        let writer = move || LogWriter(log);
+        let logs = tracing_subscriber::fmt().with_writer(writer).with_ansi(false);
+        logs.try_init().expect("one log subscriber");
+        log
+    })
+}
+
+struct LogWriter(&'static std::sync::Mutex<Vec<u8>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn what_a_python_plugin_prints_reaches_the_log_under_its_name_within_the_line_budget() {
+    let log = captured_log();
+    let s = start("py-hello", &polyglot::components().py_hello, TIMEOUT_MS).await;
+    let reply = chat(&s.proxy, "probe:stdout").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let printed: Vec<&str> = text.lines().filter(|l| l.contains("stdout line ")).collect();
+    assert!(
+        printed.first().is_some_and(|l| l.contains("stdout line 0")
+            && l.contains("plugin=\"py-hello\"")
+            && l.contains("stream=\"stdout\"")),
+        "the first printed line is logged under the plugin's name: {printed:?}"
+    );
+    // 1,000 lines printed at once: the burst gets through, the rest is dropped (and counted on
+    // the next line that is logged).
+    let burst = limits::wasi::LINE_BURST as usize;
+    assert!(printed.len() <= burst + 1, "{} lines logged, burst {burst}", printed.len());
+    assert!(!text.contains("stdout line 999"), "the budget held");
+}
+
 #[tokio::test]
 async fn a_call_blocked_in_wasi_is_stopped_at_its_wall_deadline() {
     // 100 ms of run time: the wall deadline is 1 s, the plugin asks to sleep 60 s.
