@@ -81,6 +81,29 @@ pub fn text(value: &Value) -> Option<String> {
     }
 }
 
+/// Every string a span carries (its name, string attributes and array items, events' names and
+/// string attributes, the status message), one per line: what a test searches for leaked text.
+/// Not the span's `Debug` form, whose numbers (timestamps, ids) can hold any digit run.
+pub fn texts(span: &Span) -> String {
+    fn strings(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::StringValue(s) => out.push(s.clone()),
+            Value::ArrayValue(a) => {
+                a.values.iter().filter_map(|v| v.value.as_ref()).for_each(|v| strings(v, out));
+            }
+            _ => {}
+        }
+    }
+    let mut out = vec![span.name.clone(), span.trace_state.clone()];
+    let attributes = span.attributes.iter().chain(span.events.iter().flat_map(|e| &e.attributes));
+    for value in attributes.filter_map(|kv| kv.value.as_ref()?.value.as_ref()) {
+        strings(value, &mut out);
+    }
+    out.extend(span.events.iter().map(|e| e.name.clone()));
+    out.extend(span.status.iter().map(|s| s.message.clone()));
+    out.join("\n")
+}
+
 /// The value of attribute `key`.
 pub fn attribute(span: &Span, key: &str) -> Option<Value> {
     span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()?.value)
