@@ -124,10 +124,11 @@ impl Exporter {
         let before = self.queued.fetch_add(count, Ordering::Relaxed);
         match queue.try_send(spans) {
             Ok(()) => {
-                if before < BATCH_SPANS && before + count >= BATCH_SPANS {
-                    if let Some(thread) = &self.thread {
-                        thread.thread().unpark();
-                    }
+                if before < BATCH_SPANS
+                    && before + count >= BATCH_SPANS
+                    && let Some(thread) = &self.thread
+                {
+                    thread.thread().unpark();
                 }
             }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
