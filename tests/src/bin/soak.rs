@@ -123,16 +123,15 @@ struct Ctx {
     deadline: Instant,
     events: Mutex<Events>,
     rows: Mutex<BTreeMap<Class, Row>>,
-    /// The first few failures, to print: failures and wrong answers first, then at most
-    /// [`DEADLINE_EXAMPLES`] missed plugin deadlines (informational; they must not crowd out a
-    /// real failure).
+    /// The first few failures and wrong answers, to print.
     examples: Mutex<Vec<String>>,
+    /// The first [`DEADLINE_EXAMPLES`] missed plugin deadlines, printed after the failures:
+    /// informational, they must not crowd out a real failure.
+    deadline_examples: Mutex<Vec<String>>,
 }
 
-/// Missed plugin deadlines shown among the failures.
+/// Missed plugin deadlines shown after the failures.
 const DEADLINE_EXAMPLES: usize = 3;
-/// How a missed plugin deadline's example reads.
-const DEADLINE_MARK: &str = "(plugin deadline)";
 
 impl Ctx {
     /// Counts a finished request. A request finishing before the kill was not in flight at it,
@@ -162,18 +161,18 @@ impl Ctx {
             }
             Verdict::PluginDeadline(why) => {
                 row.deadline += 1;
-                (Some(format!("{} {DEADLINE_MARK}: {why}", class.name())), true)
+                (Some(format!("{} (plugin deadline): {why}", class.name())), true)
             }
         };
         drop(rows);
-        let (Some(example), Ok(mut examples)) = (example, self.examples.lock()) else { return };
-        let shown = examples.iter().filter(|e| e.contains(DEADLINE_MARK)).count();
-        if informational && shown < DEADLINE_EXAMPLES {
-            examples.push(example);
-        } else if !informational && examples.len() - shown < 20 {
-            // Before the deadline examples, so the printed head always shows the real failures.
-            let at = examples.len() - shown;
-            examples.insert(at, example);
+        let (list, cap) = match informational {
+            true => (&self.deadline_examples, DEADLINE_EXAMPLES),
+            false => (&self.examples, 20),
+        };
+        if let (Some(example), Ok(mut list)) = (example, list.lock())
+            && list.len() < cap
+        {
+            list.push(example);
         }
     }
 }
@@ -228,6 +227,7 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         events: Mutex::new(Events::default()),
         rows: Mutex::new(BTreeMap::new()),
         examples: Mutex::new(Vec::new()),
+        deadline_examples: Mutex::new(Vec::new()),
     });
 
     let mut workers = Vec::new();
@@ -331,7 +331,8 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     let rows = ctx.rows.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
-    let examples = ctx.examples.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    let mut examples = ctx.examples.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    examples.extend(ctx.deadline_examples.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone());
     let leaks = leaks.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
     let ok = report(&Report {
         seconds,
