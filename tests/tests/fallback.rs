@@ -10,12 +10,19 @@ use switchyard_tests::client::{self, post};
 use switchyard_tests::harness::{Proxy, config};
 use switchyard_tests::mock::{Behavior, MockUpstream};
 
-/// A port with nothing listening: bind, note the port, close.
-async fn closed_port_url() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}/v1")
+/// A port that refuses connections: bound but never listening. The socket is held for as long as
+/// the URL is used, so a server started by a test running beside this one cannot take the port
+/// (dropping a listener and reusing its port raced with them and once answered as upstream "b").
+struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    url: String,
+}
+
+fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    ClosedPort { _socket: socket, url: format!("http://127.0.0.1:{port}/v1") }
 }
 
 /// A proxy whose chain is `first` then `backup`, with short timeouts.
@@ -43,7 +50,8 @@ async fn assert_backup_answers(proxy: &Proxy, stream: bool) {
 #[tokio::test]
 async fn connect_refused_falls_back() {
     let backup = MockUpstream::start("backup", Behavior::Normal).await;
-    let proxy = chain(&closed_port_url().await, &backup).await;
+    let closed = closed_port();
+    let proxy = chain(&closed.url, &backup).await;
     assert_backup_answers(&proxy, false).await;
     assert_backup_answers(&proxy, true).await;
     proxy.stop().await;
@@ -139,8 +147,9 @@ async fn upstream_client_errors_pass_through_without_fallback() {
 
 #[tokio::test]
 async fn all_upstreams_down_is_a_502() {
+    let (a, b) = (closed_port(), closed_port());
     let proxy = Proxy::start(&config(
-        &[("a", &closed_port_url().await, ""), ("b", &closed_port_url().await, "")],
+        &[("a", &a.url, ""), ("b", &b.url, "")],
         "default = \"a\"\nfallbacks = [\"b\"]",
     ))
     .await;
