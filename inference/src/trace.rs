@@ -208,8 +208,7 @@ impl Recording {
                 span.attributes.push(("gen_ai.response.finish_reasons".into(), reasons));
                 if let Some(first) = timings.first_token {
                     let ttft = first.saturating_duration_since(self.started).as_secs_f64() * 1e3;
-                    let key = "switchyard.time_to_first_token_ms".to_owned();
-                    span.attributes.push((key, Value::Float(ttft)));
+                    span.set("switchyard.time_to_first_token_ms", Some(ttft));
                 }
                 span.set("switchyard.end", Some("complete"));
                 span.status = Some((StatusCode::Ok, String::new()));

@@ -67,10 +67,28 @@ impl ExportCounters {
     }
 }
 
+/// Builds a request's spans on the exporter thread.
+pub type Build = Box<dyn FnOnce() -> Vec<Span> + Send>;
+
+/// What waits in the queue: spans, or what builds them once the exporter thread takes it.
+enum Queued {
+    Spans(Vec<Span>),
+    /// The number of spans it was counted as, and the builder.
+    Later(usize, Build),
+}
+
+impl Queued {
+    fn counted(&self) -> usize {
+        match self {
+            Self::Spans(spans) => spans.len(),
+            Self::Later(count, _) => *count,
+        }
+    }
+}
+
 /// The sending side; dropping it exports what is queued and stops the thread.
-#[derive(Debug)]
 pub struct Exporter {
-    spans: Option<SyncSender<Vec<Span>>>,
+    spans: Option<SyncSender<Queued>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Spans queued and not yet taken by the thread: a request wakes the thread only when this
     /// crosses [`BATCH_SPANS`], not for each span set (a wake-up per request cost the request
@@ -118,11 +136,22 @@ impl Exporter {
 
     /// Queues one request's spans; drops them (counted) when the exporter is behind.
     pub fn submit(&self, spans: Vec<Span>) {
+        self.queue(Queued::Spans(spans));
+    }
+
+    /// Queues what builds one request's `count` spans; the exporter thread runs `build` when it
+    /// takes it, so a request pays for a box and a send, not for its spans' strings (the proxy
+    /// finishes a record before hyper flushes the response's last bytes).
+    pub fn submit_later(&self, count: usize, build: Build) {
+        self.queue(Queued::Later(count, build));
+    }
+
+    fn queue(&self, item: Queued) {
         let Some(queue) = &self.spans else { return };
-        let count = spans.len();
+        let count = item.counted();
         // Counted before the send, so the thread never takes more than was counted.
         let before = self.queued.fetch_add(count, Ordering::Relaxed);
-        match queue.try_send(spans) {
+        match queue.try_send(item) {
             Ok(()) => {
                 if before < BATCH_SPANS
                     && before + count >= BATCH_SPANS
@@ -136,6 +165,15 @@ impl Exporter {
                 self.counters.dropped.inc_by(count as u64);
             }
         }
+    }
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("queued", &self.queued.load(Ordering::Relaxed))
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
     }
 }
 
@@ -289,7 +327,7 @@ fn grpc_frame(message: &[u8]) -> Bytes {
 /// sends what is left and ends. It never blocks on the queue itself: a receiver blocked there
 /// is woken by every send.
 fn run<C: Connect + Clone + Send + Sync + 'static>(
-    queue: Receiver<Vec<Span>>,
+    queue: Receiver<Queued>,
     uri: Uri,
     client: Transport<C>,
     service: String,
@@ -318,13 +356,17 @@ fn run<C: Connect + Clone + Send + Sync + 'static>(
     }
 }
 
-/// Moves every queued span set into `batch`; false once every sender is gone.
-fn take_queued(queue: &Receiver<Vec<Span>>, batch: &mut Vec<Span>, queued: &AtomicUsize) -> bool {
+/// Moves every queued span set into `batch` (building those queued as builders); false once
+/// every sender is gone.
+fn take_queued(queue: &Receiver<Queued>, batch: &mut Vec<Span>, queued: &AtomicUsize) -> bool {
     loop {
         match queue.try_recv() {
-            Ok(spans) => {
-                queued.fetch_sub(spans.len(), Ordering::Relaxed);
-                batch.extend(spans);
+            Ok(item) => {
+                queued.fetch_sub(item.counted(), Ordering::Relaxed);
+                match item {
+                    Queued::Spans(spans) => batch.extend(spans),
+                    Queued::Later(_, build) => batch.extend(build()),
+                }
             }
             Err(TryRecvError::Empty) => return true,
             Err(TryRecvError::Disconnected) => return false,

@@ -15,4 +15,6 @@ pub mod receiver;
 pub mod span;
 
 pub use export::{ExportCounters, Exporter};
-pub use span::{Event, Kind, Span, StatusCode, TraceContext, Value, nanos, span_id, unix_nanos};
+pub use span::{
+    Event, Key, Kind, Span, StatusCode, TraceContext, Value, nanos, span_id, unix_nanos,
+};

@@ -1,7 +1,11 @@
 //! Spans as Switchyard builds them (finished, with their times), the W3C trace context they
 //! continue (`traceparent`, `tracestate`), and random ids.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// An attribute's key: almost always a constant, so no allocation per span.
+pub type Key = Cow<'static, str>;
 
 /// An attribute value.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +36,12 @@ impl From<u64> for Value {
     }
 }
 
+impl From<f64> for Value {
+    fn from(number: f64) -> Self {
+        Self::Float(number)
+    }
+}
+
 impl From<bool> for Value {
     fn from(flag: bool) -> Self {
         Self::Bool(flag)
@@ -58,7 +68,7 @@ pub enum StatusCode {
 pub struct Event {
     pub name: String,
     pub unix_nanos: u64,
-    pub attributes: Vec<(String, Value)>,
+    pub attributes: Vec<(Key, Value)>,
 }
 
 /// One finished span.
@@ -72,7 +82,7 @@ pub struct Span {
     pub kind: Kind,
     pub start_unix_nanos: u64,
     pub end_unix_nanos: u64,
-    pub attributes: Vec<(String, Value)>,
+    pub attributes: Vec<(Key, Value)>,
     pub events: Vec<Event>,
     pub status: Option<(StatusCode, String)>,
 }
@@ -104,9 +114,9 @@ impl Span {
     }
 
     /// Adds an attribute; `None` values are left out.
-    pub fn set(&mut self, key: &str, value: Option<impl Into<Value>>) {
+    pub fn set(&mut self, key: &'static str, value: Option<impl Into<Value>>) {
         if let Some(value) = value {
-            self.attributes.push((key.to_string(), value.into()));
+            self.attributes.push((Cow::Borrowed(key), value.into()));
         }
     }
 
@@ -167,8 +177,13 @@ impl TraceContext {
 
     /// The `traceparent` to send with a request made by span `span`.
     pub fn traceparent(&self, span: [u8; 8]) -> String {
-        let flags = if self.sampled { "01" } else { "00" };
-        format!("00-{}-{}-{flags}", hex(&self.trace_id), hex(&span))
+        let mut header = String::with_capacity(55);
+        header.push_str("00-");
+        push_hex(&mut header, &self.trace_id);
+        header.push('-');
+        push_hex(&mut header, &span);
+        header.push_str(if self.sampled { "-01" } else { "-00" });
+        header
     }
 }
 
@@ -201,7 +216,19 @@ fn sampled_by_ratio(trace_id: &[u8; 16], ratio: f64) -> bool {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut text = String::with_capacity(2 * bytes.len());
+    push_hex(&mut text, bytes);
+    text
+}
+
+/// Appends `bytes` as lower-case hex digits (every request's `traceparent` is built this way, so
+/// no formatting machinery per byte).
+fn push_hex(text: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
 }
 
 fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {

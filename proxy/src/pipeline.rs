@@ -243,7 +243,7 @@ async fn answer(
 /// The span whose fields (request id, trace id) every log line of the request carries, for
 /// `[log] format = "json"`.
 fn log_span(request_id: &str, trail: &Trail) -> tracing::Span {
-    let trace_id = trail.read().trace.map(|t| t.trace_id_hex()).unwrap_or_default();
+    let trace_id = trail.trace_id_hex().unwrap_or_default();
     tracing::info_span!("request", request_id = %request_id, trace_id = %trace_id)
 }
 

@@ -96,22 +96,39 @@ pub fn finish(
     if let Some(log) = &state.access_log {
         log.write(line(meta, outcome, &notes, counted, usd, elapsed, how).to_string());
     }
-    if let Some(telemetry) = &state.telemetry {
-        let address = |name: &str| state.upstreams.get(name).and_then(|u| u.authority());
-        let finished = telemetry::Finished {
-            meta,
-            outcome,
-            notes: &notes,
-            counted,
-            ended: SystemTime::now(),
-            elapsed,
-            end: end_label(how),
-            address: &address,
-        };
-        let spans = telemetry::spans(&finished);
-        if !spans.is_empty() {
-            telemetry.exporter.submit(spans);
-        }
+    if let Some(telemetry) = &state.telemetry
+        && notes.trace.as_ref().is_some_and(|t| t.sampled)
+    {
+        // The spans are built on the exporter thread: this runs before hyper flushes the
+        // response's last bytes, so here it costs copies of the notes, not the spans' strings.
+        let addresses: Vec<(String, Option<String>)> = notes
+            .attempts
+            .iter()
+            .map(|a| {
+                let authority = state.upstreams.get(&a.upstream).and_then(|u| u.authority());
+                (a.upstream.clone(), authority)
+            })
+            .collect();
+        let count = 1 + notes.attempts.len() + notes.plugin_calls.len();
+        let (meta, outcome, ended, end) = (meta.clone(), outcome.clone(), SystemTime::now(), how);
+        telemetry.exporter.submit_later(
+            count,
+            Box::new(move || {
+                let address = |name: &str| {
+                    addresses.iter().find(|(n, _)| n == name).and_then(|(_, a)| a.clone())
+                };
+                telemetry::spans(&telemetry::Finished {
+                    meta: &meta,
+                    outcome: &outcome,
+                    notes: &notes,
+                    counted,
+                    ended,
+                    elapsed,
+                    end: end_label(end),
+                    address: &address,
+                })
+            }),
+        );
     }
 }
 

@@ -125,6 +125,11 @@ impl Trail {
         self.notes().trace = Some(trace);
     }
 
+    /// The trace's id in hex, when the request belongs to one.
+    pub fn trace_id_hex(&self) -> Option<String> {
+        self.notes().trace.as_ref().map(crate::telemetry::TraceContext::trace_id_hex)
+    }
+
     /// The `traceparent` and `tracestate` headers for an outgoing request made by span `span`.
     pub fn propagation(&self, span: [u8; 8]) -> Option<(String, String)> {
         let notes = self.notes();

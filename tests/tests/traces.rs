@@ -244,7 +244,9 @@ async fn spans_go_over_otlp_grpc_to_a_grpc_endpoint() {
 
 /// The exporter wakes its thread only when a batch is full (or after the batch delay), and takes
 /// whatever is queued then: every span set submitted is exported exactly once, the partial batch
-/// at the end when the exporter is dropped, and none is dropped while the queue has room.
+/// at the end when the exporter is dropped, and none is dropped while the queue has room. Every
+/// other set is queued as a builder (as the proxy queues a request's spans), which the exporter
+/// thread runs when it takes the set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exporter_sends_every_span_once_in_full_batches_and_the_rest_on_drop() {
     use switchyard_otel::{Exporter, Kind, TraceContext};
@@ -255,16 +257,16 @@ async fn the_exporter_sends_every_span_once_in_full_batches_and_the_rest_on_drop
     let exporter = tokio::task::spawn_blocking(move || {
         for i in 0..sets {
             let name = format!("s{i}");
-            let span = switchyard_otel::Span::new(
-                &trace,
-                switchyard_otel::span_id(),
-                None,
-                name,
-                Kind::Internal,
-                0,
-                1,
-            );
-            exporter.submit(vec![span]);
+            let trace = trace.clone();
+            let span = move || {
+                let id = switchyard_otel::span_id();
+                switchyard_otel::Span::new(&trace, id, None, name, Kind::Internal, 0, 1)
+            };
+            if i % 2 == 0 {
+                exporter.submit(vec![span()]);
+            } else {
+                exporter.submit_later(1, Box::new(move || vec![span()]));
+            }
         }
         let dropped = exporter.counters.dropped.get();
         drop(exporter); // sends the partial batch, then the thread ends

@@ -167,17 +167,14 @@ fn server_attributes(span: &mut Span, f: &Finished<'_>, op: &'static str) {
     span.set("switchyard.usage.source", Some(f.counted.source));
     span.set("switchyard.end", Some(f.end));
     if let Some(first) = f.notes.first_token {
-        span.attributes.push((
-            "switchyard.time_to_first_token_ms".into(),
-            Value::Float(first.as_secs_f64() * 1e3),
-        ));
+        span.set("switchyard.time_to_first_token_ms", Some(first.as_secs_f64() * 1e3));
     }
     let start = span.start_unix_nanos;
     for mark in &f.notes.marks {
         let attributes = mark
             .detail
             .iter()
-            .map(|(k, v)| (format!("switchyard.{k}"), Value::from(v.clone())))
+            .map(|(k, v)| (format!("switchyard.{k}").into(), Value::from(v.clone())))
             .collect();
         span.events.push(Event {
             name: mark.name.to_string(),
