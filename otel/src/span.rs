@@ -175,6 +175,11 @@ impl TraceContext {
         hex(&self.trace_id)
     }
 
+    /// The server span's id as 16 hex digits.
+    pub fn span_id_hex(&self) -> String {
+        hex(&self.span_id)
+    }
+
     /// The `traceparent` to send with a request made by span `span`.
     pub fn traceparent(&self, span: [u8; 8]) -> String {
         let mut header = String::with_capacity(55);

@@ -21,6 +21,7 @@
 //!   gRPC) by the `switchyard-otel` crate, which the inference service shares.
 //! - [`admission`]: a tenant's limits on the request path (reserve, headers, settle).
 //! - [`access_log`]: the JSON-lines access log, written off the request path.
+//! - [`logs`]: the proxy's own log (text or JSON lines with request and trace ids).
 //! - [`cache`]: the response cache (moka, bounded by bytes, TTL and key from plugins).
 //! - [`upstream`]: configured upstreams and their pooled rustls clients.
 //! - [`models`]: `GET /v1/models` as the union of the upstreams'.
@@ -50,6 +51,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod kit;
 pub mod ledger;
+pub mod logs;
 pub mod metrics;
 pub mod models;
 pub mod pipeline;

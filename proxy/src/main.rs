@@ -107,14 +107,11 @@ fn serve(mut config: config::Config, log_format: Option<config::LogFormat>) -> a
     if let Some(format) = log_format {
         config.log.format = format;
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.log.format {
-        // One JSON object per line, with the fields of the request's span (request and trace id).
-        config::LogFormat::Json => logs.json().with_current_span(true).init(),
-        config::LogFormat::Text => logs.init(),
-    }
+    let filter = switchyard::logs::filter_from_env();
+    // Colours only for a terminal: a log redirected to a file or collector gets plain lines.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    switchyard::logs::init(config.log.format, filter, std::io::stderr, ansi)
+        .map_err(anyhow::Error::msg)?;
     if let Err(error) = switchyard::alloc::start_background_purge() {
         tracing::warn!(%error, "freed memory is returned to the system only as threads allocate");
     }

@@ -240,11 +240,11 @@ async fn answer(
     dispatch::dispatch(to.chain, to.request, to.outbound, responder).await
 }
 
-/// The span whose fields (request id, trace id) every log line of the request carries, for
-/// `[log] format = "json"`.
+/// The span whose fields (request id, trace id, the server span's id) every log line of the
+/// request carries, for `[log] format = "json"`.
 fn log_span(request_id: &str, trail: &Trail) -> tracing::Span {
-    let trace_id = trail.trace_id_hex().unwrap_or_default();
-    tracing::info_span!("request", request_id = %request_id, trace_id = %trace_id)
+    let (trace_id, span_id) = trail.trace_ids_hex().unwrap_or_default();
+    tracing::info_span!("request", request_id = %request_id, trace_id = %trace_id, span_id = %span_id)
 }
 
 /// The upstream chain: a plugin's route when one was set, else the configured default.

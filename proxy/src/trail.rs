@@ -125,9 +125,11 @@ impl Trail {
         self.notes().trace = Some(trace);
     }
 
-    /// The trace's id in hex, when the request belongs to one.
-    pub fn trace_id_hex(&self) -> Option<String> {
-        self.notes().trace.as_ref().map(crate::telemetry::TraceContext::trace_id_hex)
+    /// The trace's id and the request's server span id in hex, when it belongs to a trace.
+    pub fn trace_ids_hex(&self) -> Option<(String, String)> {
+        let notes = self.notes();
+        let trace = notes.trace.as_ref()?;
+        Some((trace.trace_id_hex(), trace.span_id_hex()))
     }
 
     /// The `traceparent` and `tracestate` headers for an outgoing request made by span `span`.

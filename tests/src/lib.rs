@@ -7,6 +7,7 @@
 //! - [`wrk`]: the HTTP load generator the overhead benchmarks drive, and their table.
 //! - [`otlp`]: a counting OTLP/HTTP trace sink for the tracing benchmark.
 //! - [`client`]: a small HTTP client for assertions.
+//! - [`logs`]: what an in-process proxy logs, captured in memory.
 //! - [`redis`]: a real `redis-server` on a unix socket, owned by the test.
 //! - [`tls`]: certificates generated per run.
 //! - [`wasm`]: paths of the test and built-in plugins as components, built by build.rs.
@@ -19,6 +20,7 @@
 pub mod chain_timing;
 pub mod client;
 pub mod harness;
+pub mod logs;
 pub mod mock;
 pub mod otlp;
 pub mod pii_eval;

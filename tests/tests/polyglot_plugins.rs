@@ -187,38 +187,13 @@ async fn what_a_python_plugin_prints_does_not_disturb_the_request() {
     assert_eq!(header(&s, 0, "x-probe"), "printed");
 }
 
-/// Everything this test binary logs (the proxies run in-process), for the tests that read the log.
-fn captured_log() -> &'static std::sync::Mutex<Vec<u8>> {
-    static LOG: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
-        std::sync::OnceLock::new();
-    LOG.get_or_init(|| {
-        let log: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::default());
-        let writer = move || LogWriter(log);
-        let logs = tracing_subscriber::fmt().with_writer(writer).with_ansi(false);
-        logs.try_init().expect("one log subscriber");
-        log
-    })
-}
-
-struct LogWriter(&'static std::sync::Mutex<Vec<u8>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn what_a_python_plugin_prints_reaches_the_log_under_its_name_within_the_line_budget() {
-    let log = captured_log();
+    let log = switchyard_tests::logs::captured(switchyard::config::LogFormat::Text);
     let s = start("py-hello", &polyglot::components().py_hello, TIMEOUT_MS).await;
     let reply = chat(&s.proxy, "probe:stdout").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+    let text = switchyard_tests::logs::text(log);
     let printed: Vec<&str> = text.lines().filter(|l| l.contains("stdout line ")).collect();
     assert!(
         printed.first().is_some_and(|l| l.contains("stdout line 0")

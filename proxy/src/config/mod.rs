@@ -88,7 +88,8 @@ pub struct LogConfig {
     /// The access log, one JSON line per request: `"stdout"`, or a file to append to. Absent: off.
     pub access: Option<String>,
     /// The proxy's own log (stderr): `text` (default) or `json` lines, which carry each request's
-    /// `request_id` and `trace_id` for log–trace correlation. `--log-format` overrides it.
+    /// `request_id`, `trace_id` and `span_id` for log–trace correlation. `--log-format` overrides
+    /// it.
     #[serde(default)]
     pub format: LogFormat,
 }
