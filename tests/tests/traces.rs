@@ -242,6 +242,58 @@ async fn spans_go_over_otlp_grpc_to_a_grpc_endpoint() {
     proxy.stop().await;
 }
 
+/// A collector that accepts connections and never answers: requests are answered while an export
+/// hangs on it (the export is in flight once the collector has a connection), and the failed
+/// export is counted in `/metrics` once its timeout ends it.
+#[tokio::test]
+async fn a_collector_that_never_answers_delays_no_request_and_its_failure_is_counted() {
+    let hole = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = hole.local_addr().unwrap();
+    let (connected, mut exporting) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hole.accept().await {
+            held.push(socket);
+            let _ = connected.send(());
+        }
+    });
+    let local = MockUpstream::start("local", Behavior::Normal).await;
+    let cfg = switchyard_tests::harness::config(
+        &[("local", &local.base_url(), "")],
+        "default = \"local\"",
+    );
+    let proxy =
+        Proxy::start(&format!("{cfg}\n[telemetry]\notlp_endpoint = \"http://{addr}\"\n")).await;
+    let chat = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let reply = client::post(&proxy.url("/v1/chat/completions"), chat).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // The batch delay passes and the exporter connects; from here its export hangs.
+    tokio::time::timeout(Duration::from_secs(60), exporting.recv())
+        .await
+        .expect("the exporter reaches the collector")
+        .expect("acceptor running");
+    for _ in 0..50 {
+        let reply = client::post(&proxy.url("/v1/chat/completions"), chat).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let metric = |text: &str, name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = client::get(&proxy.admin_url("/metrics")).await.text();
+        if metric(&text, "switchyard_trace_exports_failed_total") >= 1 {
+            assert_eq!(metric(&text, "switchyard_trace_spans_exported_total"), 0);
+            assert_eq!(metric(&text, "switchyard_trace_spans_dropped_total"), 0);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the hung export is never counted: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxy.stop().await;
+}
+
 /// The exporter wakes its thread only when a batch is full (or after the batch delay), and takes
 /// whatever is queued then: every span set submitted is exported exactly once, the partial batch
 /// at the end when the exporter is dropped, and none is dropped while the queue has room. Every
