@@ -1,6 +1,7 @@
 //! The tier-router's cascade end to end: answers of the local tier that are empty, cut off, a
 //! refusal or not the JSON asked for are escalated to the hosted tier, whole and streamed (before
-//! anything reaches the client); a good answer is not, and streams come through intact.
+//! anything reaches the client); a good answer is not, and streams come through intact. An
+//! escalation is an event of the request's server span.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
@@ -131,5 +132,39 @@ async fn text_held_from_a_stream_that_broke_is_dropped_when_the_fallback_answers
     assert_eq!(client::stream_text(&reply.body), BETTER);
     assert_eq!((s.local.hits(), s.hosted.hits()), (1, 1));
     assert_eq!(model_sent(&s.hosted), "smollm2", "a fallback keeps the tier's model");
+    s.stop().await;
+}
+
+/// The trace of an escalated request: the server span carries an `escalation` event naming the
+/// tier escalated to and the router's reason, and the hosted attempt is a client span under it.
+#[tokio::test]
+async fn an_escalation_is_an_event_of_the_server_span() {
+    let (otlp, mut spans) = switchyard_otel::receiver::http().await.unwrap();
+    let top = format!("[telemetry]\notlp_endpoint = \"{otlp}\"\n");
+    let router = "cascade = true\ncascade_hold_chars = 40";
+    let extra = Extra { router, top: &top, ..Extra::default() };
+    let s = start(Behavior::Says(String::new()), Behavior::Says(BETTER.into()), extra).await;
+    escalated(&s, &s.chat("fast", "hi", false).await, false);
+    let mut got: Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)> = Vec::new();
+    while !got.iter().any(|(_, span)| span.kind == 2) {
+        let wait = std::time::Duration::from_secs(60);
+        got.push(tokio::time::timeout(wait, spans.recv()).await.unwrap().unwrap());
+    }
+    let server = &got.iter().find(|(_, span)| span.kind == 2).unwrap().1;
+    let event = server.events.iter().find(|e| e.name == "escalation");
+    let event = event.unwrap_or_else(|| panic!("no escalation event: {:?}", server.events));
+    let attribute = |key: &str| {
+        let found = event.attributes.iter().find(|kv| kv.key == key);
+        let value = found.and_then(|kv| kv.value.clone()?.value);
+        match value {
+            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(text)) => {
+                text
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    };
+    assert_eq!(attribute("switchyard.to"), "hosted");
+    assert!(!attribute("switchyard.reason").is_empty());
+    assert_eq!(switchyard_otel::receiver::string(server, "switchyard.upstream"), "hosted");
     s.stop().await;
 }
