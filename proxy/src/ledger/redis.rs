@@ -4,8 +4,9 @@
 //! slots when the lease ends. The scripts read Redis's `TIME`, so all replicas share one clock.
 //!
 //! Keys (`P` is `state.key_prefix`, `T` the tenant, last so no name can forge another's key):
-//! `P:req:<minute>:T`, `P:tok:<minute>:T` (expire a minute after their window), `P:usd:<day>:T`
-//! (a day after), `P:con:T` (sorted set: reservation id → lease expiry ms).
+//! `P:w:T` (a hash: the current minute `m` with its `req` and `tok`, the current day `d` with its
+//! `usd`; a window that has ended reads as zero and is overwritten by the next write; the hash
+//! expires a day after its day), `P:con:T` (sorted set: reservation id → lease expiry ms).
 
 use std::sync::OnceLock;
 
@@ -13,7 +14,9 @@ use super::resp::{Client, Reply, RespError, Target};
 use super::store::{Ask, Exceeded, Limits, Settlement, Store, Unavailable, Verdict};
 use super::window::Windows;
 
-/// Shared head of every script: the clock (the caller's, or the server's), the tenant's keys.
+/// Shared head of every script: the clock (the caller's, or the server's), the tenant's keys, and
+/// its windows read and written as one hash (one `HMGET` and one `HSET` where a key per counter
+/// cost a command each: every `redis.call` costs the server more than the command itself).
 const PRELUDE: &str = r#"
 local now = tonumber(ARGV[3])
 if now == 0 then
@@ -22,76 +25,94 @@ if now == 0 then
 end
 local minute = math.floor(now / 60000)
 local day = math.floor(now / 86400000)
-local function key(kind, n) return ARGV[1] .. ':' .. kind .. ':' .. string.format('%d', n) .. ':' .. ARGV[2] end
+local kw = ARGV[1] .. ':w:' .. ARGV[2]
 local kcon = ARGV[1] .. ':con:' .. ARGV[2]
-local function get(k) return tonumber(redis.call('GET', k) or '0') end
-local function add(k, n, expire_at)
-  local v = redis.call('INCRBY', k, n)
-  redis.call('PEXPIREAT', k, expire_at)
-  return v
+-- The windows as stored; counters of a window that has ended (or was lost) read 0, and `fresh_*`
+-- says the stored window is the current one.
+local function load()
+  local v = redis.call('HMGET', kw, 'm', 'req', 'tok', 'd', 'usd')
+  local w = {fresh_minute = tonumber(v[1]) == minute, fresh_day = tonumber(v[4]) == day,
+             req = 0, tok = 0, usd = 0}
+  if w.fresh_minute then w.req = tonumber(v[2]) or 0; w.tok = tonumber(v[3]) or 0 end
+  if w.fresh_day then w.usd = tonumber(v[5]) or 0 end
+  return w
 end
-local function windows()
-  return {0, now, get(key('req', minute)), get(key('tok', minute)), get(key('usd', day)),
-          redis.call('ZCOUNT', kcon, '(' .. now, '+inf')}
+-- Writes the current windows (as integers: a Lua number would go as 14 significant digits); the
+-- hash lives until a day after its day ends.
+local function int(n) return string.format('%d', n) end
+local function store(w)
+  redis.call('HSET', kw, 'm', int(minute), 'req', int(w.req), 'tok', int(w.tok), 'd', int(day),
+             'usd', int(w.usd))
+  if not w.fresh_day then redis.call('PEXPIREAT', kw, (day + 2) * 86400000) end
 end
 "#;
 
 /// ARGV 4..: rpm, tpm, max concurrent, budget (-1: none), cache hit (1/0), tokens, micro-USD,
-/// id, lease ms. Returns {exceeded bits, now, requests, tokens, micro-USD, in flight}.
+/// id, lease ms. Returns {exceeded bits, now, requests, tokens, micro-USD, in flight}. Leases
+/// past their end are not counted here and are removed by settlements, off the request path.
 const ADMIT: &str = r#"
-redis.call('ZREMRANGEBYSCORE', kcon, '-inf', now)
-local kreq, ktok, kusd = key('req', minute), key('tok', minute), key('usd', day)
-local req, tok, usd, con = get(kreq), get(ktok), get(kusd), redis.call('ZCARD', kcon)
+local w = load()
+local con = redis.call('ZCOUNT', kcon, '(' .. now, '+inf')
 local function lim(i) return tonumber(ARGV[i]) end
 local hit, want_tok, want_usd = ARGV[8] == '1', tonumber(ARGV[9]), tonumber(ARGV[10])
 local over = 0
-if lim(4) >= 0 and req + 1 > lim(4) then over = over + 1 end
+if lim(4) >= 0 and w.req + 1 > lim(4) then over = over + 1 end
 if not hit then
-  if lim(5) >= 0 and tok + want_tok > lim(5) then over = over + 2 end
+  if lim(5) >= 0 and w.tok + want_tok > lim(5) then over = over + 2 end
   if lim(6) >= 0 and con + 1 > lim(6) then over = over + 4 end
-  if lim(7) >= 0 and want_usd > 0 and usd + want_usd > lim(7) then over = over + 8 end
+  if lim(7) >= 0 and want_usd > 0 and w.usd + want_usd > lim(7) then over = over + 8 end
 end
 if over == 0 then
-  req = add(kreq, 1, (minute + 2) * 60000)
+  w.req = w.req + 1
   if not hit then
-    tok = add(ktok, want_tok, (minute + 2) * 60000)
-    usd = add(kusd, want_usd, (day + 2) * 86400000)
+    w.tok = w.tok + want_tok
+    w.usd = w.usd + want_usd
     local lease = tonumber(ARGV[12])
     redis.call('ZADD', kcon, now + lease, ARGV[11])
     redis.call('PEXPIRE', kcon, lease * 2)
     con = con + 1
   end
+  store(w)
 end
-return {over, now, req, tok, usd, con}
+return {over, now, w.req, w.tok, w.usd, con}
 "#;
 
 /// ARGV 4..: id, admitted ms, reserved tokens, used tokens, reserved micro-USD, used micro-USD.
 /// Returns the windows after it, as `WINDOWS` does (the snapshot plugins see, at no extra trip).
 const SETTLE: &str = r#"
 redis.call('ZREM', kcon, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', kcon, '-inf', now)
 local admitted = tonumber(ARGV[5])
-local function settle(kind, then_n, now_n, span, reserved, used)
-  local expire_at = (now_n + 2) * span
+local w = load()
+-- A counter after settling: in the window the reservation was made in, the reservation is
+-- replaced by the use; once that window has ended, only use beyond the reservation counts, in
+-- the current one.
+local function settle(current, fresh, then_n, now_n, reserved, used)
   if then_n == now_n then
-    local k = key(kind, now_n)
-    if redis.call('EXISTS', k) == 1 then
-      if redis.call('INCRBY', k, used - reserved) < 0 then redis.call('SET', k, 0, 'KEEPTTL') end
-    elseif used > 0 then
-      -- Redis lost the window (restart, eviction): the reservation went with it, the use counts.
-      add(k, used, expire_at)
+    if fresh then
+      current = current + used - reserved
+      if current < 0 then current = 0 end
+      return current
     end
+    -- Redis lost the window (restart, eviction): the reservation went with it, the use counts.
+    return used
   elseif used > reserved then
-    add(key(kind, now_n), used - reserved, expire_at)
+    return current + used - reserved
   end
+  return current
 end
-settle('tok', math.floor(admitted / 60000), minute, 60000, tonumber(ARGV[6]), tonumber(ARGV[7]))
-settle('usd', math.floor(admitted / 86400000), day, 86400000, tonumber(ARGV[8]), tonumber(ARGV[9]))
-return windows()
+w.tok = settle(w.tok, w.fresh_minute, math.floor(admitted / 60000), minute,
+               tonumber(ARGV[6]), tonumber(ARGV[7]))
+w.usd = settle(w.usd, w.fresh_day, math.floor(admitted / 86400000), day,
+               tonumber(ARGV[8]), tonumber(ARGV[9]))
+store(w)
+return {0, now, w.req, w.tok, w.usd, redis.call('ZCARD', kcon)}
 "#;
 
 /// Returns {0, now, requests, tokens, micro-USD, in flight} without changing anything.
 const WINDOWS: &str = r#"
-return windows()
+local w = load()
+return {0, now, w.req, w.tok, w.usd, redis.call('ZCOUNT', kcon, '(' .. now, '+inf')}
 "#;
 
 /// One script: its text and, once loaded, its SHA-1 as Redis computed it.

@@ -179,17 +179,18 @@ fn print_redis_calls(commandstats: &str, name: &str, redis_row: &Measured) {
         else {
             continue;
         };
-        let calls: u64 = stats
-            .split(',')
-            .find_map(|kv| kv.strip_prefix("calls="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let field = |key: &str| -> f64 {
+            stats.split(',').find_map(|kv| kv.strip_prefix(key)?.parse().ok()).unwrap_or(0.0)
+        };
+        let (calls, usec) = (field("calls="), field("usec="));
         if name == "info" || name.starts_with("config") {
             continue; // redis-cli's own
         }
+        let per_request = redis_row.requests.max(1) as f64;
         println!(
-            "- `{name}`: {calls} calls, {:.2} per request",
-            calls as f64 / redis_row.requests.max(1) as f64
+            "- `{name}`: {calls} calls, {:.2} per request, {:.1} µs of Redis's time per request",
+            calls / per_request,
+            usec / per_request
         );
     }
 }
