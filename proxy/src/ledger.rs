@@ -10,12 +10,15 @@
 //! - [`headers`]: `x-ratelimit-*` headers and the refusal's OpenAI error.
 //! - [`window`]: minute and day windows.
 //! - [`reservation`]: what an admission holds until it is settled or released.
+//! - `batch`: group commit for the shared store (calls waiting behind a batch in flight go
+//!   together in the next script call).
 //! - `fresh`: the freshest windows seen per tenant, the limits snapshot plugins get from the
 //!   shared store without a round trip of its own.
 //!
 //! The request path calls [`Ledger::admit`] (or [`Ledger::admit_cache_hit`]), then
 //! [`Reservation::settle`] or [`Reservation::release`].
 
+mod batch;
 pub mod estimate;
 mod fresh;
 pub mod headers;

@@ -1,6 +1,8 @@
-//! The shared store: every counter in Redis, each admission and settlement one Lua script (atomic
-//! on the server, one round trip). Windows are keyed by their number and expire on their own;
-//! concurrency slots are leases in a sorted set, so a replica that dies mid-request frees its
+//! The shared store: every counter in Redis, admissions and settlements run by Lua scripts
+//! (atomic on the server, one round trip). Calls that arrive while one is in Redis go together in
+//! the next script run (module `batch`): one request alone is a batch of one, and under load one
+//! script checks and reserves many, in arrival order, each against what the ones before it left.
+//! Windows are numbered and read as zero once they have ended; concurrency slots are leases in a sorted set, so a replica that dies mid-request frees its
 //! slots when the lease ends. The scripts read Redis's `TIME`, so all replicas share one clock.
 //!
 //! Keys (`P` is `state.key_prefix`, `T` the tenant, last so no name can forge another's key):
@@ -10,80 +12,96 @@
 
 use std::sync::OnceLock;
 
+use super::batch::Batcher;
 use super::resp::{Client, Reply, RespError, Target};
 use super::store::{Ask, Exceeded, Limits, Settlement, Store, Unavailable, Verdict};
 use super::window::Windows;
 
-/// Shared head of every script: the clock (the caller's, or the server's), the tenant's keys, and
-/// its windows read and written as one hash (one `HMGET` and one `HSET` where a key per counter
-/// cost a command each: every `redis.call` costs the server more than the command itself).
+/// Shared head of every script: the clock (the caller's, or the server's), and each tenant's
+/// windows read once per script as one hash (one `HMGET`, and one `HSET` when they changed, where a
+/// key per counter cost a command each: every `redis.call` costs the server more than the command
+/// itself). ARGV 1: the key prefix; 2: the clock (0: Redis's `TIME`); then the calls.
 const PRELUDE: &str = r#"
-local now = tonumber(ARGV[3])
+local now = tonumber(ARGV[2])
 if now == 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local minute = math.floor(now / 60000)
 local day = math.floor(now / 86400000)
-local kw = ARGV[1] .. ':w:' .. ARGV[2]
-local kcon = ARGV[1] .. ':con:' .. ARGV[2]
--- The windows as stored; counters of a window that has ended (or was lost) read 0, and `fresh_*`
--- says the stored window is the current one.
-local function load()
-  local v = redis.call('HMGET', kw, 'm', 'req', 'tok', 'd', 'usd')
-  local w = {fresh_minute = tonumber(v[1]) == minute, fresh_day = tonumber(v[4]) == day,
-             req = 0, tok = 0, usd = 0}
-  if w.fresh_minute then w.req = tonumber(v[2]) or 0; w.tok = tonumber(v[3]) or 0 end
-  if w.fresh_day then w.usd = tonumber(v[5]) or 0 end
-  return w
-end
--- Writes the current windows (as integers: a Lua number would go as 14 significant digits); the
--- hash lives until a day after its day ends.
 local function int(n) return string.format('%d', n) end
-local function store(w)
-  redis.call('HSET', kw, 'm', int(minute), 'req', int(w.req), 'tok', int(w.tok), 'd', int(day),
-             'usd', int(w.usd))
-  if not w.fresh_day then redis.call('PEXPIREAT', kw, (day + 2) * 86400000) end
+local tenants, order = {}, {}
+-- A tenant's windows as stored, read on its first call in this script: counters of a window that
+-- has ended (or was lost) read 0, and `fresh_*` says the stored window is the current one.
+local function tenant(t)
+  local s = tenants[t]
+  if s then return s, false end
+  s = {kw = ARGV[1] .. ':w:' .. t, kcon = ARGV[1] .. ':con:' .. t, req = 0, tok = 0, usd = 0,
+       adds = {}, rems = {}, dirty = false}
+  local v = redis.call('HMGET', s.kw, 'm', 'req', 'tok', 'd', 'usd')
+  s.fresh_minute, s.fresh_day = tonumber(v[1]) == minute, tonumber(v[4]) == day
+  s.had_day = s.fresh_day
+  if s.fresh_minute then s.req = tonumber(v[2]) or 0; s.tok = tonumber(v[3]) or 0 end
+  if s.fresh_day then s.usd = tonumber(v[5]) or 0 end
+  tenants[t] = s
+  order[#order + 1] = s
+  return s, true
+end
+-- Writes a tenant's current windows (as integers: a Lua number would go as 14 significant
+-- digits); the hash lives until a day after its day ends.
+local function store(s)
+  redis.call('HSET', s.kw, 'm', int(minute), 'req', int(s.req), 'tok', int(s.tok),
+             'd', int(day), 'usd', int(s.usd))
+  if not s.had_day then redis.call('PEXPIREAT', s.kw, (day + 2) * 86400000) end
 end
 "#;
 
-/// ARGV 4..: rpm, tpm, max concurrent, budget (-1: none), cache hit (1/0), tokens, micro-USD,
-/// id, lease ms. Returns {exceeded bits, now, requests, tokens, micro-USD, in flight}. Leases
+/// Admissions, 10 ARGV each: tenant, rpm, tpm, max concurrent, budget (-1: none), cache hit (1/0),
+/// tokens, micro-USD, id, lease ms; checked in order, each against the windows the ones before it
+/// left. Returns per call {exceeded bits, now, requests, tokens, micro-USD, in flight}. Leases
 /// past their end are not counted here and are removed by settlements, off the request path.
 const ADMIT: &str = r#"
-local w = load()
-local con = redis.call('ZCOUNT', kcon, '(' .. now, '+inf')
-local function lim(i) return tonumber(ARGV[i]) end
-local hit, want_tok, want_usd = ARGV[8] == '1', tonumber(ARGV[9]), tonumber(ARGV[10])
-local over = 0
-if lim(4) >= 0 and w.req + 1 > lim(4) then over = over + 1 end
-if not hit then
-  if lim(5) >= 0 and w.tok + want_tok > lim(5) then over = over + 2 end
-  if lim(6) >= 0 and con + 1 > lim(6) then over = over + 4 end
-  if lim(7) >= 0 and want_usd > 0 and w.usd + want_usd > lim(7) then over = over + 8 end
-end
-if over == 0 then
-  w.req = w.req + 1
+local out = {}
+for i = 3, #ARGV - 9, 10 do
+  local s, first = tenant(ARGV[i])
+  if first then s.con = redis.call('ZCOUNT', s.kcon, '(' .. now, '+inf') end
+  local function lim(k) return tonumber(ARGV[i + k]) end
+  local hit, want_tok, want_usd = ARGV[i + 5] == '1', tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
+  local over = 0
+  if lim(1) >= 0 and s.req + 1 > lim(1) then over = over + 1 end
   if not hit then
-    w.tok = w.tok + want_tok
-    w.usd = w.usd + want_usd
-    local lease = tonumber(ARGV[12])
-    redis.call('ZADD', kcon, now + lease, ARGV[11])
-    redis.call('PEXPIRE', kcon, lease * 2)
-    con = con + 1
+    if lim(2) >= 0 and s.tok + want_tok > lim(2) then over = over + 2 end
+    if lim(3) >= 0 and s.con + 1 > lim(3) then over = over + 4 end
+    if lim(4) >= 0 and want_usd > 0 and s.usd + want_usd > lim(4) then over = over + 8 end
   end
-  store(w)
+  if over == 0 then
+    s.req = s.req + 1
+    s.dirty = true
+    if not hit then
+      s.tok = s.tok + want_tok
+      s.usd = s.usd + want_usd
+      s.lease = tonumber(ARGV[i + 9])
+      s.adds[#s.adds + 1] = int(now + s.lease)
+      s.adds[#s.adds + 1] = ARGV[i + 8]
+      s.con = s.con + 1
+    end
+  end
+  out[#out + 1] = {over, now, s.req, s.tok, s.usd, s.con}
 end
-return {over, now, w.req, w.tok, w.usd, con}
+for _, s in ipairs(order) do
+  if s.dirty then store(s) end
+  if #s.adds > 0 then
+    redis.call('ZADD', s.kcon, unpack(s.adds))
+    redis.call('PEXPIRE', s.kcon, s.lease * 2)
+  end
+end
+return out
 "#;
 
-/// ARGV 4..: id, admitted ms, reserved tokens, used tokens, reserved micro-USD, used micro-USD.
-/// Returns the windows after it, as `WINDOWS` does (the snapshot plugins see, at no extra trip).
+/// Settlements, 7 ARGV each: tenant, id, admitted ms, reserved tokens, used tokens, reserved
+/// micro-USD, used micro-USD. Returns per call the tenant's windows after the script (the snapshot
+/// plugins see, at no extra trip), as `WINDOWS` does.
 const SETTLE: &str = r#"
-redis.call('ZREM', kcon, ARGV[4])
-redis.call('ZREMRANGEBYSCORE', kcon, '-inf', now)
-local admitted = tonumber(ARGV[5])
-local w = load()
 -- A counter after settling: in the window the reservation was made in, the reservation is
 -- replaced by the use; once that window has ended, only use beyond the reservation counts, in
 -- the current one.
@@ -101,18 +119,36 @@ local function settle(current, fresh, then_n, now_n, reserved, used)
   end
   return current
 end
-w.tok = settle(w.tok, w.fresh_minute, math.floor(admitted / 60000), minute,
-               tonumber(ARGV[6]), tonumber(ARGV[7]))
-w.usd = settle(w.usd, w.fresh_day, math.floor(admitted / 86400000), day,
-               tonumber(ARGV[8]), tonumber(ARGV[9]))
-store(w)
-return {0, now, w.req, w.tok, w.usd, redis.call('ZCARD', kcon)}
+for i = 3, #ARGV - 6, 7 do
+  local s, first = tenant(ARGV[i])
+  if first then redis.call('ZREMRANGEBYSCORE', s.kcon, '-inf', now) end
+  s.rems[#s.rems + 1] = ARGV[i + 1]
+  local admitted = tonumber(ARGV[i + 2])
+  s.tok = settle(s.tok, s.fresh_minute, math.floor(admitted / 60000), minute,
+                 tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+  s.usd = settle(s.usd, s.fresh_day, math.floor(admitted / 86400000), day,
+                 tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
+  -- Written below as the current windows: the next settlement in this script finds them fresh.
+  s.fresh_minute, s.fresh_day = true, true
+end
+for _, s in ipairs(order) do
+  store(s)
+  redis.call('ZREM', s.kcon, unpack(s.rems))
+  s.con = redis.call('ZCARD', s.kcon)
+end
+local out = {}
+for i = 3, #ARGV - 6, 7 do
+  local s = tenants[ARGV[i]]
+  out[#out + 1] = {0, now, s.req, s.tok, s.usd, s.con}
+end
+return out
 "#;
 
-/// Returns {0, now, requests, tokens, micro-USD, in flight} without changing anything.
+/// ARGV 3: a tenant. Returns {0, now, requests, tokens, micro-USD, in flight} without changing
+/// anything.
 const WINDOWS: &str = r#"
-local w = load()
-return {0, now, w.req, w.tok, w.usd, redis.call('ZCOUNT', kcon, '(' .. now, '+inf')}
+local s = tenant(ARGV[3])
+return {0, now, s.req, s.tok, s.usd, redis.call('ZCOUNT', s.kcon, '(' .. now, '+inf')}
 "#;
 
 /// One script: its text and, once loaded, its SHA-1 as Redis computed it.
@@ -127,6 +163,10 @@ impl Script {
     }
 }
 
+/// One call's arguments in a batch script, and its answer's six numbers.
+type Job = Vec<Vec<u8>>;
+type Answer = Result<[u64; 6], Unavailable>;
+
 /// Counters in one Redis server (or a replicated primary; not Redis Cluster: a script builds its
 /// keys from its clock).
 pub struct RedisStore {
@@ -136,6 +176,9 @@ pub struct RedisStore {
     admit: Script,
     settle: Script,
     windows: Script,
+    /// Admissions and settlements waiting for the batch in flight (module `batch`).
+    admits: Batcher<Job, Answer>,
+    settles: Batcher<Job, Answer>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -154,6 +197,8 @@ impl RedisStore {
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
             windows: Script::new(WINDOWS),
+            admits: Batcher::default(),
+            settles: Batcher::default(),
         })
     }
 
@@ -167,20 +212,19 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// Runs `script` with the prefix, tenant and clock first in ARGV, then `args`. One round
-    /// trip: EVALSHA once the SHA is known; before that `SCRIPT LOAD` (for the SHA) and `EVAL`
+    /// Runs `script` with the prefix and clock first in ARGV, then `args`. One round trip:
+    /// EVALSHA once the SHA is known; before that `SCRIPT LOAD` (for the SHA) and `EVAL`
     /// pipelined; EVAL again when the server lost its script cache (`NOSCRIPT` after a restart),
     /// which caches it anew.
     async fn run(
         &self,
         script: &Script,
-        tenant: &str,
         now_ms: Option<u64>,
-        args: &[String],
+        args: impl Iterator<Item = Vec<u8>>,
     ) -> Result<Reply, Unavailable> {
-        let mut argv = vec![self.prefix.clone().into_bytes(), tenant.as_bytes().to_vec()];
+        let mut argv = vec![self.prefix.clone().into_bytes()];
         argv.push(now_ms.unwrap_or(0).to_string().into_bytes());
-        argv.extend(args.iter().map(|a| a.clone().into_bytes()));
+        argv.extend(args);
         let call = |verb: &str, head: &[u8]| {
             let mut cmd = vec![verb.as_bytes().to_vec(), head.to_vec(), b"0".to_vec()];
             cmd.extend(argv.iter().cloned());
@@ -210,13 +254,47 @@ impl RedisStore {
         let mut replies = self.client.pipeline(&[command]).await.map_err(unavailable)?;
         replies.pop().ok_or_else(|| Unavailable("redis sent no reply".into()))
     }
+
+    /// One call of `script` through `batcher`: with the calls waiting beside it, in one script
+    /// run, which answers each in order.
+    async fn batched(
+        &self,
+        batcher: &Batcher<Job, Answer>,
+        script: &Script,
+        now_ms: Option<u64>,
+        job: Job,
+    ) -> Answer {
+        let send = |jobs: Vec<Job>| async move {
+            let count = jobs.len();
+            let reply = self.run(script, now_ms, jobs.into_iter().flatten()).await;
+            match reply.and_then(|reply| answers(reply, count)) {
+                Ok(answers) => answers.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e); count],
+            }
+        };
+        batcher
+            .run(job, now_ms, send)
+            .await
+            .unwrap_or_else(|| Err(Unavailable("the batch it was in was abandoned".into())))
+    }
 }
 
 fn unavailable(e: RespError) -> Unavailable {
     Unavailable(e.to_string())
 }
 
-/// The six numbers every script returns.
+/// A batch script's answers: `count` arrays of six numbers.
+fn answers(reply: Reply, count: usize) -> Result<Vec<[u64; 6]>, Unavailable> {
+    match reply {
+        Reply::Array(Some(items)) if items.len() == count => {
+            items.into_iter().map(numbers).collect()
+        }
+        Reply::Error(e) => Err(Unavailable(format!("script failed: {e}"))),
+        other => Err(Unavailable(format!("unexpected script reply {other:?}"))),
+    }
+}
+
+/// The six numbers a script returns per call.
 fn numbers(reply: Reply) -> Result<[u64; 6], Unavailable> {
     let items = match reply {
         Reply::Array(Some(items)) if items.len() == 6 => items,
@@ -238,8 +316,8 @@ fn windows_of(n: [u64; 6]) -> Windows {
 }
 
 /// A limit as a script argument: -1 for none (the script compares numbers).
-fn limit_arg(limit: Option<u64>) -> String {
-    limit.map_or_else(|| "-1".to_string(), |l| l.to_string())
+fn limit_arg(limit: Option<u64>) -> Vec<u8> {
+    limit.map_or_else(|| b"-1".to_vec(), |l| l.to_string().into_bytes())
 }
 
 impl Store for RedisStore {
@@ -251,19 +329,20 @@ impl Store for RedisStore {
         id: u64,
         now_ms: Option<u64>,
     ) -> Result<Verdict, Unavailable> {
-        let args = [
+        let number = |n: u64| n.to_string().into_bytes();
+        let job = vec![
+            tenant.as_bytes().to_vec(),
             limit_arg(limits.requests_per_minute),
             limit_arg(limits.tokens_per_minute),
             limit_arg(limits.max_concurrent),
             limit_arg(limits.budget_micros_per_day),
-            u64::from(ask.cache_hit).to_string(),
-            ask.tokens.to_string(),
-            ask.cost_micros.to_string(),
-            id.to_string(),
-            self.lease_ms.to_string(),
+            number(u64::from(ask.cache_hit)),
+            number(ask.tokens),
+            number(ask.cost_micros),
+            number(id),
+            number(self.lease_ms),
         ];
-        let reply = self.run(&self.admit, tenant, now_ms, &args).await?;
-        let n = numbers(reply)?;
+        let n = self.batched(&self.admits, &self.admit, now_ms, job).await?;
         Ok(Verdict { exceeded: Exceeded(n[0] as u8), windows: windows_of(n) })
     }
 
@@ -273,19 +352,23 @@ impl Store for RedisStore {
         s: &Settlement,
         now_ms: Option<u64>,
     ) -> Result<Windows, Unavailable> {
-        let args = [
-            s.id,
-            s.admitted_ms,
-            s.reserved_tokens,
-            s.used_tokens,
-            s.reserved_micros,
-            s.used_micros,
-        ]
-        .map(|n| n.to_string());
-        Ok(windows_of(numbers(self.run(&self.settle, tenant, now_ms, &args).await?)?))
+        let mut job = vec![tenant.as_bytes().to_vec()];
+        job.extend(
+            [
+                s.id,
+                s.admitted_ms,
+                s.reserved_tokens,
+                s.used_tokens,
+                s.reserved_micros,
+                s.used_micros,
+            ]
+            .map(|n| n.to_string().into_bytes()),
+        );
+        Ok(windows_of(self.batched(&self.settles, &self.settle, now_ms, job).await?))
     }
 
     async fn windows(&self, tenant: &str, now_ms: Option<u64>) -> Result<Windows, Unavailable> {
-        Ok(windows_of(numbers(self.run(&self.windows, tenant, now_ms, &[]).await?)?))
+        let tenant = std::iter::once(tenant.as_bytes().to_vec());
+        Ok(windows_of(numbers(self.run(&self.windows, now_ms, tenant).await?)?))
     }
 }

@@ -198,12 +198,16 @@ async fn exchange(conn: &mut Conn, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Repl
     conn.flush().await?;
     let mut replies = Vec::with_capacity(commands.len());
     for _ in commands {
-        replies.push(read_reply(conn, true).await?);
+        replies.push(read_reply(conn, 0).await?);
     }
     Ok(replies)
 }
 
-async fn read_reply(conn: &mut Conn, top: bool) -> Result<Reply, RespError> {
+/// Most nested arrays in a reply: a batch script answers an array of arrays.
+const MAX_DEPTH: u8 = 2;
+
+/// One reply; `depth` is how many arrays it is inside.
+async fn read_reply(conn: &mut Conn, depth: u8) -> Result<Reply, RespError> {
     let line = read_line(conn).await?;
     let (kind, rest) = line.split_at_checked(1).ok_or_else(|| protocol("empty reply line"))?;
     let number = || rest.parse::<i64>().map_err(|_| protocol("bad length or integer"));
@@ -221,13 +225,13 @@ async fn read_reply(conn: &mut Conn, top: bool) -> Result<Reply, RespError> {
                 Reply::Bulk(Some(data))
             }
         },
-        "*" if top => match number()? {
+        "*" if depth < MAX_DEPTH => match number()? {
             -1 => Reply::Array(None),
             n if n < 0 || n as usize > MAX_ARRAY => return Err(protocol("array length")),
             n => {
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    items.push(Box::pin(read_reply(conn, false)).await?);
+                    items.push(Box::pin(read_reply(conn, depth + 1)).await?);
                 }
                 Reply::Array(Some(items))
             }
