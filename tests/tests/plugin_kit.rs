@@ -48,6 +48,18 @@ async fn pii_redact_passes_its_fixtures() {
 }
 
 #[tokio::test]
+async fn tier_router_passes_its_fixtures() {
+    let n = replay_all(wasm::TIER_ROUTER, "plugins/tier-router/fixtures").await;
+    assert_eq!(n, 12);
+}
+
+#[tokio::test]
+async fn cache_policy_passes_its_fixtures() {
+    let n = replay_all(wasm::CACHE_POLICY, "plugins/cache-policy/fixtures").await;
+    assert_eq!(n, 7);
+}
+
+#[tokio::test]
 async fn a_case_that_does_not_match_is_reported_with_what_differs() {
     let mut files =
         fixture::load(&root().join("plugin-sdk/examples/internal-ids/fixtures")).expect("fixtures");
