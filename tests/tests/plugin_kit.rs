@@ -130,21 +130,78 @@ async fn sign_writes_a_signature_the_proxy_accepts_and_push_installs_it() {
     let bytes = std::fs::read(&next).expect("read");
     let sig = std::fs::read(sig).expect("read sig");
     let pushed =
-        push::push(admin, "kit-token", "t", bytes.clone(), Some(&sig)).await.expect("push");
+        push::push(admin, "kit-token", "t", bytes.clone(), Some(&sig), None).await.expect("push");
     assert_eq!(pushed.status, 200, "{}", pushed.body);
     assert_eq!(std::fs::read(&first).expect("read"), bytes);
 
     // Unsigned, a wrong token, or signed by another key: refused, nothing changes.
-    let pushed = push::push(admin, "kit-token", "t", bytes.clone(), None).await.expect("push");
+    let pushed =
+        push::push(admin, "kit-token", "t", bytes.clone(), None, None).await.expect("push");
     assert_eq!(pushed.status, 422, "{}", pushed.body);
-    let pushed = push::push(admin, "wrong", "t", bytes.clone(), Some(&sig)).await.expect("push");
+    let pushed =
+        push::push(admin, "wrong", "t", bytes.clone(), Some(&sig), None).await.expect("push");
     assert_eq!(pushed.status, 401, "{}", pushed.body);
     let other = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
     let forged = sign::signature_doc(&other, "t", 3, &bytes);
-    let pushed =
-        push::push(admin, "kit-token", "t", bytes, Some(forged.as_bytes())).await.expect("push");
+    let pushed = push::push(admin, "kit-token", "t", bytes, Some(forged.as_bytes()), None)
+        .await
+        .expect("push");
     assert_eq!(pushed.status, 422, "{}", pushed.body);
     assert!(pushed.body.contains("signature"), "{}", pushed.body);
+    proxy.stop().await;
+}
+
+/// `push` to an admin listener behind a TLS terminator (here one in the test that forwards each
+/// connection's bytes to the proxy's plain admin listener): with the terminator's CA trusted
+/// (`--ca-file`) the plugin is installed; without it the certificate is refused and nothing is
+/// sent.
+#[tokio::test]
+async fn push_goes_over_https_to_a_terminated_admin_listener_with_its_ca_trusted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = dir.path().join("t.wasm");
+    std::fs::copy(wasm::TEMPLATE, &live).expect("copy");
+    let upstream = MockUpstream::start("local", Behavior::Normal).await;
+    let token_env = "SY_KIT_TLS_ADMIN_TOKEN";
+    let config = harness::config(&[("local", &upstream.base_url(), "")], "default = \"local\"")
+        .replace("[admin]\n", &format!("[admin]\ntoken_env = \"{token_env}\"\n"));
+    let plugins = format!(
+        "[plugins]\ndir = {:?}\nwatch = false\n\
+         [[plugin]]\nname = \"t\"\nfile = \"t.wasm\"\nfailure = \"closed\"\ntimeout_ms = 1000\n",
+        dir.path().display().to_string()
+    );
+    let env = HashMap::from([(token_env.to_string(), "kit-token".to_string())]);
+    let proxy = Proxy::start_with_env(&format!("{config}\n{plugins}"), env).await;
+    let admin: std::net::SocketAddr =
+        proxy.admin_url("").trim_start_matches("http://").trim_end_matches('/').parse().unwrap();
+
+    let certs = switchyard_tests::tls::generate();
+    let acceptor = certs.acceptor();
+    let terminator = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let https = format!("https://localhost:{}", terminator.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = terminator.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(client).await else { return };
+                let mut plain = tokio::net::TcpStream::connect(admin).await.expect("admin");
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &certs.ca_pem).expect("write ca");
+    let bytes = std::fs::read(wasm::INTERNAL_IDS).expect("read");
+
+    let untrusted = push::push(&https, "kit-token", "t", bytes.clone(), None, None).await;
+    let error = untrusted.expect_err("an unknown issuer is refused");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    assert_eq!(std::fs::read(&live).expect("read"), std::fs::read(wasm::TEMPLATE).expect("read"));
+
+    let pushed = push::push(&https, "kit-token", "t", bytes.clone(), None, Some(&ca_file))
+        .await
+        .expect("push");
+    assert_eq!(pushed.status, 200, "{}", pushed.body);
+    assert_eq!(std::fs::read(&live).expect("read"), bytes, "installed");
     proxy.stop().await;
 }
 

@@ -59,9 +59,12 @@ pub enum PluginCommand {
     Push {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The admin listener, e.g. http://127.0.0.1:8090.
+        /// The admin listener, e.g. http://127.0.0.1:8090 (https:// through a TLS terminator).
         #[arg(long)]
         admin: String,
+        /// Extra trusted root certificates (PEM) for an https:// admin URL.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
         /// The environment variable holding the admin token.
         #[arg(long, default_value = "SWITCHYARD_ADMIN_TOKEN")]
         token_env: String,
@@ -109,7 +112,7 @@ pub fn run(command: PluginCommand, env: &dyn EnvSource) -> Result<(), String> {
             println!("wrote {} ({} version {})", sig.display(), manifest.name, manifest.version);
             Ok(())
         }
-        PluginCommand::Push { dir, admin, token_env, wasm } => {
+        PluginCommand::Push { dir, admin, ca_file, token_env, wasm } => {
             let manifest = Manifest::load(&dir)?;
             let wasm = wasm.unwrap_or_else(|| manifest.artifact(&dir));
             let token = env.secret(&token_env).ok_or_else(|| format!("{token_env} is not set"))?;
@@ -121,6 +124,7 @@ pub fn run(command: PluginCommand, env: &dyn EnvSource) -> Result<(), String> {
                 &manifest.name,
                 bytes,
                 sig.as_deref(),
+                ca_file.as_deref(),
             ))?;
             if pushed.status != 200 {
                 return Err(format!("the proxy refused it ({}): {}", pushed.status, pushed.body));

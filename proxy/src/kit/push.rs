@@ -1,11 +1,19 @@
 //! `switchyard plugin push`: upload a component (and its signature, when there is one) to a
-//! running proxy with `PUT /admin/plugins/{name}` and the admin bearer token. The proxy compiles
+//! running proxy with `PUT /admin/plugins/{name}` and the admin bearer token, over http or, to
+//! an admin listener behind a TLS terminator, https. The proxy compiles
 //! and probes it before anything goes live, and answers with its reload report or why it refused.
+
+use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use tokio::net::TcpStream;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// Longest the connection (and TLS handshake) to the admin API may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the proxy answered.
 #[derive(Debug)]
@@ -14,32 +22,27 @@ pub struct Pushed {
     pub body: String,
 }
 
-/// PUT `wasm` as plugin `name` to the admin API at `admin` (`http://host:port`). `signature` is
-/// the signature document (`<file>.sig`, one line of JSON), sent as is in
-/// `x-switchyard-signature`.
+/// PUT `wasm` as plugin `name` to the admin API at `admin` (`http://host:port`, or
+/// `https://...` when a TLS terminator fronts the admin listener: verified against the webpki
+/// roots and `ca_file`, a PEM file of extra roots). `signature` is the signature document
+/// (`<file>.sig`, one line of JSON), sent as is in `x-switchyard-signature`.
 pub async fn push(
     admin: &str,
     token: &str,
     name: &str,
     wasm: Vec<u8>,
     signature: Option<&[u8]>,
+    ca_file: Option<&Path>,
 ) -> Result<Pushed, String> {
     let base: http::Uri = admin.parse().map_err(|e| format!("admin URL {admin}: {e}"))?;
-    if base.scheme_str() != Some("http") {
-        return Err(format!("admin URL {admin}: only http:// is supported (the admin listener)"));
+    if !matches!(base.scheme_str(), Some("http" | "https")) {
+        return Err(format!("admin URL {admin}: must be http:// or https://"));
     }
     let authority = base.authority().ok_or_else(|| format!("admin URL {admin}: no host"))?.clone();
-    let port = authority.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((authority.host(), port))
-        .await
-        .map_err(|e| format!("connecting to {authority}: {e}"))?;
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("connecting to {authority}: {e}"))?;
-    tokio::spawn(conn);
-    let mut req = Request::put(format!("/admin/plugins/{name}"))
-        .header(http::header::HOST, authority.as_str())
+    let connector = crate::upstream::connector(ca_file, CONNECT_TIMEOUT)?;
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let root = admin.trim_end_matches('/');
+    let mut req = Request::put(format!("{root}/admin/plugins/{name}"))
         .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
         .header(http::header::CONTENT_TYPE, "application/wasm");
     if let Some(sig) = signature {
@@ -48,8 +51,21 @@ pub async fn push(
         req = req.header(crate::admin::plugins::SIGNATURE_HEADER, value);
     }
     let req = req.body(Full::new(Bytes::from(wasm))).map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("PUT to {authority}: {e}"))?;
+    let resp =
+        client.request(req).await.map_err(|e| format!("PUT to {authority}: {}", detail(&e)))?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     Ok(Pushed { status, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+/// An error with its sources (refused, a TLS alert, an unknown issuer), where the detail is.
+fn detail(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
