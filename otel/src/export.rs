@@ -277,8 +277,12 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport<C> {
             request.headers_mut().insert(header::TE, http::HeaderValue::from_static("trailers"));
         }
         let response = match self {
-            Self::Pooled(client, _) => client.request(request).await.map_err(detail)?,
-            Self::H2c(client) => client.request(request).await.map_err(detail)?,
+            Self::Pooled(client, _) => {
+                client.request(request).await.map_err(|e| crate::error_chain(&e))?
+            }
+            Self::H2c(client) => {
+                client.request(request).await.map_err(|e| crate::error_chain(&e))?
+            }
         };
         let status = response.status();
         if !status.is_success() {
@@ -299,18 +303,6 @@ impl<C: Connect + Clone + Send + Sync + 'static> Transport<C> {
             None => Err("the collector's answer has no grpc-status".into()),
         }
     }
-}
-
-/// An error with its sources (refused, TLS alert, ...), which carry the useful detail.
-fn detail(error: impl std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// One gRPC message: not compressed, its length (big-endian u32), the protobuf bytes.

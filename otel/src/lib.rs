@@ -18,3 +18,17 @@ pub use export::{ExportCounters, Exporter};
 pub use span::{
     Event, Key, Kind, Span, StatusCode, TraceContext, Value, nanos, span_id, unix_nanos,
 };
+
+/// An error with its sources, `: `-joined: for connection errors the useful detail (refused, a
+/// TLS alert, an unknown issuer) is in the sources, not in the top error's words. (The proxy's
+/// `error::chain` is this one.)
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -6,6 +6,9 @@ use http::{Response, StatusCode};
 use crate::body::{self, Body};
 use crate::plugin::LoadError;
 
+/// An error with its sources, `: `-joined (connection errors keep their detail there).
+pub use switchyard_otel::error_chain as chain;
+
 /// Who failed: decides the status class and the `type` field clients branch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {

@@ -51,21 +51,11 @@ pub async fn push(
         req = req.header(crate::admin::plugins::SIGNATURE_HEADER, value);
     }
     let req = req.body(Full::new(Bytes::from(wasm))).map_err(|e| e.to_string())?;
-    let resp =
-        client.request(req).await.map_err(|e| format!("PUT to {authority}: {}", detail(&e)))?;
+    let resp = client
+        .request(req)
+        .await
+        .map_err(|e| format!("PUT to {authority}: {}", crate::error::chain(&e)))?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     Ok(Pushed { status, body: String::from_utf8_lossy(&body).into_owned() })
-}
-
-/// An error with its sources (refused, a TLS alert, an unknown issuer), where the detail is.
-fn detail(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

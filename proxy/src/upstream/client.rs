@@ -57,14 +57,7 @@ impl HttpClient {
     ) -> Result<http::Response<Incoming>, ClientError> {
         let client = &self.per_worker[crate::worker::current() % self.per_worker.len()];
         client.request(request).await.map_err(|e| {
-            // The source chain carries the useful detail (refused, TLS alert, ...).
-            let mut detail = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                detail.push_str(": ");
-                detail.push_str(&s.to_string());
-                source = s.source();
-            }
+            let detail = crate::error::chain(&e);
             if e.is_connect() { ClientError::Connect(detail) } else { ClientError::Request(detail) }
         })
     }
