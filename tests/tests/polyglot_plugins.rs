@@ -181,7 +181,9 @@ async fn a_python_plugin_cannot_resolve_a_name() {
 
 #[tokio::test]
 async fn what_a_python_plugin_prints_does_not_disturb_the_request() {
-    let s = start("py-hello", &polyglot::components().py_hello, TIMEOUT_MS).await;
+    // Its own name: the log test beside it counts the lines logged under "py-hello", and once
+    // that test installs the binary's log subscriber these lines are captured too.
+    let s = start("py-quiet", &polyglot::components().py_hello, TIMEOUT_MS).await;
     let reply = chat(&s.proxy, "probe:stdout").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(header(&s, 0, "x-probe"), "printed");
@@ -194,7 +196,10 @@ async fn what_a_python_plugin_prints_reaches_the_log_under_its_name_within_the_l
     let reply = chat(&s.proxy, "probe:stdout").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let text = switchyard_tests::logs::text(log);
-    let printed: Vec<&str> = text.lines().filter(|l| l.contains("stdout line ")).collect();
+    let printed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("stdout line ") && l.contains("plugin=\"py-hello\""))
+        .collect();
     assert!(
         printed.first().is_some_and(|l| l.contains("stdout line 0")
             && l.contains("plugin=\"py-hello\"")
