@@ -1,15 +1,16 @@
 //! The proxy's own log: `tracing` output as text or as JSON lines, filtered by `SWITCHYARD_LOG`
-//! (`info` when unset). JSON lines carry the fields of the `request` span a line was written in
-//! (`request_id`, `trace_id`, `span_id`: the request's server span), for log–trace correlation.
+//! (`info` when unset, for `serve`). JSON lines carry the fields of the `request` span a line was
+//! written in (`request_id`, `trace_id`, `span_id`: the request's server span), for log–trace
+//! correlation.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
-/// The filter `serve` logs with: `SWITCHYARD_LOG`, else `info`.
-pub fn filter_from_env() -> EnvFilter {
-    EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| "info".into())
+/// The filter from `SWITCHYARD_LOG`, else `default` (`info` for `serve`).
+pub fn filter_from_env(default: &str) -> EnvFilter {
+    EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| default.into())
 }
 
 /// Installs the process's log subscriber, writing `format` lines through `writer` (stderr in

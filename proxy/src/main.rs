@@ -55,9 +55,9 @@ fn main() -> ExitCode {
         Command::Plugin(command) => {
             // What a plugin under test logs or prints (a Python traceback, a JS exception) is
             // shown with the failing case, not lost.
-            let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-                .unwrap_or_else(|_| "warn,switchyard::plugin::wasi=info".into());
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            let filter = switchyard::logs::filter_from_env("warn,switchyard::plugin::wasi=info");
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let _ = switchyard::logs::init(config::LogFormat::Text, filter, std::io::stderr, ansi);
             return match switchyard::kit::cli::run(command, &ProcessEnv) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -107,7 +107,7 @@ fn serve(mut config: config::Config, log_format: Option<config::LogFormat>) -> a
     if let Some(format) = log_format {
         config.log.format = format;
     }
-    let filter = switchyard::logs::filter_from_env();
+    let filter = switchyard::logs::filter_from_env("info");
     // Colours only for a terminal: a log redirected to a file or collector gets plain lines.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     switchyard::logs::init(config.log.format, filter, std::io::stderr, ansi)

@@ -101,13 +101,10 @@ pub fn finish(
     {
         // The spans are built on the exporter thread: this runs before hyper flushes the
         // response's last bytes, so here it costs copies of the notes, not the spans' strings.
-        let addresses: Vec<(String, Option<String>)> = notes
+        let attempted: Vec<_> = notes
             .attempts
             .iter()
-            .map(|a| {
-                let authority = state.upstreams.get(&a.upstream).and_then(|u| u.authority());
-                (a.upstream.clone(), authority)
-            })
+            .filter_map(|a| state.upstreams.get(&a.upstream).cloned())
             .collect();
         let count = 1 + notes.attempts.len() + notes.plugin_calls.len();
         let (meta, outcome, ended, end) = (meta.clone(), outcome.clone(), SystemTime::now(), how);
@@ -115,7 +112,7 @@ pub fn finish(
             count,
             Box::new(move || {
                 let address = |name: &str| {
-                    addresses.iter().find(|(n, _)| n == name).and_then(|(_, a)| a.clone())
+                    attempted.iter().find(|u| u.name == name).and_then(|u| u.authority())
                 };
                 telemetry::spans(&telemetry::Finished {
                     meta: &meta,

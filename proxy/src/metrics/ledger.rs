@@ -59,7 +59,8 @@ pub struct LedgerMetrics {
     pub refusals: Family<RefusalLabels, Counter>,
     pub unavailable: Family<OpLabels, Counter>,
     pub open_admits: Family<TenantLabels, Counter>,
-    /// Calls to the store: with Redis, each is one round trip, so this shows how many a request
+    /// Calls to the store: with Redis, at most one round trip each (calls that wait together share
+    /// one, `ledger::batch`), so this bounds how many a request
     /// makes (docs/limits.md, "Round trips").
     pub store_calls: Family<OpLabels, Counter>,
 }
@@ -96,7 +97,7 @@ impl LedgerMetrics {
         );
         registry.register(
             "ledger_store_calls",
-            "Calls to the ledger's store (with Redis, one round trip each), by operation",
+            "Calls to the ledger's store (with Redis, at most one round trip each), by operation",
             self.store_calls.clone(),
         );
     }
