@@ -1,7 +1,9 @@
-//! Soak: the default chain of `switchyard.toml` (pii-redact → tier-router → cache-policy) in
-//! front of mock upstreams, in-process on loopback, under mixed load for a set time, while the
-//! local upstream is killed and restarted and the plugins are hot-swapped 20 times. Prints a
-//! markdown table and exits non-zero when a check fails.
+//! Soak: the `switchyard` binary with the default chain of `switchyard.toml` (pii-redact →
+//! tier-router → cache-policy), a child process in front of mock upstreams on loopback, under
+//! mixed load for a set time, while the local upstream is killed and restarted and the plugins are
+//! hot-swapped 20 times. The RSS checked is the proxy process's alone (the load generator and the
+//! mocks run in this process; its own RSS is printed beside). Prints a markdown table and exits
+//! non-zero when a check fails.
 //!
 //! Usage: `soak [--seconds N] [--swaps N] [--strict-deadlines] [--no-rebuilt] [--no-outage]` (run
 //! by `scripts/soak.sh`; defaults 600 s and 20 swaps; `--no-rebuilt` uploads only the built
@@ -18,7 +20,7 @@
 //! restored, or a PII request answered by the hosted tier) and an upstream that saw raw PII are
 //! always failures.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,8 +33,8 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use switchyard_tests::client::stream_text;
-use switchyard_tests::harness::Proxy;
 use switchyard_tests::mock::{Behavior, MockUpstream};
+use switchyard_tests::procs::Guard;
 use switchyard_tests::wasm;
 
 const TOKEN: &str = "soak-admin-token";
@@ -45,10 +47,6 @@ const OUTAGE: Duration = Duration::from_secs(3);
 const IDLE_SETTLE: Duration = Duration::from_secs(12);
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// The proxy's allocator, as the shipped binary has it (see [`switchyard::Allocator`]).
-#[global_allocator]
-static ALLOC: switchyard::Allocator = switchyard::Allocator;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Class {
@@ -180,8 +178,6 @@ impl Ctx {
 fn main() -> Result<()> {
     let seconds = flag("--seconds", 600)?;
     let swaps = flag("--swaps", SWAPS as u64)? as usize;
-    // As the shipped binary does at start.
-    switchyard::alloc::start_background_purge().map_err(anyhow::Error::msg)?;
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(soak(seconds, swaps))
 }
 
@@ -201,7 +197,10 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         std::fs::copy(built, dir.path().join(file)).with_context(|| format!("copying {built}"))?;
     }
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
+    let (api_port, admin_port) = (free_port()?, free_port()?);
     let config = std::fs::read_to_string(shipped)?
+        .replacen("listen = \"127.0.0.1:8080\"", &format!("listen = \"127.0.0.1:{api_port}\""), 1)
+        .replacen("listen = \"127.0.0.1:8090\"", &format!("listen = \"127.0.0.1:{admin_port}\""), 1)
         .replace("http://127.0.0.1:8081/v1", &local.base_url())
         .replace("https://api.openai.com/v1", &hosted.base_url())
         .replacen(
@@ -209,12 +208,8 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
             &format!("dir = {:?}\nwatch = false", dir.path().display().to_string()),
             1,
         );
-    let env = HashMap::from([
-        ("OPENAI_API_KEY".to_string(), "sk-soak-hosted".to_string()),
-        ("SWITCHYARD_ADMIN_TOKEN".to_string(), TOKEN.to_string()),
-    ]);
-    let proxy = Proxy::start_with_env(&config, env).await;
-    let proxy_port = proxy.addr.port();
+    let proxy = Child::start(dir.path(), &config, api_port, admin_port)?;
+    let (proxy_port, pid) = (api_port, proxy.pid());
     wait_ready(&proxy).await?;
     let idle_metrics = metrics(&proxy).await?;
 
@@ -268,8 +263,11 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         let mut next = from + duration / 10;
         move |now: Instant| -> Result<()> {
             if now >= next {
-                let (at, rss, parts) = ((now - start).as_secs(), rss_kib()?, rss_parts());
-                eprintln!("soak: {at:>4} s, RSS {rss} KiB ({parts})");
+                let (at, rss, parts) = ((now - start).as_secs(), rss_kib(pid)?, rss_parts(pid));
+                let own = rss_kib(std::process::id())?;
+                eprintln!(
+                    "soak: {at:>4} s, proxy RSS {rss} KiB ({parts}); load generator {own} KiB"
+                );
                 while next <= now {
                     next += duration / 10;
                 }
@@ -286,13 +284,13 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
             let step = (Instant::now() + Duration::from_millis(500)).min(until);
             tokio::time::sleep_until(step.into()).await;
             audit(local, &hosted);
-            samples.push((start.elapsed(), rss_kib()?));
+            samples.push((start.elapsed(), rss_kib(pid)?));
             progress(Instant::now())?;
         }
         Ok(())
     };
     run_until(start + warmup, &local).await?;
-    let rss_warm = rss_kib()?;
+    let rss_warm = rss_kib(pid)?;
     run_until(start + duration * 45 / 100, &local).await?;
     if !std::env::args().any(|a| a == "--no-outage") {
         set_event(&ctx, |e| e.kill = Some(Instant::now()));
@@ -302,7 +300,7 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         set_event(&ctx, |e| e.restarted = Some(Instant::now()));
     }
     run_until(ctx.deadline, &local).await?;
-    let rss_end_loaded = rss_kib()?;
+    let rss_end_loaded = rss_kib(pid)?;
     for w in workers {
         w.await?;
     }
@@ -320,7 +318,7 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
     // Idle RSS once the allocator has had its decay time (jemalloc: 10 s) to return what the
     // load freed.
     tokio::time::sleep(IDLE_SETTLE).await;
-    let rss_idle = rss_kib()?;
+    let rss_idle = rss_kib(pid)?;
     let window = duration / 10;
     let rss_windows = (
         RssWindow::of(&samples, warmup, warmup + window),
@@ -349,15 +347,73 @@ async fn soak(seconds: u64, planned_swaps: usize) -> Result<()> {
         end_metrics: &end_metrics,
         load: load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     });
-    proxy.stop().await;
+    let log = proxy.stop()?;
     if !ok {
-        eprintln!("soak: checks failed");
+        eprintln!("soak: checks failed; the proxy's last log lines:");
+        let lines: Vec<&str> = log.lines().collect();
+        for line in &lines[lines.len().saturating_sub(20)..] {
+            eprintln!("  {line}");
+        }
         std::process::exit(1);
     }
     Ok(())
 }
 
-async fn wait_ready(proxy: &Proxy) -> Result<()> {
+/// The `switchyard` binary next to this one (`scripts/soak.sh` builds both), serving `config`;
+/// its log (warnings and errors) goes to a file in `dir`.
+struct Child {
+    process: Guard,
+    api_port: u16,
+    admin_port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Child {
+    fn start(dir: &Path, config: &str, api_port: u16, admin_port: u16) -> Result<Self> {
+        let bin = std::env::current_exe()?.with_file_name("switchyard");
+        let (path, log) = (dir.join("switchyard.toml"), dir.join("switchyard.log"));
+        std::fs::write(&path, config)?;
+        let process = std::process::Command::new(&bin)
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SWITCHYARD_LOG", "warn")
+            .env("OPENAI_API_KEY", "sk-soak-hosted")
+            .env("SWITCHYARD_ADMIN_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("starting {} (build it with the soak)", bin.display()))?;
+        Ok(Self { process: Guard(process), api_port, admin_port, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api_port)
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    /// SIGTERM (the proxy drains), wait, and the proxy's log.
+    fn stop(self) -> Result<String> {
+        let log = self.log.clone();
+        drop(self.process);
+        Ok(std::fs::read_to_string(log)?)
+    }
+}
+
+/// A loopback port nothing listens on now (the proxy binds it a moment later).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_ready(proxy: &Child) -> Result<()> {
     let client = http_client();
     let deadline = Instant::now() + Duration::from_secs(60);
     let body = chat("smollm2", "soak readiness", false, 0.7);
@@ -695,13 +751,13 @@ impl RssWindow {
     }
 }
 
-fn rss_kib() -> Result<u64> {
-    status_kib("VmRSS")
+fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS")
 }
 
-/// A `/proc/self/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`, `RssShmem`).
-fn status_kib(field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`, `RssShmem`).
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
         .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
@@ -711,8 +767,8 @@ fn status_kib(field: &str) -> Result<u64> {
 
 /// Where the resident memory is: malloc's heap and anonymous maps (wasm linear memories and
 /// stacks of the pool too), file maps (code), and shared memory (wasmtime's memory images).
-fn rss_parts() -> String {
-    let kib = |field| status_kib(field).map_or_else(|_| "?".to_string(), |v| v.to_string());
+fn rss_parts(pid: u32) -> String {
+    let kib = |field| status_kib(pid, field).map_or_else(|_| "?".to_string(), |v| v.to_string());
     format!("anon {}, file {}, shmem {}", kib("RssAnon"), kib("RssFile"), kib("RssShmem"))
 }
 
@@ -734,7 +790,7 @@ fn open_connections(port: u16) -> Result<usize> {
 }
 
 /// `/metrics` as name (with labels) → value.
-async fn metrics(proxy: &Proxy) -> Result<BTreeMap<String, f64>> {
+async fn metrics(proxy: &Child) -> Result<BTreeMap<String, f64>> {
     let client = http_client();
     let request = Request::get(proxy.admin_url("/metrics")).body(Full::new(Bytes::new()))?;
     let body = client.request(request).await?.into_body().collect().await?.to_bytes();
@@ -829,7 +885,7 @@ fn report(r: &Report) -> bool {
         ),
         ("cache hits".into(), format!("{hits}"), hits > 0),
         (
-            "RSS floor (lowest sample) in the tenth after warm-up → in the last tenth".into(),
+            "proxy RSS floor (lowest sample) in the tenth after warm-up → in the last tenth".into(),
             match r.rss_windows {
                 (Some(first), Some(last)) => format!(
                     "{:.1} → {:.1} MiB ({:+.1} %); medians {:.1} → {:.1} MiB ({:+.1} %)",
@@ -845,7 +901,7 @@ fn report(r: &Report) -> bool {
             matches!(r.rss_windows, (Some(a), Some(b)) if percent(a.floor, b.floor) < 5.0),
         ),
         (
-            "RSS at warm-up's end → run's end, single samples; idle after 12 s (informational)"
+            "proxy RSS at warm-up's end → run's end, single samples; idle after 12 s (informational)"
                 .into(),
             format!(
                 "{:.1} → {:.1} MiB ({growth:+.1} %); idle {:.1} MiB",
