@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-wasm.sh
-scripts/build-lang-plugins.sh >/dev/null
+scripts/build-lang-plugins.sh .cache/polyglot --next >/dev/null
 exec cargo run -q -p switchyard-tests --bin bench_lang \
   --config 'profile.dev.package.switchyard.opt-level=3' \
   --config 'profile.dev.package.switchyard-tests.opt-level=3' \

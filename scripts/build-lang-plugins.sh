@@ -3,6 +3,7 @@
 # pinned toolchains of scripts/setup-plugin-toolchains.sh, into .cache/polyglot/ (or $1). A
 # component is rebuilt only when its sources, the WIT or the toolchain changed: the sha256 of all
 # of them sits beside it. Prints the directory. The tests (tests/src/polyglot.rs) call it.
+# Usage: scripts/build-lang-plugins.sh [OUT_DIR [--next]]; --next also builds a second version of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-.cache/polyglot}"
@@ -33,4 +34,15 @@ build() {
 
 build js_hello js plugins/polyglot/js-hello
 build py_hello py plugins/polyglot/py-hello
+# --next: a second version of each (another refused word, so other source and another snapshot,
+# the same toolchain), for the benchmark of compiling a new version (scripts/bench-lang.sh).
+if [ "${2:-}" = "--next" ]; then
+  for lang in js py; do
+    mkdir -p "$out/next/$lang-hello"
+    for f in plugins/polyglot/$lang-hello/*."$lang"; do
+      sed 's/forbidden/verboten/g' "$f" >"$out/next/$lang-hello/$(basename "$f")"
+    done
+    build "${lang}_hello_next" "$lang" "$out/next/$lang-hello"
+  done
+fi
 echo "$out"

@@ -128,6 +128,7 @@ impl PluginsSection {
             queue_timeout: std::time::Duration::from_millis(self.queue_timeout_ms),
             max_memory_bytes: (self.max_memory_mib as usize) << 20,
             memory_budget_bytes: (self.memory_budget_mib as usize) << 20,
+            function_cache: self.artifact_cache.as_ref().map(|dir| dir.join("functions")),
             ..EngineLimits::default()
         }
     }

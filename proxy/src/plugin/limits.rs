@@ -19,6 +19,7 @@ use wasmtime::{
 
 use super::bindings::Plugin;
 use super::error::FailureKind;
+use super::function_cache::FunctionCache;
 use super::host::HostState;
 use wasmtime::component::Component;
 
@@ -117,6 +118,9 @@ pub struct EngineLimits {
     /// Linear memory of all instances together. A `memory.grow` (or an instantiation) past it is
     /// refused and the call fails as busy: the runtime is saturated, not the plugin broken.
     pub memory_budget_bytes: usize,
+    /// Directory of Cranelift's compiled functions ([`FunctionCache`]); none: every compile
+    /// starts from nothing.
+    pub function_cache: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineLimits {
@@ -130,6 +134,7 @@ impl Default for EngineLimits {
             // after a burst of 10,000 streams that was 2.5 GB at 256 KiB per slot.
             keep_resident_bytes: 0,
             memory_budget_bytes: 8 << 30,
+            function_cache: None,
         }
     }
 }
@@ -162,6 +167,7 @@ pub struct PluginEngine {
     /// Bytes of linear memory all stores hold together (see `memory_budget_bytes`).
     memory_used: Arc<AtomicUsize>,
     ticker: Ticker,
+    functions: Option<Arc<FunctionCache>>,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -208,6 +214,17 @@ impl PluginEngine {
             .epoch_interruption(true)
             .parallel_compilation(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let functions = limits.function_cache.as_deref().and_then(|dir| {
+            FunctionCache::open(dir)
+                .map_err(|e| tracing::warn!(error = %e, "compiled-function cache off"))
+                .ok()
+                .map(Arc::new)
+        });
+        if let Some(cache) = &functions {
+            config
+                .enable_incremental_compilation(cache.clone())
+                .map_err(|e| format!("wasmtime function cache: {e}"))?;
+        }
         let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
         let mut linker = Linker::new(&engine);
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
@@ -226,11 +243,17 @@ impl PluginEngine {
             memory_used: Arc::new(AtomicUsize::new(0)),
             limits,
             ticker,
+            functions,
         }))
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The compiled-function cache, when [`EngineLimits::function_cache`] named one.
+    pub fn function_cache(&self) -> Option<&FunctionCache> {
+        self.functions.as_deref()
     }
 
     /// The linker for `component`: with WASI only when it imports a `wasi:` interface, so that

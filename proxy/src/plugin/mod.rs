@@ -29,6 +29,7 @@ pub mod bindings;
 pub mod chain;
 pub mod config;
 mod error;
+pub mod function_cache;
 mod host;
 mod instance;
 pub mod limits;

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
-use super::artifacts::ArtifactCache;
+use super::artifacts::{ArtifactCache, Origin};
 use super::bindings::{LlmRequest, Message};
 use super::chain::{PluginSet, run_one};
 use super::config::{self, PluginEntry, PluginsSection};
@@ -316,18 +316,38 @@ impl PluginRegistry {
     }
 
     /// Compile on a blocking thread: Cranelift takes tens of ms for a Rust plugin and seconds
-    /// for an interpreter's. With the artifact cache, known bytes load instead.
+    /// for an interpreter's. With the artifact cache, known bytes load instead, and the functions
+    /// earlier compiles made are reused (the compiled-function cache).
     async fn compile(
         &self,
         name: &str,
         wasm: Vec<u8>,
         sha256: &str,
     ) -> Result<Component, LoadError> {
-        let engine = self.engine.engine().clone();
-        let (artifacts, sha256) = (self.artifacts.clone(), sha256.to_string());
+        let engine = Arc::clone(&self.engine);
+        let (artifacts, sha256, plugin) =
+            (self.artifacts.clone(), sha256.to_string(), name.to_string());
         tokio::task::spawn_blocking(move || match artifacts {
-            Some(cache) => cache.load_or_compile(&engine, &wasm, &sha256).map(|(c, _)| c),
-            None => Component::new(&engine, &wasm),
+            Some(cache) => {
+                let functions = engine.function_cache();
+                let before = functions.map(|f| f.stats());
+                let (component, origin) = cache.load_or_compile(engine.engine(), &wasm, &sha256)?;
+                if let (Origin::Compiled, Some(functions), Some(before)) =
+                    (origin, functions, before)
+                {
+                    functions.prune();
+                    let now = functions.stats();
+                    // Engine-wide counts: compiles running at once share them.
+                    tracing::info!(
+                        plugin,
+                        functions_reused = now.hits - before.hits,
+                        functions_compiled = now.stored - before.stored,
+                        "plugin compiled"
+                    );
+                }
+                Ok(component)
+            }
+            None => Component::new(engine.engine(), &wasm),
         })
         .await
         .map_err(|e| LoadError::Join(e.to_string()))?

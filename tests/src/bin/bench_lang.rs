@@ -1,6 +1,8 @@
 //! Benchmark: plugins in Rust, JavaScript and Python side by side, in one run. Per language the
 //! component's size, its compile time (Cranelift) against its load time from the precompiled-
-//! artifact cache, a restart (load from the cache + probe until live) and a hot swap to it, then
+//! artifact cache, the compile of a new version of it (other source, the same toolchain) once the
+//! first version's functions are in the compiled-function cache, a restart (load from the cache +
+//! probe until live) and a hot swap to it, then
 //! the request phase on the same ~2 KB chat body with a fresh instance per request and with
 //! `isolation = "reuse"` (median, p99, and all the work per call including what runs off the
 //! request path). The Rust plugin is `template`; the JavaScript and Python ones are
@@ -32,6 +34,8 @@ async fn run(calls: usize) -> anyhow::Result<()> {
         ("JavaScript", &c.js_hello),
         ("Python", &c.py_hello),
     ];
+    // Second versions, built by `scripts/build-lang-plugins.sh .cache/polyglot --next`.
+    let next = |p: &Path| p.with_file_name(format!("{}_next.wasm", file_stem(p)));
     let req = chat_2kb();
     let text: usize = req.messages.iter().map(|m| m.content.len()).sum();
     println!(
@@ -40,13 +44,20 @@ async fn run(calls: usize) -> anyhow::Result<()> {
     );
 
     println!(
-        "| plugin | size MB | compile s | load from cache ms | restart: load + probe, ms | hot swap to it, ms |"
+        "| plugin | size MB | compile s | compile of a new version, functions cached, s (reused / compiled) | load from cache ms | restart: load + probe, ms | hot swap to it, ms |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (lang, path) in langs {
-        let times = load_times(path).await?;
+        let next = Some(next(path)).filter(|p| p.exists());
+        let times = load_times(path, next.as_deref()).await?;
+        let new_version = match times.new_version {
+            Some((t, reused, compiled)) => {
+                format!("{:.2} ({reused} / {compiled})", t.as_secs_f64())
+            }
+            None => "–".into(),
+        };
         println!(
-            "| {lang} | {:.1} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            "| {lang} | {:.1} | {:.2} | {new_version} | {:.0} | {:.0} | {:.0} |",
             std::fs::metadata(path)?.len() as f64 / 1e6,
             times.compile.as_secs_f64(),
             ms(times.cached),
@@ -78,18 +89,23 @@ async fn run(calls: usize) -> anyhow::Result<()> {
 
 struct LoadTimes {
     compile: Duration,
+    /// A second version compiled after the first: time, functions reused, functions compiled.
+    new_version: Option<(Duration, u64, u64)>,
     cached: Duration,
     restart: Duration,
     swap: Duration,
 }
 
-/// Compile into an empty cache, load back from it, a registry's load from the warm cache (what a
-/// restart does before it listens), and a hot swap from another plugin to this one.
-async fn load_times(path: &Path) -> anyhow::Result<LoadTimes> {
+/// Compile into an empty cache, compile `next` (a new version) with the first one's functions
+/// cached, load back from the cache, a registry's load from the warm cache (what a restart does
+/// before it listens), and a hot swap from another plugin to this one.
+async fn load_times(path: &Path, next: Option<&Path>) -> anyhow::Result<LoadTimes> {
     let dir = tempfile::tempdir()?;
-    let section = section(dir.path());
-    let engine = PluginEngine::new(section.engine_limits()).map_err(anyhow::Error::msg)?;
     let cache_dir = dir.path().join("cache");
+    let mut section = section(dir.path());
+    section.artifact_cache = Some(cache_dir.clone());
+    // The same directory serves the restart below.
+    let engine = PluginEngine::new(section.engine_limits()).map_err(anyhow::Error::msg)?;
     let cache = ArtifactCache::open(&cache_dir, engine.engine()).map_err(anyhow::Error::msg)?;
     let wasm = std::fs::read(path)?;
     let sha = sha256_hex(&wasm);
@@ -99,6 +115,20 @@ async fn load_times(path: &Path) -> anyhow::Result<LoadTimes> {
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let compile = t.elapsed();
     anyhow::ensure!(origin == Origin::Compiled);
+    let new_version = match (next, engine.function_cache()) {
+        (Some(next), Some(functions)) => {
+            let (wasm, before) = (std::fs::read(next)?, functions.stats());
+            let t = Instant::now();
+            let (_, origin) = cache
+                .load_or_compile(engine.engine(), &wasm, &sha256_hex(&wasm))
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let took = t.elapsed();
+            anyhow::ensure!(origin == Origin::Compiled, "{} is not a new version", next.display());
+            let after = functions.stats();
+            Some((took, after.hits - before.hits, after.stored - before.stored))
+        }
+        _ => None,
+    };
     let t = Instant::now();
     let (_, origin) = cache
         .load_or_compile(engine.engine(), &wasm, &sha)
@@ -108,8 +138,6 @@ async fn load_times(path: &Path) -> anyhow::Result<LoadTimes> {
 
     // A restart: a new registry over the warm cache, loaded until live.
     std::fs::write(dir.path().join("p.wasm"), &wasm)?;
-    let mut section = section;
-    section.artifact_cache = Some(cache_dir);
     let t = Instant::now();
     let reg = PluginRegistry::new(engine, section, vec![entry(Isolation::Fresh)], upstreams());
     reg.reload().await?;
@@ -120,7 +148,7 @@ async fn load_times(path: &Path) -> anyhow::Result<LoadTimes> {
     let t = Instant::now();
     reg.install("p", wasm, None).await?;
     let swap = t.elapsed();
-    Ok(LoadTimes { compile, cached, restart, swap })
+    Ok(LoadTimes { compile, new_version, cached, restart, swap })
 }
 
 fn section(dir: &Path) -> PluginsSection {
@@ -146,6 +174,10 @@ async fn registry(dir: &Path, isolation: Isolation) -> anyhow::Result<PluginRegi
     let reg = PluginRegistry::new(engine, section, vec![entry(isolation)], upstreams());
     reg.reload().await?;
     Ok(reg)
+}
+
+fn file_stem(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn us(d: Duration) -> f64 {
