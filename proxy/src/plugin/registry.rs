@@ -335,8 +335,11 @@ impl PluginRegistry {
                 if let (Origin::Compiled, Some(functions), Some(before)) =
                     (origin, functions, before)
                 {
-                    functions.prune();
                     let now = functions.stats();
+                    // Only new entries can take the directory past its cap.
+                    if now.stored > before.stored {
+                        functions.prune();
+                    }
                     // Engine-wide counts: compiles running at once share them.
                     tracing::info!(
                         plugin,
