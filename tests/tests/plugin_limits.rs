@@ -1,8 +1,8 @@
 //! Each sandbox limit, proven against a plugin written to break it: the deadline stops an infinite
 //! loop, the memory cap stops a memory bomb, traps and invalid decisions are contained, and each
 //! goes through the plugin's failure policy (closed refuses, open skips). Also: a slow but legal
-//! plugin passes, two requests never share plugin memory, and the instance bound waits then
-//! says busy.
+//! plugin passes, two requests never share plugin memory (in a warm pool slot or not), warm
+//! slots are bounded, and the instance bound waits then says busy.
 
 mod plugin_support;
 
@@ -202,6 +202,58 @@ async fn reuse_isolation_keeps_instances_and_fresh_mode_never_does() {
     // Idle instances hold no gate permit: with 2 permits, many sequential requests never wait.
     for _ in 0..20 {
         assert!(matches!(reg.current().on_request(chat(&["x"])).await, RequestOutcome::Proceed(_)));
+    }
+}
+
+#[tokio::test]
+async fn warm_pool_slots_are_bounded_and_neither_pool_leaks_between_requests() {
+    // One warm slot (it keeps the pages its instance wrote, for the next one): every other
+    // instance runs in the overflow pool, whose slots keep nothing.
+    let keep = 256 << 10;
+    let engine = switchyard::plugin::PluginEngine::new(switchyard::plugin::EngineLimits {
+        max_instances: 8,
+        resident_instances: 1,
+        keep_resident_bytes: keep,
+        ..switchyard_tests::test_engine_limits()
+    })
+    .expect("engine");
+    let dir = plugin_dir(&[("w.wasm", wasm::WATCHER), ("leaky.wasm", wasm::LEAKY)]);
+    // `reuse`: no spares are made, and an instance that watched a response is dropped, so the
+    // burst's slots are all free afterwards.
+    let mut watcher = entry("w", "w.wasm", FailurePolicy::Closed, json!({}));
+    watcher.isolation = switchyard::plugin::Isolation::Reuse;
+    let reg = registry(engine.clone(), dir.path(), vec![watcher]).await;
+    // Five watching requests hold five instances at once: at most one of them is warm.
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&["a"])).await else {
+            panic!("must proceed");
+        };
+        assert!(!p.watch.is_empty());
+        held.push(p);
+        assert!(engine.warm_instances() <= 1, "{} warm", engine.warm_instances());
+    }
+    drop(held);
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    // Whatever the burst was, free slots keep at most one warm slot's worth, and that one does
+    // keep what its instance wrote.
+    let kept = engine.idle_resident_bytes();
+    assert!(kept > 0 && kept <= keep, "{kept} bytes kept");
+
+    // A warm slot is reset to the component's initial memory like any other: a plugin that
+    // keeps each request in a static never sees an earlier one, in either pool.
+    let leaky = entry("leaky", "leaky.wasm", FailurePolicy::Closed, json!({}));
+    let reg = registry(engine.clone(), dir.path(), vec![leaky]).await;
+    for secret in ["one", "two", "three", "four", "five", "six"] {
+        let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&[secret])).await else {
+            panic!("leaky plugin must proceed");
+        };
+        assert_eq!(tag(&p.request, "previous"), Some(""), "saw an earlier request's data");
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
     }
 }
 

@@ -111,6 +111,18 @@ impl Collector for PluginCollector {
                 MetricType::Gauge,
             )?,
         )?;
+        ConstGauge::new(engine.warm_instances() as i64).encode(encoder.encode_descriptor(
+            "plugin_instances_warm",
+            "Plugin instances in warm pool slots now (at most plugins.resident_instances)",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(engine.idle_resident_bytes() as i64).encode(encoder.encode_descriptor(
+            "plugin_idle_resident_bytes",
+            "Bytes of written pages that free pool slots keep for the next instance",
+            None,
+            MetricType::Gauge,
+        )?)?;
         ConstGauge::new(engine.memory_in_use() as i64).encode(encoder.encode_descriptor(
             "plugin_memory_bytes",
             "Linear memory all plugin instances hold now (bounded by plugins.memory_budget_mib)",

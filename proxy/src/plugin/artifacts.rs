@@ -111,6 +111,13 @@ impl ArtifactCache {
     }
 }
 
+/// Loads code that this process compiled (`Component::serialize` of a component of an engine
+/// with the same compilation settings) into `engine`: how the overflow lane gets its copy of a
+/// plugin (`lanes.rs`).
+pub(crate) fn load_own(engine: &Engine, code: &[u8]) -> Result<Component, String> {
+    deserialize(engine, code).map_err(|e| format!("{e:#}"))
+}
+
 /// Turns artifact bytes back into a component: the one `unsafe` call of the proxy.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> {
@@ -121,7 +128,8 @@ fn deserialize(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Component> 
     // which only this proxy writes (created owner-only), read whole into memory and checked
     // against the sha256 written beside it before this call (so the file cannot change between
     // the check and the use, and a truncated or corrupted entry is never loaded). The directory
-    // is trusted as the proxy binary is (docs/security.md).
+    // is trusted as the proxy binary is (docs/security.md). Or they are `Component::serialize`
+    // of a component this process compiled or loaded that way (`load_own`).
     unsafe { Component::deserialize(engine, artifact) }
 }
 

@@ -36,6 +36,16 @@ pub struct PluginsSection {
     /// fail as busy (503).
     #[serde(default = "default_memory_budget_mib")]
     pub memory_budget_mib: u32,
+    /// Instances that may hold a warm pool slot at once: a slot that keeps the pages its last
+    /// instance wrote (up to `keep_resident_kib`), so the next fresh instance there starts
+    /// without page faults. Instances beyond it run in slots that return all their memory.
+    /// 0: none keeps anything.
+    #[serde(default = "default_resident_instances")]
+    pub resident_instances: u32,
+    /// KiB of written pages a warm slot keeps. At most `resident_instances × keep_resident_kib`
+    /// stays resident once the proxy is idle again.
+    #[serde(default = "default_keep_resident_kib")]
+    pub keep_resident_kib: u32,
     /// Directory of precompiled plugin code (`plugin/artifacts.rs`): a restart, or a swap back
     /// to bytes compiled before, loads in milliseconds instead of compiling again (seconds for
     /// a JavaScript or Python plugin). Created owner-only; trust it as the proxy binary. Unset:
@@ -116,6 +126,8 @@ impl PluginsSection {
             queue_timeout_ms: default_queue_timeout_ms(),
             max_memory_mib: default_max_memory_mib(),
             memory_budget_mib: default_memory_budget_mib(),
+            resident_instances: default_resident_instances(),
+            keep_resident_kib: default_keep_resident_kib(),
             artifact_cache: None,
             headers: Vec::new(),
         }
@@ -128,6 +140,8 @@ impl PluginsSection {
             queue_timeout: std::time::Duration::from_millis(self.queue_timeout_ms),
             max_memory_bytes: (self.max_memory_mib as usize) << 20,
             memory_budget_bytes: (self.memory_budget_mib as usize) << 20,
+            resident_instances: self.resident_instances,
+            keep_resident_bytes: (self.keep_resident_kib as usize) << 10,
             function_cache: self.artifact_cache.as_ref().map(|dir| dir.join("functions")),
             ..EngineLimits::default()
         }
@@ -159,6 +173,12 @@ fn default_max_instances() -> u32 {
 }
 fn default_memory_budget_mib() -> u32 {
     u32::try_from(EngineLimits::default().memory_budget_bytes >> 20).unwrap_or(u32::MAX)
+}
+fn default_resident_instances() -> u32 {
+    EngineLimits::default().resident_instances
+}
+fn default_keep_resident_kib() -> u32 {
+    u32::try_from(EngineLimits::default().keep_resident_bytes >> 10).unwrap_or(u32::MAX)
 }
 fn default_queue_timeout_ms() -> u64 {
     50
@@ -213,6 +233,12 @@ pub fn validate(section: &PluginsSection, entries: &[PluginEntry]) -> Vec<Proble
             "plugins.max_instances".into(),
             "times plugins.max_memory_mib must be at most 16 TiB of address space",
         );
+    }
+    if section.resident_instances > MAX_INSTANCES {
+        bad("plugins.resident_instances".into(), "must be at most 20000");
+    }
+    if u64::from(section.keep_resident_kib) > u64::from(section.max_memory_mib) << 10 {
+        bad("plugins.keep_resident_kib".into(), "must be at most plugins.max_memory_mib × 1024");
     }
     if !(16..=1 << 20).contains(&section.memory_budget_mib) {
         bad("plugins.memory_budget_mib".into(), "must be between 16 and 1048576");

@@ -14,12 +14,13 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{
-    Decision, Delta, EventAction, LimitsSnapshot, LlmRequest, LlmResponse, Plugin, PluginPre,
-    ResponseAction, StreamEvent,
+    Decision, Delta, EventAction, LimitsSnapshot, LlmRequest, LlmResponse, Plugin, ResponseAction,
+    StreamEvent,
 };
 use super::config::{FailurePolicy, Isolation};
 use super::error::{FailureKind, PluginFailure};
 use super::host::HostState;
+use super::lanes::{Linked, PluginStore};
 use super::limits::{CallLimits, IdleSlot, PluginEngine, wasi};
 use super::stats::PluginStats;
 use super::wasi::LineBudget;
@@ -37,7 +38,8 @@ pub struct LoadedPlugin {
     /// The component imports `tenant-limits` (0.1.1): the request path reads the tenant's
     /// windows for it before the chain runs. Plugins that do not ask cost no ledger read.
     pub(crate) reads_limits: bool,
-    pre: PluginPre<HostState>,
+    /// Linked in each of the engine's pools (`lanes.rs`).
+    linked: Linked,
     engine: Arc<PluginEngine>,
     isolation: Isolation,
     /// The component imports WASI: its calls get a wall-clock bound too.
@@ -53,7 +55,7 @@ const MAX_READY_PER_PLUGIN: usize = 16;
 
 /// An initialised instance waiting for a request: it holds a pool slot, not a gate permit.
 struct Ready {
-    store: Store<HostState>,
+    store: PluginStore,
     bindings: Plugin,
     _slot: IdleSlot,
 }
@@ -89,11 +91,7 @@ impl LoadedPlugin {
         component: Component,
         spec: PluginSpec,
     ) -> Result<Self, String> {
-        let (linker, wasi) = engine.linker_for(&component);
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(PluginPre::new)
-            .map_err(|e| format!("{e:#}"))?;
+        let (linked, wasi) = engine.link(&component)?;
         let reads_limits = imports_tenant_limits(engine, &component);
         Ok(Self {
             name: spec.name,
@@ -105,7 +103,7 @@ impl LoadedPlugin {
             stats: spec.stats,
             component,
             reads_limits,
-            pre,
+            linked,
             engine: Arc::clone(engine),
             isolation: spec.isolation,
             wasi,
@@ -141,7 +139,7 @@ impl LoadedPlugin {
     }
 
     /// A new instance in a new store, `init` done.
-    async fn instantiate(&self) -> Result<(Store<HostState>, Plugin), FailureKind> {
+    async fn instantiate(&self) -> Result<(PluginStore, Plugin), FailureKind> {
         let state = HostState::new(
             Arc::clone(&self.name),
             Arc::clone(&self.stats),
@@ -149,10 +147,10 @@ impl LoadedPlugin {
             self.policy,
             Arc::clone(&self.output),
         );
-        let mut store = self.engine.new_store(state);
+        let (mut store, pre) = self.engine.new_store(&self.linked, state);
         self.engine.arm_deadline(&mut store, self.limits.timeout);
         let (wasi, timeout) = (self.wasi, self.limits.timeout);
-        let bindings = match bounded(wasi, timeout, self.pre.instantiate_async(&mut store)).await {
+        let bindings = match bounded(wasi, timeout, pre.instantiate_async(&mut *store)).await {
             Ok(bindings) => bindings,
             Err(_) if store.data().limiter.over_budget => return Err(FailureKind::Busy),
             Err(_) if store.data().limiter.hit => return Err(FailureKind::MemoryCap),
@@ -163,7 +161,7 @@ impl LoadedPlugin {
             Err(e) => return Err(FailureKind::Instantiate(format!("{e:#}"))),
         };
         self.engine.arm_deadline(&mut store, self.limits.timeout);
-        bounded(wasi, timeout, bindings.call_init(&mut store, &self.config_json))
+        bounded(wasi, timeout, bindings.call_init(&mut *store, &self.config_json))
             .await
             .map_err(|e| classify(&store, e))?
             .map_err(FailureKind::PluginError)?;
@@ -179,7 +177,7 @@ impl LoadedPlugin {
 
     /// Keeps `instance` for a later request when there is room in this plugin's ready pool and
     /// in the engine's budget of idle slots; drops it otherwise.
-    fn keep_ready(&self, store: Store<HostState>, bindings: Plugin) {
+    fn keep_ready(&self, store: PluginStore, bindings: Plugin) {
         let Ok(mut ready) = self.ready.lock() else { return };
         if ready.len() >= MAX_READY_PER_PLUGIN {
             return;
@@ -242,7 +240,7 @@ async fn after_ready_work() {
 /// A fresh instance of one plugin, alive for one request (and its response, if it watches it).
 /// Holds an instance slot of the gate until dropped.
 pub(crate) struct LiveInstance {
-    store: Store<HostState>,
+    store: PluginStore,
     bindings: Plugin,
     pub(crate) plugin: Arc<LoadedPlugin>,
     /// When the instance was started; the request-phase call time counts from here.
@@ -261,7 +259,7 @@ impl LiveInstance {
         let (wasi, timeout) = self.arm();
         self.store.data_mut().tenant_limits = limits.cloned();
         let result =
-            bounded(wasi, timeout, self.bindings.call_on_request(&mut self.store, request)).await;
+            bounded(wasi, timeout, self.bindings.call_on_request(&mut *self.store, request)).await;
         self.store.data_mut().tenant_limits = None;
         result.map_err(|e| classify(&self.store, e))
     }
@@ -273,7 +271,8 @@ impl LiveInstance {
     ) -> Result<ResponseAction, FailureKind> {
         let (wasi, timeout) = self.arm();
         let result =
-            bounded(wasi, timeout, self.bindings.call_on_response(&mut self.store, response)).await;
+            bounded(wasi, timeout, self.bindings.call_on_response(&mut *self.store, response))
+                .await;
         result.map_err(|e| classify(&self.store, e))
     }
 
@@ -284,7 +283,7 @@ impl LiveInstance {
     ) -> Result<EventAction, FailureKind> {
         let (wasi, timeout) = self.arm();
         let result =
-            bounded(wasi, timeout, self.bindings.call_on_event(&mut self.store, event)).await;
+            bounded(wasi, timeout, self.bindings.call_on_event(&mut *self.store, event)).await;
         result.map_err(|e| classify(&self.store, e))
     }
 
@@ -292,7 +291,7 @@ impl LiveInstance {
     pub(crate) async fn on_stream_end(&mut self) -> Result<Vec<Delta>, FailureKind> {
         let (wasi, timeout) = self.arm();
         let result =
-            bounded(wasi, timeout, self.bindings.call_on_stream_end(&mut self.store)).await;
+            bounded(wasi, timeout, self.bindings.call_on_stream_end(&mut *self.store)).await;
         result.map_err(|e| classify(&self.store, e))
     }
 

@@ -12,15 +12,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline,
 };
 
-use super::bindings::Plugin;
+use super::bindings::PluginPre;
 use super::error::FailureKind;
 use super::function_cache::FunctionCache;
 use super::host::HostState;
+use super::lanes::{Lane, Lanes, Linked, PluginStore};
 use wasmtime::component::Component;
 
 /// The longest deadline a plugin may configure.
@@ -112,8 +112,12 @@ pub struct EngineLimits {
     pub max_memory_bytes: usize,
     /// Period of the epoch ticker; deadlines are rounded up to whole ticks.
     pub epoch_tick: Duration,
-    /// Bytes of each pooled memory kept resident and zeroed with memset on reuse instead of
-    /// being returned to the kernel: fewer page faults on the fresh instance of the next request.
+    /// Stores that may hold a warm pool slot at once (`lanes.rs`): a warm slot keeps up to
+    /// `keep_resident_bytes` of the pages its instance wrote, reset by a copy, so the next
+    /// instance there takes no page faults. Stores beyond it get slots that give every page back.
+    pub resident_instances: u32,
+    /// Bytes of written pages a warm slot keeps (wasmtime's `linear_memory_keep_resident`). At
+    /// most `resident_instances × keep_resident_bytes` stay resident once the proxy is idle.
     pub keep_resident_bytes: usize,
     /// Linear memory of all instances together. A `memory.grow` (or an instantiation) past it is
     /// refused and the call fails as busy: the runtime is saturated, not the plugin broken.
@@ -130,9 +134,11 @@ impl Default for EngineLimits {
             queue_timeout: Duration::from_millis(50),
             max_memory_bytes: 64 << 20,
             epoch_tick: Duration::from_millis(1),
-            // Nothing: a slot keeps what it kept resident for as long as the proxy runs, and
-            // after a burst of 10,000 streams that was 2.5 GB at 256 KiB per slot.
-            keep_resident_bytes: 0,
+            // Enough for the default chain: pii-redact writes between 256 KiB and 1 MiB per
+            // request, and a slot that keeps less than a plugin writes pays both a copy and
+            // page faults (BENCHMARKS.md, "Proxy overhead").
+            resident_instances: 64,
+            keep_resident_bytes: 1 << 20,
             memory_budget_bytes: 8 << 30,
             function_cache: None,
         }
@@ -156,10 +162,8 @@ pub struct CallLimits {
 /// interface and deny-all WASI), the instance gate and the epoch ticker. One per proxy; shared
 /// by all plugin sets.
 pub struct PluginEngine {
-    engine: Engine,
-    linker: Linker<HostState>,
-    /// For components that import WASI: the host interface and `wasi.rs`'s deny-all WASI 0.2.
-    wasi_linker: Linker<HostState>,
+    /// The warm and the overflow pool, each an engine with its linkers (`lanes.rs`).
+    lanes: Lanes,
     limits: EngineLimits,
     gate: Arc<Semaphore>,
     /// Idle instances kept for reuse, over all plugins; at most [`IDLE_SLOTS`].
@@ -179,65 +183,29 @@ impl std::fmt::Debug for PluginEngine {
 impl PluginEngine {
     /// Build the engine, the linker and the ticker thread.
     pub fn new(limits: EngineLimits) -> Result<Arc<Self>, String> {
-        let mut pool = PoolingAllocationConfig::new();
         // Slots for the live instances (as many as the gate's permits) and for idle instances of
         // `isolation = "reuse"` plugins, which hold a slot but no permit.
         let n = limits.max_instances.saturating_add(IDLE_SLOTS);
-        pool.total_component_instances(n)
-            // A store keeps the fiber stack of its first call until it is dropped (wasmtime
-            // caches it for the next call), so every slot needs one.
-            .total_stacks(n)
-            // Core instances are allocated when used (this bounds them); a component from
-            // componentize-py holds 14.
-            .total_core_instances(n.saturating_mul(component::MAX_CORE_INSTANCES))
-            .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
-            .max_core_instance_size(component::MAX_CORE_INSTANCE_BYTES)
-            .total_memories(n)
-            .max_memories_per_component(component::MAX_MEMORIES)
-            .total_tables(n.saturating_mul(2))
-            .max_tables_per_component(component::MAX_TABLES)
-            .table_elements(component::MAX_TABLE_ELEMENTS)
-            .max_memory_size(limits.max_memory_bytes)
-            .linear_memory_keep_resident(limits.keep_resident_bytes)
-            .table_keep_resident(64 << 10);
-        let mut config = Config::new();
-        config
-            // No guard pages and explicit bounds checks instead of signal-based traps: then a
-            // recycled pool slot keeps its read/write mapping, and neither `memory.grow` nor the
-            // next instantiation calls mprotect (each of which flushes the TLB of every core the
-            // proxy runs on). Measured in BENCHMARKS.md ("Plugins").
-            .signals_based_traps(false)
-            .memory_guard_size(0)
-            // A slot is as large as the largest memory a plugin may have, not wasmtime's 4 GiB
-            // default: tens of thousands of slots then fit the address space.
-            .memory_reservation(limits.max_memory_bytes as u64)
-            .epoch_interruption(true)
-            .parallel_compilation(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let keep = if limits.resident_instances == 0 { 0 } else { limits.keep_resident_bytes };
+        let warm_slots = if keep == 0 { n } else { limits.resident_instances.min(n) };
         let functions = limits.function_cache.as_deref().and_then(|dir| {
             FunctionCache::open(dir)
                 .map_err(|e| tracing::warn!(error = %e, "compiled-function cache off"))
                 .ok()
                 .map(Arc::new)
         });
+        let mut warm = engine_config(&limits, warm_slots, keep);
         if let Some(cache) = &functions {
-            config
-                .enable_incremental_compilation(cache.clone())
+            warm.enable_incremental_compilation(cache.clone())
                 .map_err(|e| format!("wasmtime function cache: {e}"))?;
         }
-        let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
-        let mut linker = Linker::new(&engine);
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| format!("wasmtime linker: {e}"))?;
-        let mut wasi_linker = linker.clone();
-        wasmtime_wasi::p2::add_to_linker_async(&mut wasi_linker)
-            .map_err(|e| format!("wasmtime linker (wasi): {e}"))?;
+        let overflow =
+            if warm_slots < n { Some(Lane::new(&engine_config(&limits, n, 0))?) } else { None };
+        let lanes = Lanes::new(Lane::new(&warm)?, overflow, warm_slots);
         warn_if_mappings_short(limits.max_instances);
-        let ticker = Ticker::start(&engine, limits.epoch_tick)?;
+        let ticker = Ticker::start(lanes.engines(), limits.epoch_tick)?;
         Ok(Arc::new(Self {
-            engine,
-            linker,
-            wasi_linker,
+            lanes,
             gate: Arc::new(Semaphore::new(limits.max_instances as usize)),
             idle: Arc::new(AtomicUsize::new(0)),
             memory_used: Arc::new(AtomicUsize::new(0)),
@@ -247,8 +215,9 @@ impl PluginEngine {
         }))
     }
 
+    /// The engine plugins are compiled in (the warm lane's).
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.lanes.warm().engine()
     }
 
     /// The compiled-function cache, when [`EngineLimits::function_cache`] named one.
@@ -256,15 +225,28 @@ impl PluginEngine {
         self.functions.as_deref()
     }
 
-    /// The linker for `component`: with WASI only when it imports a `wasi:` interface, so that
-    /// other plugins keep a linker that offers nothing but the host interface. Either way an
-    /// import that the linker does not offer fails the link, and the plugin is refused.
-    pub(crate) fn linker_for(&self, component: &Component) -> (&Linker<HostState>, bool) {
-        if imports_wasi(&self.engine, component) {
-            (&self.wasi_linker, true)
-        } else {
-            (&self.linker, false)
-        }
+    /// Links `component` in every lane, with WASI only when it imports a `wasi:` interface, so
+    /// that other plugins keep a linker that offers nothing but the host interface. Either way
+    /// an import that the linker does not offer fails the link, and the plugin is refused.
+    /// Returns whether it imports WASI.
+    pub(crate) fn link(&self, component: &Component) -> Result<(Linked, bool), String> {
+        let wasi = imports_wasi(self.engine(), component);
+        Ok((self.lanes.link(component, wasi)?, wasi))
+    }
+
+    /// Stores in warm pool slots right now (`lanes.rs`).
+    pub fn warm_instances(&self) -> usize {
+        self.lanes.warm_alive()
+    }
+
+    /// Bytes the free pool slots of every lane keep resident (wasmtime's count of the written
+    /// pages that freed memories keep).
+    pub fn idle_resident_bytes(&self) -> usize {
+        self.lanes
+            .engines()
+            .filter_map(Engine::pooling_allocator_metrics)
+            .map(|m| m.unused_memory_bytes_resident())
+            .sum()
     }
 
     pub fn limits(&self) -> &EngineLimits {
@@ -320,18 +302,23 @@ impl PluginEngine {
     /// A fresh store for one plugin instance, with its memory cap installed and its calls'
     /// deadline driven by the epoch: at each tick a running call either yields to the worker's
     /// event loop or, past its budget, is interrupted.
-    pub(crate) fn new_store(&self, state: HostState) -> Store<HostState> {
-        let mut store = Store::new(&self.engine, state);
+    /// Returns the instance-pre of the lane the store is in.
+    pub(crate) fn new_store<'a>(
+        &self,
+        linked: &'a Linked,
+        state: HostState,
+    ) -> (PluginStore, &'a PluginPre<HostState>) {
+        let (mut store, pre) = self.lanes.store(linked, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().clock.tick()));
-        store
+        (store, pre)
     }
 
     /// Arm the deadline of the next call: it may run for `timeout` of its own time. Time spent
     /// yielded to other connections does not count, so a busy worker does not make a plugin time
     /// out; the check comes at each tick, so a call is stopped after `timeout` at the earliest
     /// and about one tick later at the latest (plus scheduling delay).
-    pub(crate) fn arm_deadline(&self, store: &mut Store<HostState>, timeout: Duration) {
+    pub(crate) fn arm_deadline(&self, store: &mut wasmtime::Store<HostState>, timeout: Duration) {
         store.data_mut().clock.arm(timeout);
         store.set_epoch_deadline(1);
         self.ticker.keep_ticking();
@@ -346,6 +333,44 @@ impl PluginEngine {
     pub fn ticker_parked(&self) -> bool {
         self.ticker.shared.parked.load(Ordering::SeqCst)
     }
+}
+
+/// The engine settings of one lane: a pool of `slots` instance slots whose freed memories keep
+/// `keep_resident` bytes of written pages, and every other limit from `limits`.
+fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        // A store keeps the fiber stack of its first call until it is dropped (wasmtime
+        // caches it for the next call), so every slot needs one.
+        .total_stacks(slots)
+        // Core instances are allocated when used (this bounds them); a component from
+        // componentize-py holds 14.
+        .total_core_instances(slots.saturating_mul(component::MAX_CORE_INSTANCES))
+        .max_core_instances_per_component(component::MAX_CORE_INSTANCES)
+        .max_core_instance_size(component::MAX_CORE_INSTANCE_BYTES)
+        .total_memories(slots)
+        .max_memories_per_component(component::MAX_MEMORIES)
+        .total_tables(slots.saturating_mul(2))
+        .max_tables_per_component(component::MAX_TABLES)
+        .table_elements(component::MAX_TABLE_ELEMENTS)
+        .max_memory_size(limits.max_memory_bytes)
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(64 << 10);
+    let mut config = Config::new();
+    config
+        // No guard pages and explicit bounds checks instead of signal-based traps: then a
+        // recycled pool slot keeps its read/write mapping, and neither `memory.grow` nor the
+        // next instantiation calls mprotect (each of which flushes the TLB of every core the
+        // proxy runs on). Measured in BENCHMARKS.md ("Plugins").
+        .signals_based_traps(false)
+        .memory_guard_size(0)
+        // A slot is as large as the largest memory a plugin may have, not wasmtime's 4 GiB
+        // default: tens of thousands of slots then fit the address space.
+        .memory_reservation(limits.max_memory_bytes as u64)
+        .epoch_interruption(true)
+        .parallel_compilation(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
 }
 
 /// Memory cap of a plugin whose `memory_mib` is unset, at the least.
@@ -569,19 +594,25 @@ impl Ticker {
     /// Longer than the longest deadline a plugin may have, plus the two ticks of rounding.
     const IDLE_BEFORE_PARK: Duration = Duration::from_millis(MAX_TIMEOUT_MS + 100);
 
-    fn start(engine: &Engine, tick: Duration) -> Result<Self, String> {
+    /// Ticks every engine of `engines` (the lanes); stops when the first is dropped.
+    fn start<'a>(
+        engines: impl Iterator<Item = &'a Engine>,
+        tick: Duration,
+    ) -> Result<Self, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(TickerShared::default());
-        let weak = engine.weak();
+        let weak: Vec<_> = engines.map(Engine::weak).collect();
         let (flag, state) = (Arc::clone(&stop), Arc::clone(&shared));
         let idle_ticks = Self::IDLE_BEFORE_PARK.as_nanos().div_ceil(tick.as_nanos().max(1));
         let spawned = thread::Builder::new().name("plugin-epoch".into()).spawn(move || {
             let mut idle = 0;
             'ticking: while !flag.load(Ordering::Relaxed) {
                 thread::sleep(tick);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
+                if weak[0].upgrade().is_none() {
+                    break;
+                }
+                for engine in weak.iter().filter_map(|w| w.upgrade()) {
+                    engine.increment_epoch();
                 }
                 idle = if state.armed.swap(false, Ordering::SeqCst) { 0 } else { idle + 1 };
                 if idle < idle_ticks {
@@ -591,7 +622,7 @@ impl Ticker {
                 // A call that arms after the swap above either sees `parked` and unparks this
                 // thread, or its `armed` is seen here.
                 while !state.armed.load(Ordering::SeqCst) {
-                    if flag.load(Ordering::Relaxed) || weak.upgrade().is_none() {
+                    if flag.load(Ordering::Relaxed) || weak[0].upgrade().is_none() {
                         break 'ticking;
                     }
                     // Wakes now and then to notice a dropped engine.

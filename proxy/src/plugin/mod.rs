@@ -6,6 +6,7 @@
 //! - [`config`]: the `[plugins]` / `[[plugin]]` config and its `validate()`.
 //! - [`limits`]: every sandbox limit (pooling allocator, epoch deadline and ticker, memory cap,
 //!   bounded concurrent instances) and the engine built from them.
+//! - `lanes`: the warm and the overflow instance pool, and which one a new store goes to.
 //! - `host`: what a plugin may import (log, counters, clock, tenant limits) and the per-store
 //!   state.
 //! - `wasi`: deny-all WASI 0.2 for components whose toolchain imports it (componentize-py).
@@ -32,6 +33,7 @@ mod error;
 pub mod function_cache;
 mod host;
 mod instance;
+mod lanes;
 pub mod limits;
 pub mod registry;
 pub mod response;
