@@ -355,6 +355,11 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize) -> Con
         .table_elements(component::MAX_TABLE_ELEMENTS)
         .max_memory_size(limits.max_memory_bytes)
         .linear_memory_keep_resident(keep_resident)
+        // A slot that was used before is taken before one that never was, so the slots that
+        // keep pages are as few as the most instances ever alive at once (wasmtime's default
+        // keeps 100 used slots aside for their own plugin and opens new ones instead: after a
+        // few hot swaps every warm slot held pages).
+        .max_unused_warm_slots(0)
         .table_keep_resident(64 << 10);
     let mut config = Config::new();
     config
