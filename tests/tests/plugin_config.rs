@@ -73,3 +73,18 @@ fn every_problem_is_reported_with_its_path() {
         ]
     );
 }
+
+#[test]
+fn warm_pool_settings_out_of_range_are_reported() {
+    let mut section = PluginsSection::new("plugins");
+    section.resident_instances = 20_001;
+    section.keep_resident_kib = (section.max_memory_mib << 10) + 1;
+    let problems: Vec<String> = validate(&section, &[]).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        problems,
+        vec![
+            "plugins.resident_instances: must be at most 20000",
+            "plugins.keep_resident_kib: must be at most plugins.max_memory_mib × 1024",
+        ]
+    );
+}
