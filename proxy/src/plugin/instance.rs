@@ -147,7 +147,8 @@ impl LoadedPlugin {
             self.policy,
             Arc::clone(&self.output),
         );
-        let (mut store, pre) = self.engine.new_store(&self.linked, state);
+        let (mut store, pre) =
+            self.engine.new_store(&self.linked, state, self.isolation == Isolation::Fresh);
         self.engine.arm_deadline(&mut store, self.limits.timeout);
         let (wasi, timeout) = (self.wasi, self.limits.timeout);
         let bindings = match bounded(wasi, timeout, pre.instantiate_async(&mut *store)).await {

@@ -3,10 +3,12 @@
 //! decides the cost. The warm lane's slots keep up to `keep_resident_bytes` of the pages a plugin
 //! wrote, reset with a copy when the slot is freed, so the next instance in that slot takes no
 //! page faults and the proxy sends no TLB-flush interrupts to its other cores. The overflow lane's
-//! slots give every page back to the kernel. The first `resident_instances` stores alive at once
-//! get warm slots and the rest overflow slots, so the memory kept when the proxy is idle again
-//! is bounded by `resident_instances × keep_resident_bytes` however large a burst was (10,000
-//! watched streams once held 2.5 GB this way when every slot kept its pages).
+//! slots give every page back to the kernel. The first `resident_instances` stores of
+//! `isolation = "fresh"` plugins alive at once get warm slots and every other store an overflow
+//! slot (a reused instance is reset only when it is dropped, so a warm slot saves it nothing), so
+//! the memory kept when the proxy is idle again is bounded by `resident_instances ×
+//! keep_resident_bytes` however large a burst was (10,000 watched streams once held 2.5 GB this
+//! way when every slot kept its pages).
 //!
 //! wasmtime sets what a slot keeps per pool, and a pool per engine, so each lane is an engine.
 //! A plugin is compiled once, in the warm lane, and its code is loaded into the overflow lane
@@ -97,22 +99,29 @@ impl Lanes {
         Ok(Linked { warm, overflow })
     }
 
-    /// A new store for `state`: in a warm slot while fewer than `max_warm` are taken, else in
-    /// the overflow lane. Returns the instance-pre of the same lane.
+    /// A new store for `state`: in a warm slot when `wants_warm` and fewer than `max_warm` are
+    /// taken, else in the overflow lane. Returns the instance-pre of the same lane.
+    ///
+    /// Only instances that serve one request want a warm slot (`isolation = "fresh"`): their
+    /// slot is reset after every request. A reused instance is reset only when it is finally
+    /// dropped, so a warm slot saves it almost nothing, and while it waits between requests it
+    /// would hold a seat that the next fresh instance needs.
     pub(crate) fn store<'a>(
         &self,
         linked: &'a Linked,
         state: HostState,
+        wants_warm: bool,
     ) -> (PluginStore, &'a PluginPre<HostState>) {
         let (Some(lane), Some(pre)) = (&self.overflow, &linked.overflow) else {
             return (PluginStore::new(&self.warm.engine, state, None), &linked.warm);
         };
-        let taken = self
-            .warm_alive
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_warm).then_some(n + 1)
-            })
-            .is_ok();
+        let taken = wants_warm
+            && self
+                .warm_alive
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < self.max_warm).then_some(n + 1)
+                })
+                .is_ok();
         if taken {
             let seat = WarmSeat(Arc::clone(&self.warm_alive));
             (PluginStore::new(&self.warm.engine, state, Some(seat)), &linked.warm)

@@ -136,8 +136,10 @@ impl Default for EngineLimits {
             epoch_tick: Duration::from_millis(1),
             // Enough for the default chain: pii-redact writes between 256 KiB and 1 MiB per
             // request, and a slot that keeps less than a plugin writes pays both a copy and
-            // page faults (BENCHMARKS.md, "Proxy overhead").
-            resident_instances: 64,
+            // page faults. pii-redact watches every answer, so one of its instances is alive per
+            // request in flight: 128 covers 64 busy connections with their spares, where 64
+            // sent a third of them to the overflow pool (BENCHMARKS.md, "Proxy overhead").
+            resident_instances: 128,
             keep_resident_bytes: 1 << 20,
             memory_budget_bytes: 8 << 30,
             function_cache: None,
@@ -301,14 +303,15 @@ impl PluginEngine {
 
     /// A fresh store for one plugin instance, with its memory cap installed and its calls'
     /// deadline driven by the epoch: at each tick a running call either yields to the worker's
-    /// event loop or, past its budget, is interrupted.
-    /// Returns the instance-pre of the lane the store is in.
+    /// event loop or, past its budget, is interrupted. `wants_warm`: the instance serves one
+    /// request (`lanes.rs`). Returns the instance-pre of the lane the store is in.
     pub(crate) fn new_store<'a>(
         &self,
         linked: &'a Linked,
         state: HostState,
+        wants_warm: bool,
     ) -> (PluginStore, &'a PluginPre<HostState>) {
-        let (mut store, pre) = self.lanes.store(linked, state);
+        let (mut store, pre) = self.lanes.store(linked, state, wants_warm);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().clock.tick()));
         (store, pre)
