@@ -134,9 +134,9 @@ impl Default for EngineLimits {
             queue_timeout: Duration::from_millis(50),
             max_memory_bytes: 64 << 20,
             epoch_tick: Duration::from_millis(1),
-            // Enough for the default chain: pii-redact writes between 256 KiB and 1 MiB per
-            // request, and a slot that keeps less than a plugin writes pays both a copy and
-            // page faults. pii-redact watches every answer, so one of its instances is alive per
+            // Enough for the default chain: a fresh pii-redact slot holds 384 KiB of written
+            // pages (its whole memory, BENCHMARKS.md), and a slot that keeps less than that pays
+            // both a copy and page faults. pii-redact watches every answer, so one of its instances is alive per
             // request in flight: 128 covers 64 busy connections with their spares, where 64
             // sent a third of them to the overflow pool (BENCHMARKS.md, "Proxy overhead").
             resident_instances: 128,
