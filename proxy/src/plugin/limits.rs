@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline,
 };
 
 use super::bindings::PluginPre;
@@ -134,9 +134,9 @@ impl Default for EngineLimits {
             queue_timeout: Duration::from_millis(50),
             max_memory_bytes: 64 << 20,
             epoch_tick: Duration::from_millis(1),
-            // Enough for the default chain: a fresh pii-redact slot holds 384 KiB of written
-            // pages (its whole memory, BENCHMARKS.md), and a slot that keeps less than that pays
-            // both a copy and page faults. pii-redact watches every answer, so one of its instances is alive per
+            // Room to spare for the default chain (pii-redact writes less than 64 KiB per
+            // request); a slot that keeps less than its plugin writes pays both a copy and page
+            // faults. pii-redact watches every answer, so one of its instances is alive per
             // request in flight: 128 covers 64 busy connections with their spares, where 64
             // sent a third of them to the overflow pool (BENCHMARKS.md, "Proxy overhead").
             resident_instances: 128,
@@ -363,6 +363,12 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize) -> Con
         // keeps 100 used slots aside for their own plugin and opens new ones instead: after a
         // few hot swaps every warm slot held pages).
         .max_unused_warm_slots(0)
+        // Reset only the pages an instance wrote, found with Linux's `PAGEMAP_SCAN` (6.7 and
+        // later; elsewhere wasmtime falls back). Off, which is wasmtime 48's default, a freed
+        // slot is reset by writing its first `keep_resident` bytes whole: every page of the
+        // plugin's memory, touched or not, copied or zeroed after every request, and made
+        // resident (BENCHMARKS.md, "Proxy overhead", session 12).
+        .pagemap_scan(Enabled::Auto)
         .table_keep_resident(64 << 10);
     let mut config = Config::new();
     config
