@@ -367,8 +367,9 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize) -> Con
         // later; elsewhere wasmtime falls back). Off, which is wasmtime 48's default, a freed
         // slot is reset by writing its first `keep_resident` bytes whole: every page of the
         // plugin's memory, touched or not, copied or zeroed after every request, and made
-        // resident (BENCHMARKS.md, "Proxy overhead", session 12).
-        .pagemap_scan(Enabled::Auto)
+        // resident (BENCHMARKS.md, "Proxy overhead", session 12). Not with swap: see
+        // [`pagemap_scan`].
+        .pagemap_scan(pagemap_scan())
         .table_keep_resident(64 << 10);
     let mut config = Config::new();
     config
@@ -385,6 +386,23 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize) -> Con
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
+}
+
+/// Whether freed slots are reset from the kernel's list of written pages (`PAGEMAP_SCAN`). Only
+/// when no swap is active: the scan sees present pages only, so in wasmtime 48 a written page
+/// that the kernel swapped out while its instance ran would be neither reset nor given back, and
+/// the next instance in that slot could read an earlier request's data. With swap, a freed slot
+/// is rewritten whole, which is slower but never stale. Read when the engine is built.
+fn pagemap_scan() -> Enabled {
+    match std::fs::read_to_string("/proc/swaps") {
+        Ok(swaps) if !swap_active(&swaps) => Enabled::Auto,
+        _ => Enabled::No,
+    }
+}
+
+/// Whether `/proc/swaps` (its text) lists a swap area: any line after the header.
+fn swap_active(swaps: &str) -> bool {
+    swaps.lines().skip(1).any(|line| !line.trim().is_empty())
 }
 
 /// Memory cap of a plugin whose `memory_mib` is unset, at the least.
@@ -672,5 +690,19 @@ impl Ticker {
 impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::swap_active;
+
+    #[test]
+    fn swap_is_active_when_proc_swaps_lists_an_area() {
+        let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+        assert!(!swap_active(header));
+        assert!(!swap_active(""));
+        let zram = format!("{header}/dev/zram0  partition\t4194300\t\t0\t\t100\n");
+        assert!(swap_active(&zram));
     }
 }
