@@ -222,10 +222,7 @@ async fn warm_pool_slots_are_bounded_and_neither_pool_leaks_between_requests() {
     let mut reused = entry("w", "w.wasm", FailurePolicy::Closed, json!({}));
     reused.isolation = switchyard::plugin::Isolation::Reuse;
     let reg = registry(engine.clone(), dir.path(), vec![reused]).await;
-    let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&["a"])).await else {
-        panic!("must proceed");
-    };
-    assert!(!p.watch.is_empty());
+    let p = watching(&reg).await;
     assert_eq!(engine.warm_instances(), 0, "a reused instance took a warm slot");
     drop(p);
 

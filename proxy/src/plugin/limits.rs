@@ -196,13 +196,18 @@ impl PluginEngine {
                 .ok()
                 .map(Arc::new)
         });
-        let mut warm = engine_config(&limits, warm_slots, keep);
+        // Both pools reset the same way; `/proc/swaps` is read once.
+        let scan = pagemap_scan();
+        let mut warm = engine_config(&limits, warm_slots, keep, scan);
         if let Some(cache) = &functions {
             warm.enable_incremental_compilation(cache.clone())
                 .map_err(|e| format!("wasmtime function cache: {e}"))?;
         }
-        let overflow =
-            if warm_slots < n { Some(Lane::new(&engine_config(&limits, n, 0))?) } else { None };
+        let overflow = if warm_slots < n {
+            Some(Lane::new(&engine_config(&limits, n, 0, scan))?)
+        } else {
+            None
+        };
         let lanes = Lanes::new(Lane::new(&warm)?, overflow, warm_slots);
         warn_if_mappings_short(limits.max_instances);
         let ticker = Ticker::start(lanes.engines(), limits.epoch_tick)?;
@@ -339,8 +344,9 @@ impl PluginEngine {
 }
 
 /// The engine settings of one lane: a pool of `slots` instance slots whose freed memories keep
-/// `keep_resident` bytes of written pages, and every other limit from `limits`.
-fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize) -> Config {
+/// `keep_resident` bytes of written pages, reset as `scan` says ([`pagemap_scan`]), and every
+/// other limit from `limits`.
+fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize, scan: Enabled) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
         // A store keeps the fiber stack of its first call until it is dropped (wasmtime
@@ -369,7 +375,7 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize) -> Con
         // plugin's memory, touched or not, copied or zeroed after every request, and made
         // resident (BENCHMARKS.md, "Proxy overhead", session 12). Not with swap: see
         // [`pagemap_scan`].
-        .pagemap_scan(pagemap_scan())
+        .pagemap_scan(scan)
         .table_keep_resident(64 << 10);
     let mut config = Config::new();
     config
