@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use switchyard_plugin_sdk::{Changes, Decision, Request, TextEdit};
 
 use crate::config::{Mode, Settings};
+use crate::detect::Kind;
 use crate::vault::Vault;
 
 /// Text edits one decision may carry (the host's limit): a request with more entities than this
@@ -61,20 +62,23 @@ pub fn decide(
         }
     }
     let labels = &s.detectors.custom_labels;
-    let mut counts = Counts::new();
+    // Counted per kind (a few, compared as integers), then keyed by label once: a map of
+    // strings looked up per entity cost more than the counting itself.
+    let mut per_kind: Vec<(Kind, u64)> = Vec::new();
     let mut found = Vec::new();
     for (i, m) in req.messages.iter().enumerate().filter(|(_, m)| s.scans(&m.role)) {
         let spans = s.detectors.scan(&m.content);
         for sp in &spans {
-            let label = sp.kind.label(labels);
-            match counts.get_mut(label) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(label.to_string(), 1);
-                }
+            match per_kind.iter_mut().find(|(k, _)| *k == sp.kind) {
+                Some((_, n)) => *n += 1,
+                None => per_kind.push((sp.kind, 1)),
             }
         }
         found.push((i, spans));
+    }
+    let mut counts = Counts::new();
+    for (kind, n) in &per_kind {
+        *counts.entry(kind.label(labels).to_string()).or_insert(0) += n;
     }
     let total: u64 = counts.values().sum();
     if total > 0 && s.mode == Mode::Block {
@@ -88,11 +92,17 @@ pub fn decide(
     let mut changes = Changes::new();
     if s.mode == Mode::Pseudonymize && total > 0 {
         vault.reserve(total as usize);
+        for (label, n) in &counts {
+            vault.reserve_of(label, *n as usize);
+        }
         for m in &req.messages {
             vault.reserve_existing(&m.content);
         }
     }
     if s.mode != Mode::Block {
+        // Filled in place, not through `Changes::edit`, which moves the whole `Changes` by
+        // value once per entity.
+        changes.edits.reserve_exact(total as usize);
         for (i, spans) in &found {
             let text = &req.messages[*i].content;
             let json = json_text(&req.messages[*i].role);
@@ -108,18 +118,23 @@ pub fn decide(
                 let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
                 let (message, start, end) = (at(*i), at(sp.start), at(sp.end));
                 // Built in place: the placeholder string moves in instead of being copied.
-                changes = changes.edit(TextEdit { message, start, end, replacement });
+                changes.edits.push(TextEdit { message, start, end, replacement });
             }
         }
     }
     if total > 0 {
-        changes = changes.tag("pii", &total.to_string());
+        // Pushed as built (`Changes::tag` copies both strings again).
+        changes.tags.reserve_exact(1 + counts.len().min(MAX_TAGS));
+        changes.tags.push(("pii".to_string(), total.to_string()));
         for (label, n) in counts.iter().take(MAX_TAGS) {
-            changes = changes.tag(&format!("pii.{label}"), &n.to_string());
+            let mut key = String::with_capacity(4 + label.len());
+            key.push_str("pii.");
+            key.push_str(label);
+            changes.tags.push((key, n.to_string()));
         }
     }
     if s.scan_answer || !vault.is_empty() {
-        changes = changes.watch_response();
+        changes.watch_response = true;
     }
     Ok((Decision::Proceed(changes), counts))
 }

@@ -111,8 +111,9 @@ struct Issued {
     upper: String,
     /// The last number used.
     number: usize,
-    /// value -> placeholder
-    by_value: Map<String, String>,
+    /// value -> its placeholder's number (the placeholder is written again on a repeat: one
+    /// string either way, and none kept per value).
+    by_value: Map<String, usize>,
 }
 
 impl Vault {
@@ -139,19 +140,32 @@ impl Vault {
         }
     }
 
-    fn issue(&mut self, label: &str, value: &str, json: Option<&str>) -> String {
-        let Vault { issued, taken, originals, longest } = self;
-        let k = match issued.iter().position(|t| t.label == label) {
+    /// Room for `n` placeholders of type `label`, so issuing them never rehashes its map.
+    pub fn reserve_of(&mut self, label: &str, n: usize) {
+        let k = self.type_index(label);
+        if let Some(t) = self.issued.get_mut(k) {
+            t.by_value.reserve(n);
+        }
+    }
+
+    /// The index of `label`'s entry in `issued`, added when new.
+    fn type_index(&mut self, label: &str) -> usize {
+        match self.issued.iter().position(|t| t.label == label) {
             Some(k) => k,
             None => {
                 let upper = label.to_ascii_uppercase();
-                issued.push(Issued { label: label.to_string(), upper, ..Issued::default() });
-                issued.len() - 1
+                self.issued.push(Issued { label: label.to_string(), upper, ..Issued::default() });
+                self.issued.len() - 1
             }
-        };
+        }
+    }
+
+    fn issue(&mut self, label: &str, value: &str, json: Option<&str>) -> String {
+        let k = self.type_index(label);
+        let Vault { issued, taken, originals, longest } = self;
         let Some(of_type) = issued.get_mut(k) else { return String::new() };
-        if let Some(p) = of_type.by_value.get(value) {
-            return p.clone();
+        if let Some(n) = of_type.by_value.get(value) {
+            return numbered(&of_type.upper, *n);
         }
         let p = loop {
             of_type.number += 1;
@@ -160,7 +174,7 @@ impl Vault {
                 break p;
             }
         };
-        of_type.by_value.insert(value.to_string(), p.clone());
+        of_type.by_value.insert(value.to_string(), of_type.number);
         *longest = (*longest).max(p.len());
         // Kept only where it differs from what escaping would write anyway.
         let json = json.filter(|j| *j != escape(value)).map(str::to_string);
