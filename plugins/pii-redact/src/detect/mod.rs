@@ -99,7 +99,8 @@ impl Detectors {
     /// All hits in `text`, sorted by start, without overlaps: where two hits overlap, the kind
     /// listed first in [`Kind`] wins (then the longer one).
     pub fn scan(&self, text: &str) -> Vec<Span> {
-        let mut hits = Vec::new();
+        // Room for a dense text's hits without regrowing from empty (about one per 30 bytes).
+        let mut hits = Vec::with_capacity(text.len() / 32 + 8);
         scan::all(self, text.as_bytes(), &mut hits);
         for (i, c) in self.custom.iter().enumerate() {
             c.find(text, Kind::Custom(i + 1), &mut hits);
@@ -108,54 +109,50 @@ impl Detectors {
     }
 }
 
-/// Keep the highest-priority hits that do not overlap, sorted by start: in priority order, a hit
-/// is kept when it overlaps no hit kept before it. One kind at a time, merged into the kept list
-/// (no insertion in the middle of a long list).
+/// Keep the highest-priority hits that do not overlap, sorted by start: in priority order (then
+/// by start, the longer first), a hit is kept when it overlaps no hit kept before it. The bytes
+/// the kept hits cover are bits of one mask, so a hit is checked against all of them in a few
+/// word operations, and no list is merged or rebuilt per kind.
 fn resolve(mut hits: Vec<Span>) -> Vec<Span> {
     // Equal keys are equal spans, so an unstable sort gives the same result.
     hits.sort_unstable_by_key(|s| (s.kind, s.start, std::cmp::Reverse(s.end)));
-    let mut kept: Vec<Span> = Vec::new();
-    let mut rest = &hits[..];
-    while let Some(first) = rest.first() {
-        let n = rest.iter().take_while(|h| h.kind == first.kind).count();
-        let (group, tail) = rest.split_at(n);
-        rest = tail;
-        let mut accepted: Vec<Span> = Vec::new();
-        let mut k = 0;
-        for h in group.iter().filter(|h| h.start < h.end) {
-            // `kept` is sorted and without overlaps: only the neighbours of `h` can clash.
-            while kept.get(k).is_some_and(|s| s.start < h.start) {
-                k += 1;
-            }
-            let clash_before = k > 0 && kept[k - 1].end > h.start;
-            let clash_after = kept.get(k).is_some_and(|s| s.start < h.end);
-            // Hits of this kind come by start: the last one accepted ends furthest.
-            let clash_same = accepted.last().is_some_and(|s| s.end > h.start);
-            if !clash_before && !clash_after && !clash_same {
-                accepted.push(*h);
-            }
+    let len = hits.iter().map(|h| h.end).max().unwrap_or(0);
+    let mut taken = vec![0u64; len.div_ceil(64)];
+    hits.retain(|h| {
+        if h.start >= h.end || covers_any(&taken, h.start, h.end) {
+            return false;
         }
-        if !accepted.is_empty() {
-            kept = merge(kept, accepted);
-        }
-    }
-    kept
+        cover(&mut taken, h.start, h.end);
+        true
+    });
+    // Kept hits do not overlap and are not empty: their starts differ.
+    hits.sort_unstable_by_key(|s| s.start);
+    hits
 }
 
-/// Two lists sorted by start as one.
-fn merge(a: Vec<Span>, b: Vec<Span>) -> Vec<Span> {
-    if a.is_empty() {
-        return b;
+/// The bits `start..end` of a word mask, word by word: (word index, bits).
+fn words_of(start: usize, end: usize) -> impl Iterator<Item = (usize, u64)> {
+    let (first, last) = (start / 64, (end - 1) / 64);
+    (first..=last).map(move |w| {
+        let lo = if w == first { start % 64 } else { 0 };
+        let hi = if w == last { (end - 1) % 64 } else { 63 };
+        // Bits lo..=hi.
+        (w, (u64::MAX >> (63 - hi)) & (u64::MAX << lo))
+    })
+}
+
+/// Whether any byte of `start..end` (not empty) is marked in `taken`.
+fn covers_any(taken: &[u64], start: usize, end: usize) -> bool {
+    words_of(start, end).any(|(w, m)| taken.get(w).is_some_and(|t| t & m != 0))
+}
+
+/// Mark the bytes `start..end` (not empty) in `taken`.
+fn cover(taken: &mut [u64], start: usize, end: usize) {
+    for (w, m) in words_of(start, end) {
+        if let Some(t) = taken.get_mut(w) {
+            *t |= m;
+        }
     }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut x, mut y) = (a.into_iter().peekable(), b.into_iter().peekable());
-    while let (Some(p), Some(q)) = (x.peek(), y.peek()) {
-        let next = if p.start <= q.start { x.next() } else { y.next() };
-        out.extend(next);
-    }
-    out.extend(x);
-    out.extend(y);
-    out
 }
 
 /// A byte that continues a word: ASCII letters, digits, `_`, and any non-ASCII byte (so a match
