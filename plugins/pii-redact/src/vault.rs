@@ -8,16 +8,24 @@
 //! the history, schemas) is kept decoded, and also as it was written there.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// The vault's maps hash with [`WordHasher`], not std's SipHash: a request issues one
-/// placeholder per entity and looks each value up and inserts it in two maps, and SipHash
+use hashbrown::HashTable;
+
+/// The vault's tables hash with [`WordHasher`], not std's SipHash: a request issues one
+/// placeholder per entity and looks each value up and inserts it in two tables, and SipHash
 /// was most of that cost. SipHash's guard against crafted collisions buys nothing here: on
-/// `wasm32-unknown-unknown` std has no randomness, so its keys are fixed anyway, and a map
+/// `wasm32-unknown-unknown` std has no randomness, so its keys are fixed anyway, and a table
 /// lives for one request, bounded by its 4096 entities.
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
 type Set<K> = HashSet<K, BuildHasherDefault<WordHasher>>;
+
+/// [`WordHasher`]'s hash of `s`.
+fn hash(s: &str) -> u64 {
+    let mut h = WordHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
+}
 
 /// A multiplicative hash of eight bytes at a time (the scheme of rustc's FxHasher), with a
 /// final mix so the high bits (hashbrown's tags) depend on every byte.
@@ -89,10 +97,17 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 }
 
 /// Placeholders and their original values.
+///
+/// The tables hold indices into `entries` (hashbrown's `HashTable`, which std's maps are built
+/// on): the placeholder and the value are each stored once, in their entry, instead of once as
+/// a map key and again as a map value, so issuing a placeholder allocates three strings (the
+/// one returned, the one kept, the value) rather than five.
 #[derive(Debug, Default)]
 pub struct Vault {
-    /// placeholder -> original value
-    originals: Map<String, Original>,
+    /// Every issued placeholder with its original value, in order of issue.
+    entries: Vec<Entry>,
+    /// `entries` by placeholder.
+    by_placeholder: HashTable<usize>,
     /// The placeholders of each type, so the same value gets the same placeholder. A list: a
     /// request holds a handful of types, and a comparison of labels costs less than a hash.
     issued: Vec<Issued>,
@@ -103,6 +118,16 @@ pub struct Vault {
     taken: Set<String>,
 }
 
+/// One issued placeholder.
+#[derive(Debug)]
+struct Entry {
+    placeholder: String,
+    original: Original,
+    /// The hashes of `placeholder` and of `original.text`, for the tables to grow by.
+    placeholder_hash: u64,
+    value_hash: u64,
+}
+
 /// The placeholders of one type.
 #[derive(Debug, Default)]
 struct Issued {
@@ -111,15 +136,21 @@ struct Issued {
     upper: String,
     /// The last number used.
     number: usize,
-    /// value -> its placeholder's number (the placeholder is written again on a repeat: one
-    /// string either way, and none kept per value).
-    by_value: Map<String, usize>,
+    /// This type's `entries` by value, so the same value gets the same placeholder.
+    by_value: HashTable<usize>,
+}
+
+/// The hash a table grows by, of the entry at index `e`.
+fn rehash(entries: &[Entry], e: usize, of: fn(&Entry) -> u64) -> u64 {
+    entries.get(e).map_or(0, of)
 }
 
 impl Vault {
     /// Room for `n` more placeholders, so issuing them never rehashes the map.
     pub fn reserve(&mut self, n: usize) {
-        self.originals.reserve(n);
+        let Vault { entries, by_placeholder, .. } = self;
+        entries.reserve(n);
+        by_placeholder.reserve(n, |e| rehash(entries, *e, |x| x.placeholder_hash));
     }
 
     /// The placeholder for `value` of type `label` (lower-case), issuing one when new.
@@ -143,8 +174,9 @@ impl Vault {
     /// Room for `n` placeholders of type `label`, so issuing them never rehashes its map.
     pub fn reserve_of(&mut self, label: &str, n: usize) {
         let k = self.type_index(label);
-        if let Some(t) = self.issued.get_mut(k) {
-            t.by_value.reserve(n);
+        let Vault { entries, issued, .. } = self;
+        if let Some(t) = issued.get_mut(k) {
+            t.by_value.reserve(n, |e| rehash(entries, *e, |x| x.value_hash));
         }
     }
 
@@ -162,10 +194,12 @@ impl Vault {
 
     fn issue(&mut self, label: &str, value: &str, json: Option<&str>) -> String {
         let k = self.type_index(label);
-        let Vault { issued, taken, originals, longest } = self;
+        let Vault { entries, by_placeholder, issued, taken, longest } = self;
         let Some(of_type) = issued.get_mut(k) else { return String::new() };
-        if let Some(n) = of_type.by_value.get(value) {
-            return numbered(&of_type.upper, *n);
+        let value_hash = hash(value);
+        let same = |e: &usize| entries.get(*e).is_some_and(|x| x.original.text == value);
+        if let Some(x) = of_type.by_value.find(value_hash, same).and_then(|e| entries.get(*e)) {
+            return x.placeholder.clone();
         }
         let p = loop {
             of_type.number += 1;
@@ -174,11 +208,20 @@ impl Vault {
                 break p;
             }
         };
-        of_type.by_value.insert(value.to_string(), of_type.number);
         *longest = (*longest).max(p.len());
         // Kept only where it differs from what escaping would write anyway.
         let json = json.filter(|j| *j != escape(value)).map(str::to_string);
-        originals.insert(p.clone(), Original { text: value.to_string(), json });
+        let placeholder_hash = hash(&p);
+        let e = entries.len();
+        entries.push(Entry {
+            placeholder: p.clone(),
+            original: Original { text: value.to_string(), json },
+            placeholder_hash,
+            value_hash,
+        });
+        of_type.by_value.insert_unique(value_hash, e, |e| rehash(entries, *e, |x| x.value_hash));
+        by_placeholder
+            .insert_unique(placeholder_hash, e, |e| rehash(entries, *e, |x| x.placeholder_hash));
         p
     }
 
@@ -208,7 +251,7 @@ impl Vault {
 
     /// No placeholder was issued: nothing to restore.
     pub fn is_empty(&self) -> bool {
-        self.originals.is_empty()
+        self.entries.is_empty()
     }
 
     /// The longest placeholder issued, in bytes.
@@ -225,7 +268,9 @@ impl Vault {
         let window = &rest.as_bytes()[..rest.len().min(self.longest)];
         let close = window.iter().position(|c| *c == b'>')?;
         let candidate = rest.get(..=close)?;
-        self.originals.get(candidate).map(|v| (close + 1, v))
+        let same = |e: &usize| self.entries.get(*e).is_some_and(|x| x.placeholder == candidate);
+        let e = self.by_placeholder.find(hash(candidate), same)?;
+        self.entries.get(*e).map(|x| (close + 1, &x.original))
     }
 
     /// Whether `tail` (starting with `<`) is a proper prefix of some placeholder: it may become
@@ -233,7 +278,10 @@ impl Vault {
     pub fn could_start(&self, tail: &str) -> bool {
         tail.len() < self.longest
             && tail.starts_with('<')
-            && self.originals.keys().any(|p| p.len() > tail.len() && p.starts_with(tail))
+            && self
+                .entries
+                .iter()
+                .any(|x| x.placeholder.len() > tail.len() && x.placeholder.starts_with(tail))
     }
 
     /// Every placeholder in `text` replaced by its original value.
