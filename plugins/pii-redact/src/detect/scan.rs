@@ -259,6 +259,9 @@ impl Scan<'_> {
         // Quick rejections before each call, where the call would find nothing and move its
         // cursor no further than the next position this scan looks at (past the word at `i`).
         let byte = |j: usize| b.get(j).copied().unwrap_or(0);
+        // Whether a house number or a date may start here: the address and date-of-birth
+        // detectors read a digit run the same way, and most runs fail these tests at once.
+        let (mut house, mut date) = (true, true);
         if k & SECRET != 0 && i >= self.cur.secret && second_ok(b[i], byte(i + 1)) {
             self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
         }
@@ -266,6 +269,13 @@ impl Scan<'_> {
             let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
             let after = byte(i + d);
             let joined = matches!(after, b' ' | b'-') && byte(i + d + 1).is_ascii_digit();
+            // `address::number_first`: 1-5 digits, a letter alone (`221B`), then a space.
+            house =
+                d <= 5 && (after == b' ' || after.is_ascii_alphabetic() && byte(i + d + 1) == b' ');
+            // `dob::date_len`: 1-4 digits and a separator (`15/03/1985`, `8 Jan 46`), or 1-2
+            // and an ordinal suffix (`3rd May 1990`).
+            date = d <= 4 && matches!(after, b'/' | b'-' | b'.' | b' ')
+                || d <= 2 && matches!(after, b's' | b'n' | b'r' | b't');
             // A card is one run of 12+ digits or groups joined by a space or dash.
             if self.on.card && i >= self.cur.card && (d >= 12 || joined) {
                 self.cur.card = self.step(i, numbers::card_at(b, i), Kind::Card);
@@ -314,6 +324,7 @@ impl Scan<'_> {
         }
         // Addresses start at a house number or a capital (lower-case words are most words).
         if word_start
+            && house
             && self.on.address
             && i >= self.cur.address
             && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
@@ -321,6 +332,7 @@ impl Scan<'_> {
             self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
         }
         if word_start
+            && date
             && self.on.dob
             && i >= self.cur.dob
             && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
