@@ -50,7 +50,8 @@ impl Fixer<'_> {
     ) {
         let Some(part) = text.get(r.clone()) else { return };
         for (at, original) in self.vault.occurrences(part) {
-            let value = if json { original.in_json().into_owned() } else { original.text.clone() };
+            let value =
+                if json { original.in_json().into_owned() } else { original.text.to_string() };
             out.push((r.start + at.start..r.start + at.end, value));
         }
     }

@@ -53,8 +53,12 @@ impl Plugin for PiiRedact {
 
     fn on_request(&mut self, req: Request) -> Result<Decision, String> {
         let (decision, counts) = redact::decide(&self.settings, &mut self.vault, &req)?;
+        // One name buffer for every type's counter, rather than a `format!` per type.
+        let mut name = String::from("found.");
         for (label, n) in &counts {
-            counter_add(&format!("found.{label}"), *n);
+            name.truncate("found.".len());
+            name.push_str(label);
+            counter_add(&name, *n);
         }
         if matches!(decision, Decision::Respond(_)) {
             counter_add("blocked", 1);

@@ -19,8 +19,8 @@ const MAX_TYPES_TEXT: usize = 512;
 /// Tags a decision may carry (the host allows 64); the rest of the per-type tags are dropped.
 const MAX_TAGS: usize = 48;
 
-/// What was found in one request: type label -> count.
-pub type Counts = BTreeMap<String, u64>;
+/// What was found in one request: type label (borrowed from the settings) -> count.
+pub type Counts<'a> = BTreeMap<&'a str, u64>;
 
 /// `items` joined by ", ", cut at [`MAX_TYPES_TEXT`] bytes: the host bounds error messages
 /// (1 KiB), and many long type names or part paths must not break a refusal.
@@ -46,18 +46,18 @@ fn json_text(role: &str) -> bool {
 
 /// The decision for `req`, and the counts per type (for the plugin's counters). An error when
 /// the request holds more entities than one decision can edit.
-pub fn decide(
-    s: &Settings,
+pub fn decide<'s>(
+    s: &'s Settings,
     vault: &mut Vault,
     req: &Request,
-) -> Result<(Decision, Counts), String> {
+) -> Result<(Decision, Counts<'s>), String> {
     if s.refuse_binary {
         let binary: Vec<&str> =
             req.messages.iter().filter_map(|m| m.role.strip_prefix("binary:")).collect();
         if !binary.is_empty() {
             let parts = bounded_list(binary.iter().copied());
             let message = format!("request refused: parts that cannot be redacted ({parts})");
-            let counts = Counts::from([("binary".to_string(), binary.len() as u64)]);
+            let counts = Counts::from([("binary", binary.len() as u64)]);
             return Ok((Decision::error(400, "policy_violation", &message), counts));
         }
     }
@@ -66,9 +66,12 @@ pub fn decide(
     // strings looked up per entity cost more than the counting itself.
     let mut per_kind: Vec<(Kind, u64)> = Vec::new();
     let mut found = Vec::new();
+    // The bytes of every value, for the vault's buffer.
+    let mut bytes = 0;
     for (i, m) in req.messages.iter().enumerate().filter(|(_, m)| s.scans(&m.role)) {
         let spans = s.detectors.scan(&m.content);
         for sp in &spans {
+            bytes += sp.end - sp.start;
             match per_kind.iter_mut().find(|(k, _)| *k == sp.kind) {
                 Some((_, n)) => *n += 1,
                 None => per_kind.push((sp.kind, 1)),
@@ -76,13 +79,15 @@ pub fn decide(
         }
         found.push((i, spans));
     }
+    // Each kind's label, looked up once rather than once per entity.
+    let kind_labels: Vec<&str> = per_kind.iter().map(|(k, _)| k.label(labels)).collect();
     let mut counts = Counts::new();
-    for (kind, n) in &per_kind {
-        *counts.entry(kind.label(labels).to_string()).or_insert(0) += n;
+    for ((_, n), label) in per_kind.iter().zip(&kind_labels) {
+        *counts.entry(label).or_insert(0) += n;
     }
     let total: u64 = counts.values().sum();
     if total > 0 && s.mode == Mode::Block {
-        let types = bounded_list(counts.keys().map(String::as_str));
+        let types = bounded_list(counts.keys().copied());
         let message = format!("request refused: it contains personal data or secrets ({types})");
         return Ok((Decision::error(400, "policy_violation", &message), counts));
     }
@@ -90,14 +95,26 @@ pub fn decide(
         return Err(format!("{total} entities found; at most {MAX_EDITS} can be redacted"));
     }
     let mut changes = Changes::new();
+    // What replaces each kind's entities (in `per_kind`'s order), settled once per kind: the
+    // vault's type, or the mask.
+    let mut types = Vec::new();
+    let mut masks = Vec::new();
     if s.mode == Mode::Pseudonymize && total > 0 {
-        vault.reserve(total as usize);
+        // A placeholder is `<`, the label, `_`, its number and `>`: a few bytes more than the
+        // label (an estimate: the buffer grows if it is short).
+        let names: usize =
+            per_kind.iter().zip(&kind_labels).map(|((_, n), l)| *n as usize * (l.len() + 6)).sum();
+        vault.reserve(total as usize, bytes + names);
         for (label, n) in &counts {
-            vault.reserve_of(label, *n as usize);
+            let t = vault.type_of(label);
+            vault.reserve_of(t, *n as usize);
         }
+        types = kind_labels.iter().map(|l| vault.type_of(l)).collect();
         for m in &req.messages {
             vault.reserve_existing(&m.content);
         }
+    } else if s.mode == Mode::Mask {
+        masks = kind_labels.iter().map(|l| format!("[{}]", l.to_ascii_uppercase())).collect();
     }
     if s.mode != Mode::Block {
         // Filled in place, not through `Changes::edit`, which moves the whole `Changes` by
@@ -107,12 +124,13 @@ pub fn decide(
             let text = &req.messages[*i].content;
             let json = json_text(&req.messages[*i].role);
             for sp in spans {
-                let label = sp.kind.label(labels);
+                let j = per_kind.iter().position(|(k, _)| *k == sp.kind).unwrap_or_default();
                 let value = &text[sp.start..sp.end];
-                let replacement = match s.mode {
-                    Mode::Pseudonymize if json => vault.placeholder_in_json(label, value),
-                    Mode::Pseudonymize => vault.placeholder(label, value),
-                    _ => format!("[{}]", label.to_ascii_uppercase()),
+                let replacement = match (types.get(j), masks.get(j)) {
+                    (Some(t), _) if json => vault.placeholder_in_json(*t, value),
+                    (Some(t), _) => vault.placeholder_of(*t, value),
+                    (None, Some(mask)) => mask.clone(),
+                    (None, None) => String::new(),
                 };
                 // The host bounds texts far below 4 GiB; saturate as `TextEdit::new` does.
                 let at = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
@@ -180,7 +198,8 @@ mod tests {
     fn pseudonymize_numbers_per_type_and_reuses() {
         let r = req(&["a@b.io and c@d.io", "again a@b.io, call 555-123-4567"]);
         let mut v = Vault::default();
-        let (d, counts) = decide(&settings("{}"), &mut v, &r).unwrap();
+        let s = settings("{}");
+        let (d, counts) = decide(&s, &mut v, &r).unwrap();
         assert_eq!(apply(&r, &d), ["<EMAIL_1> and <EMAIL_2>", "again <EMAIL_1>, call <PHONE_1>"]);
         assert_eq!(counts["email"], 3);
         let Decision::Proceed(c) = d else { unreachable!() };
@@ -194,7 +213,8 @@ mod tests {
         let r = req(&[
             "Hi, I'm Jane Doe. DOB: 15/03/1985. I live at 221B Baker Street, London NW1 6XE.",
         ]);
-        let (d, counts) = decide(&settings("{}"), &mut Vault::default(), &r).unwrap();
+        let s = settings("{}");
+        let (d, counts) = decide(&s, &mut Vault::default(), &r).unwrap();
         assert_eq!(apply(&r, &d), ["Hi, I'm <NAME_1>. DOB: <DOB_1>. I live at <ADDRESS_1>."]);
         assert_eq!((counts["name"], counts["dob"], counts["address"]), (1, 1, 1));
         let Decision::Proceed(c) = d else { unreachable!() };

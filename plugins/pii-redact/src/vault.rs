@@ -64,23 +64,23 @@ impl Hasher for WordHasher {
     }
 }
 
-/// What an issued placeholder stands for.
-#[derive(Debug)]
-pub struct Original {
+/// What an issued placeholder stands for (borrowed from the vault).
+#[derive(Debug, Clone, Copy)]
+pub struct Original<'a> {
     /// The value as text.
-    pub text: String,
+    pub text: &'a str,
     /// How the value was written inside a JSON text of the request, where that is not simply
     /// `text` escaped (escapes written otherwise, or a span that covered JSON punctuation and so
     /// did not decode as one string): restored into JSON exactly as it was.
-    json: Option<String>,
+    json: Option<&'a str>,
 }
 
-impl Original {
+impl<'a> Original<'a> {
     /// The value as it is written inside a JSON string.
-    pub fn in_json(&self) -> Cow<'_, str> {
-        match &self.json {
-            Some(j) => Cow::Borrowed(j.as_str()),
-            None => escape(&self.text),
+    pub fn in_json(&self) -> Cow<'a, str> {
+        match self.json {
+            Some(j) => Cow::Borrowed(j),
+            None => escape(self.text),
         }
     }
 }
@@ -99,13 +99,15 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 /// Placeholders and their original values.
 ///
 /// The tables hold indices into `entries` (hashbrown's `HashTable`, which std's maps are built
-/// on): the placeholder and the value are each stored once, in their entry, instead of once as
-/// a map key and again as a map value, so issuing a placeholder allocates three strings (the
-/// one returned, the one kept, the value) rather than five.
+/// on), and every entry's placeholder and value sit back to back in one buffer, `text`: issuing
+/// a placeholder allocates only the string it returns (the buffer grows by doubling), where a
+/// string kept per placeholder and per value cost two more allocations per entity.
 #[derive(Debug, Default)]
 pub struct Vault {
     /// Every issued placeholder with its original value, in order of issue.
     entries: Vec<Entry>,
+    /// The placeholders and values of `entries`, one after the other.
+    text: String,
     /// `entries` by placeholder.
     by_placeholder: HashTable<usize>,
     /// The placeholders of each type, so the same value gets the same placeholder. A list: a
@@ -118,15 +120,38 @@ pub struct Vault {
     taken: Set<String>,
 }
 
-/// One issued placeholder.
+/// One issued placeholder: `text[start..mid]` of its vault is the placeholder, `text[mid..end]`
+/// the value.
 #[derive(Debug)]
 struct Entry {
-    placeholder: String,
-    original: Original,
-    /// The hashes of `placeholder` and of `original.text`, for the tables to grow by.
+    start: usize,
+    mid: usize,
+    end: usize,
+    /// How the value was written in a JSON text, where that differs from its escaping
+    /// ([`Original::json`]): rare, so a string of its own.
+    json: Option<String>,
+    /// The hashes of the placeholder and of the value, for the tables to grow by.
     placeholder_hash: u64,
     value_hash: u64,
 }
+
+impl Entry {
+    fn placeholder<'a>(&self, text: &'a str) -> &'a str {
+        text.get(self.start..self.mid).unwrap_or_default()
+    }
+
+    fn original<'a>(&'a self, text: &'a str) -> Original<'a> {
+        Original {
+            text: text.get(self.mid..self.end).unwrap_or_default(),
+            json: self.json.as_deref(),
+        }
+    }
+}
+
+/// A type of placeholder in one vault (its index in the vault's list of types): issuing by
+/// type, not by label, spares a comparison of label strings per entity.
+#[derive(Debug, Clone, Copy)]
+pub struct Type(usize);
 
 /// The placeholders of one type.
 #[derive(Debug, Default)]
@@ -146,60 +171,67 @@ fn rehash(entries: &[Entry], e: usize, of: fn(&Entry) -> u64) -> u64 {
 }
 
 impl Vault {
-    /// Room for `n` more placeholders, so issuing them never rehashes the map.
-    pub fn reserve(&mut self, n: usize) {
-        let Vault { entries, by_placeholder, .. } = self;
+    /// Room for `n` more placeholders, so issuing them never rehashes the map, and for `bytes`
+    /// more bytes of placeholders and values.
+    pub fn reserve(&mut self, n: usize, bytes: usize) {
+        let Vault { entries, by_placeholder, text, .. } = self;
         entries.reserve(n);
+        text.reserve(bytes);
         by_placeholder.reserve(n, |e| rehash(entries, *e, |x| x.placeholder_hash));
     }
 
     /// The placeholder for `value` of type `label` (lower-case), issuing one when new.
+    #[cfg(test)]
     pub fn placeholder(&mut self, label: &str, value: &str) -> String {
-        self.issue(label, value, None)
+        let t = self.type_of(label);
+        self.issue(t, value, None)
     }
 
-    /// [`Self::placeholder`] for `raw`, found inside a JSON text: the value is the decoded
+    /// The placeholder for `value` of type `t`, issuing one when new.
+    pub fn placeholder_of(&mut self, t: Type, value: &str) -> String {
+        self.issue(t, value, None)
+    }
+
+    /// [`Self::placeholder_of`] for `raw`, found inside a JSON text: the value is the decoded
     /// string content where `raw` decodes as one, else `raw` itself; either way a restore into
     /// JSON writes `raw` back.
-    pub fn placeholder_in_json(&mut self, label: &str, raw: &str) -> String {
+    pub fn placeholder_in_json(&mut self, t: Type, raw: &str) -> String {
         if !raw.bytes().any(|c| c == b'"' || c == b'\\') {
-            return self.issue(label, raw, None);
+            return self.issue(t, raw, None);
         }
         match serde_json::from_str::<String>(&format!("\"{raw}\"")) {
-            Ok(text) => self.issue(label, &text, Some(raw)),
-            Err(_) => self.issue(label, raw, Some(raw)),
+            Ok(text) => self.issue(t, &text, Some(raw)),
+            Err(_) => self.issue(t, raw, Some(raw)),
         }
     }
 
-    /// Room for `n` placeholders of type `label`, so issuing them never rehashes its map.
-    pub fn reserve_of(&mut self, label: &str, n: usize) {
-        let k = self.type_index(label);
+    /// Room for `n` placeholders of type `t`, so issuing them never rehashes its map.
+    pub fn reserve_of(&mut self, t: Type, n: usize) {
         let Vault { entries, issued, .. } = self;
-        if let Some(t) = issued.get_mut(k) {
-            t.by_value.reserve(n, |e| rehash(entries, *e, |x| x.value_hash));
+        if let Some(of_type) = issued.get_mut(t.0) {
+            of_type.by_value.reserve(n, |e| rehash(entries, *e, |x| x.value_hash));
         }
     }
 
-    /// The index of `label`'s entry in `issued`, added when new.
-    fn type_index(&mut self, label: &str) -> usize {
+    /// The type labelled `label` (lower case), added when new.
+    pub fn type_of(&mut self, label: &str) -> Type {
         match self.issued.iter().position(|t| t.label == label) {
-            Some(k) => k,
+            Some(k) => Type(k),
             None => {
                 let upper = label.to_ascii_uppercase();
                 self.issued.push(Issued { label: label.to_string(), upper, ..Issued::default() });
-                self.issued.len() - 1
+                Type(self.issued.len() - 1)
             }
         }
     }
 
-    fn issue(&mut self, label: &str, value: &str, json: Option<&str>) -> String {
-        let k = self.type_index(label);
-        let Vault { entries, by_placeholder, issued, taken, longest } = self;
-        let Some(of_type) = issued.get_mut(k) else { return String::new() };
+    fn issue(&mut self, t: Type, value: &str, json: Option<&str>) -> String {
+        let Vault { entries, text, by_placeholder, issued, taken, longest } = self;
+        let Some(of_type) = issued.get_mut(t.0) else { return String::new() };
         let value_hash = hash(value);
-        let same = |e: &usize| entries.get(*e).is_some_and(|x| x.original.text == value);
+        let same = |e: &usize| entries.get(*e).is_some_and(|x| x.original(text).text == value);
         if let Some(x) = of_type.by_value.find(value_hash, same).and_then(|e| entries.get(*e)) {
-            return x.placeholder.clone();
+            return x.placeholder(text).to_string();
         }
         let p = loop {
             of_type.number += 1;
@@ -213,12 +245,11 @@ impl Vault {
         let json = json.filter(|j| *j != escape(value)).map(str::to_string);
         let placeholder_hash = hash(&p);
         let e = entries.len();
-        entries.push(Entry {
-            placeholder: p.clone(),
-            original: Original { text: value.to_string(), json },
-            placeholder_hash,
-            value_hash,
-        });
+        let start = text.len();
+        text.push_str(&p);
+        let mid = text.len();
+        text.push_str(value);
+        entries.push(Entry { start, mid, end: text.len(), json, placeholder_hash, value_hash });
         of_type.by_value.insert_unique(value_hash, e, |e| rehash(entries, *e, |x| x.value_hash));
         by_placeholder
             .insert_unique(placeholder_hash, e, |e| rehash(entries, *e, |x| x.placeholder_hash));
@@ -260,7 +291,7 @@ impl Vault {
     }
 
     /// If a whole placeholder starts at `at` (a `<`), its length and original value.
-    pub fn at<'a>(&'a self, text: &str, at: usize) -> Option<(usize, &'a Original)> {
+    pub fn at<'a>(&'a self, text: &str, at: usize) -> Option<(usize, Original<'a>)> {
         let rest = text.get(at..)?;
         if !rest.starts_with('<') {
             return None;
@@ -268,9 +299,11 @@ impl Vault {
         let window = &rest.as_bytes()[..rest.len().min(self.longest)];
         let close = window.iter().position(|c| *c == b'>')?;
         let candidate = rest.get(..=close)?;
-        let same = |e: &usize| self.entries.get(*e).is_some_and(|x| x.placeholder == candidate);
+        let same = |e: &usize| {
+            self.entries.get(*e).is_some_and(|x| x.placeholder(&self.text) == candidate)
+        };
         let e = self.by_placeholder.find(hash(candidate), same)?;
-        self.entries.get(*e).map(|x| (close + 1, &x.original))
+        self.entries.get(*e).map(|x| (close + 1, x.original(&self.text)))
     }
 
     /// Whether `tail` (starting with `<`) is a proper prefix of some placeholder: it may become
@@ -281,7 +314,8 @@ impl Vault {
             && self
                 .entries
                 .iter()
-                .any(|x| x.placeholder.len() > tail.len() && x.placeholder.starts_with(tail))
+                .map(|x| x.placeholder(&self.text))
+                .any(|p| p.len() > tail.len() && p.starts_with(tail))
     }
 
     /// Every placeholder in `text` replaced by its original value.
@@ -291,7 +325,7 @@ impl Vault {
         let mut last = 0;
         for (range, original) in self.occurrences(text) {
             out.push_str(&text[last..range.start]);
-            out.push_str(&original.text);
+            out.push_str(original.text);
             last = range.end;
         }
         out.push_str(&text[last..]);
@@ -299,7 +333,7 @@ impl Vault {
     }
 
     /// The byte ranges of the placeholders in `text`, with their original values.
-    pub fn occurrences<'a>(&'a self, text: &str) -> Vec<(std::ops::Range<usize>, &'a Original)> {
+    pub fn occurrences<'a>(&'a self, text: &str) -> Vec<(std::ops::Range<usize>, Original<'a>)> {
         let mut found = Vec::new();
         if self.is_empty() {
             return found;
@@ -403,23 +437,26 @@ mod tests {
     fn values_found_in_json_are_kept_decoded_and_as_written() {
         let mut v = Vault::default();
         // An escaped newline inside a JSON string: the value holds the newline.
-        let p = v.placeholder_in_json("address", "1 Main St\\nSpringfield");
+        let t = v.type_of("address");
+        let p = v.placeholder_in_json(t, "1 Main St\\nSpringfield");
         let (_, o) = v.at(&p, 0).unwrap();
         assert_eq!(
-            (o.text.as_str(), o.in_json()),
+            (o.text, o.in_json()),
             ("1 Main St\nSpringfield", "1 Main St\\nSpringfield".into())
         );
         // The same value in plain text gets the same placeholder.
         assert_eq!(v.placeholder("address", "1 Main St\nSpringfield"), p);
         // `\u0040` decodes to `@`, and is written back as the request wrote it.
-        let p = v.placeholder_in_json("email", "ann\\u0040x.io");
+        let t = v.type_of("email");
+        let p = v.placeholder_in_json(t, "ann\\u0040x.io");
         let (_, o) = v.at(&p, 0).unwrap();
-        assert_eq!((o.text.as_str(), o.in_json()), ("ann@x.io", "ann\\u0040x.io".into()));
+        assert_eq!((o.text, o.in_json()), ("ann@x.io", "ann\\u0040x.io".into()));
         // A span over JSON punctuation is no string: kept and restored as it was.
         let raw = "a\", \"b";
-        let p = v.placeholder_in_json("custom", raw);
+        let t = v.type_of("custom");
+        let p = v.placeholder_in_json(t, raw);
         let (_, o) = v.at(&p, 0).unwrap();
-        assert_eq!((o.text.as_str(), o.in_json()), (raw, raw.into()));
+        assert_eq!((o.text, o.in_json()), (raw, raw.into()));
     }
 
     #[test]
