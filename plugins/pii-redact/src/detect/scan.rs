@@ -228,9 +228,10 @@ fn ip_shape(b: &[u8], i: usize) -> bool {
     if b[i] != b':' && !(next.is_ascii_hexdigit() || matches!(next, b':' | b'.')) {
         return false;
     }
-    // One look at eight bytes first: most words hold neither a `:` nor a `.` there.
-    if let Some(c) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    // One look at eight bytes first: most words hold neither a `:` nor a `.` there. (Read as
+    // an array: eight indexed bytes compiled to eight loads here.)
+    if let Some(c) = b.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let x = u64::from_le_bytes(c);
         if swar::eq(x, b':') | swar::eq(x, b'.') == 0 {
             return false;
         }
