@@ -254,56 +254,138 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    /// Try the detectors of class `k` at `i`: a word start, or a non-word byte.
+    /// Try the detectors of class `k` at `i`: a word start, or a non-word byte. Split by the
+    /// byte's kind (a digit, a letter, anything else), so each path tests only the gates of the
+    /// detectors that can start at such a byte: every detector keeps its own cursor and the hits
+    /// are sorted later, so the order in which they are tried at one position does not matter.
+    #[inline]
     fn at(&mut self, i: usize, k: u16) {
+        let c = self.b[i];
+        if c.is_ascii_digit() {
+            self.digit(i, k);
+        } else if c.is_ascii_alphabetic() {
+            self.letter(i, k);
+        } else {
+            self.other(i, k);
+        }
+        if k & (DENY | NAME) != 0 {
+            self.lists(i, k);
+        }
+    }
+
+    /// The detectors that start at a digit. Quick rejections before each call, where the call
+    /// would find nothing and move its cursor no further than the next position this scan looks
+    /// at (past the word at `i`).
+    fn digit(&mut self, i: usize, k: u16) {
         let b = self.b;
-        // Quick rejections before each call, where the call would find nothing and move its
-        // cursor no further than the next position this scan looks at (past the word at `i`).
         let byte = |j: usize| b.get(j).copied().unwrap_or(0);
-        // Whether a house number or a date may start here: the address and date-of-birth
-        // detectors read a digit run the same way, and most runs fail these tests at once.
-        let (mut house, mut date) = (true, true);
+        if k & DIGIT == 0 {
+            return;
+        }
+        let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let after = byte(i + d);
+        let joined = matches!(after, b' ' | b'-') && byte(i + d + 1).is_ascii_digit();
+        // A card is one run of 12+ digits or groups joined by a space or dash.
+        if self.on.card && i >= self.cur.card && (d >= 12 || joined) {
+            self.cur.card = self.step(i, numbers::card_at(b, i), Kind::Card);
+        }
+        if self.on.ssn && i >= self.cur.ssn && d == 3 && after == b'-' {
+            self.cur.ssn = self.push(i, numbers::ssn_at(b, i), i + 1, Kind::Ssn);
+        }
+        // A phone has a second group (some separator follows the first), or is one run of
+        // 6+ digits after a cue (the search would otherwise go on right after it).
+        let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')' | b'/') || d >= 6;
+        if self.on.phone && i >= self.cur.phone && sep {
+            self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
+        }
+        self.field(i);
+        // The address and date-of-birth detectors read a digit run the same way, and most
+        // runs fail these tests at once. `address::number_first`: 1-5 digits, a letter alone
+        // (`221B`), then a space.
+        let house =
+            d <= 5 && (after == b' ' || after.is_ascii_alphabetic() && byte(i + d + 1) == b' ');
+        if house && self.on.address && i >= self.cur.address {
+            self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
+        }
+        // `dob::date_len`: 1-4 digits and a separator (`15/03/1985`, `8 Jan 46`), or 1-2 and
+        // an ordinal suffix (`3rd May 1990`).
+        let date = d <= 4 && matches!(after, b'/' | b'-' | b'.' | b' ')
+            || d <= 2 && matches!(after, b's' | b'n' | b'r' | b't');
+        if date && self.on.dob && i >= self.cur.dob {
+            self.cur.dob = self.push(i, dob::dob_at(b, i), i + 1, Kind::Dob);
+        }
+        self.ip(i);
+    }
+
+    /// The detectors that start at an ASCII letter.
+    fn letter(&mut self, i: usize, k: u16) {
+        let b = self.b;
+        let byte = |j: usize| b.get(j).copied().unwrap_or(0);
         if k & SECRET != 0 && i >= self.cur.secret && second_ok(b[i], byte(i + 1)) {
             self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
         }
-        if k & DIGIT != 0 {
-            let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-            let after = byte(i + d);
-            let joined = matches!(after, b' ' | b'-') && byte(i + d + 1).is_ascii_digit();
-            // `address::number_first`: 1-5 digits, a letter alone (`221B`), then a space.
-            house =
-                d <= 5 && (after == b' ' || after.is_ascii_alphabetic() && byte(i + d + 1) == b' ');
-            // `dob::date_len`: 1-4 digits and a separator (`15/03/1985`, `8 Jan 46`), or 1-2
-            // and an ordinal suffix (`3rd May 1990`).
-            date = d <= 4 && matches!(after, b'/' | b'-' | b'.' | b' ')
-                || d <= 2 && matches!(after, b's' | b'n' | b'r' | b't');
-            // A card is one run of 12+ digits or groups joined by a space or dash.
-            if self.on.card && i >= self.cur.card && (d >= 12 || joined) {
-                self.cur.card = self.step(i, numbers::card_at(b, i), Kind::Card);
+        if k & LETTER == 0 {
+            if k & HEX != 0 {
+                self.ip(i);
             }
-            if self.on.ssn && i >= self.cur.ssn && d == 3 && after == b'-' {
-                self.cur.ssn = self.push(i, numbers::ssn_at(b, i), i + 1, Kind::Ssn);
-            }
-            // A phone has a second group (some separator follows the first), or is one run of
-            // 6+ digits after a cue (the search would otherwise go on right after it).
-            let sep = matches!(after, b' ' | b'-' | b'.' | b'(' | b')' | b'/') || d >= 6;
-            if self.on.phone && i >= self.cur.phone && sep {
-                self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
-            }
+            return;
         }
-        if k & LETTER != 0
-            && i >= self.cur.iban
+        if i >= self.cur.iban
             && byte(i + 1).is_ascii_alphabetic()
             && byte(i + 2).is_ascii_digit()
             && byte(i + 3).is_ascii_digit()
         {
             self.cur.iban = self.push(i, iban::iban_at(b, i), i + 1, Kind::Iban);
         }
-        if k & LETTER != 0 && self.on.person && i >= self.cur.person && b[i].is_ascii_uppercase() {
-            self.cur.person = self.push(i, person::name_at(b, i), i + 1, Kind::Name);
+        self.field(i);
+        // Names, addresses and dates of birth start at a capital (lower-case words are most
+        // words).
+        if b[i].is_ascii_uppercase() {
+            if self.on.person && i >= self.cur.person {
+                self.cur.person = self.push(i, person::name_at(b, i), i + 1, Kind::Name);
+            }
+            if self.on.address && i >= self.cur.address {
+                self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
+            }
+            if self.on.dob && i >= self.cur.dob {
+                self.cur.dob = self.push(i, dob::dob_at(b, i), i + 1, Kind::Dob);
+            }
         }
-        let word_start = k & (DIGIT | LETTER) != 0 && (b[i].is_ascii_alphanumeric());
-        if word_start && self.on.fields && i >= self.cur.field && fields::may_start(b, i) {
+        if k & HEX != 0 {
+            self.ip(i);
+        }
+    }
+
+    /// The detectors that start at a byte that is neither a digit nor an ASCII letter.
+    fn other(&mut self, i: usize, k: u16) {
+        let b = self.b;
+        if k & SECRET != 0
+            && i >= self.cur.secret
+            && second_ok(b[i], b.get(i + 1).copied().unwrap_or(0))
+        {
+            self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
+        }
+        if k & AT != 0 && i >= self.cur.email {
+            self.cur.email = match contact::email_at(b, i) {
+                Some((start, end)) => {
+                    self.hits.push(Span { start, end, kind: Kind::Email });
+                    end
+                }
+                None => i + 1,
+            };
+        }
+        if k & COLON != 0 {
+            self.ip(i);
+        }
+        if k & PHONE != 0 && self.on.phone && i >= self.cur.phone {
+            self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
+        }
+    }
+
+    /// A field value at `i`, a word start (a letter or digit whose class is set).
+    fn field(&mut self, i: usize) {
+        let b = self.b;
+        if self.on.fields && i >= self.cur.field && fields::may_start(b, i) {
             self.cur.field = match fields::value_at(b, i, &mut self.header) {
                 Some((kind, end)) => {
                     let on = match kind {
@@ -323,38 +405,18 @@ impl Scan<'_> {
                 None => i + 1,
             };
         }
-        // Addresses start at a house number or a capital (lower-case words are most words).
-        if word_start
-            && house
-            && self.on.address
-            && i >= self.cur.address
-            && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
-        {
-            self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
+    }
+
+    /// An IP address at `i` (a digit, a hex letter or `:` whose class is set).
+    fn ip(&mut self, i: usize) {
+        if self.on.ip && i >= self.cur.ip && ip_shape(self.b, i) {
+            self.cur.ip = self.step(i, net::ip_step(self.b, i), Kind::Ip);
         }
-        if word_start
-            && date
-            && self.on.dob
-            && i >= self.cur.dob
-            && (b[i].is_ascii_digit() || b[i].is_ascii_uppercase())
-        {
-            self.cur.dob = self.push(i, dob::dob_at(b, i), i + 1, Kind::Dob);
-        }
-        if k & AT != 0 && i >= self.cur.email {
-            self.cur.email = match contact::email_at(b, i) {
-                Some((start, end)) => {
-                    self.hits.push(Span { start, end, kind: Kind::Email });
-                    end
-                }
-                None => i + 1,
-            };
-        }
-        if k & (DIGIT | HEX | COLON) != 0 && self.on.ip && i >= self.cur.ip && ip_shape(b, i) {
-            self.cur.ip = self.step(i, net::ip_step(b, i), Kind::Ip);
-        }
-        if k & PHONE != 0 && self.on.phone && i >= self.cur.phone {
-            self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
-        }
+    }
+
+    /// The configured word lists at `i`.
+    fn lists(&mut self, i: usize, k: u16) {
+        let b = self.b;
         if k & DENY != 0 && i >= self.cur.deny {
             let end = self.d.deny.at(b, i);
             self.cur.deny = self.push(i, end, i + 1, Kind::Custom(0));
