@@ -221,7 +221,8 @@ fn second_ok(first: u8, second: u8) -> bool {
 
 /// Whether an address can start at `i` (a hex digit or `:`): a `:` there, or after up to four hex
 /// digits (IPv6), or a `.` after up to three digits (IPv4). A `:` is always tried (the search
-/// after one skips the next word).
+/// after one skips the next word). Always inlined, as [`Scan::field`].
+#[inline(always)]
 fn ip_shape(b: &[u8], i: usize) -> bool {
     // Most words fail at the second byte.
     let next = b.get(i + 1).copied().unwrap_or(0);
@@ -382,7 +383,10 @@ impl Scan<'_> {
         }
     }
 
-    /// A field value at `i`, a word start (a letter or digit whose class is set).
+    /// A field value at `i`, a word start (a letter or digit whose class is set). Always
+    /// inlined (with its gate, `fields::may_start`): left to itself the compiler called it at
+    /// every word start, and the calls cost more than most of the tests they make.
+    #[inline(always)]
     fn field(&mut self, i: usize) {
         let b = self.b;
         if self.on.fields && i >= self.cur.field && fields::may_start(b, i) {
@@ -407,7 +411,9 @@ impl Scan<'_> {
         }
     }
 
-    /// An IP address at `i` (a digit, a hex letter or `:` whose class is set).
+    /// An IP address at `i` (a digit, a hex letter or `:` whose class is set). Always inlined,
+    /// as [`Self::field`].
+    #[inline(always)]
     fn ip(&mut self, i: usize) {
         if self.on.ip && i >= self.cur.ip && ip_shape(self.b, i) {
             self.cur.ip = self.step(i, net::ip_step(self.b, i), Kind::Ip);
