@@ -122,15 +122,30 @@ const MONTHS: &[&[u8]] = &[
 ];
 
 /// Whether one of the twelve 3-letter month abbreviations starts at `j` (either case): every
-/// month name does.
-fn month_start(b: &[u8], j: usize) -> bool {
-    let Some(head) = b.get(j..j + 3) else { return false };
-    let abbr = [head[0], head[1], head[2]].map(|c| c.to_ascii_lowercase());
-    let firsts: [&[u8; 3]; 12] = [
-        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
-        b"dec",
+/// month name does. The scan asks it at every capital, so it compares one word: the three
+/// bytes lower-cased by setting bit 5, which turns only the upper-case letters into these
+/// (lower-case) ones.
+#[inline]
+pub(super) fn month_start(b: &[u8], j: usize) -> bool {
+    const fn key(m: &[u8; 3]) -> u32 {
+        u32::from_le_bytes([m[0], m[1], m[2], 0])
+    }
+    const FIRSTS: [u32; 12] = [
+        key(b"jan"),
+        key(b"feb"),
+        key(b"mar"),
+        key(b"apr"),
+        key(b"may"),
+        key(b"jun"),
+        key(b"jul"),
+        key(b"aug"),
+        key(b"sep"),
+        key(b"oct"),
+        key(b"nov"),
+        key(b"dec"),
     ];
-    firsts.iter().any(|m| **m == abbr)
+    let Some(&[x, y, z]) = b.get(j..j + 3) else { return false };
+    FIRSTS.contains(&key(&[x | 0x20, y | 0x20, z | 0x20]))
 }
 
 /// A month name at `j` (either case, optionally abbreviated with a `.`): its end.

@@ -348,7 +348,8 @@ impl Scan<'_> {
             if self.on.address && i >= self.cur.address {
                 self.cur.address = self.push(i, address::address_at(b, i), i + 1, Kind::Address);
             }
-            if self.on.dob && i >= self.cur.dob {
+            // A capital starts a date only as a month (`dob::dob_at` asks the same first).
+            if self.on.dob && i >= self.cur.dob && dob::month_start(b, i) {
                 self.cur.dob = self.push(i, dob::dob_at(b, i), i + 1, Kind::Dob);
             }
         }
