@@ -259,7 +259,9 @@ impl Scan<'_> {
     /// byte's kind (a digit, a letter, anything else), so each path tests only the gates of the
     /// detectors that can start at such a byte: every detector keeps its own cursor and the hits
     /// are sorted later, so the order in which they are tried at one position does not matter.
-    #[inline]
+    /// Inlined into the scan's loop with the letter path (most positions are letters); the
+    /// digit, other and word-list paths stay calls (inlining them too cost more: measured).
+    #[inline(always)]
     fn at(&mut self, i: usize, k: u16) {
         let c = self.b[i];
         if c.is_ascii_digit() {
@@ -277,6 +279,7 @@ impl Scan<'_> {
     /// The detectors that start at a digit. Quick rejections before each call, where the call
     /// would find nothing and move its cursor no further than the next position this scan looks
     /// at (past the word at `i`).
+    #[inline(never)]
     fn digit(&mut self, i: usize, k: u16) {
         let b = self.b;
         let byte = |j: usize| b.get(j).copied().unwrap_or(0);
@@ -319,6 +322,7 @@ impl Scan<'_> {
     }
 
     /// The detectors that start at an ASCII letter.
+    #[inline(always)]
     fn letter(&mut self, i: usize, k: u16) {
         let b = self.b;
         let byte = |j: usize| b.get(j).copied().unwrap_or(0);
@@ -359,6 +363,7 @@ impl Scan<'_> {
     }
 
     /// The detectors that start at a byte that is neither a digit nor an ASCII letter.
+    #[inline(never)]
     fn other(&mut self, i: usize, k: u16) {
         let b = self.b;
         if k & SECRET != 0
@@ -422,6 +427,7 @@ impl Scan<'_> {
     }
 
     /// The configured word lists at `i`.
+    #[inline(never)]
     fn lists(&mut self, i: usize, k: u16) {
         let b = self.b;
         if k & DENY != 0 && i >= self.cur.deny {
