@@ -180,13 +180,17 @@ pub fn may_start(b: &[u8], i: usize) -> bool {
 pub struct Header {
     end: Option<usize>,
     delim: Option<u8>,
+    /// What the first columns' names say (split at `delim`), each looked up at its first use:
+    /// a text whose first line holds a delimiter asks at every line start and after every
+    /// delimiter, and the name is the same every time. `None`: not looked up yet.
+    columns: [Option<Option<What>>; 8],
 }
 
 impl Header {
     fn of(b: &[u8]) -> Self {
         let end = b.iter().take(1024).position(|c| *c == b'\n');
         let first = |e: usize| b[..e].iter().find(|c| matches!(c, b',' | b';' | b'\t' | b'|'));
-        Self { end, delim: end.and_then(first).copied() }
+        Self { end, delim: end.and_then(first).copied(), columns: [None; 8] }
     }
 }
 
@@ -351,7 +355,7 @@ fn column(b: &[u8], i: usize, header: &mut Option<Header>) -> Option<(What, bool
     }
     let from = k.saturating_sub(1024);
     let line = from + b[from..k].iter().rposition(|c| *c == b'\n').map(|p| p + 1)?;
-    let h = *header.get_or_insert_with(|| Header::of(b));
+    let h = header.get_or_insert_with(|| Header::of(b));
     let header_end = h.end?;
     if line <= header_end {
         return None; // the header itself
@@ -379,6 +383,17 @@ fn column(b: &[u8], i: usize, header: &mut Option<Header>) -> Option<(What, bool
             idx += 1;
         }
     }
+    let what = match h.columns.get_mut(idx) {
+        Some(known) if h.delim == Some(delim) => {
+            *known.get_or_insert_with(|| column_name(header, delim, idx))
+        }
+        _ => column_name(header, delim, idx),
+    }?;
+    Some((what, quoted, Some(delim)))
+}
+
+/// What the name of column `idx` of `header` (split at `delim`) says, when it is a whole key.
+fn column_name(header: &[u8], delim: u8, idx: usize) -> Option<What> {
     let col = header.split(|c| *c == delim).nth(idx)?;
     let col = col.strip_suffix(b"\r").unwrap_or(col);
     let mut t = col;
@@ -400,7 +415,7 @@ fn column(b: &[u8], i: usize, header: &mut Option<Header>) -> Option<(What, bool
                 a.to_ascii_lowercase() == *c || (matches!(a, b'_' | b'-') && *c == b' ')
             })
     });
-    whole.then_some((what, quoted, Some(delim)))
+    whole.then_some(what)
 }
 
 /// A person's name as a field value: 1-5 words of letters (initials, `'`, `-`, one `,` for
