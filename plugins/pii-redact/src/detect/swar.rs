@@ -24,18 +24,17 @@ fn within(x: u64, lo: u8, hi: u8) -> u64 {
     ge(x, lo) & !ge(x, hi + 1)
 }
 
+/// ASCII letters, either case; meaningless for bytes `>= 0x80`. One range test: setting bit 5
+/// maps `A-Z` onto `a-z` and no other ASCII byte into it (`@`, `[`-`_` land outside).
+fn letters(x: u64) -> u64 {
+    within(x | (0x20 * ONES), b'a', b'z')
+}
+
 /// Whether the first byte of `b` that is not a letter (ASCII or not), a space, `'`, `-` or `.`
 /// is an ASCII digit right after a space.
 pub fn number_after_words(b: &[u8]) -> bool {
-    let wordish = |x: u64| {
-        (x & HIGH)
-            | within(x, b'A', b'Z')
-            | within(x, b'a', b'z')
-            | eq(x, b' ')
-            | eq(x, b'\'')
-            | eq(x, b'-')
-            | eq(x, b'.')
-    };
+    let wordish =
+        |x: u64| (x & HIGH) | letters(x) | eq(x, b' ') | eq(x, b'\'') | eq(x, b'-') | eq(x, b'.');
     let mut chunks = b.chunks_exact(8);
     let mut at = 0;
     for c in &mut chunks {
@@ -57,7 +56,7 @@ pub fn number_after_words(b: &[u8]) -> bool {
 
 /// Word bytes, as [`super::is_word`]: ASCII letters and digits, `_`, and every byte `>= 0x80`.
 pub fn word(x: u64) -> u64 {
-    let ascii = within(x, b'0', b'9') | within(x, b'A', b'Z') | within(x, b'a', b'z') | eq(x, b'_');
+    let ascii = within(x, b'0', b'9') | letters(x) | eq(x, b'_');
     (x & HIGH) | (ascii & !(x & HIGH))
 }
 
@@ -65,7 +64,7 @@ pub fn word(x: u64) -> u64 {
 /// either case, names, hex digits of IPv6, token prefixes). The word bytes with a built-in
 /// class in `scan::CLASS`.
 pub fn word_class(x: u64) -> u64 {
-    (within(x, b'0', b'9') | within(x, b'A', b'Z') | within(x, b'a', b'z')) & !(x & HIGH)
+    (within(x, b'0', b'9') | letters(x)) & !(x & HIGH)
 }
 
 /// Non-word bytes that may start a built-in entity: `@`, `-`, `+`, `(`, `:`.
@@ -75,7 +74,7 @@ pub fn punct_class(x: u64) -> u64 {
 
 /// ASCII letters (either case).
 pub fn alpha(x: u64) -> u64 {
-    (within(x, b'A', b'Z') | within(x, b'a', b'z')) & !(x & HIGH)
+    letters(x) & !(x & HIGH)
 }
 
 /// ASCII digits.
