@@ -101,15 +101,15 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 /// The tables hold indices into `entries` (hashbrown's `HashTable`, which std's maps are built
 /// on), and every entry's placeholder and value sit back to back in one buffer, `text`: issuing
 /// a placeholder allocates only the string it returns (the buffer grows by doubling), where a
-/// string kept per placeholder and per value cost two more allocations per entity.
+/// string kept per placeholder and per value cost two more allocations per entity. A
+/// placeholder is found by its type's name and its number (each type lists its entries by
+/// number), not by a hash of the whole placeholder.
 #[derive(Debug, Default)]
 pub struct Vault {
     /// Every issued placeholder with its original value, in order of issue.
     entries: Vec<Entry>,
     /// The placeholders and values of `entries`, one after the other.
     text: String,
-    /// `entries` by placeholder.
-    by_placeholder: HashTable<usize>,
     /// The placeholders of each type, so the same value gets the same placeholder. A list: a
     /// request holds a handful of types, and a comparison of labels costs less than a hash.
     issued: Vec<Issued>,
@@ -130,8 +130,7 @@ struct Entry {
     /// How the value was written in a JSON text, where that differs from its escaping
     /// ([`Original::json`]): rare, so a string of its own.
     json: Option<String>,
-    /// The hashes of the placeholder and of the value, for the tables to grow by.
-    placeholder_hash: u64,
+    /// The hash of the value, for its type's table to grow by.
     value_hash: u64,
 }
 
@@ -156,14 +155,20 @@ pub struct Type(usize);
 /// The placeholders of one type.
 #[derive(Debug, Default)]
 struct Issued {
-    /// The type's label (lower case), and its placeholders' name (upper case).
-    label: String,
+    /// The placeholders' name: the type's label in upper case. Labels that differ only in case
+    /// are one type (their placeholders would be the same text).
     upper: String,
     /// The last number used.
     number: usize,
+    /// `entries` of this type by number (`n` at `n - 1`); [`SKIPPED`] for a number the request
+    /// held itself.
+    numbered: Vec<usize>,
     /// This type's `entries` by value, so the same value gets the same placeholder.
     by_value: HashTable<usize>,
 }
+
+/// In [`Issued::numbered`]: no entry has this number.
+const SKIPPED: usize = usize::MAX;
 
 /// The hash a table grows by, of the entry at index `e`.
 fn rehash(entries: &[Entry], e: usize, of: fn(&Entry) -> u64) -> u64 {
@@ -171,13 +176,10 @@ fn rehash(entries: &[Entry], e: usize, of: fn(&Entry) -> u64) -> u64 {
 }
 
 impl Vault {
-    /// Room for `n` more placeholders, so issuing them never rehashes the map, and for `bytes`
-    /// more bytes of placeholders and values.
+    /// Room for `n` more placeholders and `bytes` more bytes of placeholders and values.
     pub fn reserve(&mut self, n: usize, bytes: usize) {
-        let Vault { entries, by_placeholder, text, .. } = self;
-        entries.reserve(n);
-        text.reserve(bytes);
-        by_placeholder.reserve(n, |e| rehash(entries, *e, |x| x.placeholder_hash));
+        self.entries.reserve(n);
+        self.text.reserve(bytes);
     }
 
     /// The placeholder for `value` of type `label` (lower-case), issuing one when new.
@@ -210,23 +212,28 @@ impl Vault {
         let Vault { entries, issued, .. } = self;
         if let Some(of_type) = issued.get_mut(t.0) {
             of_type.by_value.reserve(n, |e| rehash(entries, *e, |x| x.value_hash));
+            of_type.numbered.reserve(n);
         }
     }
 
     /// The type labelled `label` (lower case), added when new.
     pub fn type_of(&mut self, label: &str) -> Type {
-        match self.issued.iter().position(|t| t.label == label) {
+        let same = |t: &Issued| {
+            t.upper.len() == label.len()
+                && t.upper.bytes().zip(label.bytes()).all(|(u, l)| u == l.to_ascii_uppercase())
+        };
+        match self.issued.iter().position(same) {
             Some(k) => Type(k),
             None => {
                 let upper = label.to_ascii_uppercase();
-                self.issued.push(Issued { label: label.to_string(), upper, ..Issued::default() });
+                self.issued.push(Issued { upper, ..Issued::default() });
                 Type(self.issued.len() - 1)
             }
         }
     }
 
     fn issue(&mut self, t: Type, value: &str, json: Option<&str>) -> String {
-        let Vault { entries, text, by_placeholder, issued, taken, longest } = self;
+        let Vault { entries, text, issued, taken, longest } = self;
         let Some(of_type) = issued.get_mut(t.0) else { return String::new() };
         let value_hash = hash(value);
         let same = |e: &usize| entries.get(*e).is_some_and(|x| x.original(text).text == value);
@@ -239,20 +246,19 @@ impl Vault {
             if taken.is_empty() || !taken.contains(&p) {
                 break p;
             }
+            of_type.numbered.push(SKIPPED);
         };
         *longest = (*longest).max(p.len());
         // Kept only where it differs from what escaping would write anyway.
         let json = json.filter(|j| *j != escape(value)).map(str::to_string);
-        let placeholder_hash = hash(&p);
         let e = entries.len();
         let start = text.len();
         text.push_str(&p);
         let mid = text.len();
         text.push_str(value);
-        entries.push(Entry { start, mid, end: text.len(), json, placeholder_hash, value_hash });
+        entries.push(Entry { start, mid, end: text.len(), json, value_hash });
         of_type.by_value.insert_unique(value_hash, e, |e| rehash(entries, *e, |x| x.value_hash));
-        by_placeholder
-            .insert_unique(placeholder_hash, e, |e| rehash(entries, *e, |x| x.placeholder_hash));
+        of_type.numbered.push(e);
         p
     }
 
@@ -298,12 +304,25 @@ impl Vault {
         }
         let window = &rest.as_bytes()[..rest.len().min(self.longest)];
         let close = window.iter().position(|c| *c == b'>')?;
-        let candidate = rest.get(..=close)?;
-        let same = |e: &usize| {
-            self.entries.get(*e).is_some_and(|x| x.placeholder(&self.text) == candidate)
-        };
-        let e = self.by_placeholder.find(hash(candidate), same)?;
-        self.entries.get(*e).map(|x| (close + 1, x.original(&self.text)))
+        // `<NAME_n>`: the name ends at the last `_` (a number holds none), and the number is
+        // written as issued (decimal, from 1, no leading zero), so the candidate is exactly the
+        // placeholder `n` of the type `NAME` when that one was issued.
+        let inner = rest.as_bytes().get(1..close)?;
+        let u = inner.iter().rposition(|c| *c == b'_')?;
+        let (name, digits) = (&inner[..u], &inner[u + 1..]);
+        if digits.first().is_none_or(|d| *d == b'0') {
+            return None;
+        }
+        let mut n: usize = 0;
+        for d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add(usize::from(d - b'0'))?;
+        }
+        let of_type = self.issued.iter().find(|t| t.upper.as_bytes() == name)?;
+        let e = *of_type.numbered.get(n - 1)?;
+        self.entries.get(e).map(|x| (close + 1, x.original(&self.text)))
     }
 
     /// Whether `tail` (starting with `<`) is a proper prefix of some placeholder: it may become
@@ -408,6 +427,21 @@ mod tests {
         assert_eq!(
             v.restore("x <EMAIL_2> <EMAIL_1><PHONE_1> <EMAIL_3> <<EMAIL_1>"),
             "x c@d.io a@b.io555-123-4567 <EMAIL_3> <a@b.io"
+        );
+    }
+
+    /// A placeholder is found by its type's name and number: only the exact text issued.
+    #[test]
+    fn only_the_exact_placeholder_is_restored() {
+        let mut v = Vault::default();
+        v.placeholder("email", "a@b.io");
+        v.placeholder("my_type", "x");
+        let text = "<EMAIL_01> <EMAIL_1x> <EMAIL_> <email_1> <EMAIL_2> <MY_TYPE_1> <TYPE_1> \
+                    <EMAIL_99999999999999999999999> <EMAIL_1>";
+        assert_eq!(
+            v.restore(text),
+            "<EMAIL_01> <EMAIL_1x> <EMAIL_> <email_1> <EMAIL_2> x <TYPE_1> \
+                    <EMAIL_99999999999999999999999> a@b.io"
         );
     }
 
