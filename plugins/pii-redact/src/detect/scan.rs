@@ -259,8 +259,9 @@ impl Scan<'_> {
     /// byte's kind (a digit, a letter, anything else), so each path tests only the gates of the
     /// detectors that can start at such a byte: every detector keeps its own cursor and the hits
     /// are sorted later, so the order in which they are tried at one position does not matter.
-    /// Inlined into the scan's loop with the letter path (most positions are letters); the
-    /// digit, other and word-list paths stay calls (inlining them too cost more: measured).
+    /// Inlined into the scan's loop with the letter path (most positions are letters) and the
+    /// path for other bytes (small); the digit and word-list paths stay calls (inlining the
+    /// digit path too cost more: measured).
     #[inline(always)]
     fn at(&mut self, i: usize, k: u16) {
         let c = self.b[i];
@@ -363,7 +364,7 @@ impl Scan<'_> {
     }
 
     /// The detectors that start at a byte that is neither a digit nor an ASCII letter.
-    #[inline(never)]
+    #[inline(always)]
     fn other(&mut self, i: usize, k: u16) {
         let b = self.b;
         if k & SECRET != 0
