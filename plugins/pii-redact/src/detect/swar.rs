@@ -77,6 +77,11 @@ pub fn alpha(x: u64) -> u64 {
     letters(x) & !(x & HIGH)
 }
 
+/// ASCII capitals.
+pub fn upper(x: u64) -> u64 {
+    within(x, b'A', b'Z') & !(x & HIGH)
+}
+
 /// ASCII digits.
 pub fn digit(x: u64) -> u64 {
     within(x, b'0', b'9') & !(x & HIGH)
