@@ -117,34 +117,35 @@ fn word(b: &[u8], j: usize) -> Option<(usize, u8)> {
     if !super::fields::capital(b.get(j..)?) {
         return None;
     }
-    let mut k = j + if b[j] < 0x80 { 1 } else { 2 };
-    let mut lower = false;
+    // One pass over the word: its end, whether it has a small letter and an inner capital, and
+    // its census hash (as `flags` computes it), each byte folded in as it is read.
+    let first = if b[j] < 0x80 { 1 } else { 2 };
+    let mut h = b.get(j..j + first)?.iter().fold(FNV_SEED, |h, c| fnv(h, *c));
+    let mut k = j + first;
+    let (mut lower, mut camel) = (false, false);
     while let Some(&c) = b.get(k) {
         if c.is_ascii_lowercase() || c >= 0x80 {
             lower = true;
-        } else if !(c.is_ascii_uppercase()
-            || matches!(c, b'\'' | b'-') && b.get(k + 1).is_some_and(u8::is_ascii_uppercase))
-        {
+        } else if c.is_ascii_uppercase() {
+            // Inner capitals only as in `McDonald`, `MacLeod`, `DeShawn`, `O'Brien`,
+            // `Jean-Luc`, not in identifiers (`TestModel`).
+            let p = k - j;
+            camel |= !matches!(b[k - 1], b'\'' | b'-')
+                && p != 2
+                && !(p == 3 && b[j..].starts_with(b"Mac"));
+        } else if !(matches!(c, b'\'' | b'-') && b.get(k + 1).is_some_and(u8::is_ascii_uppercase)) {
             break;
         }
+        h = fnv(h, c);
         k += 1;
     }
     if !lower || k - j < 2 || b.get(k).is_some_and(|c| c.is_ascii_digit() || *c == b'_') {
         return None;
     }
-    let w = &b[j..k];
-    // Inner capitals only as in `McDonald`, `MacLeod`, `DeShawn`, `O'Brien`, `Jean-Luc`, not
-    // in identifiers (`TestModel`).
-    let camel = w.iter().enumerate().skip(1).any(|(p, c)| {
-        c.is_ascii_uppercase()
-            && !matches!(w[p - 1], b'\'' | b'-')
-            && p != 2
-            && !(p == 3 && w.starts_with(b"Mac"))
-    });
     if camel {
         return None;
     }
-    Some((k, flags(w)))
+    Some((k, flags_of(h)))
 }
 
 /// A name written in lower case after an introduction (`hi, this is estrella lopez`, `I'm
@@ -194,9 +195,19 @@ pub fn lower_intro_at(b: &[u8], i: usize) -> Option<usize> {
 /// The census/common-word flags of `w` (ASCII case ignored): 0 when unknown. One bucket of
 /// the generated table is read (see tools/gen_tables.py for why buckets).
 pub fn flags(w: &[u8]) -> u8 {
-    let h = w.iter().fold(0x811c_9dc5_u32, |h, c| {
-        (h ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
-    });
+    flags_of(w.iter().fold(FNV_SEED, |h, c| fnv(h, *c)))
+}
+
+/// The FNV-1a hash [`flags`] starts from.
+const FNV_SEED: u32 = 0x811c_9dc5;
+
+/// `h` and one more byte (ASCII case ignored), as [`flags`] hashes a word.
+fn fnv(h: u32, c: u8) -> u32 {
+    (h ^ u32::from(c.to_ascii_lowercase())).wrapping_mul(0x0100_0193)
+}
+
+/// [`flags`] of the word whose hash is `h`.
+fn flags_of(h: u32) -> u8 {
     let b = (h >> 20) as usize;
     let (Some(&lo), Some(&hi)) = (BUCKETS.get(b), BUCKETS.get(b + 1)) else { return 0 };
     ENTRIES
