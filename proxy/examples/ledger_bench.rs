@@ -84,7 +84,7 @@ fn ledger(store: Backend) -> Ledger {
 }
 
 fn redis_store(url: &str) -> Backend {
-    Backend::Redis(Arc::new(RedisStore::new(url, "bench", 900_000).unwrap()))
+    Backend::Redis(Arc::new(RedisStore::new(url, "bench", 900_000, 1).unwrap()))
 }
 
 async fn cycle(ledger: &Ledger) {

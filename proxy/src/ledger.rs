@@ -167,7 +167,8 @@ impl Ledger {
             StateBackend::Redis => {
                 let var = state.url_env.clone().unwrap_or_default();
                 let url = env.secret(&var).ok_or(LedgerError::MissingUrl(var))?;
-                let store = RedisStore::new(&url, &state.key_prefix, lease_ms)
+                let workers = config.server.worker_count();
+                let store = RedisStore::new(&url, &state.key_prefix, lease_ms, workers)
                     .map_err(LedgerError::BadUrl)?;
                 Backend::Redis(Arc::new(store))
             }

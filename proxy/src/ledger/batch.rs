@@ -3,46 +3,40 @@
 //! wait); under load a batch holds what arrived during the previous round trip, so Redis runs one
 //! script, one hash read and write per tenant, for many requests.
 //!
-//! No task or thread of its own: the caller that finds no batch in flight leads, sends the queue
-//! and hands each caller its answer; then it passes the lead to the oldest caller still waiting.
-//! A caller that gives up (its request went away, its timeout ended) passes the lead on too, so
-//! the queue never stalls without a leader.
+//! The batches are sent by a task of their own, started by the call that finds none running and
+//! ended when the queue is empty: a caller that gives up (its client went away, its timeout
+//! ended) drops only its own wait, never a batch that holds other callers' calls. A call whose
+//! caller gave up before its batch left is not sent.
 
-use std::sync::{Mutex, PoisonError};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 /// Most calls in one batch (bounds one script's run time in Redis).
 pub const MAX_BATCH: usize = 128;
-
-/// What a waiting caller is told.
-enum Turn<R> {
-    /// Its answer.
-    Done(R),
-    /// Lead the next batch.
-    Lead,
-}
 
 struct Waiting<J, R> {
     job: J,
     /// Groups calls that may share a batch (the store's clock in tests; one value otherwise).
     group: Option<u64>,
-    tell: mpsc::Sender<Turn<R>>,
+    tell: oneshot::Sender<R>,
 }
 
 struct Queue<J, R> {
-    waiting: Vec<Waiting<J, R>>,
-    leading: bool,
+    waiting: VecDeque<Waiting<J, R>>,
+    /// Whether a task is sending batches (it takes every call queued before it ends).
+    sending: bool,
 }
 
 /// One kind of call's queue (admissions, or settlements).
 pub struct Batcher<J, R> {
-    queue: Mutex<Queue<J, R>>,
+    queue: Arc<Mutex<Queue<J, R>>>,
 }
 
 impl<J, R> Default for Batcher<J, R> {
     fn default() -> Self {
-        Self { queue: Mutex::new(Queue { waiting: Vec::new(), leading: false }) }
+        Self { queue: Arc::new(Mutex::new(Queue { waiting: VecDeque::new(), sending: false })) }
     }
 }
 
@@ -52,105 +46,88 @@ impl<J, R> std::fmt::Debug for Batcher<J, R> {
     }
 }
 
-impl<J, R> Batcher<J, R> {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue<J, R>> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+fn lock<J, R>(queue: &Mutex<Queue<J, R>>) -> std::sync::MutexGuard<'_, Queue<J, R>> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
-    /// Runs `job` in a batch with the calls of the same `group` waiting beside it: `send` gets the
-    /// batch's jobs in arrival order and returns one answer per job, in that order. `None` when the
-    /// batch that held the job was abandoned by its leader (treat as the store unavailable).
+impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
+    /// Runs `job` in a batch with the calls of the same `group` waiting beside it: `send` gets a
+    /// batch's group and jobs in arrival order and returns one answer per job, in that order. The
+    /// batch is sent by a task on the current runtime, so dropping this future abandons only this
+    /// call's wait. `None` when the batch could not be answered (the runtime is shutting down:
+    /// treat as the store unavailable).
     pub async fn run<F, Fut>(&self, job: J, group: Option<u64>, send: F) -> Option<R>
     where
-        F: Fn(Vec<J>) -> Fut,
-        Fut: Future<Output = Vec<R>>,
+        F: Fn(Option<u64>, Vec<J>) -> Fut + Send + 'static,
+        Fut: Future<Output = Vec<R>> + Send + 'static,
     {
-        let (tell, heard) = mpsc::channel(1);
-        let lead = {
-            let mut queue = self.queue();
-            queue.waiting.push(Waiting { job, group, tell });
-            !std::mem::replace(&mut queue.leading, true)
+        let (tell, heard) = oneshot::channel();
+        let start = {
+            let mut queue = lock(&self.queue);
+            queue.waiting.push_back(Waiting { job, group, tell });
+            !std::mem::replace(&mut queue.sending, true)
         };
-        let mut heard = Listener { heard, batcher: self };
-        if !lead {
-            match heard.heard.recv().await? {
-                Turn::Done(answer) => return Some(answer),
-                Turn::Lead => {}
-            }
+        if start {
+            tokio::spawn(send_batches(self.queue.clone(), send));
         }
-        // Leading: the batch is the oldest calls of the first one's group (this caller's own
-        // call is the first: the lead goes to the oldest waiting).
-        let lead = Lead { batcher: self };
-        let batch: Vec<Waiting<J, R>> = {
-            let mut queue = self.queue();
-            let group = queue.waiting.first().map(|w| w.group);
-            let same =
-                queue.waiting.iter().take(MAX_BATCH).take_while(|w| Some(w.group) == group).count();
-            queue.waiting.drain(..same).collect()
-        };
-        let (jobs, tells): (Vec<J>, Vec<_>) = batch.into_iter().map(|w| (w.job, w.tell)).unzip();
-        let answers = send(jobs).await;
-        for (tell, answer) in tells.into_iter().zip(answers) {
-            // A full channel cannot happen (one message each); a closed one is a caller gone.
-            let _ = tell.try_send(Turn::Done(answer));
-        }
-        drop(lead);
-        match heard.heard.recv().await? {
-            Turn::Done(answer) => Some(answer),
-            Turn::Lead => None,
-        }
+        heard.await.ok()
     }
 
     /// Calls waiting (tests).
     #[cfg(test)]
     fn waiting(&self) -> usize {
-        self.queue().waiting.len()
+        lock(&self.queue).waiting.len()
     }
+}
 
-    /// Passes the lead to the oldest caller still waiting, or ends it when none is.
-    fn pass_lead(&self) {
-        let mut queue = self.queue();
-        while let Some(next) = queue.waiting.first() {
-            if next.tell.try_send(Turn::Lead).is_ok() {
+/// Sends the queue's calls, a batch at a time (the oldest calls of the first one's group), until
+/// it is empty.
+async fn send_batches<J, R, F, Fut>(queue: Arc<Mutex<Queue<J, R>>>, send: F)
+where
+    F: Fn(Option<u64>, Vec<J>) -> Fut,
+    Fut: Future<Output = Vec<R>>,
+{
+    let sending = Sending { queue: &queue };
+    loop {
+        let (group, batch) = {
+            let mut queue = lock(&queue);
+            // Callers that gave up before their batch left: their calls are not sent.
+            queue.waiting.retain(|w| !w.tell.is_closed());
+            let Some(group) = queue.waiting.front().map(|w| w.group) else {
+                queue.sending = false;
+                std::mem::forget(sending);
                 return;
-            }
-            // That caller is gone: its call is dropped unsent.
-            queue.waiting.remove(0);
+            };
+            let same =
+                queue.waiting.iter().take(MAX_BATCH).take_while(|w| w.group == group).count();
+            (group, queue.waiting.drain(..same).collect::<Vec<_>>())
+        };
+        let (jobs, tells): (Vec<J>, Vec<_>) = batch.into_iter().map(|w| (w.job, w.tell)).unzip();
+        let answers = send(group, jobs).await;
+        for (tell, answer) in tells.into_iter().zip(answers) {
+            // A caller gone since: its answer is dropped.
+            let _ = tell.send(answer);
         }
-        queue.leading = false;
     }
 }
 
-/// The lead, passed on when the batch is answered or abandoned.
-struct Lead<'a, J, R> {
-    batcher: &'a Batcher<J, R>,
+/// Marks the queue as having no sender when the sending task is dropped mid-batch (its runtime
+/// shuts down), so a later call starts another; the calls waiting are dropped, and their callers
+/// told `None`.
+struct Sending<'a, J, R> {
+    queue: &'a Mutex<Queue<J, R>>,
 }
 
-impl<J, R> Drop for Lead<'_, J, R> {
+impl<J, R> Drop for Sending<'_, J, R> {
     fn drop(&mut self) {
-        self.batcher.pass_lead();
-    }
-}
-
-/// A caller's inbox. Dropped holding an unread lead (the caller gave up just as it was passed),
-/// it passes the lead on.
-struct Listener<'a, J, R> {
-    heard: mpsc::Receiver<Turn<R>>,
-    batcher: &'a Batcher<J, R>,
-}
-
-impl<J, R> Drop for Listener<'_, J, R> {
-    fn drop(&mut self) {
-        self.heard.close();
-        if let Ok(Turn::Lead) = self.heard.try_recv() {
-            self.batcher.pass_lead();
-        }
+        let mut queue = lock(self.queue);
+        queue.sending = false;
+        queue.waiting.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
@@ -158,14 +135,57 @@ mod tests {
     #[tokio::test]
     async fn one_call_alone_is_a_batch_of_one() {
         let batcher = Batcher::<u32, u32>::default();
-        let sizes = Mutex::new(Vec::new());
-        let send = |jobs: Vec<u32>| {
-            sizes.lock().unwrap().push(jobs.len());
-            async move { jobs.iter().map(|j| j * 10).collect() }
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let send = |sizes: Arc<Mutex<Vec<usize>>>| {
+            move |_: Option<u64>, jobs: Vec<u32>| {
+                sizes.lock().unwrap().push(jobs.len());
+                async move { jobs.iter().map(|j| j * 10).collect() }
+            }
         };
-        assert_eq!(batcher.run(1, None, send).await, Some(10));
-        assert_eq!(batcher.run(2, None, send).await, Some(20));
+        assert_eq!(batcher.run(1, None, send(sizes.clone())).await, Some(10));
+        assert_eq!(batcher.run(2, None, send(sizes.clone())).await, Some(20));
         assert_eq!(*sizes.lock().unwrap(), [1, 1]);
+    }
+
+    /// Batches sent, each with its group.
+    type Sent = Arc<Mutex<Vec<(Option<u64>, Vec<u32>)>>>;
+    /// An answer on its way.
+    type Answers = std::pin::Pin<Box<dyn Future<Output = Vec<u32>> + Send>>;
+
+    /// What the tests' batches send: each job times ten, once `gate` opens; the batches sent are
+    /// recorded (group, jobs).
+    #[derive(Clone)]
+    struct Gated {
+        gate: tokio::sync::watch::Receiver<bool>,
+        sent: Sent,
+        count: Arc<AtomicUsize>,
+    }
+
+    impl Gated {
+        fn new() -> (Self, tokio::sync::watch::Sender<bool>) {
+            let (release, gate) = tokio::sync::watch::channel(false);
+            let sent = Arc::new(Mutex::new(Vec::new()));
+            (Self { gate, sent, count: Arc::new(AtomicUsize::new(0)) }, release)
+        }
+
+        fn send(&self) -> impl Fn(Option<u64>, Vec<u32>) -> Answers + Send + 'static {
+            let this = self.clone();
+            move |group, jobs| {
+                this.sent.lock().unwrap().push((group, jobs.clone()));
+                this.count.fetch_add(1, Ordering::SeqCst);
+                let mut gate = this.gate.clone();
+                Box::pin(async move {
+                    let _ = gate.wait_for(|open| *open).await;
+                    jobs.iter().map(|j| j * 10).collect()
+                })
+            }
+        }
+
+        async fn until_sent(&self, n: usize) {
+            while self.count.load(Ordering::SeqCst) < n {
+                tokio::task::yield_now().await;
+            }
+        }
     }
 
     /// Calls made while a batch is in flight go together in the next, each gets its own answer,
@@ -173,29 +193,13 @@ mod tests {
     #[tokio::test]
     async fn calls_waiting_behind_a_batch_go_together_in_the_next() {
         let batcher = Arc::new(Batcher::<u32, u32>::default());
-        let sizes = Arc::new(Mutex::new(Vec::new()));
-        let (release, gate) = tokio::sync::watch::channel(false);
-        let sent = Arc::new(AtomicUsize::new(0));
+        let (gated, release) = Gated::new();
         let call = |job: u32, group: Option<u64>| {
-            let (batcher, sizes, sent) = (batcher.clone(), sizes.clone(), sent.clone());
-            let gate = gate.clone();
-            tokio::spawn(async move {
-                let send = |jobs: Vec<u32>| {
-                    sizes.lock().unwrap().push(jobs.clone());
-                    sent.fetch_add(1, Ordering::SeqCst);
-                    let mut gate = gate.clone();
-                    async move {
-                        let _ = gate.wait_for(|open| *open).await;
-                        jobs.iter().map(|j| j * 10).collect()
-                    }
-                };
-                batcher.run(job, group, send).await
-            })
+            let (batcher, send) = (batcher.clone(), gated.send());
+            tokio::spawn(async move { batcher.run(job, group, send).await })
         };
         let first = call(1, None);
-        while sent.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        gated.until_sent(1).await;
         // The first batch is in flight: these wait.
         let rest: Vec<_> = [(2, None), (3, None), (4, Some(7)), (5, None)]
             .into_iter()
@@ -211,22 +215,36 @@ mod tests {
             answers.push(task.await.unwrap());
         }
         assert_eq!(answers, [Some(20), Some(30), Some(40), Some(50)]);
-        let sizes = sizes.lock().unwrap().clone();
-        assert_eq!(sizes, [vec![1], vec![2, 3], vec![4], vec![5]], "grouped by arrival and group");
+        let sent = gated.sent.lock().unwrap().clone();
+        let expected = [(None, vec![1]), (None, vec![2, 3]), (Some(7), vec![4]), (None, vec![5])];
+        assert_eq!(sent, expected, "grouped by arrival and group, each with its group");
     }
 
-    /// A leader that gives up mid-batch fails that batch's callers and passes the lead on: later
-    /// calls are still answered.
+    /// The caller that started a batch gives up while it is in flight: the other calls in that
+    /// batch are still answered, and a call whose caller gave up before its batch left is not
+    /// sent at all.
     #[tokio::test]
-    async fn an_abandoned_batch_fails_its_callers_and_the_queue_goes_on() {
-        let batcher = Batcher::<u32, u32>::default();
-        let stuck = |_jobs: Vec<u32>| std::future::pending::<Vec<u32>>();
-        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(10), async {
-            batcher.run(1, None, stuck).await
-        })
-        .await;
-        assert!(gave_up.is_err());
-        let send = |jobs: Vec<u32>| async move { jobs.iter().map(|j| j + 1).collect() };
-        assert_eq!(batcher.run(2, None, send).await, Some(3));
+    async fn a_caller_that_gives_up_fails_no_other_call() {
+        let batcher = Arc::new(Batcher::<u32, u32>::default());
+        let (gated, release) = Gated::new();
+        let call = |job: u32| {
+            let (batcher, send) = (batcher.clone(), gated.send());
+            tokio::spawn(async move { batcher.run(job, None, send).await })
+        };
+        let starter = call(1);
+        gated.until_sent(1).await;
+        let (second, gone) = (call(2), call(3));
+        while batcher.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        starter.abort();
+        gone.abort();
+        let _ = (starter.await, gone.await);
+        release.send(true).unwrap();
+        assert_eq!(second.await.unwrap(), Some(20), "answered although its batch's starter left");
+        let sent = gated.sent.lock().unwrap().clone();
+        assert_eq!(sent, [(None, vec![1]), (None, vec![2])], "the gone caller's call was not sent");
+        // The queue goes on.
+        assert_eq!(batcher.run(4, None, gated.send()).await, Some(40));
     }
 }

@@ -2,6 +2,9 @@
 //! (atomic on the server, one round trip). Calls that arrive while one is in Redis go together in
 //! the next script run (module `batch`): one request alone is a batch of one, and under load one
 //! script checks and reserves many, in arrival order, each against what the ones before it left.
+//! Each worker thread has a lane of its own (connections and batches), so a request's Redis reply
+//! is read and handed over on the thread that serves it: no cross-thread wake-ups, and no socket
+//! whose readiness waits for another worker's event loop to poll it.
 //! Windows are numbered and read as zero once they have ended; concurrency slots are leases in a sorted set, so a replica that dies mid-request frees its
 //! slots when the lease ends. The scripts read Redis's `TIME`, so all replicas share one clock.
 //!
@@ -10,10 +13,10 @@
 //! `usd`; a window that has ended reads as zero and is overwritten by the next write; the hash
 //! expires a day after its day), `P:con:T` (sorted set: reservation id → lease expiry ms).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::batch::Batcher;
-use super::resp::{Client, Reply, RespError, Target};
+use super::resp::{Client, MAX_CONNECTIONS, Reply, RespError, Target};
 use super::store::{Ask, Exceeded, Limits, Settlement, Store, Unavailable, Verdict};
 use super::window::Windows;
 
@@ -167,49 +170,114 @@ impl Script {
 type Job = Vec<Vec<u8>>;
 type Answer = Result<[u64; 6], Unavailable>;
 
+/// One worker thread's way to Redis: its pooled connections, and its admissions and settlements
+/// waiting for the batch in flight (module `batch`). A connection's socket belongs to the event
+/// loop of the worker that opened it; only that worker uses it.
+struct Lane {
+    client: Client,
+    admits: Batcher<Job, Answer>,
+    settles: Batcher<Job, Answer>,
+}
+
 /// Counters in one Redis server (or a replicated primary; not Redis Cluster: a script builds its
 /// keys from its clock).
 pub struct RedisStore {
-    client: Client,
+    /// Shared with the tasks that send batches (module `batch`), which outlive no store call
+    /// but may outlive the caller that started them.
+    inner: Arc<Inner>,
+}
+
+/// Which batched script a call runs.
+#[derive(Clone, Copy)]
+enum Batched {
+    Admit,
+    Settle,
+}
+
+struct Inner {
+    /// One per worker thread (indexed by [`crate::worker::current`]).
+    lanes: Vec<Lane>,
     prefix: String,
     lease_ms: u64,
     admit: Script,
     settle: Script,
     windows: Script,
-    /// Admissions and settlements waiting for the batch in flight (module `batch`).
-    admits: Batcher<Job, Answer>,
-    settles: Batcher<Job, Answer>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisStore").field("prefix", &self.inner.prefix).finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
-    /// A store for the server at `url` (see [`Target::parse`]); connects on first use.
-    pub fn new(url: &str, prefix: &str, lease_ms: u64) -> Result<Self, String> {
-        Ok(Self {
-            client: Client::new(Target::parse(url)?),
+    /// A store for the server at `url` (see [`Target::parse`]) with a lane for each of `workers`
+    /// threads; connects on first use.
+    pub fn new(url: &str, prefix: &str, lease_ms: u64, workers: usize) -> Result<Self, String> {
+        let target = Target::parse(url)?;
+        let workers = workers.max(1);
+        // The replica's connections, shared out: a worker has no use for more than its share.
+        let lane = || Lane {
+            client: Client::new(target.clone(), MAX_CONNECTIONS.div_ceil(workers)),
+            admits: Batcher::default(),
+            settles: Batcher::default(),
+        };
+        let inner = Inner {
+            lanes: (0..workers).map(|_| lane()).collect(),
             prefix: prefix.to_string(),
             lease_ms,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
             windows: Script::new(WINDOWS),
-            admits: Batcher::default(),
-            settles: Batcher::default(),
-        })
+        };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
-    /// The pooled client (also carries the response cache's shared level).
+    /// The calling worker's pooled client (also carries the response cache's shared level).
     pub(crate) fn client(&self) -> &Client {
-        &self.client
+        &self.inner.lane().client
     }
 
     /// The prefix of every key this store writes (`[state] key_prefix`).
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.inner.prefix
+    }
+
+    /// One call of a batched script: with the calls waiting beside it on this worker, in one
+    /// script run, which answers each in order.
+    async fn batched(&self, which: Batched, now_ms: Option<u64>, job: Job) -> Answer {
+        let inner = Arc::clone(&self.inner);
+        let send = move |now_ms: Option<u64>, jobs: Vec<Job>| {
+            let inner = Arc::clone(&inner);
+            async move {
+                let count = jobs.len();
+                let script = match which {
+                    Batched::Admit => &inner.admit,
+                    Batched::Settle => &inner.settle,
+                };
+                let reply = inner.run(script, now_ms, jobs.into_iter().flatten()).await;
+                match reply.and_then(|reply| answers(reply, count)) {
+                    Ok(answers) => answers.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e); count],
+                }
+            }
+        };
+        let lane = self.inner.lane();
+        let batcher = match which {
+            Batched::Admit => &lane.admits,
+            Batched::Settle => &lane.settles,
+        };
+        batcher
+            .run(job, now_ms, send)
+            .await
+            .unwrap_or_else(|| Err(Unavailable("the batch it was in was dropped".into())))
+    }
+}
+
+impl Inner {
+    /// The calling worker's lane.
+    fn lane(&self) -> &Lane {
+        &self.lanes[crate::worker::current() % self.lanes.len()]
     }
 
     /// Runs `script` with the prefix and clock first in ARGV, then `args`. One round trip:
@@ -231,13 +299,14 @@ impl RedisStore {
             cmd
         };
         let eval = || call("EVAL", script.body.as_bytes());
+        let client = &self.lane().client;
         let reply = match script.sha.get() {
-            Some(sha) => self.one(call("EVALSHA", sha)).await?,
+            Some(sha) => one(client, call("EVALSHA", sha)).await?,
             None => {
                 let load =
                     vec![b"SCRIPT".to_vec(), b"LOAD".to_vec(), script.body.clone().into_bytes()];
                 let mut replies =
-                    self.client.pipeline(&[load, eval()]).await.map_err(unavailable)?.into_iter();
+                    client.pipeline(&[load, eval()]).await.map_err(unavailable)?.into_iter();
                 if let Some(Reply::Bulk(Some(sha))) = replies.next() {
                     let _ = script.sha.set(sha);
                 }
@@ -245,38 +314,15 @@ impl RedisStore {
             }
         };
         match reply {
-            Reply::Error(e) if e.starts_with("NOSCRIPT") => self.one(eval()).await,
+            Reply::Error(e) if e.starts_with("NOSCRIPT") => one(client, eval()).await,
             reply => Ok(reply),
         }
     }
+}
 
-    async fn one(&self, command: Vec<Vec<u8>>) -> Result<Reply, Unavailable> {
-        let mut replies = self.client.pipeline(&[command]).await.map_err(unavailable)?;
-        replies.pop().ok_or_else(|| Unavailable("redis sent no reply".into()))
-    }
-
-    /// One call of `script` through `batcher`: with the calls waiting beside it, in one script
-    /// run, which answers each in order.
-    async fn batched(
-        &self,
-        batcher: &Batcher<Job, Answer>,
-        script: &Script,
-        now_ms: Option<u64>,
-        job: Job,
-    ) -> Answer {
-        let send = |jobs: Vec<Job>| async move {
-            let count = jobs.len();
-            let reply = self.run(script, now_ms, jobs.into_iter().flatten()).await;
-            match reply.and_then(|reply| answers(reply, count)) {
-                Ok(answers) => answers.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e); count],
-            }
-        };
-        batcher
-            .run(job, now_ms, send)
-            .await
-            .unwrap_or_else(|| Err(Unavailable("the batch it was in was abandoned".into())))
-    }
+async fn one(client: &Client, command: Vec<Vec<u8>>) -> Result<Reply, Unavailable> {
+    let mut replies = client.pipeline(&[command]).await.map_err(unavailable)?;
+    replies.pop().ok_or_else(|| Unavailable("redis sent no reply".into()))
 }
 
 fn unavailable(e: RespError) -> Unavailable {
@@ -340,9 +386,9 @@ impl Store for RedisStore {
             number(ask.tokens),
             number(ask.cost_micros),
             number(id),
-            number(self.lease_ms),
+            number(self.inner.lease_ms),
         ];
-        let n = self.batched(&self.admits, &self.admit, now_ms, job).await?;
+        let n = self.batched(Batched::Admit, now_ms, job).await?;
         Ok(Verdict { exceeded: Exceeded(n[0] as u8), windows: windows_of(n) })
     }
 
@@ -364,11 +410,33 @@ impl Store for RedisStore {
             ]
             .map(|n| n.to_string().into_bytes()),
         );
-        Ok(windows_of(self.batched(&self.settles, &self.settle, now_ms, job).await?))
+        Ok(windows_of(self.batched(Batched::Settle, now_ms, job).await?))
     }
 
     async fn windows(&self, tenant: &str, now_ms: Option<u64>) -> Result<Windows, Unavailable> {
         let tenant = std::iter::once(tenant.as_bytes().to_vec());
-        Ok(windows_of(numbers(self.run(&self.windows, now_ms, tenant).await?)?))
+        Ok(windows_of(numbers(self.inner.run(&self.inner.windows, now_ms, tenant).await?)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each worker thread gets a lane of its own; a thread that is not a worker uses worker 0's.
+    #[tokio::test]
+    async fn each_worker_uses_its_own_lane() {
+        let store = Arc::new(RedisStore::new("unix:///nowhere", "t", 1000, 2).expect("url"));
+        assert!(std::ptr::eq(store.inner.lane(), &store.inner.lanes[0]));
+        let (tell, heard) = tokio::sync::oneshot::channel();
+        let inside = store.clone();
+        let worker = crate::worker::spawn(1, move || async move {
+            let lane: *const Lane = inside.inner.lane();
+            let _ = tell.send(lane as usize);
+        })
+        .expect("worker");
+        let lane = heard.await.expect("the worker's lane");
+        assert_eq!(lane, &store.inner.lanes[1] as *const Lane as usize, "worker 1 uses lane 1");
+        worker.join().await;
     }
 }

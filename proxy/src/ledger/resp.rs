@@ -11,10 +11,10 @@ use std::sync::Mutex;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 
-/// Connections open at once per client: more concurrent calls wait for one (within the caller's
-/// timeout), so 10,000 requests in flight do not open 10,000 connections to Redis. Each is kept
-/// for reuse.
-const MAX_CONNECTIONS: usize = 64;
+/// Connections a replica opens at once, over all its clients (one per worker thread): more
+/// concurrent calls wait for one (within the caller's timeout), so 10,000 requests in flight do
+/// not open 10,000 connections to Redis. Each is kept for reuse.
+pub const MAX_CONNECTIONS: usize = 64;
 /// Largest reply line or bulk string accepted: the ledger's replies are a few numbers; the
 /// response cache's shared entries are at most `[cache] shared_max_entry_kib` (≤ 8 MiB).
 const MAX_REPLY_BYTES: u64 = 9 << 20;
@@ -106,6 +106,8 @@ type Conn = BufStream<Box<dyn Stream>>;
 pub struct Client {
     target: Target,
     idle: Mutex<Vec<Conn>>,
+    /// Connections kept for reuse, at most.
+    max_idle: usize,
     /// One permit per connection in use.
     permits: tokio::sync::Semaphore,
 }
@@ -118,11 +120,14 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    pub fn new(target: Target) -> Self {
+    /// A client that opens at most `max_connections` (at least one) at once.
+    pub fn new(target: Target, max_connections: usize) -> Self {
+        let max_connections = max_connections.max(1);
         Self {
             target,
             idle: Mutex::new(Vec::new()),
-            permits: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
+            max_idle: max_connections,
+            permits: tokio::sync::Semaphore::new(max_connections),
         }
     }
 
@@ -145,7 +150,7 @@ impl Client {
             other => other?,
         };
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_CONNECTIONS {
+        if idle.len() < self.max_idle {
             idle.push(conn);
         }
         Ok(replies)

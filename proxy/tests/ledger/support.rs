@@ -140,7 +140,7 @@ impl Replicas {
             let store = match &redis {
                 None => Backend::Memory(Arc::clone(&memory)),
                 Some(server) => Backend::Redis(Arc::new(
-                    RedisStore::new(&server.url(), "test", 900_000).expect("redis url"),
+                    RedisStore::new(&server.url(), "test", 900_000, 1).expect("redis url"),
                 )),
             };
             let options = Options {
