@@ -258,6 +258,46 @@ async fn warm_pool_slots_are_bounded_and_neither_pool_leaks_between_requests() {
     }
 }
 
+/// A fresh instance that served its request is dropped after the worker's other ready work while
+/// few warm slots are taken (its reset stays off the request's path), and at once when half or
+/// more are (so under load dead instances do not push live ones into overflow slots).
+#[tokio::test]
+async fn a_dead_fresh_instance_gives_its_warm_slot_back_at_once_when_the_pool_is_crowded() {
+    let engine = switchyard::plugin::PluginEngine::new(switchyard::plugin::EngineLimits {
+        max_instances: 16,
+        resident_instances: 4,
+        ..switchyard_tests::test_engine_limits()
+    })
+    .expect("engine");
+    let dir = plugin_dir(&[("w.wasm", wasm::WATCHER), ("noop.wasm", wasm::NOOP)]);
+    let noop = entry("noop", "noop.wasm", FailurePolicy::Closed, json!({}));
+    let noop = registry(engine.clone(), dir.path(), vec![noop]).await;
+    // Warm stores alive right after one request (before this task yields), against before it,
+    // once every deferred drop and spare of earlier requests has run.
+    let change = async || {
+        settle().await;
+        let before = engine.warm_instances() as i64;
+        let RequestOutcome::Proceed(_) = noop.current().on_request(chat(&["a"])).await else {
+            panic!("must proceed");
+        };
+        engine.warm_instances() as i64 - before
+    };
+    let quiet = change().await;
+    let watcher = entry("w", "w.wasm", FailurePolicy::Closed, json!({}));
+    let watcher = registry(engine.clone(), dir.path(), vec![watcher]).await;
+    let held = [watching(&watcher).await, watching(&watcher).await];
+    let crowded = change().await;
+    assert_eq!(crowded, quiet - 1, "quiet pool: {quiet:+}, crowded pool: {crowded:+}");
+    drop(held);
+}
+
+/// Lets this worker's spawned work (deferred drops, spares) run.
+async fn settle() {
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// A request whose plugin watches the response, so its instance stays alive with it.
 async fn watching(reg: &switchyard::plugin::PluginRegistry) -> Box<switchyard::plugin::Proceed> {
     let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&["a"])).await else {

@@ -202,10 +202,18 @@ impl LoadedPlugin {
     }
 
     /// The request is done with `live`: a reused plugin's healthy instance goes back to the ready
-    /// pool (when there is room); a fresh one is dropped, with all its memory, on a task of the
-    /// current worker (resetting the memory is off the request's path).
+    /// pool (when there is room); a fresh one is dropped, with all its memory. When few warm
+    /// slots are taken, on a task of the current worker after its ready work, so resetting the
+    /// memory is off the request's path (one request at a time: its upstream exchange and its
+    /// answer go first). When half or more are taken, at once: under load the deferred drops
+    /// kept about twice as many instances alive as requests in flight, and the ones past the
+    /// warm pool ran in overflow slots, with page faults (BENCHMARKS.md, "Proxy overhead").
     pub(crate) fn recycle(&self, live: LiveInstance) {
         if self.isolation == Isolation::Fresh {
+            if self.engine.warm_crowded() {
+                drop(live);
+                return;
+            }
             tokio::spawn(async move {
                 after_ready_work().await;
                 drop(live);

@@ -130,6 +130,12 @@ impl Lanes {
         }
     }
 
+    /// Whether at least half of the warm slots are taken: then a dead fresh instance should give
+    /// its slot back at once, before more instances spill into the overflow lane.
+    pub(crate) fn warm_crowded(&self) -> bool {
+        self.overflow.is_some() && self.warm_alive() * 2 >= self.max_warm
+    }
+
     /// Stores in warm slots right now (for tests and /metrics).
     pub(crate) fn warm_alive(&self) -> usize {
         self.warm_alive.load(Ordering::Relaxed)

@@ -241,6 +241,11 @@ impl PluginEngine {
         Ok((self.lanes.link(component, wasi)?, wasi))
     }
 
+    /// Whether half or more of the warm pool slots are taken (`lanes.rs`).
+    pub(crate) fn warm_crowded(&self) -> bool {
+        self.lanes.warm_crowded()
+    }
+
     /// Stores in warm pool slots right now (`lanes.rs`).
     pub fn warm_instances(&self) -> usize {
         self.lanes.warm_alive()
