@@ -94,6 +94,8 @@ where
             // Callers that gave up before their batch left: their calls are not sent.
             queue.waiting.retain(|w| !w.tell.is_closed());
             let Some(group) = queue.waiting.front().map(|w| w.group) else {
+                // Done, under the lock: the guard must not run later, when a new call may
+                // already have started the next task and queued its call.
                 queue.sending = false;
                 std::mem::forget(sending);
                 return;

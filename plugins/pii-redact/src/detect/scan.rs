@@ -327,9 +327,7 @@ impl Scan<'_> {
     fn letter(&mut self, i: usize, k: u16) {
         let b = self.b;
         let byte = |j: usize| b.get(j).copied().unwrap_or(0);
-        if k & SECRET != 0 && i >= self.cur.secret && second_ok(b[i], byte(i + 1)) {
-            self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
-        }
+        self.secret(i, k);
         if k & LETTER == 0 {
             if k & HEX != 0 {
                 self.ip(i);
@@ -367,12 +365,7 @@ impl Scan<'_> {
     #[inline(always)]
     fn other(&mut self, i: usize, k: u16) {
         let b = self.b;
-        if k & SECRET != 0
-            && i >= self.cur.secret
-            && second_ok(b[i], b.get(i + 1).copied().unwrap_or(0))
-        {
-            self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
-        }
+        self.secret(i, k);
         if k & AT != 0 && i >= self.cur.email {
             self.cur.email = match contact::email_at(b, i) {
                 Some((start, end)) => {
@@ -387,6 +380,19 @@ impl Scan<'_> {
         }
         if k & PHONE != 0 && self.on.phone && i >= self.cur.phone {
             self.cur.phone = self.step(i, phone::phone_step(b, i), Kind::Phone);
+        }
+    }
+
+    /// A secret at `i` (a letter or other byte whose class says a token prefix can start there).
+    /// Always inlined, as [`Self::field`].
+    #[inline(always)]
+    fn secret(&mut self, i: usize, k: u16) {
+        let b = self.b;
+        if k & SECRET != 0
+            && i >= self.cur.secret
+            && second_ok(b[i], b.get(i + 1).copied().unwrap_or(0))
+        {
+            self.cur.secret = self.push(i, secrets::at(b, i), i + 1, Kind::Secret);
         }
     }
 
