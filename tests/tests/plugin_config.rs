@@ -35,6 +35,14 @@ fn a_good_config_parses_and_validates() {
     assert_eq!(doc.plugin[0].failure, FailurePolicy::Closed);
     assert_eq!(doc.plugin[0].config_json(), r#"{"mode":"pseudonymize","nested":{"list":[1,2]}}"#);
     assert_eq!(doc.plugin[1].config_json(), "{}");
+    assert!(!doc.plugins.engine_limits().perf_map, "the perf map is off unless asked for");
+}
+
+#[test]
+fn perf_map_reaches_the_engine() {
+    let doc: Doc = toml::from_str("[plugins]\ndir = \"p\"\nperf_map = true\n").unwrap();
+    assert!(validate(&doc.plugins, &doc.plugin).is_empty());
+    assert!(doc.plugins.engine_limits().perf_map);
 }
 
 #[test]

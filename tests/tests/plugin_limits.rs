@@ -367,3 +367,40 @@ async fn a_component_that_imports_anything_but_the_host_interface_is_refused() {
     assert!(message.contains("escape:ambient/env"), "the refusal names the import: {message}");
     assert!(reg.current().is_empty(), "nothing went live");
 }
+
+#[tokio::test]
+async fn the_perf_map_names_plugin_functions_only_when_asked_for() {
+    // wasmtime keeps one perf map per process, opened by the first engine that asks for it;
+    // no other test in this file does.
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()));
+    let _ = std::fs::remove_file(&map);
+    let dir = plugin_dir(&[("w.wasm", wasm::WATCHER)]);
+    let plain = switchyard::plugin::PluginEngine::new(switchyard_tests::test_engine_limits())
+        .expect("engine");
+    let reg =
+        registry(plain, dir.path(), vec![entry("w", "w.wasm", FailurePolicy::Closed, json!({}))])
+            .await;
+    assert!(matches!(reg.current().on_request(chat(&["x"])).await, RequestOutcome::Proceed(_)));
+    assert!(!map.exists(), "a perf map was written without perf_map");
+
+    let profiled = switchyard::plugin::PluginEngine::new(switchyard::plugin::EngineLimits {
+        perf_map: true,
+        ..switchyard_tests::test_engine_limits()
+    })
+    .expect("engine");
+    let reg = registry(
+        profiled,
+        dir.path(),
+        vec![entry("w", "w.wasm", FailurePolicy::Closed, json!({}))],
+    )
+    .await;
+    assert!(matches!(reg.current().on_request(chat(&["x"])).await, RequestOutcome::Proceed(_)));
+    let text = std::fs::read_to_string(&map).expect("perf_map writes /tmp/perf-<pid>.map");
+    let _ = std::fs::remove_file(&map);
+    // `<address> <size> <name>`, the plugin's functions named by wasmtime.
+    let named = text
+        .lines()
+        .filter(|l| l.split(' ').nth(2).is_some_and(|n| n.starts_with("wasm[")))
+        .count();
+    assert!(named > 0, "no plugin function in the perf map:\n{text}");
+}

@@ -56,6 +56,10 @@ pub struct PluginsSection {
     /// (`authorization`, `cookie`, `proxy-authorization`) are never shown.
     #[serde(default)]
     pub headers: Vec<String>,
+    /// Write `/tmp/perf-<pid>.map` so that `perf record`/`perf report` name plugin functions.
+    /// Profiling only: off by default (the file tells local users where code lives).
+    #[serde(default)]
+    pub perf_map: bool,
 }
 
 /// Fail-closed or fail-open: what a failure of this plugin does to the request.
@@ -130,6 +134,7 @@ impl PluginsSection {
             keep_resident_kib: default_keep_resident_kib(),
             artifact_cache: None,
             headers: Vec::new(),
+            perf_map: false,
         }
     }
 
@@ -143,6 +148,7 @@ impl PluginsSection {
             resident_instances: self.resident_instances,
             keep_resident_bytes: (self.keep_resident_kib as usize) << 10,
             function_cache: self.artifact_cache.as_ref().map(|dir| dir.join("functions")),
+            perf_map: self.perf_map,
             ..EngineLimits::default()
         }
     }

@@ -125,6 +125,9 @@ pub struct EngineLimits {
     /// Directory of Cranelift's compiled functions ([`FunctionCache`]); none: every compile
     /// starts from nothing.
     pub function_cache: Option<std::path::PathBuf>,
+    /// Write `/tmp/perf-<pid>.map` (wasmtime's perf map) so that `perf` names the plugins'
+    /// compiled functions. For profiling only: the file tells local users where code lives.
+    pub perf_map: bool,
 }
 
 impl Default for EngineLimits {
@@ -143,6 +146,7 @@ impl Default for EngineLimits {
             keep_resident_bytes: 1 << 20,
             memory_budget_bytes: 8 << 30,
             function_cache: None,
+            perf_map: false,
         }
     }
 }
@@ -396,6 +400,9 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize, scan: 
         .epoch_interruption(true)
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if limits.perf_map {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

@@ -6,9 +6,11 @@
 //!
 //! Run: `scripts/eval-pii.sh [--split dev|heldout] [--show N]` (the script makes the corpus).
 //! Direct: `pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only]
-//! [--calls N] [--plugin FILE]` (`--plugin`: another build of the component than the tests' own;
-//! `--calls`: calls per 2 KB row of the throughput table, 2000 by default; `--baseline`: with
-//! `--bench-only`, time that build too, alternating call by call).
+//! [--calls N] [--plugin FILE] [--perf-map]` (`--plugin`: another build of the component than
+//! the tests' own; `--calls`: calls per 2 KB row of the throughput table, 2000 by default;
+//! `--baseline`: with `--bench-only`, time that build too, alternating call by call;
+//! `--perf-map`: write the perf map, so that `perf record` of the run names the plugin's
+//! functions).
 
 mod report;
 mod stream;
@@ -47,6 +49,8 @@ struct Args {
     /// A second build timed call by call alternately with the first (`--bench-only`): on a shared
     /// machine, the only fair before/after.
     baseline: Option<PathBuf>,
+    /// wasmtime's perf map, for profiling the plugin under `perf` (`[plugins] perf_map`).
+    perf_map: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -59,6 +63,7 @@ fn args() -> anyhow::Result<Args> {
         calls: 2000,
         baseline: None,
         plugin: None,
+        perf_map: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -71,8 +76,9 @@ fn args() -> anyhow::Result<Args> {
             "--calls" => a.calls = it.next().context("--calls N")?.parse::<usize>()?.max(10),
             "--plugin" => a.plugin = Some(it.next().context("--plugin FILE")?.into()),
             "--baseline" => a.baseline = Some(it.next().context("--baseline FILE")?.into()),
+            "--perf-map" => a.perf_map = true,
             other => bail!(
-                "unknown argument {other:?}; usage: pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only] [--calls N] [--plugin FILE] [--baseline FILE]"
+                "unknown argument {other:?}; usage: pii-eval --corpus FILE [--show N] [--stream N] [--no-bench | --bench-only] [--calls N] [--plugin FILE] [--baseline FILE] [--perf-map]"
             ),
         }
     }
@@ -104,14 +110,14 @@ async fn run(a: Args) -> anyhow::Result<()> {
     );
     let dir = tempfile::tempdir()?;
     std::fs::copy(&plugin, dir.path().join("p.wasm"))?;
-    let reg = registry(dir.path(), config.clone()).await?;
+    let reg = registry(dir.path(), config.clone(), a.perf_map).await?;
     if a.bench_only {
         let mut regs = vec![("this build".to_string(), reg)];
         if let Some(base) = &a.baseline {
             let dir = tempfile::tempdir()?;
             std::fs::copy(base, dir.path().join("p.wasm"))?;
             let name = format!("baseline {}", base.display());
-            regs.insert(0, (name, registry(dir.path(), config).await?));
+            regs.insert(0, (name, registry(dir.path(), config, a.perf_map).await?));
             return bench_table(&regs, &records, a.calls).await;
         }
         return bench_table(&regs, &records, a.calls).await;
@@ -201,12 +207,14 @@ async fn bench_table(
     Ok(())
 }
 
-/// A registry holding only pii-redact with this config.
+/// A registry holding only pii-redact with this config (and the perf map, if asked for).
 async fn registry(
     dir: &std::path::Path,
     config: serde_json::Map<String, serde_json::Value>,
+    perf_map: bool,
 ) -> anyhow::Result<PluginRegistry> {
-    let engine = PluginEngine::new(EngineLimits::default()).map_err(anyhow::Error::msg)?;
+    let limits = EngineLimits { perf_map, ..EngineLimits::default() };
+    let engine = PluginEngine::new(limits).map_err(anyhow::Error::msg)?;
     let mut e = PluginEntry::new("pii-redact", "p.wasm", FailurePolicy::Closed);
     // Generous, unlike the shipped 50 ms: the 64 KB case must not hit the deadline on a busy
     // machine, and a slow call should show in the timings rather than fail the run.
