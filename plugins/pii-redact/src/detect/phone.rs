@@ -136,9 +136,7 @@ fn read_groups(b: &[u8], mut j: usize, intl: bool) -> Option<Groups> {
             j += 1;
         }
         let start = j;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
+        j += swar::digit_run(b, j);
         if j == start {
             return if open || g.n_groups == 0 { None } else { Some(g) };
         }

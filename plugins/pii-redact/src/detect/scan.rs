@@ -287,7 +287,7 @@ impl Scan<'_> {
         if k & DIGIT == 0 {
             return;
         }
-        let d = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let d = swar::digit_run(b, i);
         let after = byte(i + d);
         let joined = matches!(after, b' ' | b'-') && byte(i + d + 1).is_ascii_digit();
         // A card is one run of 12+ digits or groups joined by a space or dash.

@@ -87,6 +87,22 @@ pub fn digit(x: u64) -> u64 {
     within(x, b'0', b'9') & !(x & HIGH)
 }
 
+/// How many ASCII digits `b[i..]` starts with (0 past the end), eight bytes at a time: the
+/// digit runs of numbers, phones and cards were byte loops, and in the sandbox every trip of a
+/// loop also pays an epoch check (BENCHMARKS.md, "PII redaction", session 14).
+pub fn digit_run(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while let Some(c) = b.get(j..j + 8) {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let other = !digit(x) & HIGH;
+        if other != 0 {
+            return j - i + (other.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    j - i + b.get(j..).map_or(0, |rest| rest.iter().take_while(|c| c.is_ascii_digit()).count())
+}
+
 /// A mask of high bits (one per byte) as eight bits: bit `k` for byte `k`. The multiply
 /// gathers bit `8k` of the shifted mask into bit `56 + k`; no two products land on one bit.
 pub fn bits(m: u64) -> u64 {
@@ -149,6 +165,29 @@ mod tests {
             }
         }
         assert!(number_after_words(b"Hauptstra\xc3\x9fe 12") && !number_after_words(b"Main7"));
+    }
+
+    #[test]
+    fn digit_runs_as_byte_by_byte() {
+        let reference = |b: &[u8], i: usize| {
+            b.get(i..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count())
+        };
+        let parts: [&[u8]; 8] = [b"0", b"12345", b"9876543210", b" ", b"-", b"a", b"/", b"\xd9"];
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..5_000 {
+            let mut t = Vec::new();
+            for _ in 0..8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                t.extend_from_slice(parts[(seed % 8) as usize]);
+            }
+            for i in 0..=t.len() + 1 {
+                assert_eq!(digit_run(&t, i), reference(&t, i), "{t:?} at {i}");
+            }
+        }
+        assert_eq!(digit_run(b"0123456789012345678x", 0), 19);
+        assert_eq!(digit_run(b"", 0), 0);
     }
 
     #[test]
