@@ -356,6 +356,22 @@ mod bench {
     }
 }
 
+/// `count` texts of `per_text` pieces of `parts` each, drawn by an xorshift from `seed`: the same
+/// texts on every run. Shared by the tests that hold a fast path to its byte-by-byte reference.
+#[cfg(test)]
+pub(crate) fn joined(parts: &[&[u8]], per_text: usize, count: usize, seed: u32) -> Vec<Vec<u8>> {
+    let mut seed = seed;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed as usize % parts.len()
+    };
+    (0..count)
+        .map(|_| (0..per_text).flat_map(|_| parts[next()].iter().copied()).collect())
+        .collect()
+}
+
 /// The texts a detector reports in `text`; shared by the detector modules' tests.
 #[cfg(test)]
 pub(crate) fn found(find: fn(&[u8], &mut Vec<Span>), text: &str) -> Vec<String> {

@@ -580,15 +580,8 @@ mod tests {
             "Hi", " ", "\"", "'", ">", "_", "thanks,", "name", ":", "\n", "i", "Dr", "x",
             "regards,",
         ];
-        let mut seed = 0x9e37_79b9_u32;
-        for _ in 0..20_000 {
-            let mut t = Vec::new();
-            for _ in 0..8 {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                t.extend_from_slice(parts[(seed % 14) as usize].as_bytes());
-            }
+        let parts = parts.map(str::as_bytes);
+        for t in super::super::joined(&parts, 8, 20_000, 0x9e37_79b9) {
             let raw = &t[t.len().saturating_sub(32)..];
             let mut p = raw.len();
             while p > 0 && matches!(raw[p - 1], b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\'' | b'>')

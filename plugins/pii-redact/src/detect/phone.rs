@@ -567,16 +567,9 @@ mod tests {
             "\u{e9}",
             "Tel",
         ];
-        let mut seed = 0x2545_f491_u32;
-        for _ in 0..5000 {
-            let mut t = String::new();
-            for _ in 0..20 {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                t.push_str(parts[(seed % 18) as usize]);
-            }
-            let b = t.as_bytes();
+        let parts = parts.map(str::as_bytes);
+        for b in super::super::joined(&parts, 20, 5000, 0x2545_f491) {
+            let (b, t) = (b.as_slice(), String::from_utf8_lossy(&b));
             for i in 0..=b.len() {
                 assert_eq!(
                     words_before(b, i, &CUES_BY_FIRST),

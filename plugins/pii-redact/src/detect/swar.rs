@@ -150,15 +150,7 @@ mod tests {
         };
         let parts: [&[u8]; 10] =
             [b"Main", b" ", b"7", b"\n", b"St.", b"O'Neil", b"\xc3\xa9", b",", b"-", b"12"];
-        let mut seed = 0x1234_5679_u32;
-        for _ in 0..20_000 {
-            let mut t = Vec::new();
-            for _ in 0..10 {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                t.extend_from_slice(parts[(seed % 10) as usize]);
-            }
+        for t in super::super::joined(&parts, 10, 20_000, 0x1234_5679) {
             for end in [t.len(), t.len().min(48), t.len().min(9)] {
                 let b = &t[..end];
                 assert_eq!(number_after_words(b), reference(b), "{b:?}");
@@ -173,15 +165,7 @@ mod tests {
             b.get(i..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count())
         };
         let parts: [&[u8]; 8] = [b"0", b"12345", b"9876543210", b" ", b"-", b"a", b"/", b"\xd9"];
-        let mut seed = 0x2545_f491_u32;
-        for _ in 0..5_000 {
-            let mut t = Vec::new();
-            for _ in 0..8 {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                t.extend_from_slice(parts[(seed % 8) as usize]);
-            }
+        for t in super::super::joined(&parts, 8, 5_000, 0x2545_f491) {
             for i in 0..=t.len() + 1 {
                 assert_eq!(digit_run(&t, i), reference(&t, i), "{t:?} at {i}");
             }
