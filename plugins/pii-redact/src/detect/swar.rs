@@ -87,9 +87,9 @@ pub fn digit(x: u64) -> u64 {
     within(x, b'0', b'9') & !(x & HIGH)
 }
 
-/// How many ASCII digits `b[i..]` starts with (0 past the end), eight bytes at a time: the
-/// digit runs of numbers, phones and cards were byte loops, and in the sandbox every trip of a
-/// loop also pays an epoch check (BENCHMARKS.md, "PII redaction", session 14).
+/// How many ASCII digits `b[i..]` starts with (0 past the end), eight bytes at a time: the scan's
+/// digit path and a phone's groups counted them a byte at a time, and in the sandbox every trip
+/// of a loop also pays an epoch check (BENCHMARKS.md, "PII redaction", session 14).
 pub fn digit_run(b: &[u8], i: usize) -> usize {
     let mut j = i;
     while let Some(c) = b.get(j..j + 8) {
