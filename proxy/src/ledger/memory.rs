@@ -24,8 +24,8 @@ struct Counters {
     tokens: u64,
     day: u64,
     cost_micros: u64,
-    /// Reservation id → lease expiry (ms): the same leases Redis keeps, so both stores behave
-    /// alike even though a lost slot cannot happen within one process.
+    /// Reservation id → lease expiry (ms): `lease_seconds` bound a slot here as they bound a
+    /// silent replica's slots in Redis, although a lost slot cannot happen within one process.
     in_flight: HashMap<u64, u64>,
 }
 

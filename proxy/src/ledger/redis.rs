@@ -1,110 +1,88 @@
-//! The shared store: every counter in Redis, admissions and settlements run by Lua scripts
-//! (atomic on the server, one round trip). Calls that arrive while one is in Redis go together in
-//! the next script run (module `batch`): one request alone is a batch of one, and under load one
-//! script checks and reserves many, in arrival order, each against what the ones before it left.
-//! Each worker thread has a lane of its own (connections and batches), so a request's Redis reply
-//! is read and handed over on the thread that serves it: no cross-thread wake-ups, and no socket
-//! whose readiness waits for another worker's event loop to poll it.
-//! Windows are numbered and read as zero once they have ended; concurrency slots are leases in a sorted set, so a replica that dies mid-request frees its
-//! slots when the lease ends. The scripts read Redis's `TIME`, so all replicas share one clock.
+//! The shared store: every counter in Redis, admissions and settlements run by one Lua script
+//! (atomic on the server, one round trip). Calls that arrive while a script is in Redis go
+//! together in the next run (module `batch`), admissions and settlements alike: one request alone
+//! is a batch of one, and under load one script checks and reserves many, in arrival order, each
+//! against what the ones before it left.
+//! Each worker thread has a lane of its own (connections, batches, slots), so a request's Redis
+//! reply is read and handed over on the thread that serves it: no cross-thread wake-ups, and no
+//! socket whose readiness waits for another worker's event loop to poll it.
+//! Windows are numbered and read as zero once they have ended. Concurrency is counted per lane:
+//! each lane knows exactly which of its reservations are in flight ([`InFlight`]) and every script
+//! it runs writes that number beside a lease; a lane whose lease ended (its replica died, or has
+//! been idle for `lease_seconds`) is no longer counted. The scripts read Redis's `TIME`, so all
+//! replicas share one clock.
 //!
 //! Keys (`P` is `state.key_prefix`, `T` the tenant, last so no name can forge another's key):
-//! `P:w:T` (a hash: the current minute `m` with its `req` and `tok`, the current day `d` with its
-//! `usd`; a window that has ended reads as zero and is overwritten by the next write; the hash
-//! expires a day after its day), `P:con:T` (sorted set: reservation id → lease expiry ms).
+//! `P:w:T`, one hash per tenant: the current minute `m` with its `req` and `tok`, the current day
+//! `d` with its `usd` (a window that has ended reads as zero and is overwritten by the next write;
+//! the hash expires a day after its day), and per lane `L` its slots in flight `c:L` and the end of
+//! its lease `x:L` (ms). `L` is a random replica id and the worker's index.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::batch::Batcher;
+use super::reservation::MAX_EXACT;
 use super::resp::{Client, MAX_CONNECTIONS, Reply, RespError, Target};
 use super::store::{Ask, Exceeded, Limits, Settlement, Store, Unavailable, Verdict};
 use super::window::Windows;
 
-/// Shared head of every script: the clock (the caller's, or the server's), and each tenant's
-/// windows read once per script as one hash (one `HMGET`, and one `HSET` when they changed, where a
-/// key per counter cost a command each: every `redis.call` costs the server more than the command
-/// itself). ARGV 1: the key prefix; 2: the clock (0: Redis's `TIME`); then the calls.
+/// Shared head of both scripts: the clock (the caller's, or the server's), and each tenant's hash
+/// read once per script (one `HGETALL`, and one `HSET` at the end: every `redis.call` costs the
+/// server more than the command itself). ARGV 1: the key prefix; 2: the clock (0: Redis's
+/// `TIME`); 3: the calling lane; 4: its lease in ms; then the calls.
 const PRELUDE: &str = r#"
 local now = tonumber(ARGV[2])
 if now == 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local lane, lease = ARGV[3], tonumber(ARGV[4])
 local minute = math.floor(now / 60000)
 local day = math.floor(now / 86400000)
 local function int(n) return string.format('%d', n) end
 local tenants, order = {}, {}
--- A tenant's windows as stored, read on its first call in this script: counters of a window that
--- has ended (or was lost) read 0, and `fresh_*` says the stored window is the current one.
-local function tenant(t)
+-- A tenant's hash as stored, read on its first call in this script: counters of a window that
+-- has ended (or was lost) read 0, and `fresh_*` says the stored window is the current one. `mine`
+-- is this lane's slots in flight as the replica counts them (`base`), `others` the slots of the
+-- other lanes whose lease is current; lanes whose lease ended are deleted at the end.
+local function tenant(t, base)
   local s = tenants[t]
-  if s then return s, false end
-  s = {kw = ARGV[1] .. ':w:' .. t, kcon = ARGV[1] .. ':con:' .. t, req = 0, tok = 0, usd = 0,
-       adds = {}, rems = {}, dirty = false}
-  local v = redis.call('HMGET', s.kw, 'm', 'req', 'tok', 'd', 'usd')
-  s.fresh_minute, s.fresh_day = tonumber(v[1]) == minute, tonumber(v[4]) == day
+  if s then return s end
+  s = {kw = ARGV[1] .. ':w:' .. t, req = 0, tok = 0, usd = 0, mine = base, others = 0, ended = {}}
+  local v = redis.call('HGETALL', s.kw)
+  local f = {}
+  for i = 1, #v, 2 do f[v[i]] = v[i + 1] end
+  s.fresh_minute, s.fresh_day = tonumber(f.m) == minute, tonumber(f.d) == day
   s.had_day = s.fresh_day
-  if s.fresh_minute then s.req = tonumber(v[2]) or 0; s.tok = tonumber(v[3]) or 0 end
-  if s.fresh_day then s.usd = tonumber(v[5]) or 0 end
-  tenants[t] = s
-  order[#order + 1] = s
-  return s, true
-end
--- Writes a tenant's current windows (as integers: a Lua number would go as 14 significant
--- digits); the hash lives until a day after its day ends.
-local function store(s)
-  redis.call('HSET', s.kw, 'm', int(minute), 'req', int(s.req), 'tok', int(s.tok),
-             'd', int(day), 'usd', int(s.usd))
-  if not s.had_day then redis.call('PEXPIREAT', s.kw, (day + 2) * 86400000) end
-end
-"#;
-
-/// Admissions, 10 ARGV each: tenant, rpm, tpm, max concurrent, budget (-1: none), cache hit (1/0),
-/// tokens, micro-USD, id, lease ms; checked in order, each against the windows the ones before it
-/// left. Returns per call {exceeded bits, now, requests, tokens, micro-USD, in flight}. Leases
-/// past their end are not counted here and are removed by settlements, off the request path.
-const ADMIT: &str = r#"
-local out = {}
-for i = 3, #ARGV - 9, 10 do
-  local s, first = tenant(ARGV[i])
-  if first then s.con = redis.call('ZCOUNT', s.kcon, '(' .. now, '+inf') end
-  local function lim(k) return tonumber(ARGV[i + k]) end
-  local hit, want_tok, want_usd = ARGV[i + 5] == '1', tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
-  local over = 0
-  if lim(1) >= 0 and s.req + 1 > lim(1) then over = over + 1 end
-  if not hit then
-    if lim(2) >= 0 and s.tok + want_tok > lim(2) then over = over + 2 end
-    if lim(3) >= 0 and s.con + 1 > lim(3) then over = over + 4 end
-    if lim(4) >= 0 and want_usd > 0 and s.usd + want_usd > lim(4) then over = over + 8 end
-  end
-  if over == 0 then
-    s.req = s.req + 1
-    s.dirty = true
-    if not hit then
-      s.tok = s.tok + want_tok
-      s.usd = s.usd + want_usd
-      s.lease = tonumber(ARGV[i + 9])
-      s.adds[#s.adds + 1] = int(now + s.lease)
-      s.adds[#s.adds + 1] = ARGV[i + 8]
-      s.con = s.con + 1
+  if s.fresh_minute then s.req = tonumber(f.req) or 0; s.tok = tonumber(f.tok) or 0 end
+  if s.fresh_day then s.usd = tonumber(f.usd) or 0 end
+  for k, x in pairs(f) do
+    if string.sub(k, 1, 2) == 'x:' then
+      local l = string.sub(k, 3)
+      if l ~= lane then
+        if (tonumber(x) or 0) > now then
+          s.others = s.others + (tonumber(f['c:' .. l]) or 0)
+        else
+          s.ended[#s.ended + 1] = k
+          s.ended[#s.ended + 1] = 'c:' .. l
+        end
+      end
     end
   end
-  out[#out + 1] = {over, now, s.req, s.tok, s.usd, s.con}
+  tenants[t] = s
+  order[#order + 1] = s
+  return s
 end
-for _, s in ipairs(order) do
-  if s.dirty then store(s) end
-  if #s.adds > 0 then
-    redis.call('ZADD', s.kcon, unpack(s.adds))
-    redis.call('PEXPIRE', s.kcon, s.lease * 2)
-  end
-end
-return out
 "#;
 
-/// Settlements, 7 ARGV each: tenant, id, admitted ms, reserved tokens, used tokens, reserved
-/// micro-USD, used micro-USD. Returns per call the tenant's windows after the script (the snapshot
-/// plugins see, at no extra trip), as `WINDOWS` does.
-const SETTLE: &str = r#"
+/// Admissions and settlements in arrival order. An admission, 10 ARGV: `a`, tenant, the lane's
+/// slots (base), rpm, tpm, max concurrent, budget (-1: none), cache hit (1/0), tokens, micro-USD;
+/// checked against the windows the calls before it left. A settlement, 8 ARGV: `s`, tenant, base,
+/// admitted ms, reserved tokens, used tokens, reserved micro-USD, used micro-USD. Returns five
+/// numbers per call (exceeded bits, requests, tokens, micro-USD, in flight: after the admission,
+/// and for a settlement after the script), then the clock.
+const LEDGER: &str = r#"
 -- A counter after settling: in the window the reservation was made in, the reservation is
 -- replaced by the use; once that window has ended, only use beyond the reservation counts, in
 -- the current one.
@@ -122,36 +100,69 @@ local function settle(current, fresh, then_n, now_n, reserved, used)
   end
   return current
 end
-for i = 3, #ARGV - 6, 7 do
-  local s, first = tenant(ARGV[i])
-  if first then redis.call('ZREMRANGEBYSCORE', s.kcon, '-inf', now) end
-  s.rems[#s.rems + 1] = ARGV[i + 1]
-  local admitted = tonumber(ARGV[i + 2])
-  s.tok = settle(s.tok, s.fresh_minute, math.floor(admitted / 60000), minute,
-                 tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
-  s.usd = settle(s.usd, s.fresh_day, math.floor(admitted / 86400000), day,
-                 tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]))
-  -- Written below as the current windows: the next settlement in this script finds them fresh.
-  s.fresh_minute, s.fresh_day = true, true
+local out, settled = {}, {}
+local i = 5
+while i <= #ARGV do
+  local s = tenant(ARGV[i + 1], tonumber(ARGV[i + 2]))
+  if ARGV[i] == 'a' then
+    local function lim(k) return tonumber(ARGV[i + 2 + k]) end
+    local hit, want_tok, want_usd = ARGV[i + 7] == '1', tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9])
+    local over = 0
+    if lim(1) >= 0 and s.req + 1 > lim(1) then over = over + 1 end
+    if not hit then
+      if lim(2) >= 0 and s.tok + want_tok > lim(2) then over = over + 2 end
+      if lim(3) >= 0 and s.others + s.mine + 1 > lim(3) then over = over + 4 end
+      if lim(4) >= 0 and want_usd > 0 and s.usd + want_usd > lim(4) then over = over + 8 end
+    end
+    if over == 0 then
+      s.req = s.req + 1
+      if not hit then
+        s.tok = s.tok + want_tok
+        s.usd = s.usd + want_usd
+        s.mine = s.mine + 1
+      end
+    end
+    local n = #out
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] =
+      over, s.req, s.tok, s.usd, s.others + s.mine
+    i = i + 10
+  else
+    local admitted = tonumber(ARGV[i + 3])
+    s.tok = settle(s.tok, s.fresh_minute, math.floor(admitted / 60000), minute,
+                   tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]))
+    s.usd = settle(s.usd, s.fresh_day, math.floor(admitted / 86400000), day,
+                   tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]))
+    -- Written below as the current windows: the next call in this script finds them fresh.
+    s.fresh_minute, s.fresh_day = true, true
+    local n = #out
+    settled[#settled + 1] = {n, s}
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = 0, 0, 0, 0, 0
+    i = i + 8
+  end
 end
+-- Written as integers (a Lua number would go as 14 significant digits); the hash lives until a
+-- day after its day ends.
 for _, s in ipairs(order) do
-  store(s)
-  redis.call('ZREM', s.kcon, unpack(s.rems))
-  s.con = redis.call('ZCARD', s.kcon)
+  redis.call('HSET', s.kw, 'm', int(minute), 'req', int(s.req), 'tok', int(s.tok),
+             'd', int(day), 'usd', int(s.usd), 'c:' .. lane, int(s.mine),
+             'x:' .. lane, int(now + lease))
+  if #s.ended > 0 then redis.call('HDEL', s.kw, unpack(s.ended)) end
+  if not s.had_day then redis.call('PEXPIREAT', s.kw, (day + 2) * 86400000) end
 end
-local out = {}
-for i = 3, #ARGV - 6, 7 do
-  local s = tenants[ARGV[i]]
-  out[#out + 1] = {0, now, s.req, s.tok, s.usd, s.con}
+for _, p in ipairs(settled) do
+  local n, s = p[1], p[2]
+  out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] =
+    0, s.req, s.tok, s.usd, s.others + s.mine
 end
+out[#out + 1] = now
 return out
 "#;
 
-/// ARGV 3: a tenant. Returns {0, now, requests, tokens, micro-USD, in flight} without changing
-/// anything.
+/// ARGV 5: a tenant, 6: the lane's slots. Returns the five numbers and the clock, changing
+/// nothing.
 const WINDOWS: &str = r#"
-local s = tenant(ARGV[3])
-return {0, now, s.req, s.tok, s.usd, redis.call('ZCOUNT', s.kcon, '(' .. now, '+inf')}
+local s = tenant(ARGV[5], tonumber(ARGV[6]))
+return {0, s.req, s.tok, s.usd, s.others + s.mine, now}
 "#;
 
 /// One script: its text and, once loaded, its SHA-1 as Redis computed it.
@@ -166,17 +177,160 @@ impl Script {
     }
 }
 
-/// One call's arguments in a batch script, and its answer's six numbers.
-type Job = Vec<Vec<u8>>;
-type Answer = Result<[u64; 6], Unavailable>;
+/// One call in a batch script; the lane's slots for its tenant are added when the batch is sent.
+enum Job {
+    Admit {
+        tenant: String,
+        /// rpm, tpm, max concurrent, budget, cache hit, tokens, micro-USD.
+        args: [Vec<u8>; 7],
+        /// Whether it asks for a slot (not a cache hit).
+        slot: bool,
+        id: u64,
+    },
+    Settle {
+        tenant: String,
+        settlement: Settlement,
+    },
+}
 
-/// One worker thread's way to Redis: its pooled connections, and its admissions and settlements
-/// waiting for the batch in flight (module `batch`). A connection's socket belongs to the event
-/// loop of the worker that opened it; only that worker uses it.
+/// One call in the script as sent.
+enum Call<'a> {
+    /// An admission's tenant and arguments.
+    Admit(&'a str, &'a [Vec<u8>; 7]),
+    /// Settlements of one tenant made in the same minute and day, summed.
+    Settle(&'a str, Settlement),
+}
+
+/// A batch's calls as sent, and for each job the call that answers it. Settlements of one tenant
+/// whose reservations were made in the same minute and day go as one call with their sums (each
+/// call costs Redis more Lua than the arithmetic it saves; the script's clamp at zero only acts
+/// when Redis lost the window). Reordering calls within a batch is safe: none of them has
+/// completed, so any order is one the callers could have seen.
+fn coalesce(jobs: &[Job]) -> (Vec<Call<'_>>, Vec<usize>) {
+    let mut calls: Vec<Call<'_>> = Vec::with_capacity(jobs.len());
+    let mut answered_by = Vec::with_capacity(jobs.len());
+    let mut sums: HashMap<(&str, u64, u64), usize> = HashMap::new();
+    for job in jobs {
+        let (tenant, s) = match job {
+            Job::Admit { tenant, args, .. } => {
+                calls.push(Call::Admit(tenant, args));
+                answered_by.push(calls.len() - 1);
+                continue;
+            }
+            Job::Settle { tenant, settlement } => (tenant, settlement),
+        };
+        let key = (tenant.as_str(), s.admitted_ms / 60_000, s.admitted_ms / 86_400_000);
+        let merged = sums.get(&key).is_some_and(|&i| match &mut calls[i] {
+            Call::Settle(_, sum) => add_within_exact(sum, s),
+            Call::Admit(..) => false,
+        });
+        if merged {
+            answered_by.push(sums[&key]);
+        } else {
+            sums.insert(key, calls.len());
+            calls.push(Call::Settle(tenant, Settlement { id: 0, ..s.clone() }));
+            answered_by.push(calls.len() - 1);
+        }
+    }
+    (calls, answered_by)
+}
+
+/// Adds `s` to `sum` unless a total would pass what the script computes exactly.
+fn add_within_exact(sum: &mut Settlement, s: &Settlement) -> bool {
+    let totals = [
+        sum.reserved_tokens.checked_add(s.reserved_tokens),
+        sum.used_tokens.checked_add(s.used_tokens),
+        sum.reserved_micros.checked_add(s.reserved_micros),
+        sum.used_micros.checked_add(s.used_micros),
+    ];
+    let [Some(rt), Some(ut), Some(rm), Some(um)] = totals else { return false };
+    if [rt, ut, rm, um].into_iter().any(|n| n > MAX_EXACT) {
+        return false;
+    }
+    (sum.reserved_tokens, sum.used_tokens, sum.reserved_micros, sum.used_micros) = (rt, ut, rm, um);
+    true
+}
+
+/// A call's five numbers and the clock: exceeded bits, requests, tokens, micro-USD, in flight, now.
+type Numbers = [u64; 6];
+/// What a call gets back: its numbers, and for an admitted request its slot.
+type Answer = Result<(Numbers, Option<Slot>), Unavailable>;
+
+/// One lane's reservations in flight, per tenant: what each of its scripts writes as the lane's
+/// slots. Exact by construction: a reservation is added when a script admitted it (before the
+/// lane's next script is sent) and removed when it is settled or released, or when the caller
+/// that asked for it was gone before it took the answer ([`Slot`]).
+#[derive(Default)]
+struct InFlight {
+    tenants: HashMap<u64, String>,
+    per_tenant: HashMap<String, u64>,
+}
+
+impl InFlight {
+    fn add(&mut self, id: u64, tenant: &str) {
+        if self.tenants.insert(id, tenant.to_string()).is_none() {
+            *self.per_tenant.entry(tenant.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Removes `id`; whether it was here.
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(tenant) = self.tenants.remove(&id) else { return false };
+        if let Some(n) = self.per_tenant.get_mut(&tenant) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_tenant.remove(&tenant);
+            }
+        }
+        true
+    }
+
+    fn count(&self, tenant: &str) -> u64 {
+        self.per_tenant.get(tenant).copied().unwrap_or(0)
+    }
+}
+
+/// An admitted reservation's slot, counted in its lane from the moment the script admitted it.
+/// The admitting call takes it over ([`Slot::keep`]) and the settlement removes it later; dropped
+/// untaken (the caller gave up before it read the answer), it is removed at once, so a slot is
+/// never held for a request nobody makes.
+struct Slot {
+    inner: Arc<Inner>,
+    lane: usize,
+    id: u64,
+    kept: bool,
+}
+
+impl Slot {
+    /// The reservation now holds the slot until it is settled.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.inner.lanes[self.lane].in_flight().remove(self.id);
+        }
+    }
+}
+
+/// One worker thread's way to Redis: its pooled connections, its calls waiting for the batch in
+/// flight (module `batch`), and its reservations in flight. A connection's socket belongs to the
+/// event loop of the worker that opened it; only that worker uses it.
 struct Lane {
+    /// The lane's name in Redis: the replica's random id and the worker's index.
+    name: String,
     client: Client,
-    admits: Batcher<Job, Answer>,
-    settles: Batcher<Job, Answer>,
+    calls: Batcher<Job, Answer>,
+    in_flight: Mutex<InFlight>,
+}
+
+impl Lane {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Counters in one Redis server (or a replicated primary; not Redis Cluster: a script builds its
@@ -187,20 +341,12 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
-/// Which batched script a call runs.
-#[derive(Clone, Copy)]
-enum Batched {
-    Admit,
-    Settle,
-}
-
 struct Inner {
     /// One per worker thread (indexed by [`crate::worker::current`]).
     lanes: Vec<Lane>,
     prefix: String,
     lease_ms: u64,
-    admit: Script,
-    settle: Script,
+    ledger: Script,
     windows: Script,
 }
 
@@ -216,18 +362,21 @@ impl RedisStore {
     pub fn new(url: &str, prefix: &str, lease_ms: u64, workers: usize) -> Result<Self, String> {
         let target = Target::parse(url)?;
         let workers = workers.max(1);
+        // A new name at every start: a restarted replica's old lanes are not its own, and stop
+        // counting when their leases end.
+        let replica = fastrand::u64(..);
         // The replica's connections, shared out: a worker has no use for more than its share.
-        let lane = || Lane {
+        let lane = |index: usize| Lane {
+            name: format!("{replica:016x}.{index}"),
             client: Client::new(target.clone(), MAX_CONNECTIONS.div_ceil(workers)),
-            admits: Batcher::default(),
-            settles: Batcher::default(),
+            calls: Batcher::default(),
+            in_flight: Mutex::default(),
         };
         let inner = Inner {
-            lanes: (0..workers).map(|_| lane()).collect(),
+            lanes: (0..workers).map(lane).collect(),
             prefix: prefix.to_string(),
             lease_ms,
-            admit: Script::new(ADMIT),
-            settle: Script::new(SETTLE),
+            ledger: Script::new(LEDGER),
             windows: Script::new(WINDOWS),
         };
         Ok(Self { inner: Arc::new(inner) })
@@ -243,31 +392,17 @@ impl RedisStore {
         &self.inner.prefix
     }
 
-    /// One call of a batched script: with the calls waiting beside it on this worker, in one
+    /// One call of the ledger script: with the calls waiting beside it on this worker, in one
     /// script run, which answers each in order.
-    async fn batched(&self, which: Batched, now_ms: Option<u64>, job: Job) -> Answer {
+    async fn batched(&self, now_ms: Option<u64>, job: Job) -> Answer {
+        let index = self.inner.lane_index();
         let inner = Arc::clone(&self.inner);
         let send = move |now_ms: Option<u64>, jobs: Vec<Job>| {
             let inner = Arc::clone(&inner);
-            async move {
-                let count = jobs.len();
-                let script = match which {
-                    Batched::Admit => &inner.admit,
-                    Batched::Settle => &inner.settle,
-                };
-                let reply = inner.run(script, now_ms, jobs.into_iter().flatten()).await;
-                match reply.and_then(|reply| answers(reply, count)) {
-                    Ok(answers) => answers.into_iter().map(Ok).collect(),
-                    Err(e) => vec![Err(e); count],
-                }
-            }
+            async move { inner.send(index, now_ms, jobs).await }
         };
-        let lane = self.inner.lane();
-        let batcher = match which {
-            Batched::Admit => &lane.admits,
-            Batched::Settle => &lane.settles,
-        };
-        batcher
+        self.inner.lanes[index]
+            .calls
             .run(job, now_ms, send)
             .await
             .unwrap_or_else(|| Err(Unavailable("the batch it was in was dropped".into())))
@@ -277,7 +412,73 @@ impl RedisStore {
 impl Inner {
     /// The calling worker's lane.
     fn lane(&self) -> &Lane {
-        &self.lanes[crate::worker::current() % self.lanes.len()]
+        &self.lanes[self.lane_index()]
+    }
+
+    fn lane_index(&self) -> usize {
+        crate::worker::current() % self.lanes.len()
+    }
+
+    /// The head of a script's ARGV after the prefix and clock: the lane and its lease.
+    fn lane_args(&self, index: usize) -> [Vec<u8>; 2] {
+        [self.lanes[index].name.clone().into_bytes(), self.lease_ms.to_string().into_bytes()]
+    }
+
+    /// Sends one batch of lane `index` and answers each call. The lane's slots go with each call
+    /// as they are now; an admitted call's slot is counted before the lane's next batch is sent.
+    async fn send(
+        self: Arc<Self>,
+        index: usize,
+        now_ms: Option<u64>,
+        jobs: Vec<Job>,
+    ) -> Vec<Answer> {
+        let lane = &self.lanes[index];
+        let (calls, answered_by) = coalesce(&jobs);
+        let mut args: Vec<Vec<u8>> = self.lane_args(index).into();
+        {
+            let in_flight = lane.in_flight();
+            for call in &calls {
+                let (kind, tenant, rest): (&[u8], &str, Vec<Vec<u8>>) = match call {
+                    Call::Admit(tenant, args) => (b"a", tenant, args.to_vec()),
+                    Call::Settle(tenant, s) => (
+                        b"s",
+                        tenant,
+                        [
+                            s.admitted_ms,
+                            s.reserved_tokens,
+                            s.used_tokens,
+                            s.reserved_micros,
+                            s.used_micros,
+                        ]
+                        .map(number)
+                        .to_vec(),
+                    ),
+                };
+                let base = number(in_flight.count(tenant));
+                args.extend([kind.to_vec(), tenant.as_bytes().to_vec(), base]);
+                args.extend(rest);
+            }
+        }
+        let reply = self.run(&self.ledger, now_ms, args.into_iter()).await;
+        let numbers = match reply.and_then(|reply| answers(reply, calls.len())) {
+            Ok(numbers) => numbers,
+            Err(e) => return jobs.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut in_flight = lane.in_flight();
+        let mut out = Vec::with_capacity(jobs.len());
+        for (job, &call) in jobs.iter().zip(&answered_by) {
+            let n = numbers[call];
+            let slot = match job {
+                Job::Admit { tenant, slot: true, id, .. } if n[0] == 0 => {
+                    in_flight.add(*id, tenant);
+                    Some(Slot { inner: Arc::clone(&self), lane: index, id: *id, kept: false })
+                }
+                _ => None,
+            };
+            out.push((n, slot));
+        }
+        drop(in_flight);
+        out.into_iter().map(Ok).collect()
     }
 
     /// Runs `script` with the prefix and clock first in ARGV, then `args`. One round trip:
@@ -329,41 +530,35 @@ fn unavailable(e: RespError) -> Unavailable {
     Unavailable(e.to_string())
 }
 
-/// A batch script's answers: `count` arrays of six numbers.
-fn answers(reply: Reply, count: usize) -> Result<Vec<[u64; 6]>, Unavailable> {
-    match reply {
-        Reply::Array(Some(items)) if items.len() == count => {
-            items.into_iter().map(numbers).collect()
-        }
-        Reply::Error(e) => Err(Unavailable(format!("script failed: {e}"))),
-        other => Err(Unavailable(format!("unexpected script reply {other:?}"))),
-    }
-}
-
-/// The six numbers a script returns per call.
-fn numbers(reply: Reply) -> Result<[u64; 6], Unavailable> {
+/// A script's answers for `count` calls: five numbers each, then the clock.
+fn answers(reply: Reply, count: usize) -> Result<Vec<Numbers>, Unavailable> {
     let items = match reply {
-        Reply::Array(Some(items)) if items.len() == 6 => items,
+        Reply::Array(Some(items)) if items.len() == 5 * count + 1 => items,
         Reply::Error(e) => return Err(Unavailable(format!("script failed: {e}"))),
         other => return Err(Unavailable(format!("unexpected script reply {other:?}"))),
     };
-    let mut out = [0u64; 6];
-    for (slot, item) in out.iter_mut().zip(items) {
+    let mut values = Vec::with_capacity(items.len());
+    for item in items {
         match item {
-            Reply::Int(n) => *slot = n.max(0) as u64,
+            Reply::Int(n) => values.push(n.max(0) as u64),
             other => return Err(Unavailable(format!("unexpected script value {other:?}"))),
         }
     }
-    Ok(out)
+    let now = values[5 * count];
+    Ok(values[..5 * count].chunks_exact(5).map(|c| [c[0], c[1], c[2], c[3], c[4], now]).collect())
 }
 
-fn windows_of(n: [u64; 6]) -> Windows {
-    Windows { now_ms: n[1], requests: n[2], tokens: n[3], cost_micros: n[4], concurrent: n[5] }
+fn windows_of(n: Numbers) -> Windows {
+    Windows { now_ms: n[5], requests: n[1], tokens: n[2], cost_micros: n[3], concurrent: n[4] }
 }
 
 /// A limit as a script argument: -1 for none (the script compares numbers).
 fn limit_arg(limit: Option<u64>) -> Vec<u8> {
     limit.map_or_else(|| b"-1".to_vec(), |l| l.to_string().into_bytes())
+}
+
+fn number(n: u64) -> Vec<u8> {
+    n.to_string().into_bytes()
 }
 
 impl Store for RedisStore {
@@ -375,20 +570,25 @@ impl Store for RedisStore {
         id: u64,
         now_ms: Option<u64>,
     ) -> Result<Verdict, Unavailable> {
-        let number = |n: u64| n.to_string().into_bytes();
-        let job = vec![
-            tenant.as_bytes().to_vec(),
-            limit_arg(limits.requests_per_minute),
-            limit_arg(limits.tokens_per_minute),
-            limit_arg(limits.max_concurrent),
-            limit_arg(limits.budget_micros_per_day),
-            number(u64::from(ask.cache_hit)),
-            number(ask.tokens),
-            number(ask.cost_micros),
-            number(id),
-            number(self.inner.lease_ms),
-        ];
-        let n = self.batched(Batched::Admit, now_ms, job).await?;
+        let job = Job::Admit {
+            tenant: tenant.to_string(),
+            args: [
+                limit_arg(limits.requests_per_minute),
+                limit_arg(limits.tokens_per_minute),
+                limit_arg(limits.max_concurrent),
+                limit_arg(limits.budget_micros_per_day),
+                number(u64::from(ask.cache_hit)),
+                number(ask.tokens),
+                number(ask.cost_micros),
+            ],
+            slot: !ask.cache_hit,
+            id,
+        };
+        let (n, slot) = self.batched(now_ms, job).await?;
+        // From here to the reservation nothing awaits: its settlement frees the slot.
+        if let Some(slot) = slot {
+            slot.keep();
+        }
         Ok(Verdict { exceeded: Exceeded(n[0] as u8), windows: windows_of(n) })
     }
 
@@ -398,30 +598,113 @@ impl Store for RedisStore {
         s: &Settlement,
         now_ms: Option<u64>,
     ) -> Result<Windows, Unavailable> {
-        let mut job = vec![tenant.as_bytes().to_vec()];
-        job.extend(
-            [
-                s.id,
-                s.admitted_ms,
-                s.reserved_tokens,
-                s.used_tokens,
-                s.reserved_micros,
-                s.used_micros,
-            ]
-            .map(|n| n.to_string().into_bytes()),
-        );
-        Ok(windows_of(self.batched(Batched::Settle, now_ms, job).await?))
+        // The slot is free from now on, whether or not this call reaches Redis: the lane's next
+        // script writes its count without it. A reservation settled on another worker than the
+        // one that admitted it frees the slot in that worker's lane.
+        let own = self.inner.lane_index();
+        let lanes = &self.inner.lanes;
+        if !lanes[own].in_flight().remove(s.id) {
+            for (i, lane) in lanes.iter().enumerate() {
+                if i != own && lane.in_flight().remove(s.id) {
+                    break;
+                }
+            }
+        }
+        let job = Job::Settle { tenant: tenant.to_string(), settlement: s.clone() };
+        let (n, _) = self.batched(now_ms, job).await?;
+        Ok(windows_of(n))
     }
 
     async fn windows(&self, tenant: &str, now_ms: Option<u64>) -> Result<Windows, Unavailable> {
-        let tenant = std::iter::once(tenant.as_bytes().to_vec());
-        Ok(windows_of(numbers(self.inner.run(&self.inner.windows, now_ms, tenant).await?)?))
+        let index = self.inner.lane_index();
+        let base = self.inner.lanes[index].in_flight().count(tenant);
+        let mut args: Vec<Vec<u8>> = self.inner.lane_args(index).into();
+        args.extend([tenant.as_bytes().to_vec(), number(base)]);
+        let reply = self.inner.run(&self.inner.windows, now_ms, args.into_iter()).await?;
+        let n = answers(reply, 1)?.pop().ok_or_else(|| Unavailable("no windows".into()))?;
+        Ok(windows_of(n))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settle(tenant: &str, admitted_ms: u64, reserved: u64, used: u64) -> Job {
+        let settlement = Settlement {
+            id: fastrand::u64(..),
+            admitted_ms,
+            reserved_tokens: reserved,
+            used_tokens: used,
+            reserved_micros: reserved * 2,
+            used_micros: used * 2,
+        };
+        Job::Settle { tenant: tenant.into(), settlement }
+    }
+
+    fn admit(tenant: &str) -> Job {
+        let args = std::array::from_fn(|i| number(i as u64));
+        Job::Admit { tenant: tenant.into(), args, slot: true, id: 1 }
+    }
+
+    /// Settlements of one tenant made in the same minute and day go as one call with their sums;
+    /// another tenant, minute or day goes apart, admissions go as they are, and every job is
+    /// answered by the call that carried it.
+    #[test]
+    fn settlements_of_one_tenant_and_window_go_as_one_call() {
+        let minute = 60_000;
+        let jobs = [
+            settle("a", 5, 10, 4),
+            admit("a"),
+            settle("a", 7, 20, 25),
+            settle("b", 8, 1, 1),
+            settle("a", minute + 1, 3, 3),
+            settle("a", 9, 1, 0),
+        ];
+        let (calls, answered_by) = coalesce(&jobs);
+        assert_eq!(answered_by, [0, 1, 0, 2, 3, 0]);
+        let sums: Vec<_> = calls
+            .iter()
+            .map(|c| match c {
+                Call::Admit(tenant, _) => (*tenant, 0, 0, 0, 0, 0),
+                Call::Settle(tenant, s) => (
+                    *tenant,
+                    s.admitted_ms,
+                    s.reserved_tokens,
+                    s.used_tokens,
+                    s.reserved_micros,
+                    s.used_micros,
+                ),
+            })
+            .collect();
+        assert_eq!(
+            sums,
+            [
+                ("a", 5, 31, 29, 62, 58),
+                ("a", 0, 0, 0, 0, 0),
+                ("b", 8, 1, 1, 2, 2),
+                ("a", minute + 1, 3, 3, 6, 6)
+            ]
+        );
+    }
+
+    /// A sum the script could not compute exactly (a Lua number is a double) is not formed: the
+    /// settlement starts a call of its own, which the next ones join.
+    #[test]
+    fn sums_past_exact_arithmetic_go_apart() {
+        let half = MAX_EXACT / 4 + 1;
+        let jobs = [settle("a", 5, half, 0), settle("a", 6, half, 0), settle("a", 7, 1, 0)];
+        let (calls, answered_by) = coalesce(&jobs);
+        assert_eq!(answered_by, [0, 1, 1], "half + half micro-USD (×2) would pass 2^53 - 1");
+        let reserved: Vec<_> = calls
+            .iter()
+            .map(|c| match c {
+                Call::Settle(_, s) => s.reserved_tokens,
+                Call::Admit(..) => 0,
+            })
+            .collect();
+        assert_eq!(reserved, [half, half + 1]);
+    }
 
     /// Each worker thread gets a lane of its own; a thread that is not a worker uses worker 0's.
     #[tokio::test]

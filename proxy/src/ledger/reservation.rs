@@ -14,7 +14,7 @@ use crate::config::OnUnavailable;
 
 /// Largest amount the ledger counts at once: Redis computes in Lua numbers (doubles) and 64-bit
 /// `INCRBY`, exact up to here (2^53 - 1 tokens, or micro-USD: about 9 billion USD).
-const MAX_EXACT: u64 = (1 << 53) - 1;
+pub(super) const MAX_EXACT: u64 = (1 << 53) - 1;
 
 /// An admitted request: its reservation, and the rate state for its answer's headers.
 #[derive(Debug)]

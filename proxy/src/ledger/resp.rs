@@ -1,5 +1,5 @@
 //! A small Redis client: RESP2 over TCP or a unix socket, a pool of idle connections, pipelined
-//! commands. The ledger sends three scripts and `SCRIPT LOAD` (and the response cache's shared
+//! commands. The ledger sends two scripts and `SCRIPT LOAD` (and the response cache's shared
 //! level `GET`, `PTTL` and `SET`), nothing else; the `redis` crate
 //! would bring its own connection manager, a parser framework and a dozen crates for that, and
 //! its reconnect and timeout behaviour would still need wrapping to say what the ledger does.

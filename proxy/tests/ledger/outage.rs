@@ -96,7 +96,61 @@ async fn a_stalled_redis_is_unavailable_after_the_timeout() {
     // The timed-out call's connection was dropped, not reused: the next answer is its own.
     first.reservation.release().await;
     let window = r.replica(0).snapshot(TENANT).await.window.expect("redis is back");
-    // The stalled admission may have run once Redis resumed: it overcounts, never under.
+    // The stalled admission may have run once Redis resumed: its request counts (overcounts,
+    // never under), but the slot of a request that was refused is never held: its lane counts
+    // only the reservations its callers took.
     assert!((1..=2).contains(&window.requests_this_minute), "{window:?}");
-    assert_eq!(window.in_flight, u64::from(window.requests_this_minute == 2));
+    assert_eq!(window.in_flight, 0, "{window:?}");
+}
+
+/// Concurrency in Redis is counted per replica lane, each lane writing its own count with every
+/// script; a lane whose lease has ended (its replica died, or has run nothing for
+/// `lease_seconds`) stops counting, and counts again from its next script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_stops_frees_its_slots_when_its_lease_ends() {
+    let limits = Limits { max_concurrent: Some(2), ..Limits::default() };
+    let Some(r) = Replicas::start(Kind::Redis, &Setup::new(limits)).await else { return };
+    let held = [r.replica(0).admit(TENANT, ASK).await, r.replica(0).admit(TENANT, ASK).await];
+    assert!(held.iter().all(Result::is_ok));
+    let refusal = r.replica(1).admit(TENANT, ASK).await.unwrap_err();
+    assert_eq!(refusal.code(), "rate_limit_exceeded");
+    // Replica 0 goes silent for longer than its lease (900 s in these tests).
+    r.advance(900_001);
+    let other = r.replica(1).admit(TENANT, ASK).await.expect("replica 0's lease has ended");
+    // Replica 0 was only silent: its next script counts its two requests again.
+    assert!(r.replica(0).admit(TENANT, ASK).await.is_err(), "2 + 1 in flight, limit 2");
+    let window = r.replica(1).snapshot(TENANT).await.window.expect("redis");
+    assert_eq!(window.in_flight, 3);
+    other.reservation.release().await;
+    for admission in held {
+        admission.unwrap().reservation.release().await;
+    }
+    let window = r.replica(2).snapshot(TENANT).await.window.expect("redis");
+    assert_eq!(window.in_flight, 0);
+}
+
+/// Redis loses its data (a restart without persistence, `FLUSHALL`, eviction): each replica still
+/// knows its requests in flight, and its next script writes them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_lost_by_redis_come_back_with_the_replicas_next_call() {
+    let limits = Limits { max_concurrent: Some(3), ..Limits::default() };
+    let Some(r) = Replicas::start(Kind::Redis, &Setup::new(limits)).await else { return };
+    let held = [r.replica(0).admit(TENANT, ASK).await, r.replica(0).admit(TENANT, ASK).await];
+    assert!(held.iter().all(Result::is_ok));
+    let socket = &r.redis.as_ref().unwrap().socket;
+    let flushed = tokio::process::Command::new("redis-cli")
+        .arg("-s")
+        .arg(socket)
+        .arg("FLUSHALL")
+        .output()
+        .await
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&flushed.stdout).trim(), "OK");
+    let third = r.replica(0).admit(TENANT, ASK).await.expect("2 + 1 in flight, limit 3");
+    let refusal = r.replica(1).admit(TENANT, ASK).await.unwrap_err();
+    assert_eq!(refusal.code(), "rate_limit_exceeded", "replica 0's three slots are counted again");
+    third.reservation.release().await;
+    for admission in held {
+        admission.unwrap().reservation.release().await;
+    }
 }
