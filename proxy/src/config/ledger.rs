@@ -41,8 +41,9 @@ pub struct StateConfig {
     /// Limit for one Redis call; past it Redis counts as unavailable for that request.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Longest a concurrency slot is held without being settled: a replica that dies mid-request
-    /// cannot hold its tenants' slots for longer than this.
+    /// How long a replica's concurrency slots count in Redis after its last script: a replica
+    /// that dies mid-request cannot hold its tenants' slots for longer than this (in memory:
+    /// longest a slot is held unsettled).
     #[serde(default = "default_lease_seconds")]
     pub lease_seconds: u64,
     /// Prefix of every Redis key, so several deployments can share one Redis.

@@ -706,6 +706,30 @@ mod tests {
         assert_eq!(reserved, [half, half + 1]);
     }
 
+    /// A settlement frees its slot in the lane that admitted it, from whichever worker it runs on,
+    /// and whether or not it reaches Redis (here there is none): the lane's next script writes its
+    /// count without it.
+    #[tokio::test]
+    async fn a_settlement_frees_its_slot_in_the_admitting_lane_even_unsent() {
+        let store = RedisStore::new("unix:///nowhere/redis.sock", "t", 1000, 2).expect("url");
+        let lanes = &store.inner.lanes;
+        lanes[1].in_flight().add(7, "acme");
+        lanes[1].in_flight().add(8, "acme");
+        assert_eq!(lanes[1].in_flight().count("acme"), 2);
+        let settlement = Settlement {
+            id: 7,
+            admitted_ms: 1,
+            reserved_tokens: 10,
+            used_tokens: 5,
+            reserved_micros: 0,
+            used_micros: 0,
+        };
+        // This thread is no worker: it uses lane 0, and Redis is not there.
+        assert!(store.settle("acme", &settlement, Some(1)).await.is_err());
+        assert_eq!(lanes[1].in_flight().count("acme"), 1, "slot 7 is free, slot 8 is not");
+        assert_eq!(lanes[0].in_flight().count("acme"), 0);
+    }
+
     /// Each worker thread gets a lane of its own; a thread that is not a worker uses worker 0's.
     #[tokio::test]
     async fn each_worker_uses_its_own_lane() {
