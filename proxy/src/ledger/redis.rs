@@ -78,15 +78,16 @@ end
 
 /// Admissions and settlements in arrival order. An admission, 10 ARGV: `a`, tenant, the lane's
 /// slots (base), rpm, tpm, max concurrent, budget (-1: none), cache hit (1/0), tokens, micro-USD;
-/// checked against the windows the calls before it left. A settlement, 8 ARGV: `s`, tenant, base,
-/// admitted ms, reserved tokens, used tokens, reserved micro-USD, used micro-USD. Returns five
+/// checked against the windows the calls before it left. A settlement, 10 ARGV: `s`, tenant, base,
+/// admitted ms, reserved tokens, used tokens, reserved micro-USD, used micro-USD, and the use beyond
+/// the reservation in tokens and micro-USD (summed per settlement: see [`coalesce`]). Returns five
 /// numbers per call (exceeded bits, requests, tokens, micro-USD, in flight: after the admission,
 /// and for a settlement after the script), then the clock.
 const LEDGER: &str = r#"
 -- A counter after settling: in the window the reservation was made in, the reservation is
 -- replaced by the use; once that window has ended, only use beyond the reservation counts, in
 -- the current one.
-local function settle(current, fresh, then_n, now_n, reserved, used)
+local function settle(current, fresh, then_n, now_n, reserved, used, beyond)
   if then_n == now_n then
     if fresh then
       current = current + used - reserved
@@ -95,8 +96,8 @@ local function settle(current, fresh, then_n, now_n, reserved, used)
     end
     -- Redis lost the window (restart, eviction): the reservation went with it, the use counts.
     return used
-  elseif used > reserved then
-    return current + used - reserved
+  elseif beyond > 0 then
+    return current + beyond
   end
   return current
 end
@@ -129,15 +130,15 @@ while i <= #ARGV do
   else
     local admitted = tonumber(ARGV[i + 3])
     s.tok = settle(s.tok, s.fresh_minute, math.floor(admitted / 60000), minute,
-                   tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]))
+                   tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 8]))
     s.usd = settle(s.usd, s.fresh_day, math.floor(admitted / 86400000), day,
-                   tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]))
+                   tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 9]))
     -- Written below as the current windows: the next call in this script finds them fresh.
     s.fresh_minute, s.fresh_day = true, true
     local n = #out
     settled[#settled + 1] = {n, s}
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = 0, 0, 0, 0, 0
-    i = i + 8
+    i = i + 10
   end
 end
 -- Written as integers (a Lua number would go as 14 significant digits); the hash lives until a
@@ -198,14 +199,82 @@ enum Call<'a> {
     /// An admission's tenant and arguments.
     Admit(&'a str, &'a [Vec<u8>; 7]),
     /// Settlements of one tenant made in the same minute and day, summed.
-    Settle(&'a str, Settlement),
+    Settle(&'a str, SettleSum),
+}
+
+/// Settlements summed: their reservations and uses, and apart the use beyond the reservation of
+/// each (`used - reserved` where positive), which is what a settlement charges once its window
+/// has ended: a sum of differences would let one request's unused reservation cancel another's
+/// excess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SettleSum {
+    admitted_ms: u64,
+    reserved_tokens: u64,
+    used_tokens: u64,
+    reserved_micros: u64,
+    used_micros: u64,
+    beyond_tokens: u64,
+    beyond_micros: u64,
+}
+
+impl SettleSum {
+    fn of(s: &Settlement) -> Self {
+        Self {
+            admitted_ms: s.admitted_ms,
+            reserved_tokens: s.reserved_tokens,
+            used_tokens: s.used_tokens,
+            reserved_micros: s.reserved_micros,
+            used_micros: s.used_micros,
+            beyond_tokens: s.used_tokens.saturating_sub(s.reserved_tokens),
+            beyond_micros: s.used_micros.saturating_sub(s.reserved_micros),
+        }
+    }
+
+    /// Adds `other` unless a total would pass what the script computes exactly.
+    fn add(&mut self, other: &SettleSum) -> bool {
+        let pairs = [
+            (self.reserved_tokens, other.reserved_tokens),
+            (self.used_tokens, other.used_tokens),
+            (self.reserved_micros, other.reserved_micros),
+            (self.used_micros, other.used_micros),
+            (self.beyond_tokens, other.beyond_tokens),
+            (self.beyond_micros, other.beyond_micros),
+        ];
+        let mut totals = [0u64; 6];
+        for (total, (a, b)) in totals.iter_mut().zip(pairs) {
+            match a.checked_add(b) {
+                Some(t) if t <= MAX_EXACT => *total = t,
+                _ => return false,
+            }
+        }
+        let [rt, ut, rm, um, bt, bm] = totals;
+        (self.reserved_tokens, self.used_tokens, self.reserved_micros, self.used_micros) =
+            (rt, ut, rm, um);
+        (self.beyond_tokens, self.beyond_micros) = (bt, bm);
+        true
+    }
+
+    fn args(&self) -> [String; 7] {
+        [
+            self.admitted_ms,
+            self.reserved_tokens,
+            self.used_tokens,
+            self.reserved_micros,
+            self.used_micros,
+            self.beyond_tokens,
+            self.beyond_micros,
+        ]
+        .map(|n| n.to_string())
+    }
 }
 
 /// A batch's calls as sent, and for each job the call that answers it. Settlements of one tenant
 /// whose reservations were made in the same minute and day go as one call with their sums (each
-/// call costs Redis more Lua than the arithmetic it saves; the script's clamp at zero only acts
-/// when Redis lost the window). Reordering calls within a batch is safe: none of them has
-/// completed, so any order is one the callers could have seen.
+/// call costs Redis more Lua than the arithmetic it saves). The sum settles exactly as the
+/// settlements one by one would, except where the script clamps a window at zero, which happens
+/// only when Redis lost the reservations (then a sum may charge less than one by one, within the
+/// window's worth that losing it costs anyway: docs/limits.md). Reordering calls within a batch is
+/// safe: none of them has completed, so any order is one the callers could have seen.
 fn coalesce(jobs: &[Job]) -> (Vec<Call<'_>>, Vec<usize>) {
     let mut calls: Vec<Call<'_>> = Vec::with_capacity(jobs.len());
     let mut answered_by = Vec::with_capacity(jobs.len());
@@ -220,35 +289,20 @@ fn coalesce(jobs: &[Job]) -> (Vec<Call<'_>>, Vec<usize>) {
             Job::Settle { tenant, settlement } => (tenant, settlement),
         };
         let key = (tenant.as_str(), s.admitted_ms / 60_000, s.admitted_ms / 86_400_000);
+        let one = SettleSum::of(s);
         let merged = sums.get(&key).is_some_and(|&i| match &mut calls[i] {
-            Call::Settle(_, sum) => add_within_exact(sum, s),
+            Call::Settle(_, sum) => sum.add(&one),
             Call::Admit(..) => false,
         });
         if merged {
             answered_by.push(sums[&key]);
         } else {
             sums.insert(key, calls.len());
-            calls.push(Call::Settle(tenant, Settlement { id: 0, ..s.clone() }));
+            calls.push(Call::Settle(tenant, one));
             answered_by.push(calls.len() - 1);
         }
     }
     (calls, answered_by)
-}
-
-/// Adds `s` to `sum` unless a total would pass what the script computes exactly.
-fn add_within_exact(sum: &mut Settlement, s: &Settlement) -> bool {
-    let totals = [
-        sum.reserved_tokens.checked_add(s.reserved_tokens),
-        sum.used_tokens.checked_add(s.used_tokens),
-        sum.reserved_micros.checked_add(s.reserved_micros),
-        sum.used_micros.checked_add(s.used_micros),
-    ];
-    let [Some(rt), Some(ut), Some(rm), Some(um)] = totals else { return false };
-    if [rt, ut, rm, um].into_iter().any(|n| n > MAX_EXACT) {
-        return false;
-    }
-    (sum.reserved_tokens, sum.used_tokens, sum.reserved_micros, sum.used_micros) = (rt, ut, rm, um);
-    true
 }
 
 /// A call's five numbers and the clock: exceeded bits, requests, tokens, micro-USD, in flight, now.
@@ -440,19 +494,9 @@ impl Inner {
             for call in &calls {
                 let (kind, tenant, rest): (&[u8], &str, Vec<Vec<u8>>) = match call {
                     Call::Admit(tenant, args) => (b"a", tenant, args.to_vec()),
-                    Call::Settle(tenant, s) => (
-                        b"s",
-                        tenant,
-                        [
-                            s.admitted_ms,
-                            s.reserved_tokens,
-                            s.used_tokens,
-                            s.reserved_micros,
-                            s.used_micros,
-                        ]
-                        .map(number)
-                        .to_vec(),
-                    ),
+                    Call::Settle(tenant, sum) => {
+                        (b"s", tenant, sum.args().map(String::into_bytes).to_vec())
+                    }
                 };
                 let base = number(in_flight.count(tenant));
                 args.extend([kind.to_vec(), tenant.as_bytes().to_vec(), base]);
@@ -666,24 +710,19 @@ mod tests {
         let sums: Vec<_> = calls
             .iter()
             .map(|c| match c {
-                Call::Admit(tenant, _) => (*tenant, 0, 0, 0, 0, 0),
-                Call::Settle(tenant, s) => (
-                    *tenant,
-                    s.admitted_ms,
-                    s.reserved_tokens,
-                    s.used_tokens,
-                    s.reserved_micros,
-                    s.used_micros,
-                ),
+                Call::Admit(tenant, _) => (*tenant, [0; 7]),
+                Call::Settle(tenant, sum) => (*tenant, sum.args().map(|a| a.parse().unwrap())),
             })
             .collect();
+        // Admitted ms, reserved and used tokens, reserved and used micro-USD, and the use beyond
+        // each reservation (only the second's 25 - 20), which a sum of differences would lose.
         assert_eq!(
             sums,
             [
-                ("a", 5, 31, 29, 62, 58),
-                ("a", 0, 0, 0, 0, 0),
-                ("b", 8, 1, 1, 2, 2),
-                ("a", minute + 1, 3, 3, 6, 6)
+                ("a", [5, 31, 29, 62, 58, 5, 10]),
+                ("a", [0; 7]),
+                ("b", [8, 1, 1, 2, 2, 0, 0]),
+                ("a", [minute + 1, 3, 3, 6, 6, 0, 0])
             ]
         );
     }

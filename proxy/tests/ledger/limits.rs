@@ -19,6 +19,7 @@ crate::both_stores!(
     concurrency_slots_are_held_until_settled_or_released,
     cache_hits_count_against_requests_only,
     use_settled_after_its_window_lands_in_the_current_one,
+    settled_together_after_their_window_each_charges_its_own_excess,
 );
 
 fn ask(tokens: u64) -> Ask {
@@ -247,4 +248,24 @@ async fn use_settled_after_its_window_lands_in_the_current_one(kind: Kind) {
     under.reservation.settle("local", None, &usage(30)).await;
     let window = r.replica(2).snapshot(TENANT).await.window.unwrap();
     assert_eq!((window.tokens_this_minute, window.in_flight), (150, 0));
+}
+
+/// The same, with the settlements of one replica at once (in Redis they go in one batch, summed:
+/// one request's unused reservation must not cancel another's excess).
+async fn settled_together_after_their_window_each_charges_its_own_excess(kind: Kind) {
+    let limits = Limits { tokens_per_minute: Some(1_000), ..Limits::default() };
+    let Some(r) = Replicas::start(kind, &Setup::new(limits)).await else { return };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(r.replica(0).admit(TENANT, ask(100)).await.unwrap());
+    }
+    r.advance(60_000);
+    let usage = |n| Usage { prompt_tokens: 0, completion_tokens: n, cached_prompt_tokens: 0 };
+    let uses = [0, 250, 30];
+    join_all(held.into_iter().zip(uses).map(|(admission, used)| async move {
+        admission.reservation.settle("local", None, &usage(used)).await
+    }))
+    .await;
+    let window = r.replica(1).snapshot(TENANT).await.window.unwrap();
+    assert_eq!((window.tokens_this_minute, window.in_flight), (150, 0), "250 - 100 beyond");
 }
