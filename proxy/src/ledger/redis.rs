@@ -86,16 +86,15 @@ end
 const LEDGER: &str = r#"
 -- A counter after settling: in the window the reservation was made in, the reservation is
 -- replaced by the use; once that window has ended, only use beyond the reservation counts, in
--- the current one.
+-- the current one. `fresh` is whether the stored window was the current one when the script read
+-- it: when it was not, Redis lost it (restart, eviction) and the reservation with it, so the use
+-- is added whole (to what this script's calls before it counted).
 local function settle(current, fresh, then_n, now_n, reserved, used, beyond)
   if then_n == now_n then
-    if fresh then
-      current = current + used - reserved
-      if current < 0 then current = 0 end
-      return current
-    end
-    -- Redis lost the window (restart, eviction): the reservation went with it, the use counts.
-    return used
+    if not fresh then return current + used end
+    current = current + used - reserved
+    if current < 0 then current = 0 end
+    return current
   elseif beyond > 0 then
     return current + beyond
   end
@@ -133,8 +132,6 @@ while i <= #ARGV do
                    tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 8]))
     s.usd = settle(s.usd, s.fresh_day, math.floor(admitted / 86400000), day,
                    tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 9]))
-    -- Written below as the current windows: the next call in this script finds them fresh.
-    s.fresh_minute, s.fresh_day = true, true
     local n = #out
     settled[#settled + 1] = {n, s}
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = 0, 0, 0, 0, 0

@@ -16,6 +16,19 @@ fn setup(on_unavailable: OnUnavailable) -> Setup {
     Setup { on_unavailable, ..Setup::new(limits) }
 }
 
+/// Redis loses everything (`FLUSHALL`), as a restart without persistence would.
+async fn flush_all(r: &Replicas) {
+    let socket = &r.redis.as_ref().unwrap().socket;
+    let flushed = tokio::process::Command::new("redis-cli")
+        .arg("-s")
+        .arg(socket)
+        .arg("FLUSHALL")
+        .output()
+        .await
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&flushed.stdout).trim(), "OK");
+}
+
 fn encoded(r: &Replicas, i: usize) -> String {
     let mut registry = prometheus_client::registry::Registry::with_prefix("switchyard");
     r.metrics[i].register(&mut registry);
@@ -137,15 +150,7 @@ async fn slots_lost_by_redis_come_back_with_the_replicas_next_call() {
     let Some(r) = Replicas::start(Kind::Redis, &Setup::new(limits)).await else { return };
     let held = [r.replica(0).admit(TENANT, ASK).await, r.replica(0).admit(TENANT, ASK).await];
     assert!(held.iter().all(Result::is_ok));
-    let socket = &r.redis.as_ref().unwrap().socket;
-    let flushed = tokio::process::Command::new("redis-cli")
-        .arg("-s")
-        .arg(socket)
-        .arg("FLUSHALL")
-        .output()
-        .await
-        .expect("redis-cli");
-    assert_eq!(String::from_utf8_lossy(&flushed.stdout).trim(), "OK");
+    flush_all(&r).await;
     let third = r.replica(0).admit(TENANT, ASK).await.expect("2 + 1 in flight, limit 3");
     let refusal = r.replica(1).admit(TENANT, ASK).await.unwrap_err();
     assert_eq!(refusal.code(), "rate_limit_exceeded", "replica 0's three slots are counted again");
@@ -153,4 +158,23 @@ async fn slots_lost_by_redis_come_back_with_the_replicas_next_call() {
     for admission in held {
         admission.unwrap().reservation.release().await;
     }
+}
+
+/// Redis lost the minute's window, then an admission and a settlement of a reservation made
+/// before the loss go in one batch: the settlement adds its use to what the admission reserved,
+/// never overwrites it. (A current-thread test: both calls are queued before the batch leaves.)
+#[tokio::test]
+async fn a_settlement_after_lost_state_adds_to_the_admissions_beside_it() {
+    let limits = Limits { tokens_per_minute: Some(1_000), ..Limits::default() };
+    let Some(r) = Replicas::start(Kind::Redis, &Setup::new(limits)).await else { return };
+    let before = r.replica(0).admit(TENANT, ASK).await.expect("admitted");
+    flush_all(&r).await;
+    let used = Usage { prompt_tokens: 0, completion_tokens: 10, cached_prompt_tokens: 0 };
+    let (after, _) = tokio::join!(
+        r.replica(0).admit(TENANT, ASK),
+        before.reservation.settle("local", None, &used)
+    );
+    let window = r.replica(0).snapshot(TENANT).await.window.expect("redis");
+    assert_eq!(window.tokens_this_minute, 100 + 10, "the new reservation and the old one's use");
+    after.expect("admitted").reservation.release().await;
 }
