@@ -206,62 +206,35 @@ enum Call<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SettleSum {
     admitted_ms: u64,
-    reserved_tokens: u64,
-    used_tokens: u64,
-    reserved_micros: u64,
-    used_micros: u64,
-    beyond_tokens: u64,
-    beyond_micros: u64,
+    /// Reserved and used tokens, reserved and used micro-USD, tokens and micro-USD beyond.
+    amounts: [u64; 6],
 }
 
 impl SettleSum {
     fn of(s: &Settlement) -> Self {
+        let (rt, ut, rm, um) = (s.reserved_tokens, s.used_tokens, s.reserved_micros, s.used_micros);
         Self {
             admitted_ms: s.admitted_ms,
-            reserved_tokens: s.reserved_tokens,
-            used_tokens: s.used_tokens,
-            reserved_micros: s.reserved_micros,
-            used_micros: s.used_micros,
-            beyond_tokens: s.used_tokens.saturating_sub(s.reserved_tokens),
-            beyond_micros: s.used_micros.saturating_sub(s.reserved_micros),
+            amounts: [rt, ut, rm, um, ut.saturating_sub(rt), um.saturating_sub(rm)],
         }
     }
 
     /// Adds `other` unless a total would pass what the script computes exactly.
     fn add(&mut self, other: &SettleSum) -> bool {
-        let pairs = [
-            (self.reserved_tokens, other.reserved_tokens),
-            (self.used_tokens, other.used_tokens),
-            (self.reserved_micros, other.reserved_micros),
-            (self.used_micros, other.used_micros),
-            (self.beyond_tokens, other.beyond_tokens),
-            (self.beyond_micros, other.beyond_micros),
-        ];
-        let mut totals = [0u64; 6];
-        for (total, (a, b)) in totals.iter_mut().zip(pairs) {
-            match a.checked_add(b) {
+        let mut totals = self.amounts;
+        for (total, n) in totals.iter_mut().zip(other.amounts) {
+            match total.checked_add(n) {
                 Some(t) if t <= MAX_EXACT => *total = t,
                 _ => return false,
             }
         }
-        let [rt, ut, rm, um, bt, bm] = totals;
-        (self.reserved_tokens, self.used_tokens, self.reserved_micros, self.used_micros) =
-            (rt, ut, rm, um);
-        (self.beyond_tokens, self.beyond_micros) = (bt, bm);
+        self.amounts = totals;
         true
     }
 
-    fn args(&self) -> [String; 7] {
-        [
-            self.admitted_ms,
-            self.reserved_tokens,
-            self.used_tokens,
-            self.reserved_micros,
-            self.used_micros,
-            self.beyond_tokens,
-            self.beyond_micros,
-        ]
-        .map(|n| n.to_string())
+    /// The call's arguments after its kind, tenant and base.
+    fn args(&self) -> Vec<Vec<u8>> {
+        std::iter::once(self.admitted_ms).chain(self.amounts).map(number).collect()
     }
 }
 
@@ -491,9 +464,7 @@ impl Inner {
             for call in &calls {
                 let (kind, tenant, rest): (&[u8], &str, Vec<Vec<u8>>) = match call {
                     Call::Admit(tenant, args) => (b"a", tenant, args.to_vec()),
-                    Call::Settle(tenant, sum) => {
-                        (b"s", tenant, sum.args().map(String::into_bytes).to_vec())
-                    }
+                    Call::Settle(tenant, sum) => (b"s", tenant, sum.args()),
                 };
                 let base = number(in_flight.count(tenant));
                 args.extend([kind.to_vec(), tenant.as_bytes().to_vec(), base]);
@@ -708,7 +679,10 @@ mod tests {
             .iter()
             .map(|c| match c {
                 Call::Admit(tenant, _) => (*tenant, [0; 7]),
-                Call::Settle(tenant, sum) => (*tenant, sum.args().map(|a| a.parse().unwrap())),
+                Call::Settle(tenant, sum) => {
+                    let [rt, ut, rm, um, bt, bm] = sum.amounts;
+                    (*tenant, [sum.admitted_ms, rt, ut, rm, um, bt, bm])
+                }
             })
             .collect();
         // Admitted ms, reserved and used tokens, reserved and used micro-USD, and the use beyond
@@ -735,7 +709,7 @@ mod tests {
         let reserved: Vec<_> = calls
             .iter()
             .map(|c| match c {
-                Call::Settle(_, s) => s.reserved_tokens,
+                Call::Settle(_, s) => s.amounts[0],
                 Call::Admit(..) => 0,
             })
             .collect();
