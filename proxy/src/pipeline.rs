@@ -44,11 +44,13 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
     let mut cache = CacheStatus::Bypass;
     let mut held = Held::default();
     let span = state.log_ids.then(|| log_span(&meta.request_id, &trail));
-    let served = serve(&state, request, &trail, &mut meta, &mut held, &mut cache);
-    let served = match span {
-        Some(span) => served.instrument(span).await,
-        None => served.await,
-    };
+    // Boxed, and awaited at one point: an async fn's state holds every future it awaits, and
+    // each level that holds a future inline copies it whole when it is built and moved. Held
+    // inline here (twice, once per way to await it) the request's future was 41 KB, copied
+    // several times per request (BENCHMARKS.md, "Proxy overhead", session 16).
+    let served = Box::pin(serve(&state, request, &trail, &mut meta, &mut held, &mut cache))
+        .instrument(span.unwrap_or_else(tracing::Span::none))
+        .await;
     let (response, upstream) = match served {
         Ok(Served { response, upstream, .. }) => (response, upstream),
         Err(error) => {
@@ -116,7 +118,9 @@ async fn serve(
     .await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
     meta.stream = parsed.stream();
-    let forward = match plugins(state, &mut parsed, tenant.as_deref(), shown, trail).await? {
+    // The two large futures of this one are boxed, so that it stays small (see `handle`).
+    let phase = Box::pin(plugins(state, &mut parsed, tenant.as_deref(), shown, trail));
+    let forward = match phase.await? {
         RequestPhase::Forward(forward) => *forward,
         RequestPhase::Respond(response, plugin) => {
             tracing::debug!(%request_id, %plugin, "answered by a plugin");
@@ -156,7 +160,7 @@ async fn serve(
     let hit = hit.filter(|entry| entry.fits(parsed.stream()));
     let tenant = tenant.as_deref();
     let to = Target { chain: &chain, request: &parsed, outbound: &outbound, tenant };
-    answer(state, to, responder, hit, held, cache).await
+    Box::pin(answer(state, to, responder, hit, held, cache)).await
 }
 
 /// The plugin chain's request phase, when plugins are configured.
