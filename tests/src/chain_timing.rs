@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use switchyard::plugin::{LlmRequest, Message, PluginRegistry, RequestOutcome};
 
 /// Latency of the samples, and everything the loop did per sample (`total / samples`).
@@ -35,21 +37,72 @@ pub async fn sample_chain(
     warmup: usize,
     calls: usize,
 ) -> anyhow::Result<Timing> {
+    sample(reg, req, warmup, calls, None).await
+}
+
+/// [`sample_chain`] with requests arriving `every` apart on average (an open loop: a late request
+/// does not move the next one), as at a proxy that is not saturated. Each is timed from its
+/// arrival, so work off the request path that holds up the worker when a request arrives (making
+/// a spare instance, dropping one) counts in that request's time.
+pub async fn sample_chain_paced(
+    reg: &PluginRegistry,
+    req: &LlmRequest,
+    warmup: usize,
+    calls: usize,
+    every: Duration,
+) -> anyhow::Result<Timing> {
+    sample(reg, req, warmup, calls, Some(every)).await
+}
+
+async fn sample(
+    reg: &PluginRegistry,
+    req: &LlmRequest,
+    warmup: usize,
+    calls: usize,
+    every: Option<Duration>,
+) -> anyhow::Result<Timing> {
     let set = reg.current();
-    for _ in 0..warmup {
-        set.on_request(req.clone()).await;
-        tokio::task::yield_now().await;
-    }
+    // Paced, a thread of its own says when each request is due (a runtime timer would wake up to
+    // a millisecond late), and a request counts from then: a worker that was busy when it
+    // arrived makes it late. Arrivals are a Poisson process (exponential gaps, seeded), as
+    // independent clients make them, so some arrive while the worker does other work.
+    let mut due = every.map(|every| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let n = warmup + calls;
+        std::thread::spawn(move || {
+            let mut rng = fastrand::Rng::with_seed(0x5EED_CA11);
+            let mut at = Instant::now();
+            for _ in 0..n {
+                at += every.mul_f64(-(1.0 - rng.f64()).ln());
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                if tx.send(Instant::now()).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    });
     let mut samples = Vec::with_capacity(calls);
-    let all = Instant::now();
-    for _ in 0..calls {
+    let mut all = Instant::now();
+    for i in 0..warmup + calls {
+        if i == warmup {
+            all = Instant::now();
+        }
         let r = req.clone();
-        let t = Instant::now();
+        let start = match &mut due {
+            Some(rx) => rx.recv().await.context("the pacing thread stopped")?,
+            None => Instant::now(),
+        };
         let outcome = set.on_request(r).await;
-        samples.push(t.elapsed());
-        anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
+        let took = start.elapsed();
+        if i >= warmup {
+            samples.push(took);
+            anyhow::ensure!(matches!(outcome, RequestOutcome::Proceed(_)), "{outcome:?}");
+        }
         drop(outcome);
-        tokio::task::yield_now().await;
+        if due.is_none() {
+            tokio::task::yield_now().await;
+        }
     }
     Ok(summarize(samples, all.elapsed()))
 }

@@ -4,11 +4,12 @@
 //! first version's functions are in the compiled-function cache, a restart (load from the cache +
 //! probe until live) and a hot swap to it, then
 //! the request phase on the same ~2 KB chat body with a fresh instance per request and with
-//! `isolation = "reuse"` (median, p99, and all the work per call including what runs off the
-//! request path). The Rust plugin is `template`; the JavaScript and Python ones are
+//! `isolation = "reuse"` back to back (median, p99, and all the work per call including what runs
+//! off the request path), and with fresh instances at 200 requests/s arriving at random (an open
+//! loop, each request timed from its arrival). The Rust plugin is `template`; the JavaScript and Python ones are
 //! plugins/polyglot/*-hello, built with the real toolchains. Prints Markdown for BENCHMARKS.md.
 //!
-//! Run: `scripts/bench-lang.sh [CALLS]`
+//! Run: `scripts/bench-lang.sh [CALLS [--per-call]]` (`--per-call`: the request phase only)
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,24 +19,27 @@ use switchyard::plugin::artifacts::{ArtifactCache, Origin};
 use switchyard::plugin::{
     FailurePolicy, Isolation, PluginEngine, PluginEntry, PluginRegistry, PluginsSection,
 };
-use switchyard_tests::chain_timing::{chat_2kb, sample_chain};
+use switchyard_tests::chain_timing::{chat_2kb, sample_chain, sample_chain_paced};
 use switchyard_tests::{polyglot, sha256_hex, wasm};
+
+/// The mean gap between requests of the open-loop rows: 200 requests/s, which one worker serves
+/// with every language's fresh instances (the slowest makes one in under 2 ms).
+const PACE: Duration = Duration::from_millis(5);
 
 fn main() -> anyhow::Result<()> {
     let calls: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let per_call_only = std::env::args().nth(2).as_deref() == Some("--per-call");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(run(calls))
+    rt.block_on(run(calls, per_call_only))
 }
 
-async fn run(calls: usize) -> anyhow::Result<()> {
+async fn run(calls: usize, per_call_only: bool) -> anyhow::Result<()> {
     let c = polyglot::components();
     let langs: [(&str, &Path); 3] = [
         ("Rust (`template`)", Path::new(wasm::TEMPLATE)),
         ("JavaScript", &c.js_hello),
         ("Python", &c.py_hello),
     ];
-    // Second versions, built by `scripts/build-lang-plugins.sh .cache/polyglot --next`.
-    let next = |p: &Path| p.with_file_name(format!("{}_next.wasm", file_stem(p)));
     let req = chat_2kb();
     let text: usize = req.messages.iter().map(|m| m.content.len()).sum();
     println!(
@@ -43,11 +47,21 @@ async fn run(calls: usize) -> anyhow::Result<()> {
         req.messages.len()
     );
 
+    if !per_call_only {
+        load_table(&langs).await?;
+    }
+    per_call_table(&langs, &req, calls).await
+}
+
+/// Size, compile, cached load, restart and hot swap per language.
+async fn load_table(langs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    // Second versions, built by `scripts/build-lang-plugins.sh .cache/polyglot --next`.
+    let next = |p: &Path| p.with_file_name(format!("{}_next.wasm", file_stem(p)));
     println!(
         "| plugin | size MB | compile s | compile of a new version, functions cached, s (reused / compiled) | load from cache ms | restart: load + probe, ms | hot swap to it, ms |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for (lang, path) in langs {
+    for &(lang, path) in langs {
         let next = Some(next(path)).filter(|p| p.exists());
         let times = load_times(path, next.as_deref()).await?;
         let new_version = match times.new_version {
@@ -67,20 +81,43 @@ async fn run(calls: usize) -> anyhow::Result<()> {
     }
 
     println!();
-    println!("| plugin | isolation | median µs | p99 µs | all work per call, mean µs |");
-    println!("|---|---|---|---|---|");
-    for (lang, path) in langs {
-        for isolation in [Isolation::Fresh, Isolation::Reuse] {
+    Ok(())
+}
+
+/// The request phase per language: fresh and reused back to back, fresh at a pace.
+async fn per_call_table(
+    langs: &[(&str, &Path)],
+    req: &switchyard::plugin::LlmRequest,
+    calls: usize,
+) -> anyhow::Result<()> {
+    println!(
+        "| plugin | isolation | median µs | p99 µs | all work per call, mean µs | instance ready |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let paced = format!("fresh, {} requests/s (Poisson)", 1000 / PACE.as_millis());
+    for &(lang, path) in langs {
+        for (name, isolation, pace) in [
+            ("fresh", Isolation::Fresh, None),
+            ("reuse", Isolation::Reuse, None),
+            (paced.as_str(), Isolation::Fresh, Some(PACE)),
+        ] {
             let dir = tempfile::tempdir()?;
             std::fs::copy(path, dir.path().join("p.wasm"))?;
             let reg = registry(dir.path(), isolation).await?;
-            let t = sample_chain(&reg, &req, 100, calls).await?;
-            let name = if isolation == Isolation::Fresh { "fresh" } else { "reuse" };
+            let t = match pace {
+                None => sample_chain(&reg, req, 100, calls).await?,
+                Some(every) => sample_chain_paced(&reg, req, 100, calls, every).await?,
+            };
+            // Paced, the loop waits between requests: its time per request is the pace.
+            let all_in = if pace.is_some() { "–".into() } else { format!("{:.1}", us(t.all_in)) };
+            // The share of requests whose instance was waiting (a spare or a reused one), the
+            // warm-up and the load probe included.
+            let (ready, new) = reg.stats("p").map(|s| s.starts()).unwrap_or_default();
+            let ready = 100.0 * ready as f64 / (ready + new).max(1) as f64;
             println!(
-                "| {lang} | {name} | {:.1} | {:.1} | {:.1} |",
+                "| {lang} | {name} | {:.1} | {:.1} | {all_in} | {ready:.0} % |",
                 us(t.median),
-                us(t.p99),
-                us(t.all_in)
+                us(t.p99)
             );
         }
     }
