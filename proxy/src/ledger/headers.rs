@@ -2,7 +2,7 @@
 //! a limited tenant), and a refusal as OpenAI's error (429 `rate_limit_exceeded` or
 //! `insufficient_quota`, 503 `ledger_unavailable`) with `retry-after`.
 
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use serde::Serialize;
 
 use super::price::MICROS_PER_USD;
@@ -89,29 +89,41 @@ impl RateState {
     }
 
     /// Adds OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the limits the
-    /// tenant has (none for a tenant without them).
+    /// tenant has (none for a tenant without them). Every answer to a limited tenant carries
+    /// them: names are constants, numbers go in without a `String`, the reset is formatted once.
     pub fn apply_headers(&self, headers: &mut HeaderMap) {
         let remaining = self.remaining();
-        let reset = format_reset(window::minute_reset_ms(self.windows.now_ms));
-        for (kind, limit, left) in [
-            ("requests", self.limits.requests_per_minute, remaining.requests),
-            ("tokens", self.limits.tokens_per_minute, remaining.tokens),
+        let mut reset = None;
+        for (names, limit, left) in [
+            (&REQUESTS, self.limits.requests_per_minute, remaining.requests),
+            (&TOKENS, self.limits.tokens_per_minute, remaining.tokens),
         ] {
             let (Some(limit), Some(left)) = (limit, left) else { continue };
-            for (name, value) in [
-                (format!("x-ratelimit-limit-{kind}"), limit.to_string()),
-                (format!("x-ratelimit-remaining-{kind}"), left.to_string()),
-                (format!("x-ratelimit-reset-{kind}"), reset.clone()),
-            ] {
-                if let (Ok(name), Ok(value)) =
-                    (http::HeaderName::try_from(name), HeaderValue::try_from(value))
-                {
-                    headers.insert(name, value);
-                }
+            let [limit_name, remaining_name, reset_name] = names;
+            headers.insert(limit_name.clone(), HeaderValue::from(limit));
+            headers.insert(remaining_name.clone(), HeaderValue::from(left));
+            let reset = reset.get_or_insert_with(|| {
+                HeaderValue::try_from(format_reset(window::minute_reset_ms(self.windows.now_ms)))
+            });
+            if let Ok(reset) = reset {
+                headers.insert(reset_name.clone(), reset.clone());
             }
         }
     }
 }
+
+/// The `x-ratelimit-{limit,remaining,reset}-requests` header names.
+const REQUESTS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+];
+/// The `x-ratelimit-{limit,remaining,reset}-tokens` header names.
+const TOKENS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
 
 /// A request the ledger did not admit.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,6 +266,15 @@ mod tests {
             ]
         );
         assert_eq!(headers["x-ratelimit-remaining-tokens"], "600");
+        assert_eq!(headers["x-ratelimit-reset-tokens"], "45s");
+        // Both: six headers, one reset.
+        let mut headers = HeaderMap::new();
+        let limits = Limits { requests_per_minute: Some(60), ..limits };
+        state(limits, 5, 400).apply_headers(&mut headers);
+        assert_eq!(headers.len(), 6);
+        assert_eq!(headers["x-ratelimit-limit-requests"], "60");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "55");
+        assert_eq!(headers["x-ratelimit-reset-requests"], "45s");
         assert_eq!(headers["x-ratelimit-reset-tokens"], "45s");
     }
 
