@@ -2,11 +2,11 @@
 //! component's size, its compile time (Cranelift) against its load time from the precompiled-
 //! artifact cache, the compile of a new version of it (other source, the same toolchain) once the
 //! first version's functions are in the compiled-function cache, a restart (load from the cache +
-//! probe until live) and a hot swap to it, then
-//! the request phase on the same ~2 KB chat body with a fresh instance per request and with
-//! `isolation = "reuse"` back to back (median, p99, and all the work per call including what runs
-//! off the request path), and with fresh instances at 200 requests/s arriving at random (an open
-//! loop, each request timed from its arrival). The Rust plugin is `template`; the JavaScript and Python ones are
+//! probe until live) and a hot swap to it, then the request phase on the same ~2 KB chat body:
+//! with a fresh instance per request and with `isolation = "reuse"` back to back (median, p99,
+//! and all the work per call including what runs off the request path), and with fresh
+//! instances at 200 requests/s arriving at random (an open loop, each request timed from its
+//! arrival). The Rust plugin is `template`; the JavaScript and Python ones are
 //! plugins/polyglot/*-hello, built with the real toolchains. Prints Markdown for BENCHMARKS.md.
 //!
 //! Run: `scripts/bench-lang.sh [CALLS [--per-call]]` (`--per-call`: the request phase only)
@@ -84,7 +84,8 @@ async fn load_table(langs: &[(&str, &Path)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The request phase per language: fresh and reused back to back, fresh at a pace.
+/// The request phase per language: fresh and reused back to back, fresh with requests arriving
+/// at random.
 async fn per_call_table(
     langs: &[(&str, &Path)],
     req: &switchyard::plugin::LlmRequest,
