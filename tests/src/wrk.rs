@@ -105,6 +105,9 @@ pub struct Measured {
     pub p50_us: f64,
     pub p99_us: f64,
     pub rps_64: f64,
+    /// req/s at 64 connections in each round, in order: a ratio of two targets taken round by
+    /// round compares cells measured seconds apart, not minutes.
+    pub rps_rounds: Vec<f64>,
     /// Requests completed in the measured runs (both connection counts, every round).
     pub requests: u64,
     pub non_2xx: u64,
@@ -141,6 +144,7 @@ pub fn measure(
                 p50_us: median(cells.iter().map(|c| c.0.p50_us)),
                 p99_us: median(cells.iter().map(|c| c.0.p99_us)),
                 rps_64: median(cells.iter().map(|c| c.1.rps)),
+                rps_rounds: cells.iter().map(|c| c.1.rps).collect(),
                 requests: sum(|r| r.requests),
                 non_2xx: sum(|r| r.non_2xx),
                 socket_errors: sum(|r| r.socket_errors),

@@ -216,6 +216,26 @@ fn print_goals(r: &[Measured]) {
         );
     }
     println!("- non-2xx answers and socket errors in all rows: {refused}");
+    println!(
+        "\nThroughput ratios round by round (each round measures the rows one after another):\n"
+    );
+    for (name, m) in [("memory", memory), ("redis", redis)] {
+        for (against, base) in [("the tenant without limits", plain), ("no tenant", none)] {
+            println!("- {name} against {against}: {}", per_round(m, base));
+        }
+    }
+}
+
+/// `m`'s req/s divided by `base`'s in each round, then their median and range.
+fn per_round(m: &Measured, base: &Measured) -> String {
+    let ratios: Vec<f64> = m.rps_rounds.iter().zip(&base.rps_rounds).map(|(a, b)| a / b).collect();
+    let text: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    format!(
+        "{} (median {:.2}, lowest {lo:.2}, highest {hi:.2})",
+        text.join(", "),
+        switchyard_tests::procs::median(ratios.iter().copied())
+    )
 }
 
 fn met(yes: bool) -> &'static str {
