@@ -25,6 +25,9 @@ async fn main() -> anyhow::Result<()> {
         None => Behavior::Normal,
     };
     let mock = MockUpstream::serve(listener, "mock", behavior);
+    // Nobody asks this process what it received: keeping every request would grow it by each
+    // request's size, to tens of GB in a benchmark.
+    mock.forget_requests();
     println!("listening {}", mock.addr);
     tokio::signal::ctrl_c().await?;
     Ok(())
