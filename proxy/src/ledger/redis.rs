@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::batch::Batcher;
 use super::reservation::MAX_EXACT;
-use super::resp::{Client, MAX_CONNECTIONS, Reply, RespError, Target};
+use super::resp::{Client, Commands, MAX_CONNECTIONS, Reply, RespError, Target};
 use super::store::{Ask, Exceeded, Limits, Settlement, Store, Unavailable, Verdict};
 use super::window::Windows;
 
@@ -179,8 +179,8 @@ impl Script {
 enum Job {
     Admit {
         tenant: String,
-        /// rpm, tpm, max concurrent, budget, cache hit, tokens, micro-USD.
-        args: [Vec<u8>; 7],
+        /// rpm, tpm, max concurrent, budget (-1: none), cache hit, tokens, micro-USD.
+        args: [i64; 7],
         /// Whether it asks for a slot (not a cache hit).
         slot: bool,
         id: u64,
@@ -194,7 +194,7 @@ enum Job {
 /// One call in the script as sent.
 enum Call<'a> {
     /// An admission's tenant and arguments.
-    Admit(&'a str, &'a [Vec<u8>; 7]),
+    Admit(&'a str, &'a [i64; 7]),
     /// Settlements of one tenant made in the same minute and day, summed.
     Settle(&'a str, SettleSum),
 }
@@ -232,9 +232,11 @@ impl SettleSum {
         true
     }
 
-    /// The call's arguments after its kind, tenant and base.
-    fn args(&self) -> Vec<Vec<u8>> {
-        std::iter::once(self.admitted_ms).chain(self.amounts).map(number).collect()
+    /// Writes the call's arguments after its kind, tenant and base.
+    fn write(&self, to: &mut Commands) {
+        for n in std::iter::once(self.admitted_ms).chain(self.amounts) {
+            to.int(signed(n));
+        }
     }
 }
 
@@ -443,9 +445,9 @@ impl Inner {
         crate::worker::current() % self.lanes.len()
     }
 
-    /// The head of a script's ARGV after the prefix and clock: the lane and its lease.
-    fn lane_args(&self, index: usize) -> [Vec<u8>; 2] {
-        [self.lanes[index].name.clone().into_bytes(), self.lease_ms.to_string().into_bytes()]
+    /// Writes the head of a script's ARGV after the prefix and clock: the lane and its lease.
+    fn lane_args(&self, index: usize, to: &mut Commands) {
+        to.arg(self.lanes[index].name.as_bytes()).int(signed(self.lease_ms));
     }
 
     /// Sends one batch of lane `index` and answers each call. The lane's slots go with each call
@@ -458,20 +460,26 @@ impl Inner {
     ) -> Vec<Answer> {
         let lane = &self.lanes[index];
         let (calls, answered_by) = coalesce(&jobs);
-        let mut args: Vec<Vec<u8>> = self.lane_args(index).into();
-        {
+        let write = |to: &mut Commands| {
+            self.lane_args(index, to);
             let in_flight = lane.in_flight();
             for call in &calls {
-                let (kind, tenant, rest): (&[u8], &str, Vec<Vec<u8>>) = match call {
-                    Call::Admit(tenant, args) => (b"a", tenant, args.to_vec()),
-                    Call::Settle(tenant, sum) => (b"s", tenant, sum.args()),
+                let (kind, tenant): (&[u8], &str) = match call {
+                    Call::Admit(tenant, _) => (b"a", tenant),
+                    Call::Settle(tenant, _) => (b"s", tenant),
                 };
-                let base = number(in_flight.count(tenant));
-                args.extend([kind.to_vec(), tenant.as_bytes().to_vec(), base]);
-                args.extend(rest);
+                to.arg(kind).arg(tenant.as_bytes()).int(signed(in_flight.count(tenant)));
+                match call {
+                    Call::Admit(_, args) => {
+                        for n in args.iter() {
+                            to.int(*n);
+                        }
+                    }
+                    Call::Settle(_, sum) => sum.write(to),
+                }
             }
-        }
-        let reply = self.run(&self.ledger, now_ms, args.into_iter()).await;
+        };
+        let reply = self.run(&self.ledger, now_ms, 2 + CALL_ARGS * calls.len(), write).await;
         let numbers = match reply.and_then(|reply| answers(reply, calls.len())) {
             Ok(numbers) => numbers,
             Err(e) => return jobs.iter().map(|_| Err(e.clone())).collect(),
@@ -493,33 +501,33 @@ impl Inner {
         out.into_iter().map(Ok).collect()
     }
 
-    /// Runs `script` with the prefix and clock first in ARGV, then `args`. One round trip:
-    /// EVALSHA once the SHA is known; before that `SCRIPT LOAD` (for the SHA) and `EVAL`
-    /// pipelined; EVAL again when the server lost its script cache (`NOSCRIPT` after a restart),
-    /// which caches it anew.
+    /// Runs `script` with the prefix and clock first in ARGV, then the `count` arguments that
+    /// `write` adds. One round trip: EVALSHA once the SHA is known; before that `SCRIPT LOAD`
+    /// (for the SHA) and `EVAL` pipelined; EVAL again when the server lost its script cache
+    /// (`NOSCRIPT` after a restart), which caches it anew.
     async fn run(
         &self,
         script: &Script,
         now_ms: Option<u64>,
-        args: impl Iterator<Item = Vec<u8>>,
+        count: usize,
+        write: impl Fn(&mut Commands),
     ) -> Result<Reply, Unavailable> {
-        let mut argv = vec![self.prefix.clone().into_bytes()];
-        argv.push(now_ms.unwrap_or(0).to_string().into_bytes());
-        argv.extend(args);
-        let call = |verb: &str, head: &[u8]| {
-            let mut cmd = vec![verb.as_bytes().to_vec(), head.to_vec(), b"0".to_vec()];
-            cmd.extend(argv.iter().cloned());
-            cmd
+        let call = |to: &mut Commands, verb: &[u8], head: &[u8]| {
+            to.command(5 + count).arg(verb).arg(head).arg(b"0");
+            to.arg(self.prefix.as_bytes()).int(signed(now_ms.unwrap_or(0)));
+            write(to);
         };
-        let eval = || call("EVAL", script.body.as_bytes());
         let client = &self.lane().client;
+        let mut commands = Commands::default();
         let reply = match script.sha.get() {
-            Some(sha) => one(client, call("EVALSHA", sha)).await?,
+            Some(sha) => {
+                call(&mut commands, b"EVALSHA", sha);
+                one(client, &commands).await?
+            }
             None => {
-                let load =
-                    vec![b"SCRIPT".to_vec(), b"LOAD".to_vec(), script.body.clone().into_bytes()];
-                let mut replies =
-                    client.pipeline(&[load, eval()]).await.map_err(unavailable)?.into_iter();
+                commands.command(3).arg(b"SCRIPT").arg(b"LOAD").arg(script.body.as_bytes());
+                call(&mut commands, b"EVAL", script.body.as_bytes());
+                let mut replies = client.send(&commands).await.map_err(unavailable)?.into_iter();
                 if let Some(Reply::Bulk(Some(sha))) = replies.next() {
                     let _ = script.sha.set(sha);
                 }
@@ -527,14 +535,18 @@ impl Inner {
             }
         };
         match reply {
-            Reply::Error(e) if e.starts_with("NOSCRIPT") => one(client, eval()).await,
+            Reply::Error(e) if e.starts_with("NOSCRIPT") => {
+                let mut eval = Commands::default();
+                call(&mut eval, b"EVAL", script.body.as_bytes());
+                one(client, &eval).await
+            }
             reply => Ok(reply),
         }
     }
 }
 
-async fn one(client: &Client, command: Vec<Vec<u8>>) -> Result<Reply, Unavailable> {
-    let mut replies = client.pipeline(&[command]).await.map_err(unavailable)?;
+async fn one(client: &Client, command: &Commands) -> Result<Reply, Unavailable> {
+    let mut replies = client.send(command).await.map_err(unavailable)?;
     replies.pop().ok_or_else(|| Unavailable("redis sent no reply".into()))
 }
 
@@ -565,13 +577,17 @@ fn windows_of(n: Numbers) -> Windows {
 }
 
 /// A limit as a script argument: -1 for none (the script compares numbers).
-fn limit_arg(limit: Option<u64>) -> Vec<u8> {
-    limit.map_or_else(|| b"-1".to_vec(), |l| l.to_string().into_bytes())
+fn limit_arg(limit: Option<u64>) -> i64 {
+    limit.map_or(-1, signed)
 }
 
-fn number(n: u64) -> Vec<u8> {
-    n.to_string().into_bytes()
+/// A count, amount or time as a script argument (the script reads every number as a double).
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+/// Arguments of each call in the ledger script: kind, tenant, base and seven numbers.
+const CALL_ARGS: usize = 10;
 
 impl Store for RedisStore {
     async fn admit(
@@ -589,9 +605,9 @@ impl Store for RedisStore {
                 limit_arg(limits.tokens_per_minute),
                 limit_arg(limits.max_concurrent),
                 limit_arg(limits.budget_micros_per_day),
-                number(u64::from(ask.cache_hit)),
-                number(ask.tokens),
-                number(ask.cost_micros),
+                i64::from(ask.cache_hit),
+                signed(ask.tokens),
+                signed(ask.cost_micros),
             ],
             slot: !ask.cache_hit,
             id,
@@ -630,9 +646,11 @@ impl Store for RedisStore {
     async fn windows(&self, tenant: &str, now_ms: Option<u64>) -> Result<Windows, Unavailable> {
         let index = self.inner.lane_index();
         let base = self.inner.lanes[index].in_flight().count(tenant);
-        let mut args: Vec<Vec<u8>> = self.inner.lane_args(index).into();
-        args.extend([tenant.as_bytes().to_vec(), number(base)]);
-        let reply = self.inner.run(&self.inner.windows, now_ms, args.into_iter()).await?;
+        let write = |to: &mut Commands| {
+            self.inner.lane_args(index, to);
+            to.arg(tenant.as_bytes()).int(signed(base));
+        };
+        let reply = self.inner.run(&self.inner.windows, now_ms, 4, write).await?;
         let n = answers(reply, 1)?.pop().ok_or_else(|| Unavailable("no windows".into()))?;
         Ok(windows_of(n))
     }
@@ -655,7 +673,7 @@ mod tests {
     }
 
     fn admit(tenant: &str) -> Job {
-        let args = std::array::from_fn(|i| number(i as u64));
+        let args = std::array::from_fn(|i| i as i64);
         Job::Admit { tenant: tenant.into(), args, slot: true, id: 1 }
     }
 

@@ -119,6 +119,76 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Commands as they go on the wire (RESP arrays of bulk strings), one after another in one
+/// buffer: no vector per argument, numbers written without a string.
+#[derive(Debug, Default)]
+pub struct Commands {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl Commands {
+    /// Starts a command of `args` arguments; the caller then adds exactly that many.
+    pub fn command(&mut self, args: usize) -> &mut Self {
+        self.count += 1;
+        self.bytes.push(b'*');
+        push_decimal(&mut self.bytes, args as u64);
+        self.bytes.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// One argument.
+    pub fn arg(&mut self, arg: &[u8]) -> &mut Self {
+        self.bytes.push(b'$');
+        push_decimal(&mut self.bytes, arg.len() as u64);
+        self.bytes.extend_from_slice(b"\r\n");
+        self.bytes.extend_from_slice(arg);
+        self.bytes.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// One argument: `n` in decimal.
+    pub fn int(&mut self, n: i64) -> &mut Self {
+        let mut buf = [0u8; 20];
+        let digits = decimal(&mut buf, n.unsigned_abs());
+        let sign: &[u8] = if n < 0 { b"-" } else { b"" };
+        self.bytes.push(b'$');
+        push_decimal(&mut self.bytes, (sign.len() + digits.len()) as u64);
+        self.bytes.extend_from_slice(b"\r\n");
+        self.bytes.extend_from_slice(sign);
+        self.bytes.extend_from_slice(digits);
+        self.bytes.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Commands written so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether none was written.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(&mut [0; 20], n));
+}
+
 impl Client {
     /// A client that opens at most `max_connections` (at least one) at once.
     pub fn new(target: Target, max_connections: usize) -> Self {
@@ -135,6 +205,18 @@ impl Client {
     /// connection that fails before any reply arrived (the server restarted, or closed it when
     /// idle) is replaced by a new one once.
     pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, RespError> {
+        let mut encoded = Commands::default();
+        for args in commands {
+            encoded.command(args.len());
+            for arg in args {
+                encoded.arg(arg);
+            }
+        }
+        self.send(&encoded).await
+    }
+
+    /// [`Client::pipeline`] of commands already encoded.
+    pub async fn send(&self, commands: &Commands) -> Result<Vec<Reply>, RespError> {
         // The semaphore is never closed.
         let _permit = self.permits.acquire().await.map_err(|_| protocol("client closed"))?;
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -176,7 +258,14 @@ impl Client {
         if self.target.db != 0 {
             hello.push(vec![b"SELECT".to_vec(), self.target.db.to_string().into_bytes()]);
         }
-        for reply in exchange(&mut conn, &hello).await? {
+        let mut encoded = Commands::default();
+        for args in &hello {
+            encoded.command(args.len());
+            for arg in args {
+                encoded.arg(arg);
+            }
+        }
+        for reply in exchange(&mut conn, &encoded).await? {
             if let Reply::Error(e) = reply {
                 // The server's words (`WRONGPASS ...`), never the password.
                 return Err(RespError::Server(e));
@@ -186,24 +275,16 @@ impl Client {
     }
 }
 
-async fn exchange(conn: &mut Conn, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, RespError> {
+async fn exchange(conn: &mut Conn, commands: &Commands) -> Result<Vec<Reply>, RespError> {
     if commands.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    for args in commands {
-        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for arg in args {
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    conn.write_all(&out).await?;
+    conn.write_all(&commands.bytes).await?;
     conn.flush().await?;
     let mut replies = Vec::with_capacity(commands.len());
-    for _ in commands {
-        replies.push(read_reply(conn, 0).await?);
+    let mut line = Vec::new();
+    for _ in 0..commands.len() {
+        replies.push(read_reply(conn, &mut line, 0).await?);
     }
     Ok(replies)
 }
@@ -211,16 +292,41 @@ async fn exchange(conn: &mut Conn, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Repl
 /// Most nested arrays in a reply: a batch script answers an array of arrays.
 const MAX_DEPTH: u8 = 2;
 
-/// One reply; `depth` is how many arrays it is inside.
-async fn read_reply(conn: &mut Conn, depth: u8) -> Result<Reply, RespError> {
-    let line = read_line(conn).await?;
-    let (kind, rest) = line.split_at_checked(1).ok_or_else(|| protocol("empty reply line"))?;
-    let number = || rest.parse::<i64>().map_err(|_| protocol("bad length or integer"));
+/// One reply; `depth` is how many arrays it is inside. `line` is a buffer for its lines.
+async fn read_reply(conn: &mut Conn, line: &mut Vec<u8>, depth: u8) -> Result<Reply, RespError> {
+    read_line(conn, line).await?;
+    match line.split_first() {
+        Some((b'*', rest)) if depth < MAX_DEPTH => match number(rest)? {
+            -1 => Ok(Reply::Array(None)),
+            n if n < 0 || n as usize > MAX_ARRAY => Err(protocol("array length")),
+            n => {
+                let mut items = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    // Only an array inside costs a boxed future; the ledger's items are numbers.
+                    let item = if conn.fill_buf().await?.first() == Some(&b'*') {
+                        Box::pin(read_reply(conn, line, depth + 1)).await?
+                    } else {
+                        read_line(conn, line).await?;
+                        scalar(conn, line).await?
+                    };
+                    items.push(item);
+                }
+                Ok(Reply::Array(Some(items)))
+            }
+        },
+        _ => scalar(conn, line).await,
+    }
+}
+
+/// The reply that the line just read (`line`) begins, unless it is an array.
+async fn scalar(conn: &mut Conn, line: &[u8]) -> Result<Reply, RespError> {
+    let (kind, rest) = line.split_first().ok_or_else(|| protocol("empty reply line"))?;
+    let text = || std::str::from_utf8(rest).map(str::to_string).map_err(|_| not_utf8());
     Ok(match kind {
-        "+" => Reply::Status(rest.to_string()),
-        "-" => Reply::Error(rest.to_string()),
-        ":" => Reply::Int(number()?),
-        "$" => match number()? {
+        b'+' => Reply::Status(text()?),
+        b'-' => Reply::Error(text()?),
+        b':' => Reply::Int(number(rest)?),
+        b'$' => match number(rest)? {
             -1 => Reply::Bulk(None),
             n if n < 0 || n as u64 > MAX_REPLY_BYTES => return Err(protocol("bulk length")),
             n => {
@@ -230,24 +336,22 @@ async fn read_reply(conn: &mut Conn, depth: u8) -> Result<Reply, RespError> {
                 Reply::Bulk(Some(data))
             }
         },
-        "*" if depth < MAX_DEPTH => match number()? {
-            -1 => Reply::Array(None),
-            n if n < 0 || n as usize > MAX_ARRAY => return Err(protocol("array length")),
-            n => {
-                let mut items = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    items.push(Box::pin(read_reply(conn, depth + 1)).await?);
-                }
-                Reply::Array(Some(items))
-            }
-        },
         _ => return Err(protocol("unexpected reply type")),
     })
 }
 
-async fn read_line(conn: &mut Conn) -> Result<String, RespError> {
-    let mut line = Vec::new();
-    (&mut *conn).take(MAX_REPLY_BYTES).read_until(b'\n', &mut line).await?;
+/// A length or integer reply's digits.
+fn number(digits: &[u8]) -> Result<i64, RespError> {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| protocol("bad length or integer"))
+}
+
+/// Reads one reply line into `line`, without its `\r\n`.
+async fn read_line(conn: &mut Conn, line: &mut Vec<u8>) -> Result<(), RespError> {
+    line.clear();
+    (&mut *conn).take(MAX_REPLY_BYTES).read_until(b'\n', line).await?;
     if line.is_empty() {
         return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
     }
@@ -255,7 +359,14 @@ async fn read_line(conn: &mut Conn) -> Result<String, RespError> {
         return Err(protocol("reply line not terminated"));
     }
     line.truncate(line.len() - 2);
-    String::from_utf8(line).map_err(|_| protocol("reply line is not UTF-8"))
+    if std::str::from_utf8(line).is_err() {
+        return Err(not_utf8());
+    }
+    Ok(())
+}
+
+fn not_utf8() -> RespError {
+    protocol("reply line is not UTF-8")
 }
 
 fn protocol(what: &str) -> RespError {
@@ -265,6 +376,68 @@ fn protocol(what: &str) -> RespError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_are_written_as_resp_arrays_of_bulk_strings() {
+        let mut c = Commands::default();
+        c.command(4).arg(b"SET").arg(b"").int(-1).int(0);
+        c.command(2).int(i64::MAX).int(i64::MIN);
+        let expected = "*4\r\n$3\r\nSET\r\n$0\r\n\r\n$2\r\n-1\r\n$1\r\n0\r\n\
+                        *2\r\n$19\r\n9223372036854775807\r\n$20\r\n-9223372036854775808\r\n";
+        assert_eq!(String::from_utf8_lossy(&c.bytes), expected);
+        assert_eq!(c.len(), 2);
+    }
+
+    /// Replies read from `wire`, `count` of them (or the first error).
+    async fn replies(wire: &[u8], count: usize) -> Result<Vec<Reply>, RespError> {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        server.write_all(wire).await.unwrap();
+        drop(server);
+        let mut conn: Conn = BufStream::new(Box::new(client));
+        let mut line = Vec::new();
+        let mut out = Vec::new();
+        for _ in 0..count {
+            out.push(read_reply(&mut conn, &mut line, 0).await?);
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn replies_of_every_kind_are_read_in_order() {
+        let wire = b"+OK\r\n-ERR no\r\n:-7\r\n$3\r\nabc\r\n$-1\r\n*-1\r\n\
+                     *3\r\n:1\r\n*2\r\n$0\r\n\r\n:2\r\n+x\r\n";
+        let got = replies(wire, 7).await.unwrap();
+        let expected = [
+            Reply::Status("OK".into()),
+            Reply::Error("ERR no".into()),
+            Reply::Int(-7),
+            Reply::Bulk(Some(b"abc".to_vec())),
+            Reply::Bulk(None),
+            Reply::Array(None),
+            Reply::Array(Some(vec![
+                Reply::Int(1),
+                Reply::Array(Some(vec![Reply::Bulk(Some(Vec::new())), Reply::Int(2)])),
+                Reply::Status("x".into()),
+            ])),
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[tokio::test]
+    async fn malformed_replies_are_refused() {
+        for wire in [
+            &b"*1\r\n*1\r\n*1\r\n:1\r\n"[..], // nested deeper than any script answers
+            b":12x\r\n",
+            b"$-2\r\n",
+            b"*2000\r\n",
+            b"?what\r\n",
+            b":1\n",
+            b"+\xff\r\n",
+            b"*2\r\n:1\r\n", // cut short
+        ] {
+            assert!(replies(wire, 1).await.is_err(), "{:?}", String::from_utf8_lossy(wire));
+        }
+    }
 
     #[test]
     fn urls_name_a_socket_or_a_host() {
