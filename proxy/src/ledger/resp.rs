@@ -128,6 +128,18 @@ pub struct Commands {
 }
 
 impl Commands {
+    /// `commands`, each a list of arguments, encoded.
+    pub fn of(commands: &[Vec<Vec<u8>>]) -> Self {
+        let mut encoded = Self::default();
+        for args in commands {
+            encoded.command(args.len());
+            for arg in args {
+                encoded.arg(arg);
+            }
+        }
+        encoded
+    }
+
     /// Starts a command of `args` arguments; the caller then adds exactly that many.
     pub fn command(&mut self, args: usize) -> &mut Self {
         self.count += 1;
@@ -205,14 +217,7 @@ impl Client {
     /// connection that fails before any reply arrived (the server restarted, or closed it when
     /// idle) is replaced by a new one once.
     pub async fn pipeline(&self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Reply>, RespError> {
-        let mut encoded = Commands::default();
-        for args in commands {
-            encoded.command(args.len());
-            for arg in args {
-                encoded.arg(arg);
-            }
-        }
-        self.send(&encoded).await
+        self.send(&Commands::of(commands)).await
     }
 
     /// [`Client::pipeline`] of commands already encoded.
@@ -258,14 +263,7 @@ impl Client {
         if self.target.db != 0 {
             hello.push(vec![b"SELECT".to_vec(), self.target.db.to_string().into_bytes()]);
         }
-        let mut encoded = Commands::default();
-        for args in &hello {
-            encoded.command(args.len());
-            for arg in args {
-                encoded.arg(arg);
-            }
-        }
-        for reply in exchange(&mut conn, &encoded).await? {
+        for reply in exchange(&mut conn, &Commands::of(&hello)).await? {
             if let Reply::Error(e) = reply {
                 // The server's words (`WRONGPASS ...`), never the password.
                 return Err(RespError::Server(e));
