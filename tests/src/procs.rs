@@ -76,8 +76,13 @@ pub fn plugin_dir(dir: &Path) -> Result<PathBuf> {
 /// The plugin part of the repository's `switchyard.toml` (from `[plugins]` on: the chain the
 /// quick start runs), with its directory pointed at `plugins`.
 pub fn default_chain_section(plugins: &Path) -> Result<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path:?}"))?;
+    chain_section(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.toml"), plugins)
+}
+
+/// The plugin part of the `switchyard.toml` at `path` (from `[plugins]` on), with its directory
+/// pointed at `plugins`.
+pub fn chain_section(path: &Path, plugins: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path:?}"))?;
     let start = text.find("\n[plugins]\n").context("switchyard.toml has no [plugins]")?;
     let dir = format!("dir = {:?}\nwatch = false", plugins.display().to_string());
     Ok(text[start..].replacen("dir = \".cache/plugins\"", &dir, 1))

@@ -98,6 +98,8 @@ pub struct Target {
     pub name: String,
     pub url: String,
     pub script: PathBuf,
+    /// The process whose CPU time is charged to each request (the proxy), if any.
+    pub pid: Option<u32>,
 }
 
 /// A target's cells: medians over rounds, failures summed over every run.
@@ -108,6 +110,10 @@ pub struct Measured {
     /// req/s at 64 connections in each round, in order: a ratio of two targets taken round by
     /// round compares cells measured seconds apart, not minutes.
     pub rps_rounds: Vec<f64>,
+    /// CPU µs that the target's process spent per request at 1 and at 64 connections (medians
+    /// over rounds), when the target names its process.
+    pub cpu_us_1: Option<f64>,
+    pub cpu_us_64: Option<f64>,
     /// Requests completed in the measured runs (both connection counts, every round).
     pub requests: u64,
     pub non_2xx: u64,
@@ -128,29 +134,64 @@ pub fn measure(
         run(&target.script, &target.url, 1, 1, 2)?;
     }
     between()?;
-    let mut runs: Vec<Vec<(Run, Run)>> = targets.iter().map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<(Charged, Charged)>> = targets.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
         for (target, cells) in targets.iter().zip(&mut runs) {
-            let one = run(&target.script, &target.url, 1, 1, seconds)?;
-            let many = run(&target.script, &target.url, 2, 64, seconds)?;
+            let one = charged(target.pid, || run(&target.script, &target.url, 1, 1, seconds))?;
+            let many = charged(target.pid, || run(&target.script, &target.url, 2, 64, seconds))?;
             cells.push((one, many));
         }
     }
     Ok(runs
         .iter()
         .map(|cells| {
-            let sum = |f: fn(&Run) -> u64| cells.iter().map(|(a, b)| f(a) + f(b)).sum();
+            let sum = |f: fn(&Run) -> u64| cells.iter().map(|(a, b)| f(&a.0) + f(&b.0)).sum();
+            let cpu = |f: fn(&(Charged, Charged)) -> &Charged| {
+                let each: Option<Vec<f64>> = cells.iter().map(|c| f(c).1).collect();
+                each.map(|each| median(each.into_iter()))
+            };
             Measured {
-                p50_us: median(cells.iter().map(|c| c.0.p50_us)),
-                p99_us: median(cells.iter().map(|c| c.0.p99_us)),
-                rps_64: median(cells.iter().map(|c| c.1.rps)),
-                rps_rounds: cells.iter().map(|c| c.1.rps).collect(),
+                p50_us: median(cells.iter().map(|c| c.0.0.p50_us)),
+                p99_us: median(cells.iter().map(|c| c.0.0.p99_us)),
+                rps_64: median(cells.iter().map(|c| c.1.0.rps)),
+                rps_rounds: cells.iter().map(|c| c.1.0.rps).collect(),
+                cpu_us_1: cpu(|c| &c.0),
+                cpu_us_64: cpu(|c| &c.1),
                 requests: sum(|r| r.requests),
                 non_2xx: sum(|r| r.non_2xx),
                 socket_errors: sum(|r| r.socket_errors),
             }
         })
         .collect())
+}
+
+/// A run with the CPU µs per request its target's process spent during it (None without a
+/// process, or when its time cannot be read).
+type Charged = (Run, Option<f64>);
+
+fn charged(pid: Option<u32>, run: impl FnOnce() -> Result<Run>) -> Result<Charged> {
+    let before = pid.and_then(cpu_ns);
+    let done = run()?;
+    let after = pid.and_then(cpu_ns);
+    let per_request = match (before, after) {
+        (Some(b), Some(a)) if done.requests > 0 => {
+            Some(a.saturating_sub(b) as f64 / 1_000.0 / done.requests as f64)
+        }
+        _ => None,
+    };
+    Ok((done, per_request))
+}
+
+/// Nanoseconds on a CPU of all of `pid`'s threads (the first field of each
+/// `/proc/PID/task/TID/schedstat`: finer than the clock ticks of `/proc/PID/stat`).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
 }
 
 /// The table of an overhead benchmark: every row against the first (the baseline).

@@ -97,6 +97,7 @@ fn main() -> Result<()> {
             name: name.to_string(),
             url: format!("http://127.0.0.1:{port}/v1/chat/completions"),
             script: if port == PORTS[0] { open.clone() } else { keyed.clone() },
+            pid: None,
         })
         .collect();
     for (i, target) in targets.iter().enumerate() {

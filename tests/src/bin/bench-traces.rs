@@ -54,6 +54,7 @@ fn main() -> Result<()> {
             name: name.to_string(),
             url: format!("http://127.0.0.1:{port}/v1/chat/completions"),
             script: script.clone(),
+            pid: None,
         })
         .collect();
     // Spans counted from the end of the warm-up, so they match the measured requests.
