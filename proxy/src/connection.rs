@@ -7,16 +7,18 @@
 //! otherwise stay open for as long as the peer likes. Each connection therefore counts its
 //! requests in flight (from the request head until its response body is dropped) and a
 //! [`expired`] timer closes it when that count stays at zero too long, or when a response has
-//! waited too long for a client that stopped reading (nginx's `send_timeout`).
+//! waited too long for a client that stopped reading (nginx's `send_timeout`). The timer reads
+//! the counts at its own deadlines; counting a request wakes nothing.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::body::{Body, BoxError};
@@ -41,18 +43,31 @@ impl ConnectionCap {
 }
 
 /// Counts the requests in flight on one connection, and which of their response bodies wait on
-/// the client, for its [`expired`] timer.
+/// the client, for its [`expired`] timer. Counting wakes nobody: the timer reads the counts when
+/// its own deadline comes, so a request costs a few atomic operations, not a wake-up and a new
+/// timer entry at its start and at its end.
 #[derive(Debug, Clone)]
 pub struct Activity {
-    count: Arc<watch::Sender<usize>>,
-    stalls: Arc<Mutex<Stalls>>,
+    shared: Arc<Shared>,
 }
 
 /// What [`expired`] watches.
 #[derive(Debug)]
 pub struct Watched {
-    requests: watch::Receiver<usize>,
-    stalls: Arc<Mutex<Stalls>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// When the connection opened: the clock that `last_end_ns` counts from.
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// Whether a request has begun (until then the first-request deadline applies).
+    begun: AtomicBool,
+    /// When the last request ended, in ns after `opened`.
+    last_end_ns: AtomicU64,
+    next_id: AtomicU64,
+    stalls: Mutex<Stalls>,
 }
 
 /// Response bodies that handed hyper a frame it has not come back for yet: hyper asks a body for
@@ -60,7 +75,6 @@ pub struct Watched {
 /// flow-control window), so a body waiting long here has a client that stopped reading.
 #[derive(Debug, Default)]
 struct Stalls {
-    next_id: u64,
     /// (body, since when it waits), oldest first.
     waiting: Vec<(u64, Instant)>,
 }
@@ -78,35 +92,42 @@ fn lock(stalls: &Mutex<Stalls>) -> std::sync::MutexGuard<'_, Stalls> {
 /// One request in flight; uncounted on drop.
 #[derive(Debug)]
 pub struct InFlight {
-    count: Arc<watch::Sender<usize>>,
-    stalls: Arc<Mutex<Stalls>>,
+    shared: Arc<Shared>,
     id: u64,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        lock(&self.stalls).clear(self.id);
-        self.count.send_modify(|count| *count = count.saturating_sub(1));
+        let shared = &self.shared;
+        lock(&shared.stalls).clear(self.id);
+        let since_open = Instant::now().saturating_duration_since(shared.opened);
+        let nanos = u64::try_from(since_open.as_nanos()).unwrap_or(u64::MAX);
+        shared.last_end_ns.store(nanos, Ordering::Release);
+        shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Activity {
     /// A counter at zero, and what [`expired`] watches it with.
     pub fn new() -> (Self, Watched) {
-        let (count, requests) = watch::channel(0);
-        let stalls = Arc::new(Mutex::new(Stalls::default()));
-        (Self { count: Arc::new(count), stalls: Arc::clone(&stalls) }, Watched { requests, stalls })
+        let shared = Arc::new(Shared {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            begun: AtomicBool::new(false),
+            last_end_ns: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            stalls: Mutex::new(Stalls::default()),
+        });
+        (Self { shared: Arc::clone(&shared) }, Watched { shared })
     }
 
     /// Counts one more request until the returned guard is dropped.
     pub fn begin(&self) -> InFlight {
-        self.count.send_modify(|count| *count += 1);
-        let id = {
-            let mut stalls = lock(&self.stalls);
-            stalls.next_id += 1;
-            stalls.next_id
-        };
-        InFlight { count: Arc::clone(&self.count), stalls: Arc::clone(&self.stalls), id }
+        let shared = &self.shared;
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        shared.begun.store(true, Ordering::Release);
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        InFlight { shared: Arc::clone(shared), id }
     }
 }
 
@@ -134,35 +155,38 @@ pub struct Deadlines {
 /// Resolves once the connection has had no request in flight for `first` since it opened (no
 /// request yet) or for `idle` since its last request ended ([`Expiry::Idle`]), or once a response
 /// has waited on the client for `send` ([`Expiry::SendTimeout`], checked every quarter of it).
-/// Never resolves once the counter is gone, since the connection is ending anyway.
+///
+/// The timer sleeps until the next moment one of these could be due and then reads the counts.
+/// While requests are in flight it wakes every quarter of `send`, and at least every `idle`: a
+/// request that ends between two wakes then has its idle deadline still ahead at the next one,
+/// so an idle connection closes on time.
 pub async fn expired(watched: Watched, deadlines: Deadlines) -> Expiry {
-    let Watched { mut requests, stalls } = watched;
-    let mut deadline = Instant::now() + deadlines.first;
-    let tick = (deadlines.send / 4).max(Duration::from_millis(1));
+    let shared = watched.shared;
+    let every = (deadlines.send / 4).min(deadlines.idle).max(Duration::from_millis(1));
+    let sleep = tokio::time::sleep_until(shared.opened + deadlines.first);
+    tokio::pin!(sleep);
     loop {
-        let changed = if *requests.borrow_and_update() == 0 {
-            tokio::select! {
-                () = tokio::time::sleep_until(deadline) => return Expiry::Idle,
-                changed = requests.changed() => changed,
+        sleep.as_mut().await;
+        let now = Instant::now();
+        let next = if shared.in_flight.load(Ordering::Acquire) == 0 {
+            let due = if shared.begun.load(Ordering::Acquire) {
+                let ended = Duration::from_nanos(shared.last_end_ns.load(Ordering::Acquire));
+                shared.opened + ended + deadlines.idle
+            } else {
+                shared.opened + deadlines.first
+            };
+            if now >= due {
+                return Expiry::Idle;
             }
+            due
         } else {
-            tokio::select! {
-                () = tokio::time::sleep(tick) => {
-                    let oldest = lock(&stalls).waiting.first().map(|(_, since)| *since);
-                    if oldest.is_some_and(|since| since.elapsed() >= deadlines.send) {
-                        return Expiry::SendTimeout;
-                    }
-                    Ok(())
-                }
-                changed = requests.changed() => changed,
+            let oldest = lock(&shared.stalls).waiting.first().map(|(_, since)| *since);
+            if oldest.is_some_and(|since| now.saturating_duration_since(since) >= deadlines.send) {
+                return Expiry::SendTimeout;
             }
+            now + every
         };
-        if changed.is_err() {
-            return std::future::pending().await;
-        }
-        if *requests.borrow() == 0 {
-            deadline = Instant::now() + deadlines.idle;
-        }
+        sleep.as_mut().reset(next);
     }
 }
 
@@ -187,11 +211,11 @@ impl HttpBody for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let InFlight { stalls, id, .. } = &this.in_flight;
-        lock(stalls).clear(*id);
+        let InFlight { shared, id } = &this.in_flight;
+        lock(&shared.stalls).clear(*id);
         let polled = Pin::new(&mut this.body).poll_frame(cx);
         if let Poll::Ready(Some(Ok(_))) = &polled {
-            lock(stalls).waiting.push((*id, Instant::now()));
+            lock(&shared.stalls).waiting.push((*id, Instant::now()));
         }
         polled
     }
@@ -252,6 +276,21 @@ mod tests {
         drop(request);
         assert_eq!(timer.await.unwrap(), Expiry::Idle);
         assert_eq!(start.elapsed(), Duration::from_secs(305));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_ending_between_two_checks_closes_the_connection_idle_after_its_end() {
+        let (activity, watched) = Activity::new();
+        let start = Instant::now();
+        let timer = tokio::spawn(expired(watched, deadlines()));
+        for (from, to) in [(1, 4), (6, 303)] {
+            tokio::time::sleep_until(start + Duration::from_secs(from)).await;
+            let request = activity.begin();
+            tokio::time::sleep_until(start + Duration::from_secs(to)).await;
+            drop(request);
+        }
+        assert_eq!(timer.await.unwrap(), Expiry::Idle);
+        assert_eq!(start.elapsed(), Duration::from_secs(308), "5 s after the last request ended");
     }
 
     fn deadlines() -> Deadlines {
