@@ -24,10 +24,12 @@ const KEY: &str = "bench-limits-key";
 const PORTS: [u16; 5] = [18280, 18281, 18282, 18283, 18284];
 
 /// tier-router with the budget rule on (the budget is far from the threshold, so it routes as
-/// without it): the host hands it the tenant's limits on every request. Failure and deadline as
-/// in the shipped switchyard.toml (the default 5 ms deadline fails calls on a loaded machine).
+/// without it): the host hands it the tenant's limits on every request. Failure, deadline and
+/// isolation as in the shipped switchyard.toml (the default 5 ms deadline fails calls on a loaded
+/// machine; until session 19 this row ran a fresh instance per request, which cost more than the
+/// limits it meant to measure).
 const ROUTER: &str = "[[plugin]]\nname = \"tier-router\"\nfile = \"tier_router.wasm\"\n\
-                      failure = \"closed\"\ntimeout_ms = 20\n[plugin.config]\nlocal_when_budget_below_usd = 0.5\n\
+                      failure = \"closed\"\ntimeout_ms = 20\nisolation = \"reuse\"\n[plugin.config]\nlocal_when_budget_below_usd = 0.5\n\
                       [plugin.config.tiers.local]\nupstream = \"local\"\n\
                       [plugin.config.tiers.hosted]\nupstream = \"hosted\"\n";
 
