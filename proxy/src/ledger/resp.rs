@@ -161,16 +161,13 @@ impl Commands {
 
     /// One argument: `n` in decimal.
     pub fn int(&mut self, n: i64) -> &mut Self {
-        let mut buf = [0u8; 20];
-        let digits = decimal(&mut buf, n.unsigned_abs());
-        let sign: &[u8] = if n < 0 { b"-" } else { b"" };
-        self.bytes.push(b'$');
-        push_decimal(&mut self.bytes, (sign.len() + digits.len()) as u64);
-        self.bytes.extend_from_slice(b"\r\n");
-        self.bytes.extend_from_slice(sign);
-        self.bytes.extend_from_slice(digits);
-        self.bytes.extend_from_slice(b"\r\n");
-        self
+        let mut buf = [0u8; 21];
+        let mut start = decimal(&mut buf, n.unsigned_abs());
+        if n < 0 {
+            start -= 1;
+            buf[start] = b'-';
+        }
+        self.arg(&buf[start..])
     }
 
     /// Commands written so far.
@@ -184,21 +181,23 @@ impl Commands {
     }
 }
 
-/// `n` in decimal, written at the end of `buf`.
-fn decimal(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+/// Writes `n` in decimal at the end of `buf`; returns where its digits start.
+fn decimal(buf: &mut [u8], mut n: u64) -> usize {
     let mut i = buf.len();
     loop {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            return &buf[i..];
+            return i;
         }
     }
 }
 
 fn push_decimal(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(decimal(&mut [0; 20], n));
+    let mut buf = [0u8; 20];
+    let start = decimal(&mut buf, n);
+    out.extend_from_slice(&buf[start..]);
 }
 
 impl Client {
@@ -319,7 +318,12 @@ async fn read_reply(conn: &mut Conn, line: &mut Vec<u8>, depth: u8) -> Result<Re
 /// The reply that the line just read (`line`) begins, unless it is an array.
 async fn scalar(conn: &mut Conn, line: &[u8]) -> Result<Reply, RespError> {
     let (kind, rest) = line.split_first().ok_or_else(|| protocol("empty reply line"))?;
-    let text = || std::str::from_utf8(rest).map(str::to_string).map_err(|_| not_utf8());
+    // Lengths and integers are checked by `number`; only status and error text is kept as text.
+    let text = || {
+        std::str::from_utf8(rest)
+            .map(str::to_string)
+            .map_err(|_| protocol("reply line is not UTF-8"))
+    };
     Ok(match kind {
         b'+' => Reply::Status(text()?),
         b'-' => Reply::Error(text()?),
@@ -357,14 +361,7 @@ async fn read_line(conn: &mut Conn, line: &mut Vec<u8>) -> Result<(), RespError>
         return Err(protocol("reply line not terminated"));
     }
     line.truncate(line.len() - 2);
-    if std::str::from_utf8(line).is_err() {
-        return Err(not_utf8());
-    }
     Ok(())
-}
-
-fn not_utf8() -> RespError {
-    protocol("reply line is not UTF-8")
 }
 
 fn protocol(what: &str) -> RespError {
