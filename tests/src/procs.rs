@@ -15,6 +15,21 @@ pub fn flag(name: &str, default: u64) -> Result<u64> {
     }
 }
 
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`, `RssAnon`, `RssFile`, `RssShmem`).
+pub fn status_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
+        .with_context(|| format!("no {field}"))?;
+    Ok(line.split_whitespace().nth(1).context("status value")?.parse()?)
+}
+
+/// The resident memory of process `pid` (`VmRSS`), KiB.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
 pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);

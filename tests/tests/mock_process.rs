@@ -5,26 +5,24 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use switchyard_tests::client::post;
-use switchyard_tests::procs::{read_listening, spawn_mock};
+use switchyard_tests::procs::{Guard, read_listening, rss_kib, spawn_mock};
 use switchyard_tests::wrk::cpu_ns;
+
+/// The `mock-upstream` process, and its chat completions URL.
+fn mock() -> anyhow::Result<(Guard, String)> {
+    let exe = Path::new(env!("CARGO_BIN_EXE_mock-upstream"));
+    let mut mock = spawn_mock(exe.parent().context("bin dir")?, &[])?;
+    let addr = read_listening(&mut mock.0)?;
+    Ok((mock, format!("http://{addr}/v1/chat/completions")))
+}
 
 #[tokio::test]
 async fn the_benchmark_mock_forgets_what_it_served() {
-    // Resident memory of process `pid` in KiB (`VmRSS` of /proc/PID/status).
-    let rss_kib = |pid: u32| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .expect("VmRSS")
-    };
-    let exe = Path::new(env!("CARGO_BIN_EXE_mock-upstream"));
-    let mut mock = spawn_mock(exe.parent().expect("bin dir"), &[]).expect("mock-upstream");
-    let addr = read_listening(&mut mock.0).expect("listening");
-    let url = format!("http://{addr}/v1/chat/completions");
+    let rss_kib = |pid| rss_kib(pid).expect("VmRSS");
+    let (mock, url) = mock().expect("mock-upstream");
     // 64 KiB of prompt per request: 400 requests are 25 MiB, which a record of them would keep.
     let text = "x".repeat(64 << 10);
     let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": text}]})
@@ -42,10 +40,7 @@ async fn the_benchmark_mock_forgets_what_it_served() {
 
 #[tokio::test]
 async fn a_process_is_charged_the_cpu_time_its_threads_spent_serving() {
-    let exe = Path::new(env!("CARGO_BIN_EXE_mock-upstream"));
-    let mut mock = spawn_mock(exe.parent().expect("bin dir"), &[]).expect("mock-upstream");
-    let addr = read_listening(&mut mock.0).expect("listening");
-    let url = format!("http://{addr}/v1/chat/completions");
+    let (mock, url) = mock().expect("mock-upstream");
     let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
         .to_string();
     let pid = mock.0.id();

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use switchyard_tests::procs::status_kib;
 
 struct Guard(Child);
 impl Drop for Guard {
@@ -112,14 +113,6 @@ fn send(port: u16, body: &str) -> Result<u16> {
     stream.read_to_end(&mut response)?;
     let status = String::from_utf8_lossy(response.get(9..12).unwrap_or_default()).parse()?;
     Ok(status)
-}
-
-/// A `/proc/PID/status` field in KiB.
-fn status_kib(pid: u32, field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with(field)).context("no such field")?;
-    let kib = line.split_whitespace().nth(1).context("no value")?;
-    Ok(kib.parse()?)
 }
 
 fn wait_ready(port: u16) -> Result<()> {

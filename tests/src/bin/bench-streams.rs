@@ -21,8 +21,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use switchyard_tests::procs::{
-    Guard, default_chain_section, flag, plugin_dir, read_listening, spawn_mock, spawn_switchyard,
-    wait_until_listening,
+    Guard, default_chain_section, flag, plugin_dir, read_listening, rss_kib, spawn_mock,
+    spawn_switchyard, wait_until_listening,
 };
 
 const PORT: u16 = 18380;
@@ -214,13 +214,6 @@ async fn one_stream(
     }
     let answer = switchyard_tests::client::stream_text(&sse);
     if answer.ends_with(&said) && !answer.contains('<') { Outcome::Right } else { Outcome::Wrong }
-}
-
-/// The resident memory of process `pid`, KiB.
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
 /// Memory mappings of process `pid` (Linux allows `vm.max_map_count`, 65,530 by default).

@@ -34,7 +34,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use switchyard_tests::client::stream_text;
 use switchyard_tests::mock::{Behavior, MockUpstream};
-use switchyard_tests::procs::Guard;
+use switchyard_tests::procs::{Guard, rss_kib, status_kib};
 use switchyard_tests::wasm;
 
 const TOKEN: &str = "soak-admin-token";
@@ -749,20 +749,6 @@ impl RssWindow {
         kib.sort_unstable();
         Some(Self { floor: *kib.first()?, median: kib[kib.len() / 2], peak: *kib.last()? })
     }
-}
-
-fn rss_kib(pid: u32) -> Result<u64> {
-    status_kib(pid, "VmRSS")
-}
-
-/// A `/proc/PID/status` field in KiB (`VmRSS`, `RssAnon`, `RssFile`, `RssShmem`).
-fn status_kib(pid: u32, field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))
-        .with_context(|| format!("no {field}"))?;
-    Ok(line.split_whitespace().nth(1).context("status value")?.parse()?)
 }
 
 /// Where the resident memory is: malloc's heap and anonymous maps (wasm linear memories and
