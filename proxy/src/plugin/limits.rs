@@ -397,6 +397,10 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize, scan: 
         // A slot is as large as the largest memory a plugin may have, not wasmtime's 4 GiB
         // default: tens of thousands of slots then fit the address space.
         .memory_reservation(limits.max_memory_bytes as u64)
+        // A pool slot never moves, and no memory grows past its slot: said to the compiler, a
+        // memory's base address is a constant it loads once per function, not at every access
+        // (BENCHMARKS.md, "PII redaction", session 20).
+        .memory_may_move(false)
         .epoch_interruption(true)
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
