@@ -8,7 +8,7 @@
 
 mod plugin_support;
 
-use plugin_support::{chat, engine, entry, plugin_dir, registry};
+use plugin_support::{chat, engine, entry, plugin_dir, registry, tag};
 use serde_json::{Value, json};
 use switchyard::plugin::{FailurePolicy, RequestOutcome};
 use switchyard_tests::client::{self, post};
@@ -220,6 +220,27 @@ async fn a_plugin_failure_refuses_the_request_and_forwards_nothing() {
     assert!(!reply.text().contains("example.com"), "no value in the error");
     assert_eq!(local.hits(), 0, "nothing forwarded");
     proxy.stop().await;
+}
+
+/// A message of megabytes fits the plugin's memory (its unset `memory_mib`: its initial memory +
+/// 32 MiB), and its entities at the start, the middle and the end are all replaced.
+#[tokio::test]
+async fn a_message_of_megabytes_is_redacted_whole() {
+    let dir = plugin_dir(&[("p.wasm", wasm::PII_REDACT)]);
+    let mut e = entry("pii", "p.wasm", FailurePolicy::Closed, json!({ "mode": "mask" }));
+    e.timeout_ms = 1000;
+    let reg = registry(engine(4), dir.path(), vec![e]).await;
+    let filler = "The quarterly report lists the risks of the operations team. ".repeat(40 << 10);
+    let text = format!("start a@b.io {filler} middle c@d.io {filler} end e@f.io");
+    assert!(text.len() > 4 << 20, "{} bytes", text.len());
+    let RequestOutcome::Proceed(p) = reg.current().on_request(chat(&[&text])).await else {
+        panic!("a large message is refused");
+    };
+    let sent = &p.request.messages[0].content;
+    for raw in ["a@b.io", "c@d.io", "e@f.io"] {
+        assert!(!sent.contains(raw), "{raw} reached the upstream");
+    }
+    assert_eq!(tag(&p.request, "pii.email"), Some("3"));
 }
 
 #[tokio::test]
