@@ -398,8 +398,8 @@ fn engine_config(limits: &EngineLimits, slots: u32, keep_resident: usize, scan: 
         // default: tens of thousands of slots then fit the address space.
         .memory_reservation(limits.max_memory_bytes as u64)
         // A pool slot never moves, and no memory grows past its slot: said to the compiler, a
-        // memory's base address is a constant it loads once per function, not at every access
-        // (BENCHMARKS.md, "PII redaction", session 20).
+        // memory's base address is a value it may keep instead of reloading it before every
+        // access (BENCHMARKS.md, "PII redaction", session 20).
         .memory_may_move(false)
         .epoch_interruption(true)
         .parallel_compilation(true)
