@@ -11,7 +11,7 @@
 //! the counts at its own deadlines; counting a request wakes nothing.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -62,10 +62,10 @@ struct Shared {
     /// When the connection opened: the clock that `last_end_ns` counts from.
     opened: Instant,
     in_flight: AtomicUsize,
-    /// Whether a request has begun (until then the first-request deadline applies).
-    begun: AtomicBool,
     /// When the last request ended, in ns after `opened`.
     last_end_ns: AtomicU64,
+    /// Requests begun so far (the next one's id); until one has, the first-request deadline
+    /// applies.
     next_id: AtomicU64,
     stalls: Mutex<Stalls>,
 }
@@ -113,7 +113,6 @@ impl Activity {
         let shared = Arc::new(Shared {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            begun: AtomicBool::new(false),
             last_end_ns: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             stalls: Mutex::new(Stalls::default()),
@@ -125,7 +124,6 @@ impl Activity {
     pub fn begin(&self) -> InFlight {
         let shared = &self.shared;
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
-        shared.begun.store(true, Ordering::Release);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         InFlight { shared: Arc::clone(shared), id }
     }
@@ -169,7 +167,8 @@ pub async fn expired(watched: Watched, deadlines: Deadlines) -> Expiry {
         sleep.as_mut().await;
         let now = Instant::now();
         let next = if shared.in_flight.load(Ordering::Acquire) == 0 {
-            let due = if shared.begun.load(Ordering::Acquire) {
+            // Read after `in_flight` (acquire): a request that has ended is counted here.
+            let due = if shared.next_id.load(Ordering::Relaxed) > 0 {
                 let ended = Duration::from_nanos(shared.last_end_ns.load(Ordering::Acquire));
                 shared.opened + ended + deadlines.idle
             } else {

@@ -30,6 +30,18 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
     status_kib(pid, "VmRSS")
 }
 
+/// Nanoseconds on a CPU of all of `pid`'s threads (the first field of each
+/// `/proc/PID/task/TID/schedstat`: finer than the clock ticks of `/proc/PID/stat`).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 pub fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);

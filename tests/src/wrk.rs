@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::procs::median;
+use crate::procs::{cpu_ns, median};
 
 /// One wrk run, parsed.
 pub struct Run {
@@ -180,18 +180,6 @@ fn charged(pid: Option<u32>, run: impl FnOnce() -> Result<Run>) -> Result<Charge
         _ => None,
     };
     Ok((done, per_request))
-}
-
-/// Nanoseconds on a CPU of all of `pid`'s threads (the first field of each
-/// `/proc/PID/task/TID/schedstat`: finer than the clock ticks of `/proc/PID/stat`).
-pub fn cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0;
-    for task in tasks.flatten() {
-        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(total)
 }
 
 /// The table of an overhead benchmark: every row against the first (the baseline).

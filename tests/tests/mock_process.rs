@@ -8,8 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use switchyard_tests::client::post;
-use switchyard_tests::procs::{Guard, read_listening, rss_kib, spawn_mock};
-use switchyard_tests::wrk::cpu_ns;
+use switchyard_tests::procs::{Guard, cpu_ns, read_listening, rss_kib, spawn_mock};
 
 /// The `mock-upstream` process, and its chat completions URL.
 fn mock() -> anyhow::Result<(Guard, String)> {
