@@ -4,10 +4,12 @@
 //! - [`cache`]: the response cache's size, read at scrape time.
 //! - [`ledger`]: tokens and cost by tenant, upstream and model; the usage ledger's refusals and
 //!   store outages.
+//! - [`series`]: the per-worker handles through which the request path counts.
 
 pub mod cache;
 pub mod ledger;
 pub mod plugins;
+pub mod series;
 
 use std::sync::Arc;
 
@@ -16,6 +18,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use series::Series;
 
 /// Labels of a client request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,21 +69,21 @@ pub struct ListenerLabels {
 pub struct Metrics {
     registry: Registry,
     /// Client requests by endpoint, final status and answering upstream.
-    pub requests: Family<RequestLabels, Counter>,
+    pub requests: Series<RequestLabels, Counter>,
     /// Upstream attempts by outcome; fallbacks show up as several attempts per request.
-    pub attempts: Family<AttemptLabels, Counter>,
+    pub attempts: Series<AttemptLabels, Counter>,
     /// Time from sending to an upstream until its answer was committed (headers, or the first
     /// content event of a stream).
-    pub upstream_latency: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    pub upstream_latency: Series<UpstreamLabels, Histogram>,
     /// Time from a request's arrival until its first content left for the client (the whole
     /// answer, when not streamed), by the upstream that answered.
-    pub first_token: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    pub first_token: Series<UpstreamLabels, Histogram>,
     /// Completion tokens per second of a stream after its first token, by upstream.
-    pub tokens_per_second: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
+    pub tokens_per_second: Series<UpstreamLabels, Histogram>,
     /// Requests a watching plugin escalated, by the upstream they were escalated to.
     pub escalations: Family<UpstreamLabels, Counter>,
     /// Requests by what the response cache did for them.
-    pub cache_requests: Family<CacheLabels, Counter>,
+    pub cache_requests: Series<CacheLabels, Counter>,
     /// API connections accepted, by the worker that serves them.
     pub connections: Family<WorkerLabels, Counter>,
     /// Connections closed at accept because the listener's connection cap was reached.
@@ -91,19 +95,15 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("switchyard");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let attempts = Family::<AttemptLabels, Counter>::default();
-        let upstream_latency = Family::<UpstreamLabels, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
-        );
-        let first_token = Family::<UpstreamLabels, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
-        );
-        let tokens_per_second = Family::<UpstreamLabels, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(1.0, 2.0, 14))) as fn() -> Histogram,
-        );
+        let requests = Series::<RequestLabels, Counter>::default();
+        let attempts = Series::<AttemptLabels, Counter>::default();
+        let seconds = || Histogram::new(exponential_buckets(0.0005, 2.0, 18));
+        let rates = || Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        let upstream_latency = Series::new(Family::new_with_constructor(seconds as fn() -> _));
+        let first_token = Series::new(Family::new_with_constructor(seconds as fn() -> _));
+        let tokens_per_second = Series::new(Family::new_with_constructor(rates as fn() -> _));
         let escalations = Family::<UpstreamLabels, Counter>::default();
-        let cache_requests = Family::<CacheLabels, Counter>::default();
+        let cache_requests = Series::<CacheLabels, Counter>::default();
         let connections = Family::<WorkerLabels, Counter>::default();
         let connections_refused = Family::<ListenerLabels, Counter>::default();
         registry.register(
@@ -116,24 +116,32 @@ impl Default for Metrics {
             "API connections accepted, by worker",
             connections.clone(),
         );
-        registry.register("cache_requests", "Requests by cache result", cache_requests.clone());
-        registry.register("requests", "Client requests answered", requests.clone());
+        registry.register(
+            "cache_requests",
+            "Requests by cache result",
+            cache_requests.family().clone(),
+        );
+        registry.register("requests", "Client requests answered", requests.family().clone());
         registry.register("escalations", "Requests escalated by a plugin", escalations.clone());
-        registry.register("upstream_attempts", "Attempts sent to upstreams", attempts.clone());
+        registry.register(
+            "upstream_attempts",
+            "Attempts sent to upstreams",
+            attempts.family().clone(),
+        );
         registry.register(
             "upstream_latency_seconds",
             "Time until an upstream answer was committed",
-            upstream_latency.clone(),
+            upstream_latency.family().clone(),
         );
         registry.register(
             "time_to_first_token_seconds",
             "Time from a request's arrival to its first content sent (whole answers: the answer)",
-            first_token.clone(),
+            first_token.family().clone(),
         );
         registry.register(
             "tokens_per_second",
             "Completion tokens per second of a stream after its first token",
-            tokens_per_second.clone(),
+            tokens_per_second.family().clone(),
         );
         let ledger = ledger::LedgerMetrics::default();
         ledger.register(&mut registry);
@@ -197,8 +205,28 @@ impl Metrics {
 
     /// Counts one attempt at an upstream.
     pub fn attempt(&self, upstream: &str, outcome: &'static str) {
-        self.attempts
-            .get_or_create(&AttemptLabels { upstream: upstream.to_string(), outcome })
-            .inc();
+        let labels = || AttemptLabels { upstream: upstream.to_string(), outcome };
+        self.attempts.with(|l| l.outcome == outcome && l.upstream == upstream, labels, |c| c.inc());
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, endpoint: &'static str, status: u16, upstream: &str) {
+        let matches = |l: &RequestLabels| {
+            l.status == status && l.endpoint == endpoint && l.upstream == upstream
+        };
+        let labels = || RequestLabels { endpoint, status, upstream: upstream.to_string() };
+        self.requests.with(matches, labels, |c| c.inc());
+    }
+
+    /// Counts what the response cache did for one request (`hit`, `miss` or `bypass`).
+    pub fn cache_request(&self, result: &'static str) {
+        let labels = || CacheLabels { result };
+        self.cache_requests.with(|l| l.result == result, labels, |c| c.inc());
+    }
+
+    /// Observes `value` in `histogram`'s series for `upstream`.
+    pub fn observe(histogram: &Series<UpstreamLabels, Histogram>, upstream: &str, value: f64) {
+        let labels = || UpstreamLabels { upstream: upstream.to_string() };
+        histogram.with(|l| l.upstream == upstream, labels, |h| h.observe(value));
     }
 }

@@ -17,8 +17,8 @@ use crate::body::{self, Body};
 use crate::cache::{CacheStatus, Cached, ClientDirective, Identity, Plan, Store};
 use crate::dispatch::{self, FromCache, Outbound, Served};
 use crate::error::ProxyError;
-use crate::metrics::{CacheLabels, RequestLabels};
 use crate::models;
+use crate::plugin::PluginRegistry;
 use crate::record::{self, Meta, Outcome};
 use crate::request::{Endpoint, ParsedRequest};
 use crate::request_phase::{self, Forward, RequestPhase};
@@ -61,13 +61,9 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<B
         }
     };
     trail.first_token();
-    let labels = RequestLabels {
-        endpoint: endpoint.map_or("unknown", Endpoint::label),
-        status: response.status().as_u16(),
-        upstream: upstream.clone(),
-    };
-    state.metrics.requests.get_or_create(&labels).inc();
-    state.metrics.cache_requests.get_or_create(&CacheLabels { result: cache.as_str() }).inc();
+    let label = endpoint.map_or("unknown", Endpoint::label);
+    state.metrics.request(label, response.status().as_u16(), &upstream);
+    state.metrics.cache_request(cache.as_str());
     let (mut parts, body) = response.into_parts();
     let headers = &mut parts.headers;
     headers.insert("x-switchyard-cache", HeaderValue::from_static(cache.as_str()));
@@ -118,9 +114,16 @@ async fn serve(
     .await?;
     let mut parsed = ParsedRequest::parse(endpoint, raw)?;
     meta.stream = parsed.stream();
-    // The two large futures of this one are boxed, so that it stays small (see `handle`).
-    let phase = Box::pin(plugins(state, &mut parsed, tenant.as_deref(), shown, trail));
-    let forward = match phase.await? {
+    // The two large futures of this one are boxed, so that it stays small (see `handle`); with
+    // no plugins there is no phase to build.
+    let phase = match &state.plugins {
+        None => RequestPhase::Forward(Box::default()),
+        Some(registry) => {
+            let tenant = tenant.as_deref();
+            Box::pin(plugins(state, registry, &mut parsed, tenant, shown, trail)).await?
+        }
+    };
+    let forward = match phase {
         RequestPhase::Forward(forward) => *forward,
         RequestPhase::Respond(response, plugin) => {
             tracing::debug!(%request_id, %plugin, "answered by a plugin");
@@ -163,30 +166,25 @@ async fn serve(
     Box::pin(answer(state, to, responder, hit, held, cache)).await
 }
 
-/// The plugin chain's request phase, when plugins are configured.
+/// The plugin chain's request phase.
 async fn plugins(
     state: &State,
+    registry: &PluginRegistry,
     parsed: &mut ParsedRequest,
     tenant: Option<&str>,
     shown: Vec<(String, String)>,
     trail: &Arc<Trail>,
 ) -> Result<RequestPhase, ProxyError> {
-    match &state.plugins {
-        None => Ok(RequestPhase::Forward(Box::default())),
-        Some(registry) => {
-            let set = registry.current();
-            // Only when a plugin of the chain imports `tenant-limits`: in memory a read of the
-            // counters; with Redis the windows of this replica's latest Redis reply when it is
-            // fresh enough, so the request's one round trip stays its admission (ledger::fresh).
-            let limits = match tenant {
-                Some(tenant) if set.reads_tenant_limits() => state.ledger.rate(tenant).await,
-                _ => None,
-            };
-            let limits = tenant.zip(limits).map(|(t, r)| request_phase::limits_snapshot(t, &r));
-            request_phase::on_request(&set, parsed, tenant, shown, limits.as_ref(), Some(trail))
-                .await
-        }
-    }
+    let set = registry.current();
+    // Only when a plugin of the chain imports `tenant-limits`: in memory a read of the counters;
+    // with Redis the windows of this replica's latest Redis reply when it is fresh enough, so
+    // the request's one round trip stays its admission (ledger::fresh).
+    let limits = match tenant {
+        Some(tenant) if set.reads_tenant_limits() => state.ledger.rate(tenant).await,
+        _ => None,
+    };
+    let limits = tenant.zip(limits).map(|(t, r)| request_phase::limits_snapshot(t, &r));
+    request_phase::on_request(&set, parsed, tenant, shown, limits.as_ref(), Some(trail)).await
 }
 
 /// The cache entry to fill and the hit to serve, as the plan says (this replica's cache, then
@@ -200,7 +198,8 @@ async fn lookup(
         Plan::Use { key, ttl, read } => {
             // `no-cache` from the client: fetch fresh (and refresh the entry), reported as bypass.
             *cache = if read { CacheStatus::Miss } else { CacheStatus::Bypass };
-            let hit = if read { state.cache.lookup(&key).await } else { None };
+            // Boxed: the shared level's lookup is large, and only cached requests build it.
+            let hit = if read { Box::pin(state.cache.lookup(&key)).await } else { None };
             (Some(Store { cache: Arc::clone(&state.cache), key, ttl }), hit)
         }
         Plan::Bypass => (None, None),
@@ -228,14 +227,15 @@ async fn answer(
 ) -> Result<Served, ProxyError> {
     if let Some(entry) = hit {
         admission::cache_hit(state, to.tenant, held).await?;
-        match dispatch::from_cache(&entry, responder).await {
+        match Box::pin(dispatch::from_cache(&entry, responder)).await {
             FromCache::Served(served) => {
                 *cache = CacheStatus::Hit;
                 return Ok(served);
             }
             FromCache::Escalate(escalation, back) => {
                 admission::reserve(state, to.tenant, to.request, to.chain, held).await?;
-                return dispatch::escalate(escalation, to.request, to.outbound, back).await;
+                let escalated = dispatch::escalate(escalation, to.request, to.outbound, back);
+                return Box::pin(escalated).await;
             }
             FromCache::Unusable(back) => responder = back,
         }
@@ -292,6 +292,52 @@ fn request_id(request: &Request<Incoming>) -> String {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{:032x}", fastrand::u128(..)))
+        .map_or_else(random_id, str::to_string)
+}
+
+/// 32 random lowercase hex digits (what `{:032x}` of a random `u128` prints, without the
+/// formatter).
+fn random_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = fastrand::u128(..);
+    (0..32).rev().map(|i| char::from(HEX[(n >> (i * 4)) as usize & 15])).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what `f` returns: for an async fn, its future.
+    fn returned_size<A, B, C, D, E, F, R>(_: fn(A, B, C, D, E, F) -> R) -> usize {
+        size_of::<R>()
+    }
+
+    /// Each level of the request's futures is copied whole when it is built and moved, so a large
+    /// future awaited inline at any depth is copied at every level above it (BENCHMARKS.md, "Proxy
+    /// overhead", session 21). Cold or large paths are boxed where they are awaited; these bounds
+    /// catch one that is not. Sizes when written: `answer` 3,384 bytes, `serve` 2,144.
+    #[test]
+    fn the_request_futures_stay_small() {
+        type St = &'static State;
+        type Status = &'static mut CacheStatus;
+        let answer =
+            returned_size::<St, Target<'static>, Responder, Option<Arc<Cached>>, _, Status, _>(
+                |s, t, r, h, held: &'static mut Held, c| answer(s, t, r, h, held, c),
+            );
+        let serve = returned_size::<St, Request<Incoming>, &'static Arc<Trail>, _, _, Status, _>(
+            |s, r, t, meta: &'static mut Meta, held: &'static mut Held, c| {
+                serve(s, r, t, meta, held, c)
+            },
+        );
+        assert!(answer <= 4096, "pipeline::answer's future is {answer} bytes");
+        assert!(serve <= 3072, "pipeline::serve's future is {serve} bytes");
+    }
+
+    #[test]
+    fn a_fresh_request_id_is_32_lowercase_hex_digits() {
+        let (a, b) = (random_id(), random_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)), "{a}");
+        assert_ne!(a, b);
+    }
 }

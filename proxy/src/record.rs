@@ -11,7 +11,7 @@ use crate::admission;
 use crate::body::Ended;
 use crate::cache::CacheStatus;
 use crate::ledger::Reservation;
-use crate::metrics::UpstreamLabels;
+use crate::metrics::Metrics;
 use crate::state::State;
 use crate::telemetry;
 use crate::trail::{Trail, Usage};
@@ -82,15 +82,14 @@ pub fn finish(
     let tenant = meta.tenant.as_deref();
     let usage = counted.usage;
     let usd = admission::settle(state, tenant, reservation, &outcome.upstream, model, usage);
-    let labels = UpstreamLabels { upstream: outcome.upstream.clone() };
     if let Some(first) = notes.first_token.filter(|_| outcome.status < 400) {
-        let histogram = state.metrics.first_token.get_or_create(&labels);
-        histogram.observe(first.as_secs_f64());
+        let metrics = &state.metrics;
+        Metrics::observe(&metrics.first_token, &outcome.upstream, first.as_secs_f64());
         let generating = elapsed.saturating_sub(first);
         let tokens = counted.usage.completion_tokens;
         if meta.stream && tokens > 0 && generating > Duration::from_millis(1) {
-            let rate = state.metrics.tokens_per_second.get_or_create(&labels);
-            rate.observe(tokens as f64 / generating.as_secs_f64());
+            let rate = tokens as f64 / generating.as_secs_f64();
+            Metrics::observe(&metrics.tokens_per_second, &outcome.upstream, rate);
         }
     }
     if let Some(log) = &state.access_log {

@@ -27,6 +27,15 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Self; 5] = [
+        Self::ChatCompletions,
+        Self::Completions,
+        Self::Embeddings,
+        Self::ImagesGenerations,
+        Self::Models,
+    ];
+
     /// Maps a request path to an endpoint; `None` for paths the proxy does not serve.
     pub fn from_path(path: &str) -> Option<Self> {
         Some(match path.trim_end_matches('/') {
@@ -439,8 +448,17 @@ fn check_roles(chat: &ChatRequest) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// Deserialises with the failing field's path in the error.
+/// Deserialises with the failing field's path in the error. The path is tracked only once a
+/// body has failed: tracking it costs an allocation per key, on every request.
 fn decode<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ProxyError> {
+    match serde_json::from_slice(raw) {
+        Ok(value) => Ok(value),
+        Err(_) => decode_tracked(raw),
+    }
+}
+
+/// [`decode`] with the path of the failing field tracked.
+fn decode_tracked<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ProxyError> {
     let mut deserializer = serde_json::Deserializer::from_slice(raw);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();

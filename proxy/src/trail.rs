@@ -204,7 +204,7 @@ impl Trail {
     /// whole: the last `"usage"` key in `tail` and the object after it.
     pub fn answer_tail(&self, tail: &[u8]) {
         const KEY: &[u8] = b"\"usage\"";
-        let Some(at) = tail.windows(KEY.len()).rposition(|w| w == KEY) else { return };
+        let Some(at) = memchr::memmem::rfind(tail, KEY) else { return };
         let rest = tail[at + KEY.len()..].trim_ascii_start();
         let Some(value) = rest.strip_prefix(b":") else { return };
         let mut values = serde_json::Deserializer::from_slice(value).into_iter::<RawUsage>();

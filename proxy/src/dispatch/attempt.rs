@@ -15,7 +15,7 @@ use tokio::time::{Instant, timeout_at};
 use super::outgoing::{build_request, read_error_body, relayable_headers};
 use super::{Failure, Outbound};
 use crate::body;
-use crate::metrics::UpstreamLabels;
+use crate::metrics::Metrics;
 use crate::request::ParsedRequest;
 use crate::respond::{Delivery, Responder, StreamFailure, Uncommitted};
 use crate::upstream::{ClientError, Upstream};
@@ -65,18 +65,19 @@ pub(super) async fn attempt(
     };
     let delivery = match mode {
         BodyMode::Stream => {
-            stream(upstream, parts, incoming, outbound, responder, deadlines).await?
+            Box::pin(stream(upstream, parts, incoming, outbound, responder, deadlines)).await?
         }
-        BodyMode::Whole => whole(upstream, parts, incoming, outbound, responder, deadlines).await?,
+        BodyMode::Whole => {
+            Box::pin(whole(upstream, parts, incoming, outbound, responder, deadlines)).await?
+        }
         BodyMode::Pass => {
             let (limit, trail) = (outbound.limits.max_body_bytes, Arc::clone(responder.trail()));
             let body = body::with_deadline(incoming, deadlines.total, limit, Some(trail));
             responder.pass(parts, body)
         }
     };
-    let labels = UpstreamLabels { upstream: upstream.name.clone() };
-    let latency = outbound.metrics.upstream_latency.get_or_create(&labels);
-    latency.observe(started.elapsed().as_secs_f64());
+    let latency = started.elapsed().as_secs_f64();
+    Metrics::observe(&outbound.metrics.upstream_latency, &upstream.name, latency);
     Ok(delivery)
 }
 

@@ -119,7 +119,7 @@ pub async fn dispatch(
     match run_chain(chain, request, outbound, responder).await? {
         Leg::Served(served) => Ok(served),
         Leg::Escalate(escalation, responder) => {
-            escalate(escalation, request, outbound, responder).await
+            Box::pin(escalate(escalation, request, outbound, responder)).await
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use http::{HeaderMap, HeaderName, Request, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -67,22 +67,19 @@ const RELAYED_HEADERS: [HeaderName; 6] = [
 
 /// Keeps only [`RELAYED_HEADERS`], less any that the `Connection` header names (RFC 9110 §7.6.1).
 pub(super) fn relayable_headers(headers: &mut HeaderMap) {
-    let per_hop: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
-    let kept: Vec<(HeaderName, HeaderValue)> = RELAYED_HEADERS
-        .iter()
-        .filter(|name| !per_hop.iter().any(|hop| hop == name.as_str()))
-        .flat_map(|name| headers.get_all(name).iter().map(|v| (name.clone(), v.clone())))
-        .collect();
-    headers.clear();
-    for (name, value) in kept {
-        headers.append(name, value);
+    let named_per_hop = |name: &HeaderName| {
+        let listed = headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok());
+        listed.flat_map(|v| v.split(',')).any(|hop| hop.trim().eq_ignore_ascii_case(name.as_str()))
+    };
+    let mut kept = HeaderMap::with_capacity(RELAYED_HEADERS.len());
+    for name in &RELAYED_HEADERS {
+        if headers.contains_key(name) && !named_per_hop(name) {
+            for value in headers.get_all(name) {
+                kept.append(name.clone(), value.clone());
+            }
+        }
     }
+    *headers = kept;
 }
 
 /// Fetches a GET endpoint from one upstream with its first-byte timeout; used by `/v1/models`.

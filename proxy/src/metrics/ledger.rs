@@ -7,6 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use super::series::Series;
 use crate::ledger::{Exceeded, Usage};
 
 /// Labels of settled usage.
@@ -54,8 +55,8 @@ pub struct TenantLabels {
 /// The ledger's counters (cheap to clone: each family is shared).
 #[derive(Clone, Debug, Default)]
 pub struct LedgerMetrics {
-    pub tokens: Family<TokenLabels, Counter>,
-    pub cost_usd: Family<UsageLabels, Counter<f64>>,
+    pub tokens: Series<TokenLabels, Counter>,
+    pub cost_usd: Series<UsageLabels, Counter<f64>>,
     pub refusals: Family<RefusalLabels, Counter>,
     pub unavailable: Family<OpLabels, Counter>,
     pub open_admits: Family<TenantLabels, Counter>,
@@ -73,12 +74,12 @@ impl LedgerMetrics {
         registry.register(
             "tokens",
             "Tokens used, by tenant, upstream, model and kind",
-            self.tokens.clone(),
+            self.tokens.family().clone(),
         );
         registry.register(
             "cost_usd",
             "Cost in USD, by tenant, upstream and model",
-            self.cost_usd.clone(),
+            self.cost_usd.family().clone(),
         );
         registry.register(
             "ledger_refusals",
@@ -104,27 +105,31 @@ impl LedgerMetrics {
 
     /// Counts one request's usage and cost.
     pub fn usage(&self, tenant: &str, upstream: &str, model: &str, usage: &Usage, usd: f64) {
-        let labels = |kind| TokenLabels {
-            tenant: tenant.to_string(),
-            upstream: upstream.to_string(),
-            model: model.to_string(),
-            kind,
-        };
+        let same = |t: &str, u: &str, m: &str| t == tenant && u == upstream && m == model;
         for (kind, n) in [
             ("prompt", usage.prompt_tokens),
             ("completion", usage.completion_tokens),
             ("cached_prompt", usage.cached_prompt_tokens),
         ] {
             if n > 0 {
-                self.tokens.get_or_create(&labels(kind)).inc_by(n);
+                let matches =
+                    |l: &TokenLabels| l.kind == kind && same(&l.tenant, &l.upstream, &l.model);
+                let labels = || TokenLabels {
+                    tenant: tenant.to_string(),
+                    upstream: upstream.to_string(),
+                    model: model.to_string(),
+                    kind,
+                };
+                self.tokens.with(matches, labels, |c| c.inc_by(n));
             }
         }
-        let labels = UsageLabels {
+        let matches = |l: &UsageLabels| same(&l.tenant, &l.upstream, &l.model);
+        let labels = || UsageLabels {
             tenant: tenant.to_string(),
             upstream: upstream.to_string(),
             model: model.to_string(),
         };
-        self.cost_usd.get_or_create(&labels).inc_by(usd);
+        self.cost_usd.with(matches, labels, |c| c.inc_by(usd));
     }
 
     /// Counts a refusal under every limit it exceeded.
@@ -144,5 +149,57 @@ impl LedgerMetrics {
 
     pub fn open_admit(&self, tenant: &str) {
         self.open_admits.get_or_create(&TenantLabels { tenant: tenant.to_string() }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_counted_per_tenant_upstream_model_and_kind() {
+        let metrics = LedgerMetrics::default();
+        let usage =
+            |p, c| Usage { prompt_tokens: p, completion_tokens: c, cached_prompt_tokens: 0 };
+        metrics.usage("acme", "local", "m1", &usage(10, 1), 0.5);
+        metrics.usage("acme", "local", "m2", &usage(20, 2), 0.25);
+        metrics.usage("beta", "local", "m1", &usage(30, 0), 0.0);
+        metrics.usage("acme", "hosted", "m1", &usage(40, 4), 1.0);
+        metrics.usage("acme", "local", "m1", &usage(5, 5), 0.5);
+        // The same names in other labels are another series.
+        metrics.usage("m1", "local", "acme", &usage(7, 0), 0.0);
+        let tokens = |tenant: &str, upstream: &str, model: &str, kind| {
+            let labels = TokenLabels {
+                tenant: tenant.into(),
+                upstream: upstream.into(),
+                model: model.into(),
+                kind,
+            };
+            metrics.tokens.family().get_or_create(&labels).get()
+        };
+        assert_eq!(tokens("acme", "local", "m1", "prompt"), 15);
+        assert_eq!(tokens("acme", "local", "m1", "completion"), 6);
+        assert_eq!(tokens("acme", "local", "m2", "prompt"), 20);
+        assert_eq!(tokens("beta", "local", "m1", "prompt"), 30);
+        assert_eq!(tokens("m1", "local", "acme", "prompt"), 7);
+        assert_eq!(tokens("acme", "hosted", "m1", "completion"), 4);
+        let cost = |tenant: &str, model: &str| {
+            let labels = UsageLabels {
+                tenant: tenant.into(),
+                upstream: "local".into(),
+                model: model.into(),
+            };
+            metrics.cost_usd.family().get_or_create(&labels).get()
+        };
+        assert_eq!((cost("acme", "m1"), cost("acme", "m2")), (1.0, 0.25));
+        // Nothing counted, nothing created: no completion series for beta, no cached_prompt at all.
+        let mut registry = Registry::default();
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(!text.contains("cached_prompt"), "{text}");
+        assert!(
+            !text.contains("tenant=\"beta\",upstream=\"local\",model=\"m1\",kind=\"completion\"")
+        );
     }
 }

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 
 use crate::config::{Config, UpstreamConfig};
 use crate::env::EnvSource;
+use crate::request::Endpoint;
 
 pub use client::{ClientError, HttpClient, connector};
 
@@ -23,6 +24,8 @@ pub struct Upstream {
     pub name: String,
     /// `base_url` without a trailing slash; endpoint paths are appended.
     base_url: String,
+    /// The full URL of each endpoint's path, parsed once (those that parse).
+    uris: Vec<(&'static str, Uri)>,
     /// `Bearer <key>`, marked sensitive so it never appears in debug output.
     authorization: Option<HeaderValue>,
     /// Why the upstream cannot be used, when it cannot (a named API key that is unset).
@@ -94,9 +97,16 @@ impl Upstream {
                 None => (None, Some(format!("environment variable {var} is not set or blank"))),
             },
         };
+        let base_url = config.base_url.trim_end_matches('/').to_string();
+        let uris = Endpoint::ALL
+            .iter()
+            .map(|endpoint| endpoint.upstream_path())
+            .filter_map(|path| Some((path, format!("{base_url}{path}").parse().ok()?)))
+            .collect();
         Ok(Self {
             name: config.name.clone(),
-            base_url: config.base_url.trim_end_matches('/').to_string(),
+            base_url,
+            uris,
             authorization,
             disabled,
             model_override: config.model.clone(),
@@ -116,7 +126,10 @@ impl Upstream {
 
     /// The full URL for an endpoint path such as `/chat/completions`.
     pub fn uri(&self, path: &str) -> Result<Uri, http::uri::InvalidUri> {
-        format!("{}{}", self.base_url, path).parse()
+        match self.uris.iter().find(|(known, _)| *known == path) {
+            Some((_, uri)) => Ok(uri.clone()),
+            None => format!("{}{}", self.base_url, path).parse(),
+        }
     }
 
     /// Sends one request. Credentials are added here and nowhere else; the client's own
