@@ -7,9 +7,10 @@
 //! stream's usage is known however it ends: at `[DONE]`, broken, or with the client gone.
 
 use std::borrow::Cow;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use memchr::memmem::FinderRev;
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -204,7 +205,8 @@ impl Trail {
     /// whole: the last `"usage"` key in `tail` and the object after it.
     pub fn answer_tail(&self, tail: &[u8]) {
         const KEY: &[u8] = b"\"usage\"";
-        let Some(at) = memchr::memmem::rfind(tail, KEY) else { return };
+        static FINDER: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(KEY));
+        let Some(at) = FINDER.rfind(tail) else { return };
         let rest = tail[at + KEY.len()..].trim_ascii_start();
         let Some(value) = rest.strip_prefix(b":") else { return };
         let mut values = serde_json::Deserializer::from_slice(value).into_iter::<RawUsage>();
