@@ -75,7 +75,7 @@ pub fn finish(
     how: Ended,
     reservation: Option<Reservation>,
 ) {
-    let notes = trail.read();
+    let notes = trail.take();
     let elapsed = trail.started().elapsed();
     let counted = count(outcome, &notes);
     let model = notes.response_model.as_deref().or(meta.model.as_deref());

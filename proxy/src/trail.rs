@@ -247,6 +247,12 @@ impl Trail {
     pub fn read(&self) -> Notes {
         self.notes().clone()
     }
+
+    /// The notes, taken out of the trail (which keeps empty ones): for the request's record,
+    /// their last reader.
+    pub fn take(&self) -> Notes {
+        std::mem::take(&mut *self.notes())
+    }
 }
 
 /// `usage` as OpenAI sends it (and the Responses API's `input_tokens`/`output_tokens`); every

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, Request, Response, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -25,15 +25,18 @@ pub(super) fn build_request(
     let uri = upstream
         .uri(endpoint.upstream_path())
         .map_err(|e| Failure::Connect(format!("bad upstream URL: {e}")))?;
-    let mut builder = Request::builder().method(endpoint.method()).uri(uri);
+    let id = HeaderValue::try_from(request_id)
+        .map_err(|e| Failure::Connect(format!("building request: {e}")))?;
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = endpoint.method();
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
     if endpoint.method() == http::Method::POST {
-        builder = builder.header(header::CONTENT_TYPE, "application/json");
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    builder
-        .header("x-request-id", request_id)
-        .header(header::ACCEPT_ENCODING, "identity")
-        .body(Full::new(body))
-        .map_err(|e| Failure::Connect(format!("building request: {e}")))
+    headers.insert(HeaderName::from_static("x-request-id"), id);
+    headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    Ok(request)
 }
 
 /// Reads a failed upstream's body (bounded) so it can be passed through if it is the last answer.

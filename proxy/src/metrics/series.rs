@@ -1,36 +1,40 @@
-//! Per-worker handles to a metric family's series, for the request path: a worker finds a series
-//! it has used before by comparing borrowed label values, without allocating label strings,
-//! hashing them, or taking the family's shared lock. A series is still created only when it is
-//! first counted, so an unused label set never shows up as a zero.
+//! Per-thread handles to a metric family's series, for the request path: a worker thread finds a
+//! series it has used before by comparing borrowed label values, without allocating label
+//! strings, hashing them, or taking a lock (each lock is an atomic instruction on a line that an
+//! idle worker has usually lost from its caches). A series is still created only when it is first
+//! counted, so an unused label set never shows up as a zero.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::any::Any;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 
-/// Handles one worker keeps per family; a series past these is looked up in the family each
+/// Handles one thread keeps per family; a series past these is looked up in the family each
 /// time (labels from upstream answers, such as model names, are not bounded).
-const PER_WORKER: usize = 64;
+const PER_THREAD: usize = 64;
 
-/// Slots of handles; workers past this many share one (by index modulo), which stays correct.
-const SLOTS: usize = 16;
+/// Numbers each [`Series`] (its clones share the number, as they share the family).
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
-/// One worker's handles, on a cache line of its own so that workers never contend.
-#[repr(align(128))]
-#[derive(Debug)]
-struct Slot<L, M>(Mutex<Vec<(L, M)>>);
+thread_local! {
+    /// This thread's handles, by series number: a `Vec<(L, M)>` for each series it has counted
+    /// on. Thread-local, so that finding one takes no lock and no atomic instruction.
+    static HELD: RefCell<Vec<Option<Box<dyn Any>>>> = const { RefCell::new(Vec::new()) };
+}
 
-/// A family and each worker's handles to the series it has used (cheap to clone: both are
-/// shared).
+/// A family, and each thread's handles to the series it has used (cheap to clone: the clone
+/// shares both).
 #[derive(Debug)]
 pub struct Series<L, M, C = fn() -> M> {
     family: Family<L, M, C>,
-    slots: Arc<[Slot<L, M>]>,
+    id: usize,
 }
 
 impl<L, M, C: Clone> Clone for Series<L, M, C> {
     fn clone(&self) -> Self {
-        Self { family: self.family.clone(), slots: Arc::clone(&self.slots) }
+        Self { family: self.family.clone(), id: self.id }
     }
 }
 
@@ -42,8 +46,7 @@ impl<L: Clone + std::hash::Hash + Eq, M: Default> Default for Series<L, M> {
 
 impl<L, M, C> Series<L, M, C> {
     pub fn new(family: Family<L, M, C>) -> Self {
-        let slots = (0..SLOTS).map(|_| Slot(Mutex::new(Vec::new()))).collect();
-        Self { family, slots }
+        Self { family, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
     }
 
     /// The family, for registering and reading.
@@ -54,11 +57,11 @@ impl<L, M, C> Series<L, M, C> {
 
 impl<L, M, C> Series<L, M, C>
 where
-    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug,
-    M: Clone,
+    L: Clone + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug + 'static,
+    M: Clone + 'static,
     C: MetricConstructor<M>,
 {
-    /// Runs `f` on the series whose labels `matches` accepts; on this worker's first use it is
+    /// Runs `f` on the series whose labels `matches` accepts; on this thread's first use it is
     /// found (or created) in the family from `labels()`. `matches` must accept exactly the
     /// label set `labels` builds.
     pub fn with<R>(
@@ -67,18 +70,29 @@ where
         labels: impl FnOnce() -> L,
         f: impl FnOnce(&M) -> R,
     ) -> R {
-        let slot = &self.slots[crate::worker::current() % SLOTS];
-        let mut held = slot.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, metric)) = held.iter().find(|(l, _)| matches(l)) {
-            return f(metric);
-        }
-        let labels = labels();
-        let metric = self.family.get_or_create(&labels).clone();
-        let result = f(&metric);
-        if held.len() < PER_WORKER {
-            held.push((labels, metric));
-        }
-        result
+        HELD.with(|held| {
+            // Taken only here and never across `f`, but a nested call is served from the family.
+            let Ok(mut held) = held.try_borrow_mut() else {
+                return f(&self.family.get_or_create(&labels()));
+            };
+            if held.len() <= self.id {
+                held.resize_with(self.id + 1, || None);
+            }
+            let mine = held[self.id].get_or_insert_with(|| Box::new(Vec::<(L, M)>::new()));
+            let Some(mine) = mine.downcast_mut::<Vec<(L, M)>>() else {
+                return f(&self.family.get_or_create(&labels()));
+            };
+            if let Some((_, metric)) = mine.iter().find(|(l, _)| matches(l)) {
+                return f(metric);
+            }
+            let labels = labels();
+            let metric = self.family.get_or_create(&labels).clone();
+            let result = f(&metric);
+            if mine.len() < PER_THREAD {
+                mine.push((labels, metric));
+            }
+            result
+        })
     }
 }
 
@@ -116,15 +130,37 @@ mod tests {
     }
 
     #[test]
-    fn series_past_what_a_worker_holds_are_still_counted() {
+    fn series_past_what_a_thread_holds_are_still_counted() {
         let series = Series::<Labels, Counter>::default();
-        let names: Vec<String> = (0..PER_WORKER + 10).map(|i| format!("m{i}")).collect();
+        let names: Vec<String> = (0..PER_THREAD + 10).map(|i| format!("m{i}")).collect();
         for _ in 0..2 {
             for name in &names {
                 count(&series, name);
             }
         }
         assert!(names.iter().all(|name| read(&series, name) == 2));
+    }
+
+    #[test]
+    fn families_threads_and_nested_calls_keep_their_own_counts() {
+        let (one, two) =
+            (Series::<Labels, Counter>::default(), Series::<Labels, Counter>::default());
+        count(&one, "a");
+        let labels = || Labels { name: "a".into() };
+        // Counting inside another count (served from the family) still lands on its series.
+        one.with(
+            |l| l.name == "a",
+            labels,
+            |c| {
+                c.inc();
+                count(&two, "a");
+            },
+        );
+        std::thread::scope(|scope| {
+            scope.spawn(|| count(&one, "a"));
+            scope.spawn(|| count(&two, "a"));
+        });
+        assert_eq!((read(&one, "a"), read(&two, "a")), (3, 2));
     }
 
     #[test]
