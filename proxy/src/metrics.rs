@@ -4,7 +4,7 @@
 //! - [`cache`]: the response cache's size, read at scrape time.
 //! - [`ledger`]: tokens and cost by tenant, upstream and model; the usage ledger's refusals and
 //!   store outages.
-//! - [`series`]: the per-worker handles through which the request path counts.
+//! - [`series`]: the per-thread handles through which the request path counts.
 
 pub mod cache;
 pub mod ledger;
