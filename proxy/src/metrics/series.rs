@@ -2,7 +2,9 @@
 //! series it has used before by comparing borrowed label values, without allocating label
 //! strings, hashing them, or taking a lock (each lock is an atomic instruction on a line that an
 //! idle worker has usually lost from its caches). A series is still created only when it is first
-//! counted, so an unused label set never shows up as a zero.
+//! counted, so an unused label set never shows up as a zero. A thread keeps its handles until it
+//! exits, including those of a dropped family: meant for the process's own metrics, which live as
+//! long as it does.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -71,7 +73,7 @@ where
         f: impl FnOnce(&M) -> R,
     ) -> R {
         HELD.with(|held| {
-            // Taken only here and never across `f`, but a nested call is served from the family.
+            // Held while `f` runs: a call nested in `f` is served from the family instead.
             let Ok(mut held) = held.try_borrow_mut() else {
                 return f(&self.family.get_or_create(&labels()));
             };
