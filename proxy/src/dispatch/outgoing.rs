@@ -22,9 +22,8 @@ pub(super) fn build_request(
     body: Bytes,
     request_id: &str,
 ) -> Result<Request<Full<Bytes>>, Failure> {
-    let uri = upstream
-        .uri(endpoint.upstream_path())
-        .map_err(|e| Failure::Connect(format!("bad upstream URL: {e}")))?;
+    let uri =
+        upstream.uri(endpoint).map_err(|e| Failure::Connect(format!("bad upstream URL: {e}")))?;
     let id = HeaderValue::try_from(request_id)
         .map_err(|e| Failure::Connect(format!("building request: {e}")))?;
     let mut request = Request::new(Full::new(body));

@@ -24,8 +24,8 @@ pub struct Upstream {
     pub name: String,
     /// `base_url` without a trailing slash; endpoint paths are appended.
     base_url: String,
-    /// The full URL of each endpoint's path, parsed once (those that parse).
-    uris: Vec<(&'static str, Uri)>,
+    /// The full URL of each endpoint, parsed once (those that parse).
+    uris: Vec<(Endpoint, Uri)>,
     /// `Bearer <key>`, marked sensitive so it never appears in debug output.
     authorization: Option<HeaderValue>,
     /// Why the upstream cannot be used, when it cannot (a named API key that is unset).
@@ -99,9 +99,8 @@ impl Upstream {
         };
         let base_url = config.base_url.trim_end_matches('/').to_string();
         let uris = Endpoint::ALL
-            .iter()
-            .map(|endpoint| endpoint.upstream_path())
-            .filter_map(|path| Some((path, format!("{base_url}{path}").parse().ok()?)))
+            .into_iter()
+            .filter_map(|e| Some((e, format!("{base_url}{}", e.upstream_path()).parse().ok()?)))
             .collect();
         Ok(Self {
             name: config.name.clone(),
@@ -124,11 +123,12 @@ impl Upstream {
         uri.authority().map(|a| a.to_string())
     }
 
-    /// The full URL for an endpoint path such as `/chat/completions`.
-    pub fn uri(&self, path: &str) -> Result<Uri, http::uri::InvalidUri> {
-        match self.uris.iter().find(|(known, _)| *known == path) {
+    /// The full URL of `endpoint` here (its path, such as `/chat/completions`, after the base).
+    pub fn uri(&self, endpoint: Endpoint) -> Result<Uri, http::uri::InvalidUri> {
+        match self.uris.iter().find(|(known, _)| *known == endpoint) {
             Some((_, uri)) => Ok(uri.clone()),
-            None => format!("{}{}", self.base_url, path).parse(),
+            // Only a base that does not parse: parsed again for its error.
+            None => format!("{}{}", self.base_url, endpoint.upstream_path()).parse(),
         }
     }
 
