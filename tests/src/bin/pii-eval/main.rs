@@ -298,10 +298,11 @@ async fn throughput(
         for _ in 0..calls {
             for ((_, reg), (times, floor)) in regs.iter().zip(samples.iter_mut()) {
                 for (r, out) in [(&empty, &mut *floor), (&req, &mut *times)] {
-                    let r = r.clone();
+                    // Before the request's copy: in the proxy the body was just read and parsed.
                     if cold {
                         evict(&mut scratch);
                     }
+                    let r = r.clone();
                     let (t, cpu) = (Instant::now(), cpu_time::ThreadTime::now());
                     let p = proceed(reg, r).await?;
                     out.push((t.elapsed(), cpu.elapsed()));
