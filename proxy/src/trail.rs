@@ -243,7 +243,8 @@ impl Trail {
         usage_only
     }
 
-    /// A copy of the notes so far.
+    /// A copy of the notes so far (the request's record takes them instead: [`Self::take`]).
+    #[cfg(test)]
     pub fn read(&self) -> Notes {
         self.notes().clone()
     }
