@@ -110,6 +110,12 @@ pub struct Measured {
     /// req/s at 64 connections in each round, in order: a ratio of two targets taken round by
     /// round compares cells measured seconds apart, not minutes.
     pub rps_rounds: Vec<f64>,
+    /// p50 µs at 1 connection in each round, in order (for [`paired_difference`]).
+    pub p50_rounds: Vec<f64>,
+    /// CPU µs per request at 1 and at 64 connections in each round, in order, when the target
+    /// names its process.
+    pub cpu_1_rounds: Option<Vec<f64>>,
+    pub cpu_64_rounds: Option<Vec<f64>>,
     /// CPU µs that the target's process spent per request at 1 and at 64 connections (medians
     /// over rounds), when the target names its process.
     pub cpu_us_1: Option<f64>,
@@ -146,15 +152,18 @@ pub fn measure(
         .iter()
         .map(|cells| {
             let sum = |f: fn(&Run) -> u64| cells.iter().map(|(a, b)| f(&a.0) + f(&b.0)).sum();
-            let cpu = |f: fn(&(Charged, Charged)) -> &Charged| {
-                let each: Option<Vec<f64>> = cells.iter().map(|c| f(c).1).collect();
-                each.map(|each| median(each.into_iter()))
+            let rounds = |f: fn(&(Charged, Charged)) -> &Charged| -> Option<Vec<f64>> {
+                cells.iter().map(|c| f(c).1).collect()
             };
+            let cpu = |f| rounds(f).map(|each| median(each.into_iter()));
             Measured {
                 p50_us: median(cells.iter().map(|c| c.0.0.p50_us)),
                 p99_us: median(cells.iter().map(|c| c.0.0.p99_us)),
                 rps_64: median(cells.iter().map(|c| c.1.0.rps)),
                 rps_rounds: cells.iter().map(|c| c.1.0.rps).collect(),
+                p50_rounds: cells.iter().map(|c| c.0.0.p50_us).collect(),
+                cpu_1_rounds: rounds(|c| &c.0),
+                cpu_64_rounds: rounds(|c| &c.1),
                 cpu_us_1: cpu(|c| &c.0),
                 cpu_us_64: cpu(|c| &c.1),
                 requests: sum(|r| r.requests),
@@ -203,5 +212,62 @@ pub fn print_overhead_table(targets: &[Target], results: &[Measured]) {
             r.non_2xx,
             r.socket_errors
         );
+    }
+}
+
+/// The mean of the per-round differences `new[i] - old[i]` and the half-width of its 95 %
+/// confidence interval (Student's t, n − 1 degrees of freedom): two targets measured in the same
+/// round saw the same machine, so differences taken round by round cancel most of the drift that
+/// makes two medians of a shared VM disagree from one run to the next. None under two rounds.
+pub fn paired_difference(new: &[f64], old: &[f64]) -> Option<(f64, f64)> {
+    let d: Vec<f64> = new.iter().zip(old).map(|(n, o)| n - o).collect();
+    let n = d.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some((mean, t95(n - 1) * (var / n as f64).sqrt()))
+}
+
+/// Two-sided 95 % critical value of Student's t with `df` degrees of freedom (standard tables;
+/// 2.0 from 31 to 60, the normal 1.96 beyond).
+fn t95(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => T[df - 1],
+        31..=60 => 2.0,
+        _ => 1.96,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_difference_has_a_narrow_interval_and_noise_a_wide_one() {
+        let old = [100.0, 120.0, 90.0, 110.0];
+        let steady = [110.0, 130.0, 100.0, 120.0];
+        let (mean, half) = paired_difference(&steady, &old).expect("four rounds");
+        assert!((mean - 10.0).abs() < 1e-9 && half.abs() < 1e-9, "{mean} ± {half}");
+
+        let noisy = [90.0, 140.0, 80.0, 130.0];
+        let (mean, half) = paired_difference(&noisy, &old).expect("four rounds");
+        assert!((mean - 5.0).abs() < 1e-9, "{mean}");
+        // Differences -10, 20, -10, 20: sd 17.32, se 8.66, t(3) 3.182.
+        assert!((half - 3.182 * 8.660_254).abs() < 1e-3, "{half}");
+        assert!(mean - half < 0.0 && mean + half > 0.0, "noise straddles zero");
+    }
+
+    #[test]
+    fn one_round_gives_no_interval() {
+        assert_eq!(paired_difference(&[1.0], &[2.0]), None);
+        assert_eq!(paired_difference(&[], &[]), None);
     }
 }

@@ -8,7 +8,9 @@
 //! Prints a markdown table for BENCHMARKS.md, with the CPU time each proxy process spent per
 //! request. With `--baseline DIR` (an older build, prepared by `scripts/bench-proxy-baseline.sh`)
 //! the older proxy runs the same rows with its own plugins, this build runs them with the older
-//! plugins too, and a second table sets the two builds side by side.
+//! plugins too, and a second table sets the two builds side by side; a third gives each
+//! difference paired by round with its 95 % confidence interval, which says whether a gap is
+//! larger than the machine's drift (use 10 rounds or more for a verdict).
 //!
 //! Usage: `bench-proxy [--seconds N] [--rounds N] [--baseline DIR]` (run by
 //! `scripts/bench-proxy.sh`, which builds optimised and installs nginx and wrk).
@@ -22,7 +24,7 @@ use switchyard_tests::procs::{
     Guard, chain_section, default_chain_section, flag, median, plugin_dir, read_listening,
     spawn_mock, spawn_switchyard, wait_until_listening,
 };
-use switchyard_tests::wrk::{self, Measured, Target, chat_body_2kb};
+use switchyard_tests::wrk::{self, Measured, Target, chat_body_2kb, paired_difference};
 
 fn main() -> Result<()> {
     let seconds = flag("--seconds", 10)?;
@@ -183,8 +185,8 @@ fn print_against(rev: &str, targets: &[Target], results: &[Measured]) {
     );
     println!("|---|---|---|---|---|---|");
     let cpu = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
-    for (path, new, old) in pairs {
-        let (Some(new), Some(old)) = (row(&new), row(&old)) else { continue };
+    for (path, new, old) in &pairs {
+        let (Some(new), Some(old)) = (row(new), row(old)) else { continue };
         let ratios = new.rps_rounds.iter().zip(&old.rps_rounds).map(|(n, o)| n / o);
         println!(
             "| {path} | {:.0} / {:.0} µs | {} / {} | {} / {} | {:.0} / {:.0} | {:.2}× |",
@@ -197,6 +199,34 @@ fn print_against(rev: &str, targets: &[Target], results: &[Measured]) {
             old.rps_64,
             new.rps_64,
             median(ratios)
+        );
+    }
+    println!(
+        "\nThis build − {rev}, paired by round (mean of the per-round differences, 95 % \
+         confidence interval; \"worse\" or \"better\" only when the interval excludes 0):\n"
+    );
+    println!("| path | p50, 1 conn, µs | CPU µs/req, 1 conn | CPU µs/req, 64 conns |");
+    println!("|---|---|---|---|");
+    for (path, new, old) in &pairs {
+        let (Some(new), Some(old)) = (row(new), row(old)) else { continue };
+        let cell = |n: Option<&Vec<f64>>, o: Option<&Vec<f64>>| {
+            let Some((mean, half)) = n.zip(o).and_then(|(n, o)| paired_difference(n, o)) else {
+                return "–".to_string();
+            };
+            let verdict = if mean - half > 0.0 {
+                "worse"
+            } else if mean + half < 0.0 {
+                "better"
+            } else {
+                "within noise"
+            };
+            format!("{mean:+.1} ± {half:.1} ({verdict})")
+        };
+        println!(
+            "| {path} | {} | {} | {} |",
+            cell(Some(&new.p50_rounds), Some(&old.p50_rounds)),
+            cell(new.cpu_1_rounds.as_ref(), old.cpu_1_rounds.as_ref()),
+            cell(new.cpu_64_rounds.as_ref(), old.cpu_64_rounds.as_ref()),
         );
     }
 }
