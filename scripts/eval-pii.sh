@@ -10,13 +10,17 @@
 #   --split dev      (default) the split detector authors tune on
 #   --split heldout  final numbers only: never tune on it, never read its misses
 #   --show N         also print the first N misses and false positives (dev only)
+#   --nocue          score the split's set of names in running text with no cue
+#                    (scripts/pii-corpus/nocue.py) instead of its main corpus
 set -euo pipefail
 cd "$(dirname "$0")/.."
 split=dev
+nocue=0
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --split) split="${2:?--split dev|heldout}"; shift 2 ;;
+    --nocue) nocue=1; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -29,6 +33,10 @@ if [ "$split" = heldout ] && printf '%s\n' "${args[@]+"${args[@]}"}" | grep -q -
   exit 2
 fi
 corpus="$(scripts/pii-corpus.sh "$split")"
+if [ "$nocue" = 1 ]; then
+  corpus=".cache/pii-corpus/nocue-$split.jsonl"
+  (cd scripts/pii-corpus && ../../.cache/pii-venv/bin/python nocue.py --split "$split" --out "../../$corpus")
+fi
 scripts/setup-wasm.sh
 echo "split $split; commit $(git describe --always --dirty 2>/dev/null || echo unknown); $(nproc) CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
 exec cargo run -q -p switchyard-tests --bin pii-eval \

@@ -98,13 +98,21 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
             first & COMMON == 0 && (known(first) || n > 1 || closed)
                 || (known(first) && n > 1 && last & LAST != 0)
         }
-        // Alone: first name and surname, not place words.
+        // Alone: first name and surname, not place words. The census lists are American, so a
+        // name from elsewhere often has a word they lack or hold as a surname only: an unknown
+        // word before a surname (`Lautaro Tapia`), two surnames (`Mateo Herrera`) and a first
+        // name that is no common word before an unknown word (`Olga Petrova`) count too.
         _ => {
-            n >= 2
-                && first & FIRST != 0
-                && last & COMMON == 0
+            let census = first & FIRST != 0
                 && last & (LAST | FIRST) != 0
-                && (first & COMMON == 0 || last & LAST != 0 && ends[0] - starts[0] >= 3)
+                && (first & COMMON == 0 || last & LAST != 0 && ends[0] - starts[0] >= 3);
+            let abroad = match first {
+                0 | LAST => last & LAST != 0,
+                _ => first & FIRST != 0 && first & COMMON == 0 && last == 0,
+            };
+            n >= 2
+                && last & COMMON == 0
+                && (census || abroad)
                 && !(1..n).any(|x| street(&b[starts[x]..ends[x]]))
         }
     };
@@ -568,6 +576,10 @@ mod tests {
             ("Thanks,\nS. Tyler", "S. Tyler"),
             ("> Regards,\n> Ine Ødegaard", "Ine Ødegaard"),
             ("Mit freundlichen Grüßen\nAmira Khalil", "Amira Khalil"),
+            // No cue, a word the census lists lack or hold as a surname only.
+            ("Assigned to Lautaro Tapia yesterday", "Lautaro Tapia"),
+            ("user Olga Petrova reports", "Olga Petrova"),
+            ("returned by Mateo Herrera with", "Mateo Herrera"),
         ] {
             assert_eq!(found(names, t), [want], "{t}");
         }
@@ -612,6 +624,10 @@ mod tests {
             "efficiency -- Python itself",
             "the so-called Kullback-Leibler divergence",
             "Will you send the Monday Report?",
+            // Neither word a name, or a common word at either end, or a street's suffix.
+            "Kubernetes Operator",
+            "Jordan River",
+            "Maple Street",
         ] {
             assert!(found(names, t).is_empty(), "{t}: {:?}", found(names, t));
         }
