@@ -101,7 +101,8 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
         // Alone: first name and surname, not place words. The census lists are American, so a
         // name from elsewhere often has a word they lack or hold as a surname only: an unknown
         // word before a surname (`Lautaro Tapia`), two surnames (`Mateo Herrera`) and a first
-        // name that is no common word before an unknown word (`Olga Petrova`) count too.
+        // name that is no common word before an unknown word (`Olga Petrova`) count too, and a
+        // first name before a surname that is also a common word (`Karen Price`).
         _ => {
             let census = first & FIRST != 0
                 && last & (LAST | FIRST) != 0
@@ -110,9 +111,10 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
                 0 | LAST => last & LAST != 0,
                 _ => first & FIRST != 0 && first & COMMON == 0 && last == 0,
             };
+            // A first name that is no common word makes a surname that is one a name too.
+            let first_surname = first & FIRST != 0 && first & COMMON == 0 && last & LAST != 0;
             n >= 2
-                && last & COMMON == 0
-                && (census || abroad)
+                && (last & COMMON == 0 && (census || abroad) || first_surname)
                 && !(1..n).any(|x| street(&b[starts[x]..ends[x]]))
         }
     };
@@ -580,6 +582,7 @@ mod tests {
             ("Assigned to Lautaro Tapia yesterday", "Lautaro Tapia"),
             ("user Olga Petrova reports", "Olga Petrova"),
             ("returned by Mateo Herrera with", "Mateo Herrera"),
+            ("the complaint from Karen Price as discussed", "Karen Price"),
         ] {
             assert_eq!(found(names, t), [want], "{t}");
         }
