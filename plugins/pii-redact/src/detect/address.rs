@@ -32,7 +32,50 @@ pub fn address_at(b: &[u8], i: usize) -> Option<usize> {
     if before(b, i).is_some_and(|p| is_word(p) || matches!(p, b'#' | b'-' | b'.' | b'/' | b'$')) {
         return None;
     }
-    if c.is_ascii_digit() { number_first(b, i) } else { name_first(b, i) }
+    if c.is_ascii_digit() {
+        number_first(b, i)
+    } else {
+        unit_first(b, i).or_else(|| name_first(b, i))
+    }
+}
+
+/// Words of a unit written before the house number (`Flat 19, 15 Ramos Street`), as UK, Irish
+/// and Australian addresses begin.
+const UNITS: &[&[u8]] = &[b"flat", b"apt", b"apartment", b"unit", b"suite"];
+
+/// An address that begins with its unit: the unit word, an id of 1-6 letters and digits with a
+/// digit in it, `, ` or a line break, then an address that starts at a house number. Its end.
+fn unit_first(b: &[u8], i: usize) -> Option<usize> {
+    let rest = b.get(i..)?;
+    let w = rest.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    // At a capital, as the scan calls it (`Flat`, `APT`).
+    if !rest.first().is_some_and(u8::is_ascii_uppercase)
+        || !UNITS.iter().any(|u| rest[..w].eq_ignore_ascii_case(u))
+    {
+        return None;
+    }
+    let mut j = i + w;
+    if b.get(j) == Some(&b'.') {
+        j += 1;
+    }
+    if b.get(j) != Some(&b' ') {
+        return None;
+    }
+    j += 1;
+    let id = b[j..].iter().take(7).take_while(|c| c.is_ascii_alphanumeric()).count();
+    if id == 0 || id > 6 || !b[j..j + id].iter().any(u8::is_ascii_digit) {
+        return None;
+    }
+    j += id;
+    match b.get(j..j + 2) {
+        Some([b',', b' ']) => j += 2,
+        Some([b'\n', _]) => j += 1,
+        _ => return None,
+    }
+    if !b.get(j).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    number_first(b, j)
 }
 
 /// Unambiguous street types: alone after a house number and a name they make an address.
@@ -469,6 +512,8 @@ mod tests {
             ("Via Roma 10, 00184 Roma", "Via Roma 10, 00184 Roma"),
             ("123 Main St.", "123 Main St."),
             ("500 Oak Park, Springfield, IL 62704", "500 Oak Park, Springfield, IL 62704"),
+            ("Flat 19, 15 Ramos Street, Leeds LS1 4AP", "Flat 19, 15 Ramos Street, Leeds LS1 4AP"),
+            ("Apt. 4B\n42 W 5th Ave", "Apt. 4B\n42 W 5th Ave"),
         ] {
             assert_eq!(found(addresses, t), [want], "{t}");
         }
@@ -482,6 +527,8 @@ mod tests {
             "version 2 Main",
             "we had 5 Park visits",
             "Ring 3 of the kernel",
+            "Unit 7, 3 tests failed",
+            "Flat 2, then",
         ] {
             assert!(found(addresses, t).is_empty(), "{t}: {:?}", found(addresses, t));
         }
