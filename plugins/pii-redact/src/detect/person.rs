@@ -107,14 +107,13 @@ pub fn name_at(b: &[u8], i: usize) -> Option<usize> {
             let census = first & FIRST != 0
                 && last & (LAST | FIRST) != 0
                 && (first & COMMON == 0 || last & LAST != 0 && ends[0] - starts[0] >= 3);
+            let plain_first = first & FIRST != 0 && first & COMMON == 0;
             let abroad = match first {
                 0 | LAST => last & LAST != 0,
-                _ => first & FIRST != 0 && first & COMMON == 0 && last == 0,
+                _ => plain_first && last == 0,
             };
-            // A first name that is no common word makes a surname that is one a name too.
-            let first_surname = first & FIRST != 0 && first & COMMON == 0 && last & LAST != 0;
             n >= 2
-                && (last & COMMON == 0 && (census || abroad) || first_surname)
+                && (last & COMMON == 0 && (census || abroad) || plain_first && last & LAST != 0)
                 && !(1..n).any(|x| street(&b[starts[x]..ends[x]]))
         }
     };
